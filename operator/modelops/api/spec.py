@@ -1,0 +1,501 @@
+"""ModelService v1alpha1: the spec a platform engineer writes.
+
+Descriptions here become ``kubectl explain`` text, so they say what a field does and what
+happens when it is left out.
+"""
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from modelops.api.base import (
+    DNS_LABEL_PATTERN,
+    ApiModel,
+    Duration,
+    FreeForm,
+    Quantity,
+    parse_duration_seconds,
+)
+from modelops.api.rules import Rule
+
+GROUP = "modelops.dev"
+VERSION = "v1alpha1"
+KIND = "ModelService"
+PLURAL = "modelservices"
+SINGULAR = "modelservice"
+SHORT_NAMES = ("msvc",)
+CATEGORIES = ("modelops",)
+
+
+class EnvVar(ApiModel):
+    """An environment variable of the model container (``valueFrom`` as in a Pod spec)."""
+
+    name: str = Field(min_length=1, max_length=253, description="Variable name.")
+    value: str | None = Field(default=None, max_length=32768, description="Literal value.")
+    value_from: FreeForm | None = Field(
+        default=None,
+        description="Source of the value (secretKeyRef, configMapKeyRef, fieldRef), as in a Pod.",
+    )
+
+
+class Resources(ApiModel):
+    """Compute resources of the model container, e.g. ``limits: {nvidia.com/gpu: 1}``."""
+
+    requests: dict[str, Quantity] | None = Field(
+        default=None, description="Minimum resources, e.g. cpu: '1', memory: 2Gi."
+    )
+    limits: dict[str, Quantity] | None = Field(
+        default=None, description="Maximum resources; GPUs go here (nvidia.com/gpu: 1)."
+    )
+
+
+class ModelSpec(ApiModel):
+    """The model server: which model, which version, which image."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=DNS_LABEL_PATTERN,
+        description="Model name; becomes the app.kubernetes.io/name label.",
+    )
+    version: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
+        description=(
+            "Model version; becomes the app.kubernetes.io/version label. Changing it (or the "
+            "image, or any pod-template field) starts a rollout."
+        ),
+    )
+    image: str = Field(min_length=1, max_length=512, description="Container image of the server.")
+    port: int = Field(
+        default=8080, ge=1, le=65535, description="Port the model server listens on."
+    )
+    command: list[str] | None = Field(
+        default=None, max_length=64, description="Entrypoint override."
+    )
+    args: list[str] | None = Field(default=None, max_length=256, description="Arguments.")
+    env: list[EnvVar] | None = Field(
+        default=None, max_length=256, description="Environment variables."
+    )
+    resources: Resources | None = Field(default=None, description="Container resources.")
+
+
+class PodTemplate(ApiModel):
+    """What the model pods need beyond the container: placement, identity, metadata."""
+
+    labels: dict[str, str] | None = Field(default=None, description="Extra pod labels.")
+    annotations: dict[str, str] | None = Field(default=None, description="Extra pod annotations.")
+    node_selector: dict[str, str] | None = Field(
+        default=None, description="Node labels the pods must run on (e.g. a GPU product)."
+    )
+    tolerations: list[FreeForm] | None = Field(
+        default=None, max_length=64, description="Tolerations, as in a Pod spec (GPU taints)."
+    )
+    affinity: FreeForm | None = Field(default=None, description="Affinity, as in a Pod spec.")
+    service_account_name: str | None = Field(
+        default=None, max_length=253, description="ServiceAccount the pods run as."
+    )
+    priority_class_name: str | None = Field(
+        default=None, max_length=253, description="PriorityClass of the pods."
+    )
+    image_pull_secrets: list[str] | None = Field(
+        default=None, max_length=16, description="Names of Secrets used to pull the image."
+    )
+    termination_grace_period_seconds: int | None = Field(
+        default=None, ge=0, le=3600, description="Time to drain in-flight requests on shutdown."
+    )
+
+
+class Autoscaling(ApiModel):
+    """A HorizontalPodAutoscaler (autoscaling/v2) on the stable Deployment.
+
+    When set, the operator never writes the stable Deployment's replicas: the HPA owns them.
+    """
+
+    rules = (
+        Rule(
+            cel="self.minReplicas <= self.maxReplicas",
+            message="minReplicas must not exceed maxReplicas",
+            check=lambda a: a.min_replicas <= a.max_replicas,
+            field_path=".minReplicas",
+        ),
+    )
+
+    min_replicas: int = Field(default=1, ge=1, le=10000, description="Fewest replicas.")
+    max_replicas: int = Field(ge=1, le=10000, description="Most replicas.")
+    target_cpu_utilization_percentage: int | None = Field(
+        default=None, ge=1, le=1000, description="Average CPU utilization to hold, in percent."
+    )
+    target_memory_utilization_percentage: int | None = Field(
+        default=None, ge=1, le=1000, description="Average memory utilization to hold, in percent."
+    )
+    metrics: list[FreeForm] | None = Field(
+        default=None,
+        max_length=16,
+        description="Raw autoscaling/v2 MetricSpecs passed through (e.g. pods or external).",
+    )
+    behavior: FreeForm | None = Field(
+        default=None, description="autoscaling/v2 scaling behavior, passed through."
+    )
+
+
+class HttpProbe(ApiModel):
+    """An HTTP GET probe on the model server."""
+
+    path: str = Field(pattern=r"^/", max_length=256, description="Path to GET.")
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Port; the model port when unset."
+    )
+    initial_delay_seconds: int | None = Field(default=None, ge=0, le=3600)
+    period_seconds: int | None = Field(default=None, ge=1, le=3600)
+    timeout_seconds: int | None = Field(default=None, ge=1, le=3600)
+    failure_threshold: int | None = Field(default=None, ge=1, le=10000)
+
+
+class Probes(ApiModel):
+    """Health probes. Models load slowly: the startup probe holds the others back until the
+    model answers, so liveness cannot kill a pod that is still loading weights."""
+
+    readiness: HttpProbe | None = Field(
+        default=None, description="Ready to serve; traffic goes only to ready pods."
+    )
+    liveness: HttpProbe | None = Field(default=None, description="Alive; restarted when not.")
+    startup: HttpProbe | None = Field(
+        default=None, description="Loaded; failureThreshold x periodSeconds bounds load time."
+    )
+
+
+class MissingKey(StrEnum):
+    REJECT = "Reject"
+    ANONYMOUS = "Anonymous"
+
+
+class FailureMode(StrEnum):
+    OPEN = "Open"
+    CLOSED = "Closed"
+
+
+class RateLimitTier(ApiModel):
+    """Limits for one tier of clients."""
+
+    name: str = Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)
+    requests_per_minute: int | None = Field(default=None, ge=0, le=100_000_000)
+    tokens_per_minute: int | None = Field(default=None, ge=0, le=10_000_000_000)
+
+
+class RateLimitClient(ApiModel):
+    """Maps a client id (the value of ``tierHeader``, set by an auth proxy) to a tier."""
+
+    id: str = Field(min_length=1, max_length=253)
+    tier: str = Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)
+
+
+class RedisBackend(ApiModel):
+    """Shared counters for many replicas."""
+
+    address: str = Field(
+        min_length=1, max_length=512, description="host:port or redis:// URL of Redis."
+    )
+    key_prefix: str = Field(default="modelops", max_length=64)
+
+
+def _unique_tier_names(limit: "RateLimit") -> bool:
+    names = [tier.name for tier in limit.tiers or ()]
+    return len(names) == len(set(names))
+
+
+def _default_tier_exists(limit: "RateLimit") -> bool:
+    if limit.default_tier is None:
+        return True
+    return limit.default_tier in {tier.name for tier in limit.tiers or ()}
+
+
+class RateLimit(ApiModel):
+    """Requests and LLM tokens per minute, per client and per tier, over a sliding window.
+
+    Rendered into the ``<name>-ratelimit`` ConfigMap and enforced by the modelops gateway.
+    """
+
+    rules = (
+        Rule(
+            cel="!has(self.tiers) || self.tiers.all(t, self.tiers.exists_one(u, u.name == t.name))",
+            message="tier names must be unique",
+            check=_unique_tier_names,
+            field_path=".tiers",
+        ),
+        Rule(
+            cel=(
+                "!has(self.defaultTier) || "
+                "(has(self.tiers) && self.tiers.exists(t, t.name == self.defaultTier))"
+            ),
+            message="defaultTier must name one of tiers",
+            check=_default_tier_exists,
+            field_path=".defaultTier",
+        ),
+    )
+
+    client_header: str = Field(
+        default="X-API-Key",
+        max_length=128,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="Request header whose value identifies the client.",
+    )
+    tier_header: str | None = Field(
+        default=None,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="Request header naming the client's tier (set by a trusted auth proxy).",
+    )
+    requests_per_minute: int | None = Field(
+        default=None, ge=0, le=100_000_000, description="Per-client requests when no tier applies."
+    )
+    tokens_per_minute: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000_000_000,
+        description="Per-client LLM tokens (from the response's usage) when no tier applies.",
+    )
+    global_requests_per_minute: int | None = Field(
+        default=None, ge=0, le=1_000_000_000, description="All clients together."
+    )
+    global_tokens_per_minute: int | None = Field(default=None, ge=0, le=100_000_000_000)
+    tiers: list[RateLimitTier] | None = Field(default=None, max_length=32)
+    clients: list[RateLimitClient] | None = Field(
+        default=None, max_length=1000, description="Client id -> tier assignments."
+    )
+    default_tier: str | None = Field(
+        default=None, max_length=63, description="Tier of clients not listed in clients."
+    )
+    missing_key: MissingKey = Field(
+        default=MissingKey.REJECT,
+        description="Requests without the client header: Reject (401) or count as Anonymous.",
+    )
+    window: Duration = Field(default="60s", description="Sliding window length.")
+    redis: RedisBackend | None = Field(
+        default=None, description="Share counters through Redis (many replicas)."
+    )
+    failure_mode: FailureMode = Field(
+        default=FailureMode.OPEN,
+        description="When Redis is unreachable: Open (admit) or Closed (refuse with 503).",
+    )
+
+
+class Strategy(StrEnum):
+    CANARY = "Canary"
+    IMMEDIATE = "Immediate"
+
+
+class CanaryStep(ApiModel):
+    """Send ``weight`` percent of traffic to the canary, then hold for ``pause``."""
+
+    weight: int = Field(ge=1, le=99, description="Percent of traffic to the canary.")
+    pause: Duration | None = Field(
+        default=None, description="How long to hold this weight while analysis runs."
+    )
+
+
+class ReplicasRouting(ApiModel):
+    """No mesh: the Service selects both tracks; the weight is the replica ratio."""
+
+
+class GatewayApiRouting(ApiModel):
+    """A Gateway API HTTPRoute whose backendRefs carry the weights."""
+
+    parent_refs: list[FreeForm] = Field(
+        min_length=1, max_length=32, description="Gateways the HTTPRoute attaches to."
+    )
+    hostnames: list[str] | None = Field(default=None, max_length=16)
+
+
+class IstioRouting(ApiModel):
+    """An Istio VirtualService with weighted destinations."""
+
+    hosts: list[str] | None = Field(default=None, max_length=16)
+    gateways: list[str] | None = Field(default=None, max_length=16)
+
+
+def _exactly_one_provider(routing: "TrafficRouting") -> bool:
+    chosen = [routing.replicas, routing.gateway_api, routing.istio]
+    return sum(provider is not None for provider in chosen) == 1
+
+
+class TrafficRouting(ApiModel):
+    """How traffic is split between stable and canary: exactly one provider."""
+
+    rules = (
+        Rule(
+            cel="[has(self.replicas), has(self.gatewayAPI), has(self.istio)]"
+            ".filter(x, x).size() == 1",
+            message="exactly one of replicas, gatewayAPI, istio must be set",
+            check=_exactly_one_provider,
+        ),
+    )
+
+    replicas: ReplicasRouting | None = None
+    gateway_api: GatewayApiRouting | None = Field(default=None, alias="gatewayAPI")
+    istio: IstioRouting | None = None
+
+
+class PrometheusQuery(ApiModel):
+    address: str = Field(
+        min_length=1, max_length=512, pattern=r"^https?://", description="Prometheus base URL."
+    )
+    query: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="PromQL returning one value; leave out when the metric names a preset.",
+    )
+
+
+class MetricPreset(StrEnum):
+    ERROR_RATE = "ErrorRate"
+    P99_LATENCY = "P99Latency"
+    TIME_TO_FIRST_TOKEN = "TimeToFirstToken"
+    TOKENS_PER_SECOND = "TokensPerSecond"
+
+
+def _one_metric_source(metric: "MetricCheck") -> bool:
+    return (metric.preset is None) != (metric.prometheus.query is None)
+
+
+def _has_bound(metric: "MetricCheck") -> bool:
+    return metric.min is not None or metric.max is not None
+
+
+class MetricCheck(ApiModel):
+    """A Prometheus check of the canary: the query's value must stay within min/max."""
+
+    rules = (
+        Rule(
+            cel="has(self.min) || has(self.max)",
+            message="a metric needs min or max",
+            check=_has_bound,
+        ),
+        Rule(
+            cel="has(self.preset) != has(self.prometheus.query)",
+            message="set exactly one of preset and prometheus.query",
+            check=_one_metric_source,
+        ),
+    )
+
+    name: str = Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)
+    prometheus: PrometheusQuery = Field(description="Where to ask, and (unless preset) what.")
+    preset: MetricPreset | None = Field(
+        default=None,
+        description="A query over the modelops gateway's per-track metrics instead of PromQL.",
+    )
+    min: float | None = None
+    max: float | None = None
+
+
+class Inconclusive(StrEnum):
+    PAUSE = "Pause"
+    FAIL = "Fail"
+
+
+class Analysis(ApiModel):
+    interval: Duration = Field(default="15s", description="How often health is checked.")
+    failure_limit: int = Field(
+        default=2, ge=1, le=100, description="Consecutive failed checks that roll back."
+    )
+    inconclusive: Inconclusive = Field(
+        default=Inconclusive.PAUSE,
+        description="When Prometheus cannot answer: Pause the rollout or count a Failure.",
+    )
+    metrics: list[MetricCheck] | None = Field(default=None, max_length=16)
+
+
+def _weights_increase(rollout: "Rollout") -> bool:
+    weights = [step.weight for step in rollout.steps or ()]
+    return all(a < b for a, b in zip(weights, weights[1:], strict=False))
+
+
+class Rollout(ApiModel):
+    """How a new model version reaches production."""
+
+    rules = (
+        Rule(
+            # Sorted and unique is strictly increasing; isSorted() is Kubernetes' CEL list library.
+            cel="!has(self.steps) || (self.steps.map(s, s.weight).isSorted() && "
+            "self.steps.all(s, self.steps.exists_one(t, t.weight == s.weight)))",
+            message="step weights must be strictly increasing",
+            check=_weights_increase,
+            field_path=".steps",
+        ),
+        Rule(
+            cel="self.strategy != 'Canary' || (has(self.steps) && self.steps.size() > 0)",
+            message="strategy Canary needs at least one step",
+            check=lambda r: r.strategy != Strategy.CANARY or bool(r.steps),
+            field_path=".steps",
+        ),
+    )
+
+    strategy: Strategy = Field(
+        default=Strategy.CANARY,
+        description="Canary: shift traffic step by step under analysis. Immediate: replace.",
+    )
+    steps: list[CanaryStep] | None = Field(default=None, max_length=20)
+    traffic_routing: TrafficRouting = Field(
+        default_factory=lambda: TrafficRouting(replicas=ReplicasRouting()),
+        description="How the split is made; replica ratio when unset.",
+    )
+    analysis: Analysis = Field(default_factory=Analysis)
+    progress_deadline_seconds: int = Field(
+        default=600,
+        ge=10,
+        le=86400,
+        description="A canary that is not ready within this time is rolled back.",
+    )
+
+
+class ModelServiceSpec(ApiModel):
+    """A model served in production: Deployments, Service, HPA, PDB, rate limits, rollouts."""
+
+    model: ModelSpec
+    pod_template: PodTemplate | None = Field(default=None, description="Pod-level settings.")
+    replicas: int = Field(
+        default=1, ge=0, le=10000, description="Replicas when autoscaling is not set."
+    )
+    autoscaling: Autoscaling | None = None
+    probes: Probes | None = None
+    rate_limit: RateLimit | None = None
+    rollout: Rollout | None = Field(
+        default=None, description="Rollout of new versions; Immediate replacement when unset."
+    )
+    min_available: Quantity | None = Field(
+        default=None,
+        description="PodDisruptionBudget minAvailable (count or percent); 1 when unset.",
+    )
+    paused: bool = Field(default=False, description="Hold the rollout where it is.")
+
+
+class ObjectMeta(ApiModel):
+    """The part of metadata the operator reads."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+
+    name: str
+    namespace: str = "default"
+    uid: str | None = None
+    generation: int | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+
+
+class ModelService(ApiModel):
+    """A whole ModelService object, as read from the API server or a file."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+
+    api_version: str = Field(default=f"{GROUP}/{VERSION}")
+    kind: str = KIND
+    metadata: ObjectMeta
+    spec: ModelServiceSpec
+    status: dict[str, Any] | None = None
+
+
+def interval_seconds(analysis: Analysis) -> float:
+    return parse_duration_seconds(analysis.interval)
