@@ -2,3 +2,9 @@
 cache_root() { echo "${MODELOPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/modelops}"; }
 bin_dir() { echo "$(cache_root)/k8s/$K8S_VERSION/bin"; }
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+repo_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
+cluster_dir() { echo "${MODELOPS_CLUSTER_DIR:-$(repo_root)/.cluster}"; }
+
+# Ports on 127.0.0.1, away from the usual ones so a developer's own cluster does not clash.
+: "${ETCD_PORT:=23790}" "${ETCD_PEER_PORT:=23800}" "${APISERVER_PORT:=26443}"
+: "${KCM_PORT:=20257}" "${SCHEDULER_PORT:=20259}" "${KWOK_PORT:=20247}"

@@ -5,6 +5,7 @@ Unknown fields are refused so a typo fails at ``modelops render`` as it does at 
 (the API server prunes or rejects unknown fields of a structural schema).
 """
 
+import re
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
@@ -12,7 +13,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from modelops.api.rules import Rule, RuleViolation
+from modelops.api.rules import Rule, RuleViolationError
 
 # A Go duration as the API server's CEL ``duration()`` understands it: "30s", "1m30s", "500ms".
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"
@@ -60,7 +61,7 @@ class ApiModel(BaseModel):
     def _check_rules(self) -> "ApiModel":
         for rule in type(self).rules:
             if not rule.check(self):
-                raise RuleViolation(rule)
+                raise RuleViolationError(rule)
         return self
 
     @classmethod
@@ -80,8 +81,6 @@ class ApiModel(BaseModel):
 
 def parse_duration_seconds(value: str) -> float:
     """Seconds in a Go duration string that matched ``DURATION_PATTERN``."""
-    import re
-
     units = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
     total = 0.0
     for number, _, unit in re.findall(r"([0-9]+(\.[0-9]+)?)(ns|us|ms|s|m|h)", value):

@@ -3,7 +3,7 @@
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from modelops.api.rules import RuleViolation
+from modelops.api.rules import RuleViolationError
 
 
 class SpecError(ValueError):
@@ -22,7 +22,7 @@ def _path(error: ErrorDetails, root: str) -> str:
         else:
             parts.append(str(item))
     cause = error.get("ctx", {}).get("error")
-    if isinstance(cause, RuleViolation) and cause.field_path:
+    if isinstance(cause, RuleViolationError) and cause.field_path:
         parts.append(cause.field_path.lstrip("."))
     return ".".join(parts)
 

@@ -28,7 +28,7 @@ class Rule:
         return out
 
 
-class RuleViolation(ValueError):
+class RuleViolationError(ValueError):
     """Raised by a failed ``Rule`` so the error can name the field, as the API server does."""
 
     def __init__(self, rule: Rule) -> None:

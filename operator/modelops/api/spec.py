@@ -4,6 +4,7 @@ Descriptions here become ``kubectl explain`` text, so they say what a field does
 happens when it is left out.
 """
 
+import itertools
 from enum import StrEnum
 from typing import Any
 
@@ -69,9 +70,7 @@ class ModelSpec(ApiModel):
         ),
     )
     image: str = Field(min_length=1, max_length=512, description="Container image of the server.")
-    port: int = Field(
-        default=8080, ge=1, le=65535, description="Port the model server listens on."
-    )
+    port: int = Field(default=8080, ge=1, le=65535, description="Port the model server listens on.")
     command: list[str] | None = Field(
         default=None, max_length=64, description="Entrypoint override."
     )
@@ -126,7 +125,11 @@ class Autoscaling(ApiModel):
     min_replicas: int = Field(default=1, ge=1, le=10000, description="Fewest replicas.")
     max_replicas: int = Field(ge=1, le=10000, description="Most replicas.")
     target_cpu_utilization_percentage: int | None = Field(
-        default=None, ge=1, le=1000, description="Average CPU utilization to hold, in percent."
+        default=None,
+        ge=1,
+        le=1000,
+        alias="targetCPUUtilizationPercentage",
+        description="Average CPU utilization to hold, in percent.",
     )
     target_memory_utilization_percentage: int | None = Field(
         default=None, ge=1, le=1000, description="Average memory utilization to hold, in percent."
@@ -148,10 +151,18 @@ class HttpProbe(ApiModel):
     port: int | None = Field(
         default=None, ge=1, le=65535, description="Port; the model port when unset."
     )
-    initial_delay_seconds: int | None = Field(default=None, ge=0, le=3600)
-    period_seconds: int | None = Field(default=None, ge=1, le=3600)
-    timeout_seconds: int | None = Field(default=None, ge=1, le=3600)
-    failure_threshold: int | None = Field(default=None, ge=1, le=10000)
+    initial_delay_seconds: int | None = Field(
+        default=None, ge=0, le=3600, description="Wait before the first probe."
+    )
+    period_seconds: int | None = Field(
+        default=None, ge=1, le=3600, description="Seconds between probes."
+    )
+    timeout_seconds: int | None = Field(
+        default=None, ge=1, le=3600, description="Seconds before a probe counts as failed."
+    )
+    failure_threshold: int | None = Field(
+        default=None, ge=1, le=10000, description="Consecutive failures that count."
+    )
 
 
 class Probes(ApiModel):
@@ -180,16 +191,27 @@ class FailureMode(StrEnum):
 class RateLimitTier(ApiModel):
     """Limits for one tier of clients."""
 
-    name: str = Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)
-    requests_per_minute: int | None = Field(default=None, ge=0, le=100_000_000)
-    tokens_per_minute: int | None = Field(default=None, ge=0, le=10_000_000_000)
+    name: str = Field(
+        min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN, description="Tier name."
+    )
+    requests_per_minute: int | None = Field(
+        default=None, ge=0, le=100_000_000, description="Requests per client; unlimited if unset."
+    )
+    tokens_per_minute: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000_000_000,
+        description="LLM tokens per client; unlimited if unset.",
+    )
 
 
 class RateLimitClient(ApiModel):
     """Maps a client id (the value of ``tierHeader``, set by an auth proxy) to a tier."""
 
-    id: str = Field(min_length=1, max_length=253)
-    tier: str = Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)
+    id: str = Field(min_length=1, max_length=253, description="Value of the client header.")
+    tier: str = Field(
+        min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN, description="Name of a tier."
+    )
 
 
 class RedisBackend(ApiModel):
@@ -198,7 +220,9 @@ class RedisBackend(ApiModel):
     address: str = Field(
         min_length=1, max_length=512, description="host:port or redis:// URL of Redis."
     )
-    key_prefix: str = Field(default="modelops", max_length=64)
+    key_prefix: str = Field(
+        default="modelops", max_length=64, description="Prefix of the counters' Redis keys."
+    )
 
 
 def _unique_tier_names(limit: "RateLimit") -> bool:
@@ -260,8 +284,12 @@ class RateLimit(ApiModel):
     global_requests_per_minute: int | None = Field(
         default=None, ge=0, le=1_000_000_000, description="All clients together."
     )
-    global_tokens_per_minute: int | None = Field(default=None, ge=0, le=100_000_000_000)
-    tiers: list[RateLimitTier] | None = Field(default=None, max_length=32)
+    global_tokens_per_minute: int | None = Field(
+        default=None, ge=0, le=100_000_000_000, description="LLM tokens of all clients together."
+    )
+    tiers: list[RateLimitTier] | None = Field(
+        default=None, max_length=32, description="Named limits that clients are assigned to."
+    )
     clients: list[RateLimitClient] | None = Field(
         default=None, max_length=1000, description="Client id -> tier assignments."
     )
@@ -306,14 +334,20 @@ class GatewayApiRouting(ApiModel):
     parent_refs: list[FreeForm] = Field(
         min_length=1, max_length=32, description="Gateways the HTTPRoute attaches to."
     )
-    hostnames: list[str] | None = Field(default=None, max_length=16)
+    hostnames: list[str] | None = Field(
+        default=None, max_length=16, description="Hostnames of the HTTPRoute."
+    )
 
 
 class IstioRouting(ApiModel):
     """An Istio VirtualService with weighted destinations."""
 
-    hosts: list[str] | None = Field(default=None, max_length=16)
-    gateways: list[str] | None = Field(default=None, max_length=16)
+    hosts: list[str] | None = Field(
+        default=None, max_length=16, description="VirtualService hosts; the Service when unset."
+    )
+    gateways: list[str] | None = Field(
+        default=None, max_length=16, description="Istio gateways the VirtualService binds to."
+    )
 
 
 def _exactly_one_provider(routing: "TrafficRouting") -> bool:
@@ -353,7 +387,7 @@ class PrometheusQuery(ApiModel):
 class MetricPreset(StrEnum):
     ERROR_RATE = "ErrorRate"
     P99_LATENCY = "P99Latency"
-    TIME_TO_FIRST_TOKEN = "TimeToFirstToken"
+    TIME_TO_FIRST_TOKEN = "TimeToFirstToken"  # noqa: S105 - a metric name, not a secret
     TOKENS_PER_SECOND = "TokensPerSecond"
 
 
@@ -381,14 +415,16 @@ class MetricCheck(ApiModel):
         ),
     )
 
-    name: str = Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)
+    name: str = Field(
+        min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN, description="Name of the check."
+    )
     prometheus: PrometheusQuery = Field(description="Where to ask, and (unless preset) what.")
     preset: MetricPreset | None = Field(
         default=None,
         description="A query over the modelops gateway's per-track metrics instead of PromQL.",
     )
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(default=None, description="Fail when the value is below this.")
+    max: float | None = Field(default=None, description="Fail when the value is above this.")
 
 
 class Inconclusive(StrEnum):
@@ -405,12 +441,14 @@ class Analysis(ApiModel):
         default=Inconclusive.PAUSE,
         description="When Prometheus cannot answer: Pause the rollout or count a Failure.",
     )
-    metrics: list[MetricCheck] | None = Field(default=None, max_length=16)
+    metrics: list[MetricCheck] | None = Field(
+        default=None, max_length=16, description="Prometheus checks of the canary."
+    )
 
 
 def _weights_increase(rollout: "Rollout") -> bool:
     weights = [step.weight for step in rollout.steps or ()]
-    return all(a < b for a, b in zip(weights, weights[1:], strict=False))
+    return all(a < b for a, b in itertools.pairwise(weights))
 
 
 class Rollout(ApiModel):
@@ -437,12 +475,16 @@ class Rollout(ApiModel):
         default=Strategy.CANARY,
         description="Canary: shift traffic step by step under analysis. Immediate: replace.",
     )
-    steps: list[CanaryStep] | None = Field(default=None, max_length=20)
+    steps: list[CanaryStep] | None = Field(
+        default=None, max_length=20, description="Canary weights in increasing order, 1..99."
+    )
     traffic_routing: TrafficRouting = Field(
         default_factory=lambda: TrafficRouting(replicas=ReplicasRouting()),
         description="How the split is made; replica ratio when unset.",
     )
-    analysis: Analysis = Field(default_factory=Analysis)
+    analysis: Analysis = Field(
+        default_factory=Analysis, description="Health checks that decide promote or roll back."
+    )
     progress_deadline_seconds: int = Field(
         default=600,
         ge=10,
@@ -467,7 +509,9 @@ class ModelServiceSpec(ApiModel):
     )
     min_available: Quantity | None = Field(
         default=None,
-        description="PodDisruptionBudget minAvailable (count or percent); 1 when unset.",
+        description=(
+            "PodDisruptionBudget minAvailable (count or percent); when unset, maxUnavailable 1."
+        ),
     )
     paused: bool = Field(default=False, description="Hold the rollout where it is.")
 

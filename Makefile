@@ -1,0 +1,58 @@
+# modelops: `make help` lists the targets. `make test` is the one test command (CI runs it).
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CRD := crds/modelops.dev_modelservices.yaml
+
+.DEFAULT_GOAL := help
+
+help: ## Show the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(BIN)/.installed ## Create .venv with the package and its dev tools
+
+binaries: ## Build the control-plane binaries once into ~/.cache/modelops (minutes when cold)
+	hack/build-binaries.sh
+
+cluster-up: ## Start the local control plane (etcd, apiserver, controllers, scheduler, KWOK)
+	hack/cluster-up.sh
+
+cluster-down: ## Stop the local control plane and remove its data
+	hack/cluster-down.sh
+
+cluster-status: ## Show the local control plane's processes, version and nodes
+	hack/cluster-status.sh
+
+crd: venv ## Regenerate crds/ from the pydantic models
+	$(BIN)/modelops crd > $(CRD)
+
+lint: venv ## ruff, mypy --strict, import-linter contracts
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test-unit: venv ## Fast tests, no cluster
+	$(BIN)/pytest tests/unit
+
+test: venv binaries lint ## Everything: lint, unit tests and cluster tests on the local control plane
+	$(BIN)/pytest
+
+demo: venv binaries ## Local control plane + operator + a sample ModelService through a rollout
+	hack/demo.sh
+
+kind-up: ## (needs Docker) a kind cluster for the same tests: KUBECONFIG=$$(pwd)/.cluster/kind-kubeconfig
+	hack/kind-up.sh
+
+kind-down: ## (needs Docker) delete the kind cluster
+	kind delete cluster --name modelops
+
+.PHONY: help venv binaries cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-down

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Start a real Kubernetes control plane on 127.0.0.1: etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler and the KWOK controller (simulated nodes and pods).
+#
+# Our own script rather than `kwokctl --runtime=binary`: kwokctl downloads whatever it is not
+# handed, and this way every process, port, flag and certificate is visible in one file.
+# Idempotent: when the cluster in .cluster/ is already up and healthy it only says so.
+#
+#   NODES=3 GPU_NODES=2 hack/cluster-up.sh      -> .cluster/kubeconfig
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/versions.env"
+source "$here/lib.sh"
+
+: "${NODES:=3}" "${GPU_NODES:=2}" "${READY_TIMEOUT:=90}"
+bin="$(bin_dir)"
+dir="$(cluster_dir)"
+pki="$dir/pki"
+kubeconfig="$dir/kubeconfig"
+kubectl=("$bin/kubectl" --kubeconfig "$kubeconfig")
+start=$SECONDS
+
+healthy() {
+  [[ -f "$kubeconfig" ]] && "${kubectl[@]}" get --raw=/readyz >/dev/null 2>&1
+}
+
+if healthy; then
+  log "cluster already up: export KUBECONFIG=$kubeconfig"
+  exit 0
+fi
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
+  if [[ ! -x "$bin/$b" ]]; then
+    log "building missing binaries first (hack/build-binaries.sh)"
+    "$here/build-binaries.sh" all
+    break
+  fi
+done
+
+# A half-started cluster from an earlier run is stopped and wiped first.
+[[ -d "$dir" ]] && "$here/cluster-down.sh" >/dev/null 2>&1 || true
+mkdir -p "$pki" "$dir/logs" "$dir/pids" "$dir/etcd"
+
+# --- certificates: one CA, a serving cert for the API server, one admin client cert ---------
+ossl() { openssl "$@" >/dev/null 2>&1; }
+ossl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=modelops-local-ca" \
+  -keyout "$pki/ca.key" -out "$pki/ca.crt"
+cat > "$pki/serving.ext" <<EXT
+subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.96.0.1
+extendedKeyUsage=serverAuth
+EXT
+ossl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout "$pki/apiserver.key" -out "$pki/apiserver.csr"
+ossl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+  -days 3650 -extfile "$pki/serving.ext" -out "$pki/apiserver.crt"
+# One admin identity (system:masters) for every local component and the tests: this cluster
+# lives on loopback for the length of a test run. RBAC is still on, so the operator's own
+# ServiceAccount can be tested for least privilege by impersonation.
+printf 'extendedKeyUsage=clientAuth\n' > "$pki/client.ext"
+ossl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=modelops-admin" -keyout "$pki/admin.key" -out "$pki/admin.csr"
+ossl x509 -req -in "$pki/admin.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+  -days 3650 -extfile "$pki/client.ext" -out "$pki/admin.crt"
+ossl genrsa -out "$pki/sa.key" 2048
+ossl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
+
+cat > "$kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: modelops-local
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority: $pki/ca.crt
+users:
+- name: modelops-admin
+  user:
+    client-certificate: $pki/admin.crt
+    client-key: $pki/admin.key
+contexts:
+- name: modelops-local
+  context: {cluster: modelops-local, user: modelops-admin}
+current-context: modelops-local
+KC
+
+launch() {  # name, command...: start detached, remember the pid, log to .cluster/logs
+  local name=$1; shift
+  setsid "$@" >"$dir/logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$dir/pids/$name.pid"
+}
+
+wait_for() {  # what, timeout seconds, command...
+  local what=$1 timeout=$2; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if (( SECONDS >= deadline )); then
+      log "timed out waiting for $what; last log lines:"
+      tail -n 12 "$dir"/logs/*.log >&2 || true
+      exit 1
+    fi
+    sleep 0.3
+  done
+}
+
+launch etcd "$bin/etcd" --name local --data-dir "$dir/etcd" \
+  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT" \
+  --unsafe-no-fsync --quota-backend-bytes 8589934592 --log-level warn
+wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+
+launch kube-apiserver "$bin/kube-apiserver" \
+  --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+  --bind-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+  --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+  --client-ca-file "$pki/ca.crt" \
+  --service-account-issuer https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+  --service-cluster-ip-range 10.96.0.0/16 \
+  --authorization-mode Node,RBAC --allow-privileged=true \
+  --max-requests-inflight 2000 --max-mutating-requests-inflight 1000 \
+  --profiling=false
+wait_for kube-apiserver 60 "${kubectl[@]}" get --raw=/readyz
+
+launch kube-controller-manager "$bin/kube-controller-manager" \
+  --kubeconfig "$kubeconfig" --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
+  --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
+  --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
+  --leader-elect=false --kube-api-qps 500 --kube-api-burst 1000 \
+  --concurrent-deployment-syncs 20 --concurrent-replicaset-syncs 20 \
+  --concurrent-gc-syncs 50 --horizontal-pod-autoscaler-sync-period 5s \
+  --profiling=false
+
+cat > "$dir/scheduler.yaml" <<SCHED
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+clientConnection: {kubeconfig: "$kubeconfig", qps: 500, burst: 1000}
+leaderElection: {leaderElect: false}
+SCHED
+launch kube-scheduler "$bin/kube-scheduler" --config "$dir/scheduler.yaml" \
+  --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --profiling=false
+
+launch kwok "$bin/kwok" --kubeconfig "$kubeconfig" --config "$here/kwok/stages.yaml" \
+  --server-address "127.0.0.1:$KWOK_PORT"
+
+# --- fake nodes: some advertise GPUs so nvidia.com/gpu requests schedule ---------------------
+nodes_yaml() {
+  local i gpu
+  for ((i = 0; i < NODES; i++)); do
+    gpu=$(( i >= NODES - GPU_NODES ))
+    cat <<NODE
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
+  labels:
+    kubernetes.io/hostname: kwok-node-$i
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+$( ((gpu)) && echo "    nvidia.com/gpu.product: A100" )
+status:
+  allocatable: {cpu: "256", memory: 2Ti, pods: "20000"$( ((gpu)) && echo ', nvidia.com/gpu: "8"' )}
+  capacity: {cpu: "256", memory: 2Ti, pods: "20000"$( ((gpu)) && echo ', nvidia.com/gpu: "8"' )}
+NODE
+  done
+}
+nodes_yaml > "$dir/nodes.yaml"
+"${kubectl[@]}" apply -f "$dir/nodes.yaml" >/dev/null
+
+nodes_ready() {
+  local ready
+  ready=$("${kubectl[@]}" get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^True$')
+  (( ready == NODES ))
+}
+wait_for "nodes Ready" "$READY_TIMEOUT" nodes_ready
+wait_for "default ServiceAccount" "$READY_TIMEOUT" "${kubectl[@]}" get serviceaccount default -n default
+
+log "cluster up in $((SECONDS - start)) s ($K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, $NODES nodes, $GPU_NODES with GPUs)"
+echo "export KUBECONFIG=$kubeconfig"

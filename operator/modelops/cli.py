@@ -1,0 +1,90 @@
+"""The ``modelops`` command (also installed as ``kubectl-modelops``)."""
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pathlib import Path
+
+import yaml
+
+from modelops.api import SpecError
+from modelops.api.crd import crd
+from modelops.manifests import dump_all, load_model_services
+from modelops.render import RenderContext, desired_children
+
+
+def _crd(_: argparse.Namespace) -> int:
+    sys.stdout.write(dump_all([crd()]))
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    try:
+        services = load_model_services(text)
+    except SpecError as error:
+        for message in error.messages:
+            print(f"error: {message}", file=sys.stderr)
+        return 1
+    except yaml.YAMLError as error:
+        print(f"error: not valid YAML: {error}", file=sys.stderr)
+        return 1
+    if not services:
+        print("error: no ModelService in the input", file=sys.stderr)
+        return 1
+    manifests = []
+    for service in services:
+        manifests.extend(desired_children(RenderContext.steady(service)))
+    sys.stdout.write(dump_all(manifests))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Imported here so `modelops render` and `crd` never load kopf or the Kubernetes client.
+    from modelops.operator import run_operator  # noqa: PLC0415
+
+    return run_operator(args)
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from modelops.gateway import main as gateway_main  # noqa: PLC0415
+
+    return gateway_main(args.gateway_args)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="modelops", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("crd", help="print the ModelService CRD").set_defaults(handler=_crd)
+
+    render = commands.add_parser(
+        "render", help="print the manifests a ModelService becomes (offline, for GitOps diffs)"
+    )
+    render.add_argument("-f", "--file", required=True, help="ModelService YAML file, or -")
+    render.set_defaults(handler=_render)
+
+    run = commands.add_parser("run", help="run the operator")
+    run.add_argument("-n", "--namespace", action="append", default=[], help="watch only these")
+    run.add_argument("--standalone", action="store_true", help="no peering (one replica)")
+    run.add_argument("--peering", default="modelops", help="peering object name (HA)")
+    run.add_argument("--metrics-port", type=int, default=8080, help="/metrics and /healthz")
+    run.add_argument("--log-format", choices=["plain", "json"], default="plain")
+    run.add_argument("--verbose", action="store_true")
+    run.set_defaults(handler=_run)
+
+    gateway = commands.add_parser("gateway", help="run the rate-limit gateway", add_help=False)
+    gateway.add_argument("gateway_args", nargs=argparse.REMAINDER)
+    gateway.set_defaults(handler=_gateway)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

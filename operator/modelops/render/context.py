@@ -1,0 +1,40 @@
+"""What a renderer needs besides the spec: the owner's identity and the rollout's state."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from modelops.api.spec import ModelService, ModelServiceSpec
+
+
+class Track(StrEnum):
+    STABLE = "stable"
+    CANARY = "canary"
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """One ModelService as it should look right now.
+
+    ``stable_spec`` is the spec whose pod template the stable Deployment runs: the current spec
+    outside a rollout, the last promoted spec during one. ``canary_spec`` is set only while a
+    canary exists.
+    """
+
+    name: str
+    namespace: str
+    uid: str
+    spec: ModelServiceSpec
+    stable_spec: ModelServiceSpec
+    canary_spec: ModelServiceSpec | None = None
+    canary_weight: int = 0
+
+    @classmethod
+    def steady(cls, service: ModelService) -> "RenderContext":
+        """No rollout under way: stable runs the current spec."""
+        return cls(
+            name=service.metadata.name,
+            namespace=service.metadata.namespace,
+            uid=service.metadata.uid or "",
+            spec=service.spec,
+            stable_spec=service.spec,
+        )

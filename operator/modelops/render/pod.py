@@ -1,0 +1,128 @@
+"""The model pod template: container, probes, security defaults, placement."""
+
+import hashlib
+import json
+from typing import Any
+
+from modelops.api.spec import HttpProbe, ModelServiceSpec, Probes
+from modelops.render.context import RenderContext, Track
+from modelops.render.meta import LABEL_TRACK, LABEL_VERSION, common_labels, track_selector
+
+CONTAINER_NAME = "model"
+PORT_NAME = "http"
+
+
+# Pods run with the restricted Pod Security Standard's settings. Functions, not constants:
+# every manifest gets its own dicts, so nothing is shared (or dumped as a YAML alias).
+def pod_security_context() -> dict[str, Any]:
+    return {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def container_security_context() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _http_probe(probe: HttpProbe) -> dict[str, Any]:
+    out: dict[str, Any] = {"httpGet": {"path": probe.path, "port": probe.port or PORT_NAME}}
+    fields = {
+        "initialDelaySeconds": probe.initial_delay_seconds,
+        "periodSeconds": probe.period_seconds,
+        "timeoutSeconds": probe.timeout_seconds,
+        "failureThreshold": probe.failure_threshold,
+    }
+    out.update({key: value for key, value in fields.items() if value is not None})
+    return out
+
+
+def _probes(probes: Probes | None) -> dict[str, Any]:
+    if probes is None:
+        # A TCP check works for any server. The startup probe gives a loading model
+        # 10 minutes before liveness may restart it.
+        return {
+            "readinessProbe": {"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 5},
+            "livenessProbe": {"tcpSocket": {"port": PORT_NAME}, "periodSeconds": 10},
+            "startupProbe": {
+                "tcpSocket": {"port": PORT_NAME},
+                "periodSeconds": 10,
+                "failureThreshold": 60,
+            },
+        }
+    out = {}
+    if probes.readiness:
+        out["readinessProbe"] = _http_probe(probes.readiness)
+    if probes.liveness:
+        out["livenessProbe"] = _http_probe(probes.liveness)
+    if probes.startup:
+        out["startupProbe"] = _http_probe(probes.startup)
+    return out
+
+
+def model_container(spec: ModelServiceSpec) -> dict[str, Any]:
+    model = spec.model
+    container: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": model.image,
+        "ports": [{"name": PORT_NAME, "containerPort": model.port, "protocol": "TCP"}],
+        "securityContext": container_security_context(),
+        **_probes(spec.probes),
+    }
+    if model.command:
+        container["command"] = list(model.command)
+    if model.args:
+        container["args"] = list(model.args)
+    if model.env:
+        container["env"] = [env.to_api() for env in model.env]
+    if model.resources:
+        container["resources"] = model.resources.to_api()
+    return container
+
+
+def pod_template(ctx: RenderContext, spec: ModelServiceSpec, track: Track) -> dict[str, Any]:
+    """The pod template of one track's Deployment, for the spec that track runs."""
+    extra = spec.pod_template
+    labels = {
+        **(extra.labels if extra and extra.labels else {}),
+        **common_labels(ctx),
+        **track_selector(ctx, track),
+        LABEL_VERSION: spec.model.version,
+        LABEL_TRACK: track.value,
+    }
+    annotations = {
+        **(extra.annotations if extra and extra.annotations else {}),
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(spec.model.port),
+        "prometheus.io/path": "/metrics",
+    }
+    pod: dict[str, Any] = {
+        "securityContext": pod_security_context(),
+        "containers": [model_container(spec)],
+    }
+    if extra:
+        optional = {
+            "nodeSelector": extra.node_selector,
+            "tolerations": extra.tolerations,
+            "affinity": extra.affinity,
+            "serviceAccountName": extra.service_account_name,
+            "priorityClassName": extra.priority_class_name,
+            "terminationGracePeriodSeconds": extra.termination_grace_period_seconds,
+        }
+        pod.update({key: value for key, value in optional.items() if value is not None})
+        if extra.image_pull_secrets:
+            pod["imagePullSecrets"] = [{"name": name} for name in extra.image_pull_secrets]
+    return {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod}
+
+
+def revision(spec: ModelServiceSpec) -> str:
+    """A short hash of everything that shapes the pods; a new one means a new rollout."""
+    shaping = {
+        "model": spec.model.to_api(),
+        "podTemplate": spec.pod_template.to_api() if spec.pod_template else None,
+        "probes": spec.probes.to_api() if spec.probes else None,
+    }
+    digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
+    return digest[:10]

@@ -1,0 +1,27 @@
+"""Shared fixtures. Cluster tests ask for ``cluster``; unit tests never start one."""
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.cluster import Cluster, ClusterUnavailableError, acquire, release
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    try:
+        got = acquire()
+    except ClusterUnavailableError as error:
+        pytest.fail(f"no Kubernetes control plane for the cluster tests: {error}", pytrace=False)
+    yield got
+    release(got)
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards (without waiting)."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
