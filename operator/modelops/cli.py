@@ -3,7 +3,6 @@
 import argparse
 import sys
 from collections.abc import Sequence
-
 from pathlib import Path
 
 import yaml
@@ -50,7 +49,8 @@ def _run(args: argparse.Namespace) -> int:
 def _gateway(args: argparse.Namespace) -> int:
     from modelops.gateway import main as gateway_main  # noqa: PLC0415
 
-    return gateway_main(args.gateway_args)
+    code: int = gateway_main(args.gateway_args)
+    return code
 
 
 def parser() -> argparse.ArgumentParser:
@@ -68,7 +68,11 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the operator")
     run.add_argument("-n", "--namespace", action="append", default=[], help="watch only these")
     run.add_argument("--standalone", action="store_true", help="no peering (one replica)")
-    run.add_argument("--peering", default="modelops", help="peering object name (HA)")
+    run.add_argument(
+        "--peering",
+        default=None,
+        help="peering object name: makes peering mandatory (HA; needs kopf's peering CRD)",
+    )
     run.add_argument("--metrics-port", type=int, default=8080, help="/metrics and /healthz")
     run.add_argument("--log-format", choices=["plain", "json"], default="plain")
     run.add_argument("--verbose", action="store_true")

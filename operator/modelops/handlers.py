@@ -1,0 +1,103 @@
+"""kopf handlers: a thin shell. Every event, whatever its kind, wakes one level-based reconcile
+of the ModelService it concerns (modelops.reconcile)."""
+
+import logging
+import time
+from typing import Any, cast
+
+import kopf
+
+from modelops.api import GROUP, KIND, PLURAL, VERSION
+from modelops.coalesce import Coalescer
+from modelops.kube.client import Kube
+from modelops.metrics import MANAGED, RECONCILE_SECONDS, RECONCILES
+from modelops.reconcile import reconcile
+from modelops.render.meta import LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY
+
+CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+_coalescer = Coalescer()
+_seen: set[tuple[str, str]] = set()
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # kopf's bookkeeping goes to annotations, so the status holds only our typed status.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    # Our Events are explicit; kopf's per-handler log lines are not posted as Events.
+    settings.posting.level = logging.WARNING
+    settings.execution.max_workers = 16
+    # Reconnect watches promptly after an API server restart.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 30
+    memo.kube = Kube.from_environment()
+
+
+def _reconcile_by_name(kube: Kube, namespace: str, name: str, logger: Logger) -> None:
+    def once() -> None:
+        body = kube.get(KIND, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            _seen.discard((namespace, name))
+            MANAGED.set(len(_seen))
+            return
+        _seen.add((namespace, name))
+        MANAGED.set(len(_seen))
+        started = time.perf_counter()
+        result = "error"
+        try:
+            outcome = reconcile(kube, body)
+            result = "changed" if outcome.applied or outcome.deleted else "unchanged"
+        finally:
+            RECONCILES.labels(result).inc()
+            RECONCILE_SECONDS.labels(result).observe(time.perf_counter() - started)
+        for event in outcome.events:
+            kopf.event(
+                cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message
+            )
+        if outcome.applied or outcome.deleted or outcome.status_written:
+            logger.info(
+                "reconciled %s/%s: phase=%s applied=%s deleted=%s conflicts=%s",
+                namespace,
+                name,
+                outcome.phase,
+                outcome.applied,
+                outcome.deleted,
+                outcome.conflicts,
+            )
+
+    _coalescer.run((namespace, name), once)
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+def model_service_changed(
+    name: str, namespace: str | None, memo: Any, logger: Logger, **_: Any
+) -> None:
+    _reconcile_by_name(memo.kube, namespace or "default", name, logger)
+
+
+def _child_event(body: dict[str, Any], memo: Any, logger: Logger) -> None:
+    labels = body.get("metadata", {}).get("labels") or {}
+    owner = labels.get(LABEL_INSTANCE)
+    if owner:
+        _reconcile_by_name(memo.kube, body["metadata"]["namespace"], owner, logger)
+
+
+# Children and pods only wake the parent: a readiness change updates status without polling,
+# and a child edited or deleted by hand is put back.
+for _group, _version, _plural in (
+    ("apps", "v1", "deployments"),
+    ("", "v1", "pods"),
+    ("", "v1", "services"),
+    ("", "v1", "configmaps"),
+    ("autoscaling", "v2", "horizontalpodautoscalers"),
+    ("policy", "v1", "poddisruptionbudgets"),
+):
+    kopf.on.event(_group, _version, _plural, labels=CHILD_LABELS)(
+        lambda body, memo, logger, **_: _child_event(body, memo, logger)
+    )

@@ -1,0 +1,169 @@
+"""One level-based reconcile of one ModelService, whatever event woke it.
+
+Reads the object and its children, renders what should exist (pure), applies only what
+differs (so a steady state makes zero writes), deletes owned children no longer wanted,
+computes the status (pure) and writes it only when it changed.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from modelops.api import KIND, ModelService, ModelServiceStatus, format_validation_error
+from modelops.api.status import Phase
+from modelops.kube.client import Kube
+from modelops.metrics import API_WRITES
+from modelops.render import RenderContext, Track, desired_children, possible_children
+from modelops.render.children import ChildRef, ref_of
+from modelops.render.drift import in_sync
+from modelops.render.meta import ANNOTATION_REVISION, deployment_name, track_selector
+from modelops.render.pod import revision
+from modelops.rollout.conditions import set_condition
+from modelops.rollout.events import Event, transition_events
+from modelops.rollout.observe import WorkloadObservation, observe_deployment
+from modelops.rollout.steady import steady_status
+
+
+@dataclass
+class Outcome:
+    """What one reconcile did, for logs, Events and tests."""
+
+    applied: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    status_written: bool = False
+    phase: Phase | None = None
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def owned_by(live: dict[str, Any], uid: str) -> bool:
+    refs = live.get("metadata", {}).get("ownerReferences") or []
+    return any(ref.get("uid") == uid for ref in refs)
+
+
+def previous_status(body: dict[str, Any]) -> ModelServiceStatus:
+    """The status as last written; anything unreadable there is rewritten from scratch."""
+    try:
+        return ModelServiceStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        return ModelServiceStatus()
+
+
+def status_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch from ``before`` to ``after``: removed keys become null."""
+    patch: dict[str, Any] = {key: None for key in before if key not in after}
+    patch.update({key: value for key, value in after.items() if before.get(key) != value})
+    return patch
+
+
+def _sync_children(kube: Kube, ctx: RenderContext, outcome: Outcome) -> dict[ChildRef, Any]:
+    desired = {ref_of(manifest): manifest for manifest in desired_children(ctx)}
+    lives: dict[ChildRef, Any] = {}
+    for ref in possible_children(ctx):
+        live = kube.get(ref.kind, ctx.namespace, ref.name)
+        manifest = desired.get(ref)
+        if live is not None and not owned_by(live, ctx.uid):
+            # Someone else's object holds the name: never overwrite or delete it.
+            if manifest is not None:
+                outcome.conflicts.append(f"{ref.kind}/{ref.name}")
+            continue
+        if manifest is None:
+            if live is not None:
+                kube.delete(ref.kind, ctx.namespace, ref.name, live["metadata"]["uid"])
+                API_WRITES.labels("delete", ref.kind).inc()
+                outcome.deleted.append(f"{ref.kind}/{ref.name}")
+            continue
+        if live is None or not in_sync(manifest, live):
+            live = kube.apply(manifest)
+            API_WRITES.labels("apply", ref.kind).inc()
+            outcome.applied.append(f"{ref.kind}/{ref.name}")
+        lives[ref] = live
+    return lives
+
+
+def _observe_track(
+    kube: Kube, ctx: RenderContext, track: Track, deployment: dict[str, Any] | None
+) -> WorkloadObservation:
+    observed = observe_deployment(deployment, [], ANNOTATION_REVISION)
+    if not observed.exists or observed.rolled_out:
+        return observed
+    # Only a track that is not all ready costs a pod LIST: why its pods do not serve.
+    pods = kube.list("Pod", ctx.namespace, track_selector(ctx, track))
+    return observe_deployment(deployment, pods, ANNOTATION_REVISION)
+
+
+def _write_status(
+    kube: Kube, body: dict[str, Any], before: ModelServiceStatus, after: ModelServiceStatus
+) -> bool:
+    patch = status_patch(before.to_api(), after.to_api())
+    if not patch:
+        return False
+    meta = body["metadata"]
+    kube.patch_status(KIND, meta["namespace"], meta["name"], patch)
+    API_WRITES.labels("patch", f"{KIND}/status").inc()
+    return True
+
+
+def _invalid(kube: Kube, body: dict[str, Any], error: ValidationError, now: str) -> Outcome:
+    """A spec the API server accepted but the operator cannot act on (an older CRD, say):
+    a Degraded condition and a Warning Event, never an exception loop."""
+    before = previous_status(body)
+    message = "; ".join(format_validation_error(error).messages)
+    generation = int(body["metadata"].get("generation", 0))
+    conditions = list(before.conditions or [])
+    for type_, value in (("Ready", False), ("Degraded", True)):
+        conditions = set_condition(
+            conditions,
+            type_,
+            value,
+            reason="InvalidSpec",
+            message=message,
+            now=now,
+            generation=generation,
+        )
+    after = before.model_copy(
+        update={
+            "observed_generation": generation,
+            "phase": Phase.FAILED,
+            "message": message,
+            "conditions": conditions,
+        }
+    )
+    outcome = Outcome(phase=Phase.FAILED)
+    outcome.status_written = _write_status(kube, body, before, after)
+    if outcome.status_written:
+        outcome.events.append(Event("Warning", "InvalidSpec", message))
+    return outcome
+
+
+def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
+    now = now_iso()
+    try:
+        service = ModelService.model_validate(body)
+    except ValidationError as error:
+        return _invalid(kube, body, error, now)
+    ctx = RenderContext.steady(service)
+    outcome = Outcome()
+    lives = _sync_children(kube, ctx, outcome)
+    stable_ref = ChildRef("apps/v1", "Deployment", deployment_name(ctx, Track.STABLE))
+    stable = _observe_track(kube, ctx, Track.STABLE, lives.get(stable_ref))
+    before = previous_status(body)
+    after = steady_status(
+        before,
+        generation=int(service.metadata.generation or 0),
+        version=service.spec.model.version,
+        revision=revision(service.spec),
+        stable=stable,
+        conflicts=outcome.conflicts,
+        now=now,
+    )
+    outcome.phase = after.phase
+    outcome.status_written = _write_status(kube, body, before, after)
+    outcome.events = transition_events(before, after)
+    return outcome

@@ -1,0 +1,35 @@
+"""Condition helpers in the metav1.Condition shape.
+
+As in Argo Rollouts' conditions helpers, ``lastTransitionTime`` moves only when a condition's
+status flips, so a steady state rewrites nothing.
+"""
+
+from modelops.api.status import Condition
+
+
+def set_condition(
+    conditions: list[Condition],
+    type_: str,
+    status: bool,
+    *,
+    reason: str,
+    message: str,
+    now: str,
+    generation: int,
+) -> list[Condition]:
+    value = "True" if status else "False"
+    previous = next((c for c in conditions if c.type == type_), None)
+    since = previous.last_transition_time if previous and previous.status == value else now
+    updated = Condition(
+        type=type_,
+        status=value,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+    return [c for c in conditions if c.type != type_] + [updated]
+
+
+def condition_true(conditions: list[Condition] | None, type_: str) -> bool:
+    return any(c.type == type_ and c.status == "True" for c in conditions or ())
