@@ -1,0 +1,56 @@
+"""The gateway as a process: flags, serving, clean exit on SIGTERM, refusal of a bad policy."""
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("requestsPerMinute: 10\n")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelops.gateway", "--listen", f"127.0.0.1:{port}",
+         "--upstream", "http://127.0.0.1:1", "--policy", str(policy), "--track", "canary"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "gateway did not come up"
+                time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        assert proc.stderr is not None
+        assert b'"msg":"gateway stopping"' in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_bad_policy_exits_2_with_a_message(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("requestsPerMinut: 10\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "modelops.gateway", "--policy", str(policy)],
+        capture_output=True, timeout=30, check=False,
+    )
+    assert result.returncode == 2
+    assert b"not a valid RateLimit" in result.stderr
