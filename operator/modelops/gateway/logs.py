@@ -29,16 +29,25 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             line.update({k: v for k, v in fields.items() if k in ACCESS_FIELDS})
+        if record.exc_info and record.exc_info[1] is not None:
+            # The type and where, not the message: an exception's text can quote a request.
+            error = record.exc_info[1]
+            line["exc"] = type(error).__name__
+            tb = error.__traceback__
+            while tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+            if tb is not None:
+                line["at"] = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
         return json.dumps(line, separators=(",", ":"))
 
 
 def setup_logging(level: str = "INFO") -> None:
+    """JSON on stderr for every logger in the process (aiohttp's own included)."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("modelops.gateway")
+    root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    root.propagate = False
 
 
 def log_access(**fields: Any) -> None:

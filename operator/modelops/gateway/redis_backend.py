@@ -17,18 +17,23 @@ from redis.exceptions import RedisError
 from modelops.gateway.backend import BackendUnavailableError
 from modelops.gateway.limiter import BUCKETS, Demand, Outcome, Verdict
 
-# Per key, ARGV holds limit (-1: never refuse), need, charge after the window and bucket count.
+# ARGV: window seconds, buckets per window, the time ("" for Redis' own clock; tests pass one
+# to compare this script with the in-memory limiter), then per key: limit (-1: never refuse),
+# need, charge.
 ACQUIRE_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local now = tonumber(ARGV[3])
+if now == nil then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local window = tonumber(ARGV[1])
 local width = window / tonumber(ARGV[2])
 local lowest = math.floor((now - window) / width)
 local allowed = 1
 local out = {}
 for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[3 + (i - 1) * 3])
-  local need = tonumber(ARGV[4 + (i - 1) * 3])
+  local limit = tonumber(ARGV[4 + (i - 1) * 3])
+  local need = tonumber(ARGV[5 + (i - 1) * 3])
   local flat = redis.call('HGETALL', key)
   local order = {}
   local counts = {}
@@ -72,7 +77,7 @@ if allowed == 1 then
   local field = tostring(math.floor(now / width))
   local ttl = math.ceil((window + width) * 1000)
   for i, key in ipairs(KEYS) do
-    local charge = tonumber(ARGV[5 + (i - 1) * 3])
+    local charge = tonumber(ARGV[6 + (i - 1) * 3])
     if charge > 0 then
       redis.call('HINCRBY', key, field, charge)
       redis.call('PEXPIRE', key, ttl)
@@ -105,10 +110,12 @@ class RedisBackend:
         self._script = self._client.register_script(ACQUIRE_LUA)
         self._timeout = timeout
 
-    async def acquire(self, demands: Sequence[Demand], window: float) -> Outcome:
+    async def acquire(
+        self, demands: Sequence[Demand], window: float, now: float | None = None
+    ) -> Outcome:
         if not demands:
             return Outcome(True, ())
-        args: list[float | int] = [window, BUCKETS]
+        args: list[float | int | str] = [window, BUCKETS, "" if now is None else repr(now)]
         for demand in demands:
             args += [-1 if demand.limit is None else demand.limit, demand.need, demand.charge]
         try:

@@ -61,6 +61,7 @@ class SseUsageScanner:
         self.usage: Usage | None = None
         self._partial = b""
         self._data: list[bytes] = []
+        self._size = 0
 
     def feed(self, chunk: bytes) -> None:
         lines = (self._partial + chunk).split(b"\n")
@@ -83,10 +84,14 @@ class SseUsageScanner:
         elif line.startswith(b"data:"):
             value = line[5:]
             self._data.append(value[1:] if value.startswith(b" ") else value)
+            self._size += len(value)
+            if self._size > MAX_LINE_BYTES:
+                # An event this large is answer text, not usage: stop holding it.
+                self._data, self._size = [], 0
 
     def _dispatch(self) -> None:
         data = b"\n".join(self._data)
-        self._data = []
+        self._data, self._size = [], 0
         # Only events that mention usage are parsed: the rest is the answer, left alone.
         if b'"usage"' in data:
             found = usage_from_json(data)

@@ -46,3 +46,12 @@ def test_sse_final_event_without_blank_line() -> None:
     scanner.feed(b'data: {"usage": {"total_tokens": 4}}')
     scanner.close()
     assert scanner.usage == Usage(4, None)
+
+
+def test_huge_events_are_dropped_not_held() -> None:
+    scanner = SseUsageScanner()
+    for _ in range(40):
+        scanner.feed(b"data: " + b"x" * 100_000 + b"\n")
+    assert scanner._size <= 1 << 20
+    scanner.feed(b'\ndata: {"usage": {"total_tokens": 2}}\n\n')
+    assert scanner.usage == Usage(2, None)
