@@ -1,5 +1,6 @@
 """The gateway as a process: flags, serving, clean exit on SIGTERM, refusal of a bad policy."""
 
+import asyncio
 import signal
 import socket
 import subprocess
@@ -7,6 +8,10 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+import aiohttp
+
+from tests.gateway.support import Stub, run, serve
 
 
 def _free_port() -> int:
@@ -54,3 +59,42 @@ def test_bad_policy_exits_2_with_a_message(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert b"not a valid RateLimit" in result.stderr
+
+
+def test_sigterm_lets_a_stream_in_flight_finish(tmp_path: Path) -> None:
+    stub = Stub(hold_stream=True)
+    port = _free_port()
+
+    async def scenario() -> None:
+        async with serve(stub.app()) as upstream, aiohttp.ClientSession() as http:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "modelops.gateway", "--listen", f"127.0.0.1:{port}",
+                "--upstream", upstream, "--shutdown-timeout", "10",
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            try:
+                url = f"http://127.0.0.1:{port}"
+                for _ in range(300):
+                    try:
+                        async with http.get(url + "/healthz") as r:
+                            if r.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError("gateway did not come up")
+                async with http.post(url + "/v1/chat/completions", json={"stream": True}) as r:
+                    await asyncio.wait_for(r.content.readuntil(b"\n\n"), 5)
+                    proc.send_signal(signal.SIGTERM)
+                    await asyncio.sleep(0.3)
+                    assert proc.returncode is None  # still draining
+                    stub.release.set()
+                    rest = await asyncio.wait_for(r.content.read(), 5)
+                assert rest.rstrip().endswith(b"[DONE]")
+                assert await asyncio.wait_for(proc.wait(), 15) == 0
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+
+    run(scenario)

@@ -44,3 +44,28 @@ def test_tokens_charged_from_the_final_sse_usage(tmp_path: Path) -> None:
             assert await statuses(http, calls) == [200, 200, 429]
 
     run(scenario)
+
+
+def test_reload_during_a_stream_does_not_cut_it(tmp_path: Path) -> None:
+    policy = write_policy(tmp_path / "p.yaml", "requestsPerMinute: 10\n")
+    stub = Stub(hold_stream=True)
+
+    async def scenario() -> None:
+        async with proxied(stub, policy) as (gw_url, gw, http):
+            async with http.post(gw_url + CHAT, json=STREAM, headers={"X-API-Key": "k"}) as r:
+                await asyncio.wait_for(r.content.readuntil(b"\n\n"), 5)
+                policy.write_text("requestsPerMinute: 0\n")
+                for _ in range(100):
+                    if metric(gw, "modelops_gateway_policy_reloads_total",
+                              {"result": "reloaded"}):
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise AssertionError("policy was not reloaded")
+                stub.release.set()
+                rest = await asyncio.wait_for(r.content.read(), 5)
+                assert rest.rstrip().endswith(b"[DONE]")
+            # New requests see the new policy.
+            assert await statuses(http, [(gw_url + CHAT, STREAM, "k")]) == [429]
+
+    run(scenario)
