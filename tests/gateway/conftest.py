@@ -2,6 +2,7 @@
 run hack/install-test-deps.sh."""
 
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -21,8 +22,13 @@ class RedisServer:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def freeze(self) -> None:
+        """SIGSTOP: Redis keeps its socket open but never answers (a hung server)."""
+        self.process.send_signal(signal.SIGSTOP)
+
     def kill(self) -> None:
         if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
             self.process.kill()
             self.process.wait(timeout=10)
 

@@ -1,5 +1,6 @@
 """Counters shared through a real redis-server, and what happens when it dies."""
 
+import time
 from pathlib import Path
 
 import aiohttp
@@ -55,7 +56,9 @@ def test_tokens_are_shared_too(tmp_path: Path, redis_server: RedisServer) -> Non
     run(scenario)
 
 
-def _dead_redis_scenario(tmp_path: Path, redis_server: RedisServer, mode: str) -> list[int]:
+def _dead_redis_scenario(
+    tmp_path: Path, redis_server: RedisServer, mode: str, hang: bool = False
+) -> list[int]:
     policy = write_policy(
         tmp_path / "p.yaml",
         f"requestsPerMinute: 100\nfailureMode: {mode}\n"
@@ -67,7 +70,10 @@ def _dead_redis_scenario(tmp_path: Path, redis_server: RedisServer, mode: str) -
         async with proxied(Stub(), policy, redis_timeout=0.3) as (gw_url, gw, http):
             async with http.post(gw_url + CHAT, json={}, headers={"X-API-Key": "k"}) as r:
                 codes.append(r.status)
-            redis_server.kill()
+            if hang:
+                redis_server.freeze()
+            else:
+                redis_server.kill()
             for _ in range(3):
                 async with http.post(gw_url + CHAT, json={}, headers={"X-API-Key": "k"}) as r:
                     codes.append(r.status)
@@ -84,3 +90,12 @@ def test_dead_redis_fails_open(tmp_path: Path, redis_server: RedisServer) -> Non
 
 def test_dead_redis_fails_closed(tmp_path: Path, redis_server: RedisServer) -> None:
     assert _dead_redis_scenario(tmp_path, redis_server, "Closed") == [200, 503, 503, 503]
+
+
+def test_hung_redis_costs_a_bounded_wait_then_fails_open(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    started = time.monotonic()
+    assert _dead_redis_scenario(tmp_path, redis_server, "Open", hang=True) == [200] * 4
+    # Three checks against a silent Redis, each bounded by the 0.3 s Redis timeout (x2).
+    assert time.monotonic() - started < 6

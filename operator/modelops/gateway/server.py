@@ -21,7 +21,7 @@ from modelops.gateway.backend import Backend, BackendUnavailableError, MemoryBac
 from modelops.gateway.breaker import Breaker
 from modelops.gateway.config import GatewayConfig
 from modelops.gateway.limiter import Demand, Outcome
-from modelops.gateway.logs import Throttled, log_access
+from modelops.gateway.logs import Throttled, log, log_access
 from modelops.gateway.metrics import Metrics
 from modelops.gateway.policy import NO_TIER, Identity, Policy, limit_name
 from modelops.gateway.redis_backend import RedisBackend
@@ -167,9 +167,15 @@ class Gateway:
         response: web.StreamResponse | None = None
         try:
             response = await self._serve(request, exchange)
-            return response
+        except Exception as err:
+            # A bug must cost one request a 500, and be counted and logged like any other.
+            log.error("request failed", exc_info=err)
+            exchange.error = "internal"
+            response = error_response(500, "internal_error", "the gateway failed")
         finally:
+            # Also on cancellation (the client went away): response stays None, logged as 499.
             self._observe(request, exchange, response)
+        return response
 
     def _observe(
         self, request: web.Request, ex: Exchange, response: web.StreamResponse | None
