@@ -10,6 +10,7 @@ from modelops.gateway.policy import (
     ANONYMOUS,
     NO_TIER,
     PolicyError,
+    dump_policy,
     limit_name,
     load_policy,
     parse_policy,
@@ -33,7 +34,7 @@ SPEC = RateLimit.model_validate({
 
 def policy_text(spec: RateLimit = SPEC) -> str:
     # Exactly what the operator writes into the ConfigMap.
-    return yaml.safe_dump(spec.to_api())
+    return dump_policy(spec)
 
 
 def test_operator_output_round_trips() -> None:
