@@ -97,3 +97,20 @@ def test_last_upstream_5xx_is_passed_through() -> None:
             assert r.status == 500
 
     run(scenario)
+
+
+def test_open_breakers_answer_503_with_retry_after() -> None:
+    async def scenario() -> None:
+        async with (
+            gateway(closed_port_url(), breaker_failures=1, breaker_cooldown=20) as (gw_url, _),
+            aiohttp.ClientSession() as http,
+        ):
+            async with http.post(gw_url + CHAT, json={}) as r:
+                assert r.status == 503
+                assert "Retry-After" not in r.headers
+            async with http.post(gw_url + CHAT, json={}) as r:
+                assert r.status == 503
+                assert "circuit breakers are open" in (await r.json())["error"]["message"]
+                assert 19 <= int(r.headers["Retry-After"]) <= 20
+
+    run(scenario)

@@ -21,6 +21,11 @@ def error_response(
     )
 
 
+def retry_after(seconds: float) -> str:
+    """A Retry-After value: whole seconds, at least 1 (0 would invite a hot retry loop)."""
+    return str(max(1, math.ceil(seconds)))
+
+
 def limit_headers(outcome: Outcome) -> dict[str, str]:
     """X-RateLimit-* for the limit closest to refusing; Retry-After when refused.
 
@@ -37,5 +42,5 @@ def limit_headers(outcome: Outcome) -> dict[str, str]:
         "X-RateLimit-Reset": str(math.ceil(reset)),
     }
     if not verdict.fits:
-        headers["Retry-After"] = str(max(1, math.ceil(verdict.retry_after)))
+        headers["Retry-After"] = retry_after(verdict.retry_after)
     return headers

@@ -25,7 +25,7 @@ from modelops.gateway.logs import Throttled, log, log_access
 from modelops.gateway.metrics import Metrics
 from modelops.gateway.policy import NO_TIER, Identity, Policy, limit_name
 from modelops.gateway.redis_backend import RedisBackend
-from modelops.gateway.responses import error_response, limit_headers
+from modelops.gateway.responses import error_response, limit_headers, retry_after
 from modelops.gateway.upstream import (
     Attempt,
     Upstream,
@@ -260,7 +260,8 @@ class Gateway:
             ex.error = str(err)
             if err.timed_out:
                 return error_response(504, "upstream_timeout", str(err))
-            return error_response(503, "upstream_unavailable", str(err))
+            retry = {} if err.retry_after is None else {"Retry-After": retry_after(err.retry_after)}
+            return error_response(503, "upstream_unavailable", str(err), retry)
         ex.upstream = attempt.upstream.name
         try:
             response = await self._relay(request, attempt, headers, ex)

@@ -38,9 +38,11 @@ class Upstream:
 class UpstreamFailedError(Exception):
     """No upstream gave an answer; ``timed_out`` picks 504 over 503."""
 
-    def __init__(self, reason: str, timed_out: bool) -> None:
+    def __init__(self, reason: str, timed_out: bool, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.timed_out = timed_out
+        # Set when every upstream was skipped by an open breaker: when the first probes.
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -97,6 +99,7 @@ class UpstreamChain:
         self, method: str, path_qs: str, headers: CIMultiDict[str], body: bytes
     ) -> Attempt:
         reason, timed_out = "all upstream circuit breakers are open", False
+        tried = False
         for position, upstream in enumerate(self.upstreams):
             is_last = position == len(self.upstreams) - 1
             if not upstream.breaker.allow(time.monotonic()):
@@ -104,6 +107,7 @@ class UpstreamChain:
                     STATE_VALUES[upstream.breaker.state]
                 )
                 continue
+            tried = True
             try:
                 response = await self.session.request(
                     method,
@@ -127,4 +131,8 @@ class UpstreamChain:
                 reason, timed_out = f"{upstream.name} upstream answered {response.status}", False
                 continue
             return Attempt(upstream, response, self.metrics)
-        raise UpstreamFailedError(reason, timed_out)
+        if tried:
+            raise UpstreamFailedError(reason, timed_out)
+        now = time.monotonic()
+        wait = min(u.breaker.opened_at + u.breaker.cooldown - now for u in self.upstreams)
+        raise UpstreamFailedError(reason, timed_out, max(wait, 0.0))
