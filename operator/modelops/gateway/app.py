@@ -1,0 +1,123 @@
+"""``modelops gateway``: command-line flags to a running gateway.
+
+Flags describe the pod (where the model listens, time and size limits, breaker settings); the
+limits themselves come from the policy file, which can change while the gateway runs.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from modelops.gateway.config import GatewayConfig
+from modelops.gateway.logs import log, setup_logging
+from modelops.gateway.policy import PolicyError
+from modelops.gateway.server import Gateway
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - sidecar on the pod IP
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = GatewayConfig()
+    p = argparse.ArgumentParser(
+        prog="modelops gateway",
+        description="Rate-limit gateway: a reverse proxy in front of a model server.",
+    )
+    p.add_argument("--listen", type=_host_port, default=(d.host, d.port),
+                   help="HOST:PORT to serve on (default 0.0.0.0:9000)")
+    p.add_argument("--upstream", default=d.upstream, help="model server base URL")
+    p.add_argument("--fallback-upstream", default=None,
+                   help="base URL tried when the upstream fails or its breaker is open")
+    p.add_argument("--policy", type=Path, default=None,
+                   help="RateLimit policy YAML (reloaded on change); none: no limits")
+    p.add_argument("--upstream-timeout", type=_positive, default=d.upstream_timeout,
+                   help="seconds of upstream silence (connect, headers, between chunks) -> 504")
+    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes,
+                   help="larger request bodies get 413")
+    p.add_argument("--readiness-path", default=d.readiness_path,
+                   help="upstream path that /readyz asks")
+    p.add_argument("--track", choices=["stable", "canary"],
+                   default=os.environ.get("MODELOPS_TRACK", d.track),
+                   help="metric label (default: $MODELOPS_TRACK or stable)")
+    p.add_argument("--breaker-failures", type=int, default=d.breaker_failures,
+                   help="consecutive upstream failures that open the breaker")
+    p.add_argument("--breaker-cooldown", type=_positive, default=d.breaker_cooldown,
+                   help="seconds an open breaker waits before a probe request")
+    p.add_argument("--policy-poll-interval", type=_positive, default=d.policy_poll_interval,
+                   help="seconds between checks of the policy file")
+    p.add_argument("--redis-timeout", type=_positive, default=d.redis_timeout,
+                   help="seconds to wait for Redis before failureMode applies")
+    p.add_argument("--shutdown-timeout", type=_positive, default=d.shutdown_timeout,
+                   help="seconds in-flight requests get to finish on SIGTERM")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> GatewayConfig:
+    host, port = args.listen
+    return GatewayConfig(
+        upstream=args.upstream,
+        host=host,
+        port=port,
+        fallback_upstream=args.fallback_upstream,
+        policy_path=args.policy,
+        upstream_timeout=args.upstream_timeout,
+        max_body_bytes=args.max_body_bytes,
+        readiness_path=args.readiness_path,
+        track=args.track,
+        breaker_failures=args.breaker_failures,
+        breaker_cooldown=args.breaker_cooldown,
+        policy_poll_interval=args.policy_poll_interval,
+        redis_timeout=args.redis_timeout,
+        shutdown_timeout=args.shutdown_timeout,
+    )
+
+
+async def serve(config: GatewayConfig, gateway: Gateway) -> None:
+    """Serve until SIGTERM or SIGINT, then let requests in flight finish."""
+    runner = web.AppRunner(
+        gateway.app(), access_log=None, shutdown_timeout=config.shutdown_timeout
+    )
+    await runner.setup()
+    await web.TCPSite(runner, config.host, config.port).start()
+    log.info("gateway listening on %s:%d -> %s", config.host, config.port, config.upstream)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("gateway stopping")
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    config = config_from_args(args)
+    try:
+        gateway = Gateway(config)
+    except PolicyError as err:
+        print(f"modelops gateway: {err}", file=sys.stderr)
+        return 2
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(config, gateway))
+    return 0

@@ -1,0 +1,61 @@
+"""Prometheus metrics of one gateway, labelled by ``track`` so canary analysis can compare.
+
+Each gateway owns its registry instead of using the process-wide default one, so tests can run
+several gateways in one process and read each one's numbers. Labels are bounded: tiers come
+from the policy (at most 32), codes from HTTP, never client ids.
+"""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+PREFIX = "modelops_gateway_"
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+TPS_BUCKETS = (1, 5, 10, 20, 40, 80, 160, 320, 640, 1280)
+
+
+class Metrics:
+    def __init__(self, track: str) -> None:
+        self.track = track
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            PREFIX + "requests", "Requests answered, by tier, status code and track.",
+            ["tier", "code", "track"], registry=r,
+        )
+        self.latency = Histogram(
+            PREFIX + "request_duration_seconds", "Time from request to the end of the answer.",
+            ["tier", "track"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.ttft = Histogram(
+            PREFIX + "time_to_first_token_seconds",
+            "Streamed answers: time from request to the first chunk from the model.",
+            ["tier", "track"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.tokens_per_second = Histogram(
+            PREFIX + "tokens_per_second",
+            "Streamed answers: completion tokens over the time after the first chunk.",
+            ["tier", "track"], buckets=TPS_BUCKETS, registry=r,
+        )
+        self.tokens = Counter(
+            PREFIX + "tokens", "LLM tokens charged, from the answers' usage.",
+            ["tier", "track"], registry=r,
+        )
+        self.limited = Counter(
+            PREFIX + "rate_limited", "Requests refused with 429, by tier and limit.",
+            ["tier", "limit", "track"], registry=r,
+        )
+        self.breaker_state = Gauge(
+            PREFIX + "breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open.",
+            ["upstream"], registry=r,
+        )
+        self.upstream_failures = Counter(
+            PREFIX + "upstream_failures", "Failed upstream attempts, by upstream and reason.",
+            ["upstream", "reason"], registry=r,
+        )
+        self.redis_errors = Counter(
+            PREFIX + "redis_errors", "Rate-limit checks that Redis could not answer.",
+            ["failure_mode"], registry=r,
+        )
+        self.policy_reloads = Counter(
+            PREFIX + "policy_reloads", "Policy file loads, by result.", ["result"], registry=r,
+        )

@@ -1,0 +1,171 @@
+"""The rate-limit policy as the gateway uses it: loaded from the ConfigMap file, compiled once.
+
+The operator writes ``RateLimit(...).to_api()`` as YAML into the ``<name>-ratelimit``
+ConfigMap; the same pydantic model validates it here, so the gateway refuses exactly what the
+API server would. Compiling (tier lookups, window in seconds) happens once per load, not once
+per request.
+"""
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from modelops.api.base import parse_duration_seconds
+from modelops.api.spec import MissingKey, RateLimit, RateLimitTier
+from modelops.gateway.limiter import Demand
+
+# The key of the ``<name>-ratelimit`` ConfigMap that holds the policy, and so the file name
+# under the mount.
+POLICY_KEY = "policy.yaml"
+ANONYMOUS = "anonymous"
+NO_TIER = "none"
+
+
+class PolicyError(ValueError):
+    """The policy file is missing, not YAML, or not a valid RateLimit."""
+
+
+def client_hash(client_id: str) -> str:
+    """A short stable digest of a client id: what logs and Redis keys hold instead of API keys."""
+    return hashlib.sha256(client_id.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is asking and which limits apply to them."""
+
+    client: str
+    tier: str
+    requests_per_minute: int | None
+    tokens_per_minute: int | None
+
+    @property
+    def client_digest(self) -> str:
+        return client_hash(self.client)
+
+
+@dataclass(frozen=True)
+class Policy:
+    spec: RateLimit
+    window: float
+    tiers: Mapping[str, RateLimitTier] = field(default_factory=dict)
+    client_tiers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def compile(cls, spec: RateLimit) -> "Policy":
+        window = parse_duration_seconds(spec.window)
+        if window <= 0:
+            raise PolicyError(f"window must be longer than zero, got {spec.window!r}")
+        return cls(
+            spec=spec,
+            window=window,
+            tiers={tier.name: tier for tier in spec.tiers or ()},
+            client_tiers={client.id: client.tier for client in spec.clients or ()},
+        )
+
+    def identify(self, headers: Mapping[str, str]) -> Identity | None:
+        """Resolve client and tier from request headers; None means refuse (401).
+
+        A tier named by the header or the clients list that the policy does not define is
+        passed over, so a stale mapping degrades to the next rule instead of failing requests.
+        """
+        client = headers.get(self.spec.client_header)
+        if not client:
+            if self.spec.missing_key == MissingKey.REJECT:
+                return None
+            client = ANONYMOUS
+        candidates = [
+            headers.get(self.spec.tier_header) if self.spec.tier_header else None,
+            self.client_tiers.get(client),
+            self.spec.default_tier,
+        ]
+        for name in candidates:
+            if name is not None and name in self.tiers:
+                tier = self.tiers[name]
+                return Identity(client, name, tier.requests_per_minute, tier.tokens_per_minute)
+        return Identity(
+            client, NO_TIER, self.spec.requests_per_minute, self.spec.tokens_per_minute
+        )
+
+    def _key(self, kind: str, who: str) -> str:
+        prefix = self.spec.redis.key_prefix if self.spec.redis else "modelops"
+        # The window is part of the key: buckets of a different width must not be mixed.
+        return f"{prefix}:rl:{round(self.window * 1000)}:{kind}:{who}"
+
+    def _per_window(self, per_minute: int | None) -> int | None:
+        """Limits are per minute in the API and enforced over the policy's window.
+
+        Scaling rounds down (never more than asked), except that a positive limit stays at
+        least 1 so a short window cannot silently turn "a few a minute" into "none".
+        """
+        if per_minute is None:
+            return None
+        scaled = int(per_minute * self.window / 60.0)
+        return max(scaled, 1) if per_minute > 0 else 0
+
+    def admission(self, who: Identity) -> list[Demand]:
+        """Demands checked before a request: one request each, and token budget left."""
+        demands = []
+        pairs = [
+            ("rq", who.client_digest, who.requests_per_minute, 1),
+            ("rq", "*", self.spec.global_requests_per_minute, 1),
+            ("tk", who.client_digest, who.tokens_per_minute, 0),
+            ("tk", "*", self.spec.global_tokens_per_minute, 0),
+        ]
+        for kind, scope, per_minute, charge in pairs:
+            limit = self._per_window(per_minute)
+            if limit is not None:
+                demands.append(Demand(self._key(kind, scope), limit, 1, charge))
+        return demands
+
+    def token_charges(self, who: Identity, tokens: int) -> list[Demand]:
+        """Demands that charge a response's tokens; they never refuse."""
+        charges = []
+        if who.tokens_per_minute is not None:
+            charges.append(Demand(self._key("tk", who.client_digest), None, 0, tokens))
+        if self.spec.global_tokens_per_minute is not None:
+            charges.append(Demand(self._key("tk", "*"), None, 0, tokens))
+        return charges
+
+
+def limit_name(key: str) -> str:
+    """The metric label of a counter key built by ``Policy._key``."""
+    kind, scope = key.rsplit(":", 2)[-2:]
+    noun = "requests" if kind == "rq" else "tokens"
+    return f"global_{noun}" if scope == "*" else noun
+
+
+def dump_policy(spec: RateLimit) -> str:
+    """The ConfigMap value the operator writes; ``parse_policy`` reads it back."""
+    return yaml.safe_dump(spec.to_api(), sort_keys=True)
+
+
+def parse_policy(text: str) -> Policy:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise PolicyError(f"policy is not YAML: {err}") from err
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PolicyError("policy must be a YAML mapping of RateLimit fields")
+    try:
+        return Policy.compile(RateLimit.model_validate(data))
+    except ValueError as err:
+        raise PolicyError(f"policy is not a valid RateLimit: {err}") from err
+
+
+def load_policy(path: Path) -> Policy:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise PolicyError(f"cannot read policy {path}: {err}") from err
+    return parse_policy(text)
+
+
+def open_policy() -> Policy:
+    """The policy without a file: no limits, and clients without a key are let through."""
+    return Policy.compile(RateLimit(missing_key=MissingKey.ANONYMOUS))

@@ -1,0 +1,46 @@
+"""What the gateway itself answers: JSON errors and the X-RateLimit-* headers.
+
+Errors use the OpenAI error shape (``{"error": {"type", "message"}}``) because that is what
+the clients of these models already parse.
+"""
+
+import json
+import math
+
+from aiohttp import web
+
+from modelops.gateway.limiter import Outcome
+
+
+def error_response(
+    status: int, kind: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    body = json.dumps({"error": {"type": kind, "message": message, "code": status}})
+    return web.Response(
+        status=status, text=body, content_type="application/json", headers=headers
+    )
+
+
+def retry_after(seconds: float) -> str:
+    """A Retry-After value: whole seconds, at least 1 (0 would invite a hot retry loop)."""
+    return str(max(1, math.ceil(seconds)))
+
+
+def limit_headers(outcome: Outcome) -> dict[str, str]:
+    """X-RateLimit-* for the limit closest to refusing; Retry-After when refused.
+
+    Reset is in seconds from now (as in the IETF RateLimit header draft), not an epoch time:
+    replicas and clients need not agree on clocks.
+    """
+    verdict = outcome.binding()
+    if verdict is None or verdict.limit is None:
+        return {}
+    reset = verdict.reset_after if verdict.fits else verdict.retry_after
+    headers = {
+        "X-RateLimit-Limit": str(verdict.limit),
+        "X-RateLimit-Remaining": str(verdict.remaining),
+        "X-RateLimit-Reset": str(math.ceil(reset)),
+    }
+    if not verdict.fits:
+        headers["Retry-After"] = retry_after(verdict.retry_after)
+    return headers

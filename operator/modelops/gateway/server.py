@@ -1,0 +1,364 @@
+"""The gateway's HTTP side: admission, proxying and observation of each request.
+
+Order per request, cheapest refusal first: identify the client (401), declared body size
+(413), rate limits (429), read the body within the size limit (413), send to the model through
+the upstream chain (503/504), pass the answer back (streamed answers chunk by chunk), then
+charge the tokens its ``usage`` reports. Everything a request needs from the policy is read
+once at its start, so a reload never changes a request half way.
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from modelops.api.spec import FailureMode
+from modelops.gateway.backend import Backend, BackendUnavailableError, MemoryBackend
+from modelops.gateway.breaker import Breaker
+from modelops.gateway.config import GatewayConfig
+from modelops.gateway.limiter import Demand, Outcome
+from modelops.gateway.logs import Throttled, log, log_access
+from modelops.gateway.metrics import Metrics
+from modelops.gateway.policy import NO_TIER, Identity, Policy, limit_name
+from modelops.gateway.redis_backend import RedisBackend
+from modelops.gateway.responses import error_response, limit_headers, retry_after
+from modelops.gateway.upstream import (
+    Attempt,
+    Upstream,
+    UpstreamChain,
+    UpstreamFailedError,
+    forward_headers,
+)
+from modelops.gateway.usage import SseUsageScanner, Usage, usage_from_json
+from modelops.gateway.watcher import PolicyWatcher
+
+READ_CHUNK = 64 * 1024
+
+
+@dataclass
+class Exchange:
+    """What one request's log line and metrics are made of (no headers, no bodies)."""
+
+    started: float
+    tier: str = NO_TIER
+    client: str | None = None
+    upstream: str | None = None
+    tokens: int | None = None
+    limited: str | None = None
+    error: str | None = None
+    ttft: float | None = None
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+async def _read_body(request: web.Request, cap: int) -> bytes | None:
+    """The body, or None once it passes ``cap`` bytes (stop reading: do not buffer a flood)."""
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(READ_CHUNK):
+        size += len(chunk)
+        if size > cap:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.metrics = Metrics(config.track)
+        self.watcher = PolicyWatcher(
+            config.policy_path, lambda result: self.metrics.policy_reloads.labels(result).inc()
+        )
+        self.memory = MemoryBackend()
+        self._redis: RedisBackend | None = None
+        self._retired: list[RedisBackend] = []
+        self._redis_log = Throttled()
+        self._chain: UpstreamChain | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        app.router.add_get("/metrics", self.metrics_endpoint)
+        app.router.add_route("*", "/{tail:.*}", self.proxy)
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+        return app
+
+    async def _start(self, _: web.Application) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.config.max_connections),
+            # Bytes pass through as the model sent them; the proxy asks for identity anyway.
+            auto_decompress=False,
+        )
+        upstreams = [Upstream("primary", self.config.upstream, self._breaker())]
+        if self.config.fallback_upstream:
+            upstreams.append(Upstream("fallback", self.config.fallback_upstream, self._breaker()))
+        self._chain = UpstreamChain(
+            self._session, upstreams, self.config.upstream_timeout, self.metrics
+        )
+        self._tasks.append(
+            asyncio.create_task(self.watcher.run(self.config.policy_poll_interval))
+        )
+
+    async def _stop(self, _: web.Application) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+        for backend in [self._redis, *self._retired]:
+            if backend is not None:
+                await backend.close()
+
+    def _breaker(self) -> Breaker:
+        return Breaker(self.config.breaker_failures, self.config.breaker_cooldown)
+
+    def backend(self, policy: Policy) -> Backend:
+        """Memory, or Redis when the policy names one; a changed address gets a new client."""
+        if policy.spec.redis is None:
+            return self.memory
+        address = policy.spec.redis.address
+        if self._redis is None or self._redis.address != address:
+            if self._redis is not None:
+                # Requests in flight may still use the old client; close it at shutdown.
+                self._retired.append(self._redis)
+            self._redis = RedisBackend(address, self.config.redis_timeout)
+        return self._redis
+
+    # -- own endpoints --------------------------------------------------------------------
+
+    async def healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, _: web.Request) -> web.Response:
+        """Ready only when the model says it is: a pod whose model is still loading gets no
+        traffic, and the gateway's own liveness stays separate (``/healthz``)."""
+        assert self._session is not None
+        url = self.config.upstream.rstrip("/") + self.config.readiness_path
+        timeout = aiohttp.ClientTimeout(total=self.config.readiness_timeout)
+        try:
+            async with self._session.get(url, timeout=timeout) as response:
+                if 200 <= response.status < 300:
+                    return web.json_response({"status": "ready"})
+                detail = f"upstream readiness answered {response.status}"
+        except (TimeoutError, aiohttp.ClientError, OSError) as err:
+            detail = f"upstream readiness failed: {type(err).__name__}"
+        return web.json_response({"status": "not ready", "detail": detail}, status=503)
+
+    async def metrics_endpoint(self, _: web.Request) -> web.Response:
+        body = generate_latest(self.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    # -- proxy ----------------------------------------------------------------------------
+
+    async def proxy(self, request: web.Request) -> web.StreamResponse:
+        exchange = Exchange(started=time.monotonic())
+        response: web.StreamResponse | None = None
+        try:
+            response = await self._serve(request, exchange)
+        except Exception as err:
+            # A bug must cost one request a 500, and be counted and logged like any other.
+            log.error("request failed", exc_info=err)
+            exchange.error = "internal"
+            response = error_response(500, "internal_error", "the gateway failed")
+        finally:
+            # Also on cancellation (the client went away): response stays None, logged as 499.
+            self._observe(request, exchange, response)
+        return response
+
+    def _observe(
+        self, request: web.Request, ex: Exchange, response: web.StreamResponse | None
+    ) -> None:
+        status = response.status if response is not None else 499
+        duration = time.monotonic() - ex.started
+        m, track = self.metrics, self.config.track
+        m.requests.labels(ex.tier, str(status), track).inc()
+        m.latency.labels(ex.tier, track).observe(duration)
+        log_access(
+            method=request.method,
+            path=request.path,  # never the query string: keys sometimes travel there
+            status=status,
+            tier=ex.tier,
+            client=ex.client,
+            upstream=ex.upstream,
+            duration_ms=round(duration * 1000, 1),
+            tokens=ex.tokens,
+            limited=ex.limited,
+            error=ex.error,
+            track=track,
+            ttft_ms=None if ex.ttft is None else round(ex.ttft * 1000, 1),
+        )
+
+    async def _acquire(
+        self, policy: Policy, demands: list[Demand], ex: Exchange
+    ) -> Outcome | None:
+        """None: the counters are unreachable and the policy says fail closed."""
+        try:
+            return await self.backend(policy).acquire(demands, policy.window)
+        except BackendUnavailableError as err:
+            mode = policy.spec.failure_mode
+            self.metrics.redis_errors.labels(mode.value).inc()
+            self._redis_log.warning("rate-limit store unavailable (failing %s): %s", mode, err)
+            ex.error = "ratelimit_store_unavailable"
+            if mode == FailureMode.CLOSED:
+                return None
+            return Outcome(True, ())
+
+    async def _serve(self, request: web.Request, ex: Exchange) -> web.StreamResponse:
+        policy = self.watcher.current
+        who = policy.identify(request.headers)
+        if who is None:
+            ex.error = "missing_client_key"
+            header = policy.spec.client_header
+            return error_response(401, "missing_api_key", f"the {header} header is required")
+        ex.tier, ex.client = who.tier, who.client_digest
+        cap = self.config.max_body_bytes
+        if request.content_length is not None and request.content_length > cap:
+            return self._too_large(ex)
+
+        demands = policy.admission(who)
+        outcome = await self._acquire(policy, demands, ex)
+        if outcome is None:
+            return error_response(
+                503, "ratelimit_unavailable", "rate limiting is unavailable; try again shortly"
+            )
+        headers = limit_headers(outcome)
+        if not outcome.allowed:
+            verdict = outcome.binding()
+            ex.limited = limit_name(verdict.key) if verdict else "unknown"
+            self.metrics.limited.labels(ex.tier, ex.limited, self.config.track).inc()
+            return error_response(
+                429, "rate_limit_exceeded", f"{ex.limited} limit exceeded", headers
+            )
+
+        body = await _read_body(request, cap)
+        if body is None:
+            return self._too_large(ex)
+        assert self._chain is not None
+        upstream_headers = forward_headers(request.headers)
+        # Identity keeps the answer readable for the usage scanner; on loopback gzip gains
+        # nothing.
+        upstream_headers["Accept-Encoding"] = "identity"
+        if request.remote:
+            upstream_headers.add("X-Forwarded-For", request.remote)
+        try:
+            attempt = await self._chain.open(
+                request.method, request.path_qs, upstream_headers, body
+            )
+        except UpstreamFailedError as err:
+            ex.error = str(err)
+            if err.timed_out:
+                return error_response(504, "upstream_timeout", str(err))
+            retry = {} if err.retry_after is None else {"Retry-After": retry_after(err.retry_after)}
+            return error_response(503, "upstream_unavailable", str(err), retry)
+        ex.upstream = attempt.upstream.name
+        try:
+            response = await self._relay(request, attempt, headers, ex)
+        finally:
+            attempt.finish(None)  # no-op when the relay already reported the outcome
+        await self._charge(policy, who, ex)
+        return response
+
+    def _too_large(self, ex: Exchange) -> web.Response:
+        ex.error = "body_too_large"
+        cap = self.config.max_body_bytes
+        return error_response(
+            413, "request_too_large", f"request body is larger than {cap} bytes"
+        )
+
+    async def _relay(
+        self,
+        request: web.Request,
+        attempt: Attempt,
+        limit_hdrs: dict[str, str],
+        ex: Exchange,
+    ) -> web.StreamResponse:
+        upstream = attempt.response
+        headers = forward_headers(upstream.headers)
+        headers.update(limit_hdrs)
+        if _is_json(upstream.content_type):
+            try:
+                data = await upstream.read()
+            except TimeoutError:
+                attempt.finish(ok=False)
+                ex.error = "upstream_timeout"
+                return error_response(504, "upstream_timeout", "upstream went silent")
+            except aiohttp.ClientError:
+                attempt.finish(ok=False)
+                ex.error = "upstream_broken"
+                return error_response(503, "upstream_unavailable", "upstream answer broke off")
+            attempt.finish(ok=upstream.status < 500)
+            self._count_tokens(ex, usage_from_json(data), None)
+            return web.Response(status=upstream.status, body=data, headers=headers)
+        return await self._stream(request, attempt, headers, ex)
+
+    async def _stream(
+        self,
+        request: web.Request,
+        attempt: Attempt,
+        headers: CIMultiDict[str],
+        ex: Exchange,
+    ) -> web.StreamResponse:
+        """Pass the answer on chunk by chunk as it arrives: no buffering, so tokens reach
+        the client as the model makes them."""
+        upstream = attempt.response
+        scanner = SseUsageScanner() if upstream.content_type == "text/event-stream" else None
+        out = web.StreamResponse(status=upstream.status, headers=headers)
+        await out.prepare(request)
+        first: float | None = None
+        try:
+            async for chunk in upstream.content.iter_any():
+                if first is None:
+                    first = time.monotonic()
+                if scanner is not None:
+                    scanner.feed(chunk)
+                await out.write(chunk)
+            await out.write_eof()
+        except ConnectionResetError:
+            ex.error = "client_disconnected"
+            attempt.finish(ok=None)
+            return out
+        except (TimeoutError, aiohttp.ClientError):
+            ex.error = "upstream_stream_broken"
+            attempt.finish(ok=False)
+            out.force_close()  # the client must see a cut, not a complete answer
+            return out
+        attempt.finish(ok=upstream.status < 500)
+        if scanner is not None:
+            scanner.close()
+            if first is not None:
+                ex.ttft = first - ex.started
+            self._count_tokens(ex, scanner.usage, first)
+        return out
+
+    def _count_tokens(self, ex: Exchange, usage: Usage | None, first: float | None) -> None:
+        if usage is None:
+            return
+        ex.tokens = usage.total
+        m, track = self.metrics, self.config.track
+        m.tokens.labels(ex.tier, track).inc(usage.total)
+        if first is not None:
+            m.ttft.labels(ex.tier, track).observe(first - ex.started)
+            elapsed = time.monotonic() - first
+            generated = usage.completion if usage.completion is not None else usage.total
+            if elapsed > 0 and generated:
+                m.tokens_per_second.labels(ex.tier, track).observe(generated / elapsed)
+
+    async def _charge(self, policy: Policy, who: Identity, ex: Exchange) -> None:
+        if not ex.tokens:
+            return
+        charges = policy.token_charges(who, ex.tokens)
+        if charges:
+            # The answer has already gone out; a failure here can only be counted.
+            await self._acquire(policy, charges, ex)

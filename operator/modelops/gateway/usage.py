@@ -1,0 +1,99 @@
+"""Token counts from OpenAI-style responses, without keeping the response.
+
+JSON bodies carry ``usage`` at the top level. Streamed (SSE) responses carry it in a late
+``data:`` event (OpenAI sends it when ``stream_options.include_usage`` is set; vLLM and others
+can be told to always send it). The scanner reads chunks as they pass through the proxy and
+keeps only the current partial line, never the text of the answer.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+# A longer SSE line is not a usage event worth parsing; dropping it bounds memory.
+MAX_LINE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Usage:
+    total: int
+    completion: int | None
+
+
+def usage_from_object(doc: Any) -> Usage | None:
+    """``usage.total_tokens``, else prompt + completion; None when absent or malformed."""
+    if not isinstance(doc, dict):
+        return None
+    usage = doc.get("usage")
+    if not isinstance(usage, dict):
+        return None
+
+    def count(name: str) -> int | None:
+        value = usage.get(name)
+        # bool is an int subclass; a "true" token count is malformed, not 1.
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        return None
+
+    total, prompt, completion = (
+        count("total_tokens"),
+        count("prompt_tokens"),
+        count("completion_tokens"),
+    )
+    if total is None:
+        if prompt is None and completion is None:
+            return None
+        total = (prompt or 0) + (completion or 0)
+    return Usage(total, completion)
+
+
+def usage_from_json(body: bytes) -> Usage | None:
+    try:
+        return usage_from_object(json.loads(body))
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+class SseUsageScanner:
+    """Feed it the bytes of an event stream; ``usage`` is the last usage seen."""
+
+    def __init__(self) -> None:
+        self.usage: Usage | None = None
+        self._partial = b""
+        self._data: list[bytes] = []
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        if len(self._partial) > MAX_LINE_BYTES:
+            self._partial = b""
+        for line in lines:
+            self._line(line.rstrip(b"\r"))
+
+    def close(self) -> None:
+        """End of stream: an event not followed by a blank line still counts."""
+        if self._partial:
+            self._line(self._partial.rstrip(b"\r"))
+            self._partial = b""
+        self._dispatch()
+
+    def _line(self, line: bytes) -> None:
+        if not line:
+            self._dispatch()
+        elif line.startswith(b"data:"):
+            value = line[5:]
+            self._data.append(value[1:] if value.startswith(b" ") else value)
+            self._size += len(value)
+            if self._size > MAX_LINE_BYTES:
+                # An event this large is answer text, not usage: stop holding it.
+                self._data, self._size = [], 0
+
+    def _dispatch(self) -> None:
+        data = b"\n".join(self._data)
+        self._data, self._size = [], 0
+        # Only events that mention usage are parsed: the rest is the answer, left alone.
+        if b'"usage"' in data:
+            found = usage_from_json(data)
+            if found is not None:
+                self.usage = found

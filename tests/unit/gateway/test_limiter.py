@@ -1,0 +1,142 @@
+"""The sliding window: exact bound in every window, retry times that really free room."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modelops.gateway.limiter import BUCKETS, Demand, Outcome, SlidingWindows
+
+WINDOW = 60.0
+
+
+def request(key: str = "c", limit: int | None = 3, cost: int = 1) -> Demand:
+    return Demand(key, limit, cost, cost)
+
+
+def test_admits_up_to_the_limit_then_refuses() -> None:
+    windows = SlidingWindows()
+    results = [windows.acquire([request()], 10.0, WINDOW).allowed for _ in range(4)]
+    assert results == [True, True, True, False]
+
+
+def test_refusal_says_when_room_comes_back() -> None:
+    windows = SlidingWindows()
+    for _ in range(3):
+        windows.acquire([request()], 10.0, WINDOW)
+    refused = windows.acquire([request()], 30.0, WINDOW)
+    assert not refused.allowed
+    verdict = refused.binding()
+    assert verdict is not None
+    # The bucket holding t=10 s is [10, 11); it leaves the window at 11 + 60.
+    assert verdict.retry_after == 71.0 - 30.0
+    assert not windows.acquire([request()], 30.0 + verdict.retry_after - 0.01, WINDOW).allowed
+    assert windows.acquire([request()], 30.0 + verdict.retry_after, WINDOW).allowed
+
+
+def test_no_double_burst_across_the_window_edge() -> None:
+    """A fixed window would admit 3 at t=59 and 3 more at t=61; a sliding one must not."""
+    windows = SlidingWindows()
+    for _ in range(3):
+        assert windows.acquire([request()], 59.0, WINDOW).allowed
+    assert not windows.acquire([request()], 61.0, WINDOW).allowed
+
+
+def test_all_or_nothing_across_counters() -> None:
+    windows = SlidingWindows()
+    both = [request("client", 5), request("global", 1)]
+    assert windows.acquire(both, 0.0, WINDOW).allowed
+    refused = windows.acquire(both, 0.0, WINDOW)
+    assert not refused.allowed
+    # The client's counter was not charged by the refused request.
+    assert [v.used for v in refused.verdicts] == [1, 1]
+
+
+def test_token_budget_checks_before_and_charges_after() -> None:
+    windows = SlidingWindows()
+    budget = Demand("tokens", 100, need=1, charge=0)
+    assert windows.acquire([budget], 0.0, WINDOW).allowed
+    windows.acquire([Demand("tokens", None, 0, 150)], 1.0, WINDOW)  # the answer's usage
+    refused = windows.acquire([budget], 2.0, WINDOW)
+    assert not refused.allowed
+    assert refused.verdicts[0].used == 150
+
+
+def test_no_limit_never_refuses_and_zero_limit_always_does() -> None:
+    windows = SlidingWindows()
+    assert all(windows.acquire([request(limit=None)], 0.0, WINDOW).allowed for _ in range(50))
+    assert not windows.acquire([request("z", limit=0)], 0.0, WINDOW).allowed
+
+
+def test_cost_above_limit_is_refused_for_a_window() -> None:
+    refused = SlidingWindows().acquire([request(limit=3, cost=5)], 0.0, WINDOW)
+    assert not refused.allowed
+    assert refused.verdicts[0].retry_after == WINDOW
+
+
+def test_headers_report_remaining_after_this_request() -> None:
+    windows = SlidingWindows()
+    outcome = windows.acquire([request(limit=3)], 0.0, WINDOW)
+    verdict = outcome.binding()
+    assert verdict is not None
+    assert (verdict.limit, verdict.remaining) == (3, 2)
+
+
+def test_sweep_forgets_idle_clients() -> None:
+    windows = SlidingWindows()
+    windows.acquire([request("a")], 0.0, WINDOW)
+    windows.acquire([request("b")], 50.0, WINDOW)
+    assert windows.sweep(65.0) == 1
+    assert list(windows.keys()) == ["b"]
+
+
+arrivals = st.lists(
+    st.tuples(
+        # Integer milliseconds as gaps: float sums of them are exact, so the test's window
+        # arithmetic and the limiter's agree bit for bit.
+        st.integers(min_value=0, max_value=40_000),
+        st.integers(min_value=1, max_value=7),
+    ),
+    min_size=1,
+    max_size=300,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    gaps=arrivals,
+    limit=st.integers(min_value=1, max_value=20),
+    window_ms=st.sampled_from([1_000, 7_000, 60_000, 61_000]),
+)
+def test_no_window_admits_more_than_the_limit(
+    gaps: list[tuple[int, int]], limit: int, window_ms: int
+) -> None:
+    windows = SlidingWindows()
+    window = window_ms / 1000
+    now_ms = 0
+    admitted: list[tuple[int, int]] = []
+    for gap, cost in gaps:
+        now_ms += gap
+        outcome: Outcome = windows.acquire([request(limit=limit, cost=cost)], now_ms / 1000, window)
+        if outcome.allowed:
+            admitted.append((now_ms, cost))
+    # The heaviest window of length W starts at an admitted arrival: check each such window.
+    for start, _ in admitted:
+        in_window = sum(c for t, c in admitted if start <= t < start + window_ms)
+        assert in_window <= limit, (start, in_window)
+
+
+@settings(max_examples=200, deadline=None)
+@given(gaps=arrivals, limit=st.integers(min_value=1, max_value=20))
+def test_a_refused_request_fits_at_its_retry_time(gaps: list[tuple[int, int]], limit: int) -> None:
+    """Retry-After is not a guess: retrying exactly then is admitted."""
+    windows = SlidingWindows()
+    now = 0.0
+    for gap, cost in gaps:
+        now += gap / 1000
+        outcome = windows.acquire([request(limit=limit, cost=cost)], now, WINDOW)
+        if not outcome.allowed and cost <= limit:
+            retry = outcome.verdicts[0].retry_after
+            assert 0 < retry <= WINDOW + WINDOW / BUCKETS
+            probe = SlidingWindows()
+            probe._counters = {k: dict(v) for k, v in windows._counters.items()}
+            probe._windows = dict(windows._windows)
+            assert probe.acquire([request(limit=limit, cost=cost)], now + retry, WINDOW).allowed
