@@ -106,7 +106,20 @@ launch etcd "$bin/etcd" --name local --data-dir "$dir/etcd" \
   --unsafe-no-fsync --quota-backend-bytes 8589934592 --log-level warn
 wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 
+# Every write, by whom and with which user agent: how tests count the operator's writes.
+cat > "$dir/audit-policy.yaml" <<AUDIT
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [create, update, patch, delete, deletecollection]
+- level: None
+AUDIT
+
 launch kube-apiserver "$bin/kube-apiserver" \
+  --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" \
+  --audit-log-maxsize 200 --audit-log-maxbackup 2 \
   --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
   --bind-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
   --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.cluster import Cluster, ClusterUnavailableError, acquire, release
+from tests.support.operator import OperatorProcess, install_crd
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +26,12 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     cluster.kubectl("create", "namespace", name)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster) -> Iterator[OperatorProcess]:
+    """The CRD installed and one operator running for the whole session."""
+    install_crd(cluster)
+    running = OperatorProcess(cluster)
+    yield running
+    running.stop()

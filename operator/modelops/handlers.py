@@ -9,7 +9,7 @@ import kopf
 
 from modelops.api import GROUP, KIND, PLURAL, VERSION
 from modelops.coalesce import Coalescer
-from modelops.kube.client import Kube
+from modelops.kube.client import Kube, NamespaceTerminatingError
 from modelops.metrics import MANAGED, RECONCILE_SECONDS, RECONCILES
 from modelops.reconcile import reconcile
 from modelops.render.meta import LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY
@@ -51,6 +51,10 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, logger: Logger) ->
         try:
             outcome = reconcile(kube, body)
             result = "changed" if outcome.applied or outcome.deleted else "unchanged"
+        except NamespaceTerminatingError:
+            # The namespace controller is removing children and owner alike: do not fight it.
+            result = "namespace-terminating"
+            return
         finally:
             RECONCILES.labels(result).inc()
             RECONCILE_SECONDS.labels(result).observe(time.perf_counter() - started)

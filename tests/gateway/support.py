@@ -48,19 +48,22 @@ class Stub:
             await asyncio.sleep(self.delay)
         if self.fail_status is not None:
             return web.json_response({"error": "boom"}, status=self.fail_status)
-        usage = {"prompt_tokens": 4, "completion_tokens": self.tokens - 4,
-                 "total_tokens": self.tokens}
+        usage = {
+            "prompt_tokens": 4,
+            "completion_tokens": self.tokens - 4,
+            "total_tokens": self.tokens,
+        }
         if not body.get("stream"):
-            return web.json_response({"choices": [{"message": {"content": "hi"}}],
-                                      "usage": usage})
+            return web.json_response({"choices": [{"message": {"content": "hi"}}], "usage": usage})
         out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await out.prepare(request)
         await out.write(b'data: {"choices":[{"delta":{"content":"first"}}]}\n\n')
         if self.hold_stream:
             await asyncio.wait_for(self.release.wait(), STEP_TIMEOUT)
         for word in ("second", "third"):
-            await out.write(f'data: {{"choices":[{{"delta":{{"content":"{word}"}}}}]}}\n\n'
-                            .encode())
+            await out.write(
+                f'data: {{"choices":[{{"delta":{{"content":"{word}"}}}}]}}\n\n'.encode()
+            )
         await out.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
         await out.write(b"data: [DONE]\n\n")
         await out.write_eof()

@@ -25,9 +25,21 @@ def test_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
     policy.write_text("requestsPerMinute: 10\n")
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "modelops.gateway", "--listen", f"127.0.0.1:{port}",
-         "--upstream", "http://127.0.0.1:1", "--policy", str(policy), "--track", "canary"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "modelops.gateway",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--upstream",
+            "http://127.0.0.1:1",
+            "--policy",
+            str(policy),
+            "--track",
+            "canary",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 15
@@ -55,7 +67,9 @@ def test_bad_policy_exits_2_with_a_message(tmp_path: Path) -> None:
     policy.write_text("requestsPerMinut: 10\n")
     result = subprocess.run(
         [sys.executable, "-m", "modelops.gateway", "--policy", str(policy)],
-        capture_output=True, timeout=30, check=False,
+        capture_output=True,
+        timeout=30,
+        check=False,
     )
     assert result.returncode == 2
     assert b"not a valid RateLimit" in result.stderr
@@ -68,8 +82,15 @@ def test_sigterm_lets_a_stream_in_flight_finish(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with serve(stub.app()) as upstream, aiohttp.ClientSession() as http:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "modelops.gateway", "--listen", f"127.0.0.1:{port}",
-                "--upstream", upstream, "--shutdown-timeout", "10",
+                sys.executable,
+                "-m",
+                "modelops.gateway",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--upstream",
+                upstream,
+                "--shutdown-timeout",
+                "10",
                 stderr=asyncio.subprocess.DEVNULL,
             )
             try:

@@ -44,14 +44,14 @@ def test_metrics_endpoint_labels_tier_code_and_track(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with proxied(Stub(), policy, track="canary") as (gw_url, _, http):
-            async with http.post(gw_url + "/v1/chat/completions", json={},
-                                 headers={"X-API-Key": "k"}) as r:
+            async with http.post(
+                gw_url + "/v1/chat/completions", json={}, headers={"X-API-Key": "k"}
+            ) as r:
                 assert r.status == 200
             async with http.get(gw_url + "/metrics") as r:
                 text = await r.text()
             assert (
-                'modelops_gateway_requests_total{code="200",tier="gold",track="canary"} 1.0'
-                in text
+                'modelops_gateway_requests_total{code="200",tier="gold",track="canary"} 1.0' in text
             )
             assert "modelops_gateway_request_duration_seconds_bucket" in text
             assert "modelops_gateway_breaker_state" in text

@@ -51,8 +51,11 @@ def test_breaker_opens_and_fallback_answers() -> None:
     async def scenario() -> None:
         async with (
             serve(fallback.app()) as f,
-            proxied(primary, fallback_upstream=f, breaker_failures=2, breaker_cooldown=0.5)
-            as (gw_url, gw, http),
+            proxied(primary, fallback_upstream=f, breaker_failures=2, breaker_cooldown=0.5) as (
+                gw_url,
+                gw,
+                http,
+            ),
         ):
             for _ in range(4):
                 async with http.post(gw_url + CHAT, json={}) as r:

@@ -21,11 +21,16 @@ def _arrivals(seed: int) -> list[tuple[float, list[Demand]]]:
             # An answer's usage: charged, never refused.
             steps.append((now, [Demand(f"tk:{client}", None, 0, rng.randint(1, 40))]))
         else:
-            steps.append((now, [
-                Demand(f"rq:{client}", 4, 1, rng.randint(1, 2)),
-                Demand("rq:*", 9, 1, 1),
-                Demand(f"tk:{client}", 50, 1, 0),
-            ]))
+            steps.append(
+                (
+                    now,
+                    [
+                        Demand(f"rq:{client}", 4, 1, rng.randint(1, 2)),
+                        Demand("rq:*", 9, 1, 1),
+                        Demand(f"tk:{client}", 50, 1, 0),
+                    ],
+                )
+            )
     return steps
 
 

@@ -56,8 +56,7 @@ def test_reload_during_a_stream_does_not_cut_it(tmp_path: Path) -> None:
                 await asyncio.wait_for(r.content.readuntil(b"\n\n"), 5)
                 policy.write_text("requestsPerMinute: 0\n")
                 for _ in range(100):
-                    if metric(gw, "modelops_gateway_policy_reloads_total",
-                              {"result": "reloaded"}):
+                    if metric(gw, "modelops_gateway_policy_reloads_total", {"result": "reloaded"}):
                         break
                     await asyncio.sleep(0.05)
                 else:

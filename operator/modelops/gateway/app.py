@@ -40,32 +40,72 @@ def build_parser() -> argparse.ArgumentParser:
         prog="modelops gateway",
         description="Rate-limit gateway: a reverse proxy in front of a model server.",
     )
-    p.add_argument("--listen", type=_host_port, default=(d.host, d.port),
-                   help="HOST:PORT to serve on (default 0.0.0.0:9000)")
+    p.add_argument(
+        "--listen",
+        type=_host_port,
+        default=(d.host, d.port),
+        help="HOST:PORT to serve on (default 0.0.0.0:9000)",
+    )
     p.add_argument("--upstream", default=d.upstream, help="model server base URL")
-    p.add_argument("--fallback-upstream", default=None,
-                   help="base URL tried when the upstream fails or its breaker is open")
-    p.add_argument("--policy", type=Path, default=None,
-                   help="RateLimit policy YAML (reloaded on change); none: no limits")
-    p.add_argument("--upstream-timeout", type=_positive, default=d.upstream_timeout,
-                   help="seconds of upstream silence (connect, headers, between chunks) -> 504")
-    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes,
-                   help="larger request bodies get 413")
-    p.add_argument("--readiness-path", default=d.readiness_path,
-                   help="upstream path that /readyz asks")
-    p.add_argument("--track", choices=["stable", "canary"],
-                   default=os.environ.get("MODELOPS_TRACK", d.track),
-                   help="metric label (default: $MODELOPS_TRACK or stable)")
-    p.add_argument("--breaker-failures", type=int, default=d.breaker_failures,
-                   help="consecutive upstream failures that open the breaker")
-    p.add_argument("--breaker-cooldown", type=_positive, default=d.breaker_cooldown,
-                   help="seconds an open breaker waits before a probe request")
-    p.add_argument("--policy-poll-interval", type=_positive, default=d.policy_poll_interval,
-                   help="seconds between checks of the policy file")
-    p.add_argument("--redis-timeout", type=_positive, default=d.redis_timeout,
-                   help="seconds to wait for Redis before failureMode applies")
-    p.add_argument("--shutdown-timeout", type=_positive, default=d.shutdown_timeout,
-                   help="seconds in-flight requests get to finish on SIGTERM")
+    p.add_argument(
+        "--fallback-upstream",
+        default=None,
+        help="base URL tried when the upstream fails or its breaker is open",
+    )
+    p.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        help="RateLimit policy YAML (reloaded on change); none: no limits",
+    )
+    p.add_argument(
+        "--upstream-timeout",
+        type=_positive,
+        default=d.upstream_timeout,
+        help="seconds of upstream silence (connect, headers, between chunks) -> 504",
+    )
+    p.add_argument(
+        "--max-body-bytes", type=int, default=d.max_body_bytes, help="larger request bodies get 413"
+    )
+    p.add_argument(
+        "--readiness-path", default=d.readiness_path, help="upstream path that /readyz asks"
+    )
+    p.add_argument(
+        "--track",
+        choices=["stable", "canary"],
+        default=os.environ.get("MODELOPS_TRACK", d.track),
+        help="metric label (default: $MODELOPS_TRACK or stable)",
+    )
+    p.add_argument(
+        "--breaker-failures",
+        type=int,
+        default=d.breaker_failures,
+        help="consecutive upstream failures that open the breaker",
+    )
+    p.add_argument(
+        "--breaker-cooldown",
+        type=_positive,
+        default=d.breaker_cooldown,
+        help="seconds an open breaker waits before a probe request",
+    )
+    p.add_argument(
+        "--policy-poll-interval",
+        type=_positive,
+        default=d.policy_poll_interval,
+        help="seconds between checks of the policy file",
+    )
+    p.add_argument(
+        "--redis-timeout",
+        type=_positive,
+        default=d.redis_timeout,
+        help="seconds to wait for Redis before failureMode applies",
+    )
+    p.add_argument(
+        "--shutdown-timeout",
+        type=_positive,
+        default=d.shutdown_timeout,
+        help="seconds in-flight requests get to finish on SIGTERM",
+    )
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -92,9 +132,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
 
 async def serve(config: GatewayConfig, gateway: Gateway) -> None:
     """Serve until SIGTERM or SIGINT, then let requests in flight finish."""
-    runner = web.AppRunner(
-        gateway.app(), access_log=None, shutdown_timeout=config.shutdown_timeout
-    )
+    runner = web.AppRunner(gateway.app(), access_log=None, shutdown_timeout=config.shutdown_timeout)
     await runner.setup()
     await web.TCPSite(runner, config.host, config.port).start()
     log.info("gateway listening on %s:%d -> %s", config.host, config.port, config.upstream)

@@ -9,10 +9,22 @@ import logging
 import time
 from typing import Any
 
-ACCESS_FIELDS = frozenset({
-    "method", "path", "status", "tier", "client", "upstream", "duration_ms", "tokens",
-    "limited", "error", "track", "ttft_ms",
-})
+ACCESS_FIELDS = frozenset(
+    {
+        "method",
+        "path",
+        "status",
+        "tier",
+        "client",
+        "upstream",
+        "duration_ms",
+        "tokens",
+        "limited",
+        "error",
+        "track",
+        "ttft_ms",
+    }
+)
 
 access_log = logging.getLogger("modelops.gateway.access")
 log = logging.getLogger("modelops.gateway")

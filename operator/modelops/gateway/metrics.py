@@ -19,43 +19,65 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            PREFIX + "requests", "Requests answered, by tier, status code and track.",
-            ["tier", "code", "track"], registry=r,
+            PREFIX + "requests",
+            "Requests answered, by tier, status code and track.",
+            ["tier", "code", "track"],
+            registry=r,
         )
         self.latency = Histogram(
-            PREFIX + "request_duration_seconds", "Time from request to the end of the answer.",
-            ["tier", "track"], buckets=LATENCY_BUCKETS, registry=r,
+            PREFIX + "request_duration_seconds",
+            "Time from request to the end of the answer.",
+            ["tier", "track"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.ttft = Histogram(
             PREFIX + "time_to_first_token_seconds",
             "Streamed answers: time from request to the first chunk from the model.",
-            ["tier", "track"], buckets=LATENCY_BUCKETS, registry=r,
+            ["tier", "track"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.tokens_per_second = Histogram(
             PREFIX + "tokens_per_second",
             "Streamed answers: completion tokens over the time after the first chunk.",
-            ["tier", "track"], buckets=TPS_BUCKETS, registry=r,
+            ["tier", "track"],
+            buckets=TPS_BUCKETS,
+            registry=r,
         )
         self.tokens = Counter(
-            PREFIX + "tokens", "LLM tokens charged, from the answers' usage.",
-            ["tier", "track"], registry=r,
+            PREFIX + "tokens",
+            "LLM tokens charged, from the answers' usage.",
+            ["tier", "track"],
+            registry=r,
         )
         self.limited = Counter(
-            PREFIX + "rate_limited", "Requests refused with 429, by tier and limit.",
-            ["tier", "limit", "track"], registry=r,
+            PREFIX + "rate_limited",
+            "Requests refused with 429, by tier and limit.",
+            ["tier", "limit", "track"],
+            registry=r,
         )
         self.breaker_state = Gauge(
-            PREFIX + "breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open.",
-            ["upstream"], registry=r,
+            PREFIX + "breaker_state",
+            "Circuit breaker: 0 closed, 1 half-open, 2 open.",
+            ["upstream"],
+            registry=r,
         )
         self.upstream_failures = Counter(
-            PREFIX + "upstream_failures", "Failed upstream attempts, by upstream and reason.",
-            ["upstream", "reason"], registry=r,
+            PREFIX + "upstream_failures",
+            "Failed upstream attempts, by upstream and reason.",
+            ["upstream", "reason"],
+            registry=r,
         )
         self.redis_errors = Counter(
-            PREFIX + "redis_errors", "Rate-limit checks that Redis could not answer.",
-            ["failure_mode"], registry=r,
+            PREFIX + "redis_errors",
+            "Rate-limit checks that Redis could not answer.",
+            ["failure_mode"],
+            registry=r,
         )
         self.policy_reloads = Counter(
-            PREFIX + "policy_reloads", "Policy file loads, by result.", ["result"], registry=r,
+            PREFIX + "policy_reloads",
+            "Policy file loads, by result.",
+            ["result"],
+            registry=r,
         )

@@ -17,9 +17,6 @@ from modelops.api.base import parse_duration_seconds
 from modelops.api.spec import MissingKey, RateLimit, RateLimitTier
 from modelops.gateway.limiter import Demand
 
-# The key of the ``<name>-ratelimit`` ConfigMap that holds the policy, and so the file name
-# under the mount.
-POLICY_KEY = "policy.yaml"
 ANONYMOUS = "anonymous"
 NO_TIER = "none"
 
@@ -86,9 +83,7 @@ class Policy:
             if name is not None and name in self.tiers:
                 tier = self.tiers[name]
                 return Identity(client, name, tier.requests_per_minute, tier.tokens_per_minute)
-        return Identity(
-            client, NO_TIER, self.spec.requests_per_minute, self.spec.tokens_per_minute
-        )
+        return Identity(client, NO_TIER, self.spec.requests_per_minute, self.spec.tokens_per_minute)
 
     def _key(self, kind: str, who: str) -> str:
         prefix = self.spec.redis.key_prefix if self.spec.redis else "modelops"
@@ -136,11 +131,6 @@ def limit_name(key: str) -> str:
     kind, scope = key.rsplit(":", 2)[-2:]
     noun = "requests" if kind == "rq" else "tokens"
     return f"global_{noun}" if scope == "*" else noun
-
-
-def dump_policy(spec: RateLimit) -> str:
-    """The ConfigMap value the operator writes; ``parse_policy`` reads it back."""
-    return yaml.safe_dump(spec.to_api(), sort_keys=True)
 
 
 def parse_policy(text: str) -> Policy:

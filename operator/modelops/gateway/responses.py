@@ -16,9 +16,7 @@ def error_response(
     status: int, kind: str, message: str, headers: dict[str, str] | None = None
 ) -> web.Response:
     body = json.dumps({"error": {"type": kind, "message": message, "code": status}})
-    return web.Response(
-        status=status, text=body, content_type="application/json", headers=headers
-    )
+    return web.Response(status=status, text=body, content_type="application/json", headers=headers)
 
 
 def retry_after(seconds: float) -> str:

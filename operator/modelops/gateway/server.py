@@ -107,9 +107,7 @@ class Gateway:
         self._chain = UpstreamChain(
             self._session, upstreams, self.config.upstream_timeout, self.metrics
         )
-        self._tasks.append(
-            asyncio.create_task(self.watcher.run(self.config.policy_poll_interval))
-        )
+        self._tasks.append(asyncio.create_task(self.watcher.run(self.config.policy_poll_interval)))
 
     async def _stop(self, _: web.Application) -> None:
         for task in self._tasks:
@@ -200,9 +198,7 @@ class Gateway:
             ttft_ms=None if ex.ttft is None else round(ex.ttft * 1000, 1),
         )
 
-    async def _acquire(
-        self, policy: Policy, demands: list[Demand], ex: Exchange
-    ) -> Outcome | None:
+    async def _acquire(self, policy: Policy, demands: list[Demand], ex: Exchange) -> Outcome | None:
         """None: the counters are unreachable and the policy says fail closed."""
         try:
             return await self.backend(policy).acquire(demands, policy.window)
@@ -273,9 +269,7 @@ class Gateway:
     def _too_large(self, ex: Exchange) -> web.Response:
         ex.error = "body_too_large"
         cap = self.config.max_body_bytes
-        return error_response(
-            413, "request_too_large", f"request body is larger than {cap} bytes"
-        )
+        return error_response(413, "request_too_large", f"request body is larger than {cap} bytes")
 
     async def _relay(
         self,

@@ -18,10 +18,20 @@ from modelops.gateway.metrics import Metrics
 
 # Headers that describe one connection, not the message (RFC 9110 section 7.6.1), plus the
 # ones the proxy rewrites itself.
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "host", "content-length",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
 
 
 def forward_headers(headers: Mapping[str, str]) -> CIMultiDict[str]:
@@ -91,9 +101,7 @@ class UpstreamChain:
     def _failed(self, upstream: Upstream, reason: str) -> None:
         upstream.breaker.failure(time.monotonic())
         self.metrics.upstream_failures.labels(upstream.name, reason).inc()
-        self.metrics.breaker_state.labels(upstream.name).set(
-            STATE_VALUES[upstream.breaker.state]
-        )
+        self.metrics.breaker_state.labels(upstream.name).set(STATE_VALUES[upstream.breaker.state])
 
     async def open(
         self, method: str, path_qs: str, headers: CIMultiDict[str], body: bytes

@@ -20,6 +20,14 @@ FIELD_MANAGER = "modelops"
 REQUEST_TIMEOUT = (5, 30)
 
 
+class NamespaceTerminatingError(RuntimeError):
+    """The namespace is being deleted: nothing may be created in it, and nothing should be."""
+
+
+def _is_namespace_terminating(error: ApiException) -> bool:
+    return error.status == 403 and "NamespaceTerminating" in (error.body or "")
+
+
 class Kube:
     """GET, server-side apply, DELETE, LIST and status PATCH on raw dicts."""
 
@@ -81,13 +89,18 @@ class Kube:
         """Server-side apply as field manager ``modelops``, taking over conflicting fields (the
         operator is the source of truth for what it renders)."""
         meta = manifest["metadata"]
-        applied: dict[str, Any] = self._call(
-            "PATCH",
-            resource(manifest["kind"]).item(meta["namespace"], meta["name"]),
-            body=json.dumps(manifest),
-            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-            content_type="application/apply-patch+yaml",
-        )
+        try:
+            applied: dict[str, Any] = self._call(
+                "PATCH",
+                resource(manifest["kind"]).item(meta["namespace"], meta["name"]),
+                body=json.dumps(manifest),
+                query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+                content_type="application/apply-patch+yaml",
+            )
+        except ApiException as error:
+            if _is_namespace_terminating(error):
+                raise NamespaceTerminatingError(meta["namespace"]) from error
+            raise
         return applied
 
     def delete(self, kind: str, namespace: str, name: str, uid: str) -> None:

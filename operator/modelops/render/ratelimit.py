@@ -47,13 +47,18 @@ def _dump(data: dict[str, Any]) -> str:
     return yaml.safe_dump(data, sort_keys=True, default_flow_style=False)
 
 
+def dump_policy(policy: RateLimit) -> str:
+    """The ConfigMap value the gateway reads back (modelops.gateway.policy.parse_policy)."""
+    return _dump(policy.to_api())
+
+
 def ratelimit_configmap(ctx: RenderContext, policy: RateLimit) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": object_meta(ctx, ratelimit_name(ctx)),
         "data": {
-            POLICY_KEY: _dump(policy.to_api()),
+            POLICY_KEY: dump_policy(policy),
             ENVOY_KEY: _dump(envoy_config(f"{ctx.namespace}.{ctx.name}", policy)),
         },
     }

@@ -18,11 +18,24 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_flags_and_track_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODELOPS_TRACK", "canary")
-    args = build_parser().parse_args([
-        "--listen", "127.0.0.1:9100", "--policy", "/etc/modelops/policy.yaml",
-        "--fallback-upstream", "http://fallback:8080", "--upstream-timeout", "5",
-        "--max-body-bytes", "1024", "--breaker-failures", "3", "--breaker-cooldown", "2.5",
-    ])
+    args = build_parser().parse_args(
+        [
+            "--listen",
+            "127.0.0.1:9100",
+            "--policy",
+            "/etc/modelops/policy.yaml",
+            "--fallback-upstream",
+            "http://fallback:8080",
+            "--upstream-timeout",
+            "5",
+            "--max-body-bytes",
+            "1024",
+            "--breaker-failures",
+            "3",
+            "--breaker-cooldown",
+            "2.5",
+        ]
+    )
     config = config_from_args(args)
     assert (config.host, config.port, config.track) == ("127.0.0.1", 9100, "canary")
     assert config.policy_path == Path("/etc/modelops/policy.yaml")

@@ -7,8 +7,13 @@ aiohttp and redis, and the limiter must stay testable without them.
 import subprocess
 import sys
 
-PURE = ["modelops.gateway.limiter", "modelops.gateway.breaker", "modelops.gateway.policy",
-        "modelops.gateway.usage", "modelops.gateway"]
+PURE = [
+    "modelops.gateway.limiter",
+    "modelops.gateway.breaker",
+    "modelops.gateway.policy",
+    "modelops.gateway.usage",
+    "modelops.gateway",
+]
 FORBIDDEN = ["aiohttp", "redis", "kubernetes", "kopf", "prometheus_client"]
 
 

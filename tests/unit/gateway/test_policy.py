@@ -10,26 +10,28 @@ from modelops.gateway.policy import (
     ANONYMOUS,
     NO_TIER,
     PolicyError,
-    dump_policy,
     limit_name,
     load_policy,
     parse_policy,
 )
 from modelops.gateway.watcher import PolicyWatcher
+from modelops.render.ratelimit import dump_policy
 
-SPEC = RateLimit.model_validate({
-    "clientHeader": "X-API-Key",
-    "tierHeader": "X-Tier",
-    "requestsPerMinute": 100,
-    "tokensPerMinute": 1000,
-    "globalRequestsPerMinute": 500,
-    "tiers": [
-        {"name": "free", "requestsPerMinute": 10, "tokensPerMinute": 50},
-        {"name": "pro", "requestsPerMinute": 60},
-    ],
-    "clients": [{"id": "alice", "tier": "pro"}, {"id": "stale", "tier": "gone"}],
-    "window": "30s",
-})
+SPEC = RateLimit.model_validate(
+    {
+        "clientHeader": "X-API-Key",
+        "tierHeader": "X-Tier",
+        "requestsPerMinute": 100,
+        "tokensPerMinute": 1000,
+        "globalRequestsPerMinute": 500,
+        "tiers": [
+            {"name": "free", "requestsPerMinute": 10, "tokensPerMinute": 50},
+            {"name": "pro", "requestsPerMinute": 60},
+        ],
+        "clients": [{"id": "alice", "tier": "pro"}, {"id": "stale", "tier": "gone"}],
+        "window": "30s",
+    }
+)
 
 
 def policy_text(spec: RateLimit = SPEC) -> str:

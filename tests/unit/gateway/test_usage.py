@@ -11,7 +11,7 @@ from modelops.gateway.usage import SseUsageScanner, Usage, usage_from_json
 STREAM = (
     b'data: {"choices":[{"delta":{"content":"Hel"}}]}\n\n'
     b'data: {"choices":[{"delta":{"content":"lo"}}],"usage":null}\n\n'
-    b': keep-alive comment\r\n\r\n'
+    b": keep-alive comment\r\n\r\n"
     b'data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7,'
     b'"total_tokens":12}}\n\n'
     b"data: [DONE]\n\n"

@@ -1,0 +1,26 @@
+"""The API server refuses invalid ModelServices at `kubectl apply`, naming the field."""
+
+import pytest
+
+from tests.support.cluster import Cluster
+from tests.support.invalid import CASES, Invalid
+from tests.support.operator import install_crd
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def crd(cluster: Cluster) -> Cluster:
+    install_crd(cluster)
+    return cluster
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
+def test_invalid_manifest_is_rejected_naming_the_field(
+    crd: Cluster, namespace: str, case: Invalid
+) -> None:
+    result = crd.apply(case.manifest(), namespace, check=False)
+    assert result.returncode != 0, f"accepted: {case.id}"
+    assert case.field in result.stderr, result.stderr
+    listed = crd.kubectl("get", "msvc", "-n", namespace, "-o", "name").stdout
+    assert listed.strip() == ""

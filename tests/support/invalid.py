@@ -1,0 +1,123 @@
+"""Invalid ModelServices, each with the field its error must name. Shared by the unit test
+(offline validation, as `modelops render` does it) and the cluster test (admission by the API
+server), so both sides are held to the same promise."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from tests.support.samples import model_service
+
+CANARY = {"steps": [{"weight": 10}], "trafficRouting": {"replicas": {}}}
+
+
+@dataclass(frozen=True)
+class Invalid:
+    id: str
+    spec: dict[str, Any]
+    field: str  # the field path the message must name
+
+    def manifest(self) -> dict[str, Any]:
+        document = model_service(f"bad-{self.id}")
+        document["spec"].update(self.spec)
+        return document
+
+
+def _model(**fields: Any) -> dict[str, Any]:
+    base = {"name": "demo-model", "version": "1.0.0", "image": "registry.invalid/demo:1"}
+    base.update(fields)
+    return {"model": {k: v for k, v in base.items() if v is not None}}
+
+
+CASES = [
+    Invalid("port-high", _model(port=70000), "spec.model.port"),
+    Invalid("port-zero", _model(port=0), "spec.model.port"),
+    Invalid("no-image", _model(image=None), "spec.model.image"),
+    Invalid("bad-name", _model(name="Bad_Name"), "spec.model.name"),
+    Invalid("negative-replicas", {"replicas": -1}, "spec.replicas"),
+    Invalid("replicas-type", {"replicas": "two"}, "spec.replicas"),
+    Invalid("unknown-field", {"modle": {}}, "modle"),
+    Invalid(
+        "min-over-max",
+        {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}},
+        "spec.autoscaling.minReplicas",
+    ),
+    Invalid(
+        "weights-decrease",
+        {"rollout": {"steps": [{"weight": 50}, {"weight": 10}]}},
+        "spec.rollout.steps",
+    ),
+    Invalid(
+        "weight-100", {"rollout": {"steps": [{"weight": 100}]}}, "spec.rollout.steps[0].weight"
+    ),
+    Invalid("weight-0", {"rollout": {"steps": [{"weight": 0}]}}, "spec.rollout.steps[0].weight"),
+    Invalid("canary-no-steps", {"rollout": {"strategy": "Canary"}}, "spec.rollout.steps"),
+    Invalid("strategy", {"rollout": {"strategy": "BlueGreen"}}, "spec.rollout.strategy"),
+    Invalid(
+        "two-routers",
+        {"rollout": {**CANARY, "trafficRouting": {"replicas": {}, "istio": {}}}},
+        "spec.rollout.trafficRouting",
+    ),
+    Invalid(
+        "no-router",
+        {"rollout": {**CANARY, "trafficRouting": {}}},
+        "spec.rollout.trafficRouting",
+    ),
+    Invalid(
+        "pause-duration",
+        {"rollout": {"steps": [{"weight": 10, "pause": "5 minutes"}]}},
+        "spec.rollout.steps[0].pause",
+    ),
+    Invalid(
+        "interval-duration",
+        {"rollout": {**CANARY, "analysis": {"interval": "fast"}}},
+        "spec.rollout.analysis.interval",
+    ),
+    Invalid(
+        "metric-no-bound",
+        {
+            "rollout": {
+                **CANARY,
+                "analysis": {
+                    "metrics": [
+                        {
+                            "name": "errors",
+                            "prometheus": {"address": "http://p:9090", "query": "up"},
+                        }
+                    ]
+                },
+            }
+        },
+        "spec.rollout.analysis.metrics[0]",
+    ),
+    Invalid(
+        "metric-address",
+        {
+            "rollout": {
+                **CANARY,
+                "analysis": {
+                    "metrics": [
+                        {
+                            "name": "errors",
+                            "max": 1,
+                            "prometheus": {"address": "p:9090", "query": "up"},
+                        }
+                    ]
+                },
+            }
+        },
+        "spec.rollout.analysis.metrics[0].prometheus.address",
+    ),
+    Invalid(
+        "duplicate-tiers",
+        {"rateLimit": {"tiers": [{"name": "free"}, {"name": "free"}]}},
+        "spec.rateLimit.tiers",
+    ),
+    Invalid(
+        "default-tier-unknown",
+        {"rateLimit": {"tiers": [{"name": "free"}], "defaultTier": "gold"}},
+        "spec.rateLimit.defaultTier",
+    ),
+    Invalid(
+        "probe-path", {"probes": {"readiness": {"path": "ready"}}}, "spec.probes.readiness.path"
+    ),
+]

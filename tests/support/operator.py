@@ -1,0 +1,103 @@
+"""Running the operator for cluster tests: the real ``modelops run`` as a subprocess."""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.support.cluster import REPO, Cluster, wait_until
+
+CRD_NAME = "modelservices.modelops.dev"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def install_crd(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+
+
+class OperatorProcess:
+    """``modelops run --standalone`` against the test cluster, its log in a temp file."""
+
+    def __init__(self, cluster: Cluster, *extra: str) -> None:
+        self.metrics_port = free_port()
+        self.log_path = Path(tempfile.mkstemp(prefix="modelops-operator-", suffix=".log")[1])
+        env = {**os.environ, "KUBECONFIG": cluster.kubeconfig, "PYTHONUNBUFFERED": "1"}
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "modelops.cli",
+                "run",
+                "--standalone",
+                "--metrics-port",
+                str(self.metrics_port),
+                *extra,
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        wait_until(self.healthy, 30, message=f"operator /healthz (log: {self.log_path})")
+
+    def healthy(self) -> bool:
+        import urllib.request  # noqa: PLC0415
+
+        if self.process.poll() is not None:
+            raise AssertionError(f"operator exited:\n{self.log()[-3000:]}")
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=2
+            ) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def metrics(self) -> str:
+        import urllib.request  # noqa: PLC0415
+
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5
+        ) as response:
+            return str(response.read().decode())
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        self._log.close()
+
+    def assert_no_tracebacks(self) -> None:
+        text = self.log()
+        assert "Traceback" not in text, text[-4000:]
+
+
+def metric_total(text: str, name: str) -> float:
+    """Sum of all samples of one metric in Prometheus text format."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            head = line.split(" ")[0]
+            if head == name or head.startswith(name + "{"):
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def wait_seconds(seconds: float) -> None:
+    time.sleep(seconds)
