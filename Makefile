@@ -43,7 +43,10 @@ lint: venv ## ruff, mypy --strict, import-linter contracts
 test-unit: venv ## Fast tests, no cluster
 	$(BIN)/pytest tests/unit
 
-test: venv binaries lint ## Everything: lint, unit tests and cluster tests on the local control plane
+test-deps: ## System packages the tests use (redis-server), installed when missing
+	hack/install-test-deps.sh
+
+test: venv binaries test-deps lint ## Everything: lint, unit tests and cluster tests on the local control plane
 	$(BIN)/pytest
 
 demo: venv binaries ## Local control plane + operator + a sample ModelService through a rollout
@@ -55,4 +58,4 @@ kind-up: ## (needs Docker) a kind cluster for the same tests: KUBECONFIG=$$(pwd)
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-down
+.PHONY: help venv binaries test-deps cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-down
