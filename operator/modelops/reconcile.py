@@ -16,10 +16,10 @@ from modelops.api.status import Phase
 from modelops.kube.client import Kube
 from modelops.metrics import API_WRITES
 from modelops.render import RenderContext, Track, desired_children, possible_children
-from modelops.render.children import ChildRef, ref_of
 from modelops.render.drift import in_sync
 from modelops.render.meta import ANNOTATION_REVISION, deployment_name, track_selector
 from modelops.render.pod import revision
+from modelops.render.refs import ChildRef, ref_of
 from modelops.rollout.conditions import set_condition
 from modelops.rollout.events import Event, transition_events
 from modelops.rollout.observe import WorkloadObservation, observe_deployment

@@ -5,7 +5,8 @@ takes API types and returns plain dicts, deterministically, so golden-file tests
 ``modelops render`` (an offline preview for GitOps diffs) see exactly what the operator applies.
 """
 
-from modelops.render.children import ChildRef, desired_children, possible_children
+from modelops.render.children import desired_children, possible_children
 from modelops.render.context import RenderContext, Track
+from modelops.render.refs import ChildRef
 
 __all__ = ["ChildRef", "RenderContext", "Track", "desired_children", "possible_children"]

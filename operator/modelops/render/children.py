@@ -1,26 +1,13 @@
 """Every object a ModelService owns, desired now, and every one it could own."""
 
-from dataclasses import dataclass
 from typing import Any
 
 from modelops.render.context import RenderContext, Track
 from modelops.render.meta import deployment_name, ratelimit_name
 from modelops.render.ratelimit import ratelimit_configmap
+from modelops.render.refs import ChildRef, ref_of
 from modelops.render.service import service
 from modelops.render.workloads import deployment, horizontal_pod_autoscaler, pod_disruption_budget
-
-
-@dataclass(frozen=True, order=True)
-class ChildRef:
-    """Identifies a child by API group/version, kind and name (namespace is the owner's)."""
-
-    api_version: str
-    kind: str
-    name: str
-
-
-def ref_of(manifest: dict[str, Any]) -> ChildRef:
-    return ChildRef(manifest["apiVersion"], manifest["kind"], manifest["metadata"]["name"])
 
 
 def possible_children(ctx: RenderContext) -> list[ChildRef]:
