@@ -10,13 +10,15 @@ import kopf
 from modelops.api import GROUP, KIND, PLURAL, VERSION
 from modelops.coalesce import Coalescer
 from modelops.kube.client import Kube, NamespaceTerminatingError
-from modelops.metrics import MANAGED, RECONCILE_SECONDS, RECONCILES
+from modelops.metrics import CANARY_WEIGHT, MANAGED, RECONCILE_SECONDS, RECONCILES, ROLLOUTS
 from modelops.reconcile import reconcile
 from modelops.render.meta import LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY
+from modelops.waker import Waker
 
 CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 _coalescer = Coalescer()
+_waker = Waker()
 _seen: set[tuple[str, str]] = set()
 
 
@@ -43,6 +45,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, logger: Logger) ->
         if body is None or body["metadata"].get("deletionTimestamp"):
             _seen.discard((namespace, name))
             MANAGED.set(len(_seen))
+            _waker.cancel((namespace, name))
             return
         _seen.add((namespace, name))
         MANAGED.set(len(_seen))
@@ -58,7 +61,17 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, logger: Logger) ->
         finally:
             RECONCILES.labels(result).inc()
             RECONCILE_SECONDS.labels(result).observe(time.perf_counter() - started)
+        if outcome.wake_after is not None:
+            _waker.schedule(
+                (namespace, name),
+                outcome.wake_after,
+                lambda: _reconcile_by_name(kube, namespace, name, logger),
+            )
+        status = outcome.status or {}
+        CANARY_WEIGHT.labels(namespace, name).set(status.get("canaryWeight") or 0)
         for event in outcome.events:
+            if event.reason in {"Promoted", "RolledBack"}:
+                ROLLOUTS.labels(event.reason).inc()
             kopf.event(
                 cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message
             )

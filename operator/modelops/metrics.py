@@ -14,6 +14,14 @@ RECONCILE_SECONDS = Histogram(
 API_WRITES = Counter(
     "modelops_api_writes_total", "Write requests sent to the API server.", ["verb", "kind"]
 )
+ROLLOUTS = Counter(
+    "modelops_rollouts_total", "Rollouts that ended, by result (Promoted, RolledBack).", ["result"]
+)
+CANARY_WEIGHT = Gauge(
+    "modelops_canary_weight_percent",
+    "Traffic weight of the canary per ModelService (0 when none runs).",
+    ["namespace", "name"],
+)
 MANAGED = Gauge("modelops_managed_modelservices", "ModelServices this operator reconciles.")
 PHASES = Gauge(
     "modelops_modelservice_phase",

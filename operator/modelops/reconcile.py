@@ -13,17 +13,17 @@ from pydantic import ValidationError
 
 from modelops.api import KIND, ModelService, ModelServiceStatus, format_validation_error
 from modelops.api.status import Phase
+from modelops.health.analysis import run_analysis
 from modelops.kube.client import Kube
 from modelops.metrics import API_WRITES
 from modelops.render import RenderContext, Track, desired_children, possible_children
 from modelops.render.drift import in_sync
 from modelops.render.meta import ANNOTATION_REVISION, deployment_name, track_selector
-from modelops.render.pod import revision
 from modelops.render.refs import ChildRef, ref_of
+from modelops.rollout.canary import Plan, advance, analysis_due, plan
 from modelops.rollout.conditions import set_condition
-from modelops.rollout.events import Event, transition_events
+from modelops.rollout.events import Event
 from modelops.rollout.observe import WorkloadObservation, observe_deployment
-from modelops.rollout.steady import steady_status
 
 
 @dataclass
@@ -36,6 +36,8 @@ class Outcome:
     events: list[Event] = field(default_factory=list)
     status_written: bool = False
     phase: Phase | None = None
+    wake_after: float | None = None
+    status: dict[str, Any] | None = None
 
 
 def now_iso() -> str:
@@ -142,28 +144,62 @@ def _invalid(kube: Kube, body: dict[str, Any], error: ValidationError, now: str)
     return outcome
 
 
+def _context(service: ModelService, chosen: Plan) -> RenderContext:
+    return RenderContext(
+        name=service.metadata.name,
+        namespace=service.metadata.namespace,
+        uid=service.metadata.uid or "",
+        spec=service.spec,
+        stable_spec=chosen.stable_spec,
+        canary_spec=chosen.canary_spec,
+        canary_weight=chosen.weight,
+    )
+
+
+def _observe_canary(kube: Kube, ctx: RenderContext, deployment: Any) -> WorkloadObservation:
+    """The canary's pods are always listed: restarts count even when they recover."""
+    if deployment is None:
+        return WorkloadObservation()
+    pods = kube.list("Pod", ctx.namespace, track_selector(ctx, Track.CANARY))
+    return observe_deployment(deployment, pods, ANNOTATION_REVISION)
+
+
 def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
-    now = now_iso()
+    now = datetime.now(UTC)
     try:
         service = ModelService.model_validate(body)
     except ValidationError as error:
-        return _invalid(kube, body, error, now)
-    ctx = RenderContext.steady(service)
+        return _invalid(kube, body, error, now_iso())
+    before = previous_status(body)
+    chosen = plan(service.spec, before)
+    ctx = _context(service, chosen)
     outcome = Outcome()
     lives = _sync_children(kube, ctx, outcome)
-    stable_ref = ChildRef("apps/v1", "Deployment", deployment_name(ctx, Track.STABLE))
-    stable = _observe_track(kube, ctx, Track.STABLE, lives.get(stable_ref))
-    before = previous_status(body)
-    after = steady_status(
+    stable = _observe_track(kube, ctx, Track.STABLE, lives.get(_deployment_ref(ctx, Track.STABLE)))
+    canary = _observe_canary(kube, ctx, lives.get(_deployment_ref(ctx, Track.CANARY)))
+    due = analysis_due(service.spec, before, canary.rolled_out, now)
+    metrics = run_analysis(service.spec, ctx.namespace, ctx.name) if due else None
+    step = advance(
+        service.spec,
         before,
         generation=int(service.metadata.generation or 0),
-        version=service.spec.model.version,
-        revision=revision(service.spec),
         stable=stable,
+        canary=canary,
+        metrics=metrics,
         conflicts=outcome.conflicts,
         now=now,
     )
-    outcome.phase = after.phase
-    outcome.status_written = _write_status(kube, body, before, after)
-    outcome.events = transition_events(before, after)
+    following = plan(service.spec, step.status)
+    if following != chosen and not outcome.conflicts:
+        # Act on the decision now (a rollback takes the canary away at once).
+        _sync_children(kube, _context(service, following), outcome)
+    outcome.phase = step.status.phase
+    outcome.status_written = _write_status(kube, body, before, step.status)
+    outcome.events = step.events
+    outcome.wake_after = step.wake_after
+    outcome.status = step.status.to_api()
     return outcome
+
+
+def _deployment_ref(ctx: RenderContext, track: Track) -> ChildRef:
+    return ChildRef("apps/v1", "Deployment", deployment_name(ctx, track))

@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from modelops.api.base import ApiModel
+from modelops.api.base import ApiModel, FreeForm
 
 HISTORY_LIMIT = 10
 
@@ -39,6 +39,26 @@ class HistoryEntry(ApiModel):
     time: str | None = None
 
 
+class Stage(StrEnum):
+    CANARY = "Canary"
+    PROMOTING = "Promoting"
+
+
+class MetricResult(ApiModel):
+    """One metric check of the latest analysis run."""
+
+    name: str
+    value: float | None = Field(default=None, description="The query's value; unset if none.")
+    ok: bool | None = Field(default=None, description="Within bounds; unset when inconclusive.")
+    message: str = ""
+
+
+class AnalysisStatus(ApiModel):
+    consecutive_failures: int = 0
+    last_run_at: str | None = None
+    results: list[MetricResult] | None = Field(default=None, max_length=16)
+
+
 class ModelServiceStatus(ApiModel):
     """Observed state. Written only by the operator, through the status subresource."""
 
@@ -56,5 +76,23 @@ class ModelServiceStatus(ApiModel):
         default=None, description="Hash of the pod template stable runs."
     )
     canary_revision: str | None = None
+    stable_template: FreeForm | None = Field(
+        default=None,
+        description="The pod-shaping spec (model, podTemplate, probes) stable runs: a rollout "
+        "renders stable from it, so the operator resumes a rollout after a restart.",
+    )
+    stage: Stage | None = Field(default=None, description="Canary or Promoting during a rollout.")
+    step_started_at: str | None = Field(default=None, description="When the step began.")
+    step_ready_at: str | None = Field(
+        default=None, description="When the canary became ready at this step; pauses count from it."
+    )
+    canary_restarts: int | None = Field(
+        default=None, description="Canary container restarts seen at the last check."
+    )
+    failed_revision: str | None = Field(
+        default=None,
+        description="Revision rolled back; not retried until the spec changes again.",
+    )
+    analysis: AnalysisStatus | None = None
     conditions: list[Condition] | None = Field(default=None, max_length=16)
     history: list[HistoryEntry] | None = Field(default=None, max_length=HISTORY_LIMIT)

@@ -6,8 +6,15 @@ from modelops.render.context import RenderContext, Track
 from modelops.render.meta import deployment_name, ratelimit_name
 from modelops.render.ratelimit import ratelimit_configmap
 from modelops.render.refs import ChildRef, ref_of
+from modelops.render.routing import RoutingProvider, provider_for
+from modelops.render.routing.replicas import ReplicaRouting
 from modelops.render.service import service
 from modelops.render.workloads import deployment, horizontal_pod_autoscaler, pod_disruption_budget
+
+
+def routing(ctx: RenderContext) -> RoutingProvider:
+    rollout = ctx.spec.rollout
+    return provider_for(rollout.traffic_routing) if rollout else ReplicaRouting()
 
 
 def possible_children(ctx: RenderContext) -> list[ChildRef]:
@@ -21,6 +28,7 @@ def possible_children(ctx: RenderContext) -> list[ChildRef]:
             ChildRef("autoscaling/v2", "HorizontalPodAutoscaler", ctx.name),
             ChildRef("policy/v1", "PodDisruptionBudget", ctx.name),
             ChildRef("v1", "ConfigMap", ratelimit_name(ctx)),
+            *routing(ctx).possible_children(ctx),
         ]
     )
 
@@ -42,6 +50,7 @@ def desired_children(ctx: RenderContext) -> list[dict[str, Any]]:
         out.append(horizontal_pod_autoscaler(ctx, spec.autoscaling))
     if spec.rate_limit is not None:
         out.append(ratelimit_configmap(ctx, spec.rate_limit))
+    out.extend(routing(ctx).manifests(ctx))
     return sorted(out, key=ref_of)
 
 

@@ -1,0 +1,36 @@
+"""Run a ModelService's metric checks against Prometheus: one result per check.
+
+Prometheus unreachable or without data gives an inconclusive result (``ok`` unset); the
+rollout machine decides what that means (pause, or a failure, per ``analysis.inconclusive``).
+"""
+
+from modelops.api.spec import MetricCheck, ModelServiceSpec
+from modelops.api.status import MetricResult
+from modelops.health.presets import metric_query
+from modelops.health.prometheus import NoDataError, PrometheusUnavailableError, query_scalar
+
+
+def _judge(check: MetricCheck, value: float) -> MetricResult:
+    if check.min is not None and value < check.min:
+        return MetricResult(
+            name=check.name, value=value, ok=False, message=f"below min {check.min}"
+        )
+    if check.max is not None and value > check.max:
+        return MetricResult(
+            name=check.name, value=value, ok=False, message=f"above max {check.max}"
+        )
+    return MetricResult(name=check.name, value=value, ok=True, message="within bounds")
+
+
+def run_analysis(spec: ModelServiceSpec, namespace: str, name: str) -> list[MetricResult]:
+    checks = spec.rollout.analysis.metrics if spec.rollout else None
+    results = []
+    for check in checks or ():
+        address, query = metric_query(check, namespace, name)
+        try:
+            value = query_scalar(address, query)
+        except (PrometheusUnavailableError, NoDataError) as error:
+            results.append(MetricResult(name=check.name, ok=None, message=str(error)[:300]))
+            continue
+        results.append(_judge(check, value))
+    return results

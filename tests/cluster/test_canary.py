@@ -1,0 +1,186 @@
+"""Canary rollouts on a real control plane: steps, promotion, automatic rollback.
+
+KWOK makes the failing versions fail for real: their pods carry modelops.dev/simulate.
+"""
+
+import time
+from typing import Any
+
+import pytest
+
+from modelops.render.meta import LABEL_INSTANCE, LABEL_TRACK
+from tests.support.cluster import Cluster, wait_until
+from tests.support.operator import OperatorProcess
+from tests.support.samples import model_service
+
+pytestmark = pytest.mark.cluster
+
+
+def canary_service(
+    name: str, version: str, steps: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
+    rollout = {"strategy": "Canary", "steps": steps, **extra.pop("rollout", {})}
+    return model_service(name, version, replicas=4, rollout=rollout, **extra)
+
+
+def status(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    return cluster.get("msvc", "-n", namespace, name).get("status", {})
+
+
+def deployments(cluster: Cluster, namespace: str, name: str) -> dict[str, dict[str, Any]]:
+    items = cluster.get("deployment", "-n", namespace, "-l", f"{LABEL_INSTANCE}={name}")["items"]
+    return {d["metadata"]["labels"][LABEL_TRACK]: d for d in items}
+
+
+def image(deployment: dict[str, Any]) -> str:
+    return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def event_reasons(cluster: Cluster, namespace: str, name: str) -> list[str]:
+    events = cluster.get(
+        "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
+    )
+    ordered = sorted(
+        events["items"], key=lambda e: e.get("lastTimestamp") or e["metadata"]["creationTimestamp"]
+    )
+    return [e["reason"] for e in ordered]
+
+
+def deploy_stable(cluster: Cluster, namespace: str, name: str, steps: list[dict[str, Any]]) -> None:
+    cluster.apply(canary_service(name, "1.0.0", steps), namespace)
+    wait_until(
+        lambda: status(cluster, namespace, name).get("phase") == "Stable", 60, message="v1 Stable"
+    )
+
+
+def test_canary_steps_then_promotion(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    steps = [{"weight": 25, "pause": "2s"}, {"weight": 50, "pause": "2s"}]
+    deploy_stable(cluster, namespace, "promo", steps)
+    assert set(deployments(cluster, namespace, "promo")) == {"stable"}
+    cluster.apply(canary_service("promo", "2.0.0", steps), namespace)
+
+    seen_weights: set[int] = set()
+    canary_replicas: set[int] = set()
+
+    def promoted() -> bool:
+        current = status(cluster, namespace, "promo")
+        seen_weights.add(int(current.get("canaryWeight") or 0))
+        found = deployments(cluster, namespace, "promo")
+        if "canary" in found:
+            canary_replicas.add(int(found["canary"]["spec"]["replicas"]))
+            assert (
+                image(found["stable"]) == "registry.invalid/demo:1.0.0"
+                or current.get("stage") == "Promoting"
+            )
+        return current.get("phase") == "Stable" and current.get("stableVersion") == "2.0.0"
+
+    wait_until(promoted, 120, interval=0.2, message="2.0.0 promoted")
+    assert {25, 50} <= seen_weights
+    assert canary_replicas <= {1, 2} and 1 in canary_replicas  # ceil(4 x 25%), ceil(4 x 50%)
+    final = status(cluster, namespace, "promo")
+    assert final["canaryWeight"] == 0 and "canaryVersion" not in final
+    assert [(h["version"], h["result"]) for h in final["history"]][-1] == ("2.0.0", "Promoted")
+    wait_until(
+        lambda: set(deployments(cluster, namespace, "promo")) == {"stable"},
+        30,
+        message="canary removed",
+    )
+    assert (
+        image(deployments(cluster, namespace, "promo")["stable"]) == "registry.invalid/demo:2.0.0"
+    )
+    reasons = event_reasons(cluster, namespace, "promo")
+    for reason in ("RolloutStarted", "StepAdvanced", "Promoting", "Promoted"):
+        assert reason in reasons, reasons
+
+
+def stable_pods(cluster: Cluster, namespace: str, name: str) -> set[str]:
+    pods = cluster.get(
+        "pods", "-n", namespace, "-l", f"{LABEL_INSTANCE}={name},{LABEL_TRACK}=stable"
+    )
+    return {p["metadata"]["name"] for p in pods["items"]}
+
+
+def test_crash_looping_canary_is_rolled_back(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    steps = [{"weight": 25, "pause": "60s"}, {"weight": 50, "pause": "60s"}]
+    deploy_stable(cluster, namespace, "crashy", steps)
+    before = stable_pods(cluster, namespace, "crashy")
+    broken = canary_service(
+        "crashy", "2.0.0", steps, podTemplate={"labels": {"modelops.dev/simulate": "crash-loop"}}
+    )
+    cluster.apply(broken, namespace)
+    wait_until(
+        lambda: "canary" in deployments(cluster, namespace, "crashy"), 30, message="canary created"
+    )
+    created = time.monotonic()
+    wait_until(
+        lambda: status(cluster, namespace, "crashy").get("phase") == "RolledBack",
+        60,
+        interval=0.1,
+        message="RolledBack",
+    )
+    took = time.monotonic() - created
+    wait_until(
+        lambda: "canary" not in deployments(cluster, namespace, "crashy"),
+        15,
+        message="canary removed",
+    )
+    current = status(cluster, namespace, "crashy")
+    assert "CrashLoopBackOff" in current["message"]
+    assert current["canaryWeight"] == 0
+    assert current["stableVersion"] == "1.0.0"
+    assert current["history"][-1]["result"] == "RolledBack"
+    conditions = {c["type"]: c for c in current["conditions"]}
+    assert (
+        conditions["Degraded"]["status"] == "True"
+        and conditions["Degraded"]["reason"] == "RolledBack"
+    )
+    assert (
+        image(deployments(cluster, namespace, "crashy")["stable"]) == "registry.invalid/demo:1.0.0"
+    )
+    assert stable_pods(cluster, namespace, "crashy") == before, "stable was disturbed"
+    assert "RolledBack" in event_reasons(cluster, namespace, "crashy")
+    # Detected from pod events, not at the end of a pause or a deadline.
+    assert took < 15, f"rollback took {took:.1f}s"
+    # Not retried while the spec still asks for the failed version.
+    time.sleep(3)
+    assert "canary" not in deployments(cluster, namespace, "crashy")
+    assert status(cluster, namespace, "crashy")["phase"] == "RolledBack"
+
+
+def test_never_ready_canary_is_rolled_back_at_the_deadline(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    steps = [{"weight": 25, "pause": "60s"}]
+    rollout = {"progressDeadlineSeconds": 10}
+    cluster.apply(canary_service("slow", "1.0.0", steps, rollout=rollout), namespace)
+    wait_until(
+        lambda: status(cluster, namespace, "slow").get("phase") == "Stable", 60, message="v1 Stable"
+    )
+    stuck = canary_service(
+        "slow",
+        "2.0.0",
+        steps,
+        rollout=rollout,
+        podTemplate={"labels": {"modelops.dev/simulate": "not-ready"}},
+    )
+    cluster.apply(stuck, namespace)
+    wait_until(
+        lambda: status(cluster, namespace, "slow").get("phase") == "Progressing",
+        30,
+        message="canary",
+    )
+    wait_until(
+        lambda: status(cluster, namespace, "slow").get("phase") == "RolledBack",
+        40,
+        message="RolledBack at the deadline",
+    )
+    assert "10s" in status(cluster, namespace, "slow")["message"]
+    wait_until(
+        lambda: "canary" not in deployments(cluster, namespace, "slow"),
+        15,
+        message="canary removed",
+    )

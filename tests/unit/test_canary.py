@@ -1,0 +1,232 @@
+"""The rollout state machine, transition by transition, with no cluster."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from modelops.api.spec import ModelServiceSpec
+from modelops.api.status import MetricResult, ModelServiceStatus, Phase, Stage
+from modelops.manifests import parse_model_service
+from modelops.render.pod import revision
+from modelops.rollout.canary import Step, advance, analysis_due, plan
+from modelops.rollout.observe import WorkloadObservation
+from tests.support.samples import model_service
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+METRIC = {
+    "name": "errors",
+    "max": 0.05,
+    "prometheus": {"address": "http://prometheus:9090", "query": "x"},
+}
+
+
+def spec(
+    version: str, steps: list[dict[str, Any]] | None = None, **rollout: Any
+) -> ModelServiceSpec:
+    body = {"strategy": "Canary", "steps": steps or [{"weight": 20}, {"weight": 60}], **rollout}
+    return parse_model_service(model_service("m", version, rollout=body)).spec
+
+
+def ready(spec_: ModelServiceSpec, desired: int = 2, **fields: Any) -> WorkloadObservation:
+    base: dict[str, Any] = {
+        "exists": True,
+        "desired": desired,
+        "replicas": desired,
+        "updated": desired,
+        "ready": desired,
+        "available": desired,
+        "generation": 1,
+        "observed_generation": 1,
+        "revision": revision(spec_),
+    }
+    base.update(fields)
+    return WorkloadObservation(**base)
+
+
+def tick(
+    spec_: ModelServiceSpec,
+    status: ModelServiceStatus,
+    stable: WorkloadObservation,
+    canary: WorkloadObservation | None = None,
+    metrics: list[MetricResult] | None = None,
+    at: float = 0.0,
+) -> Step:
+    return advance(
+        spec_,
+        status,
+        generation=1,
+        stable=stable,
+        canary=canary or WorkloadObservation(),
+        metrics=metrics,
+        conflicts=[],
+        now=T0 + timedelta(seconds=at),
+    )
+
+
+def deployed(version: str = "1.0.0") -> tuple[ModelServiceSpec, ModelServiceStatus]:
+    """A service whose first version is Stable."""
+    first = spec(version)
+    assert plan(first, ModelServiceStatus()).canary_spec is None  # no canary for the first one
+    step = tick(first, ModelServiceStatus(), ready(first))
+    assert step.status.phase is Phase.STABLE
+    assert step.status.stable_template is not None
+    return first, step.status
+
+
+def test_new_version_walks_the_steps_and_is_promoted() -> None:
+    old, status = deployed()
+    new = spec("2.0.0")
+    chosen = plan(new, status)
+    assert chosen.canary_spec == new
+    assert chosen.stable_spec.model.version == "1.0.0"
+    assert chosen.weight == 20
+
+    step = tick(new, status, ready(old), WorkloadObservation(exists=True, desired=1), at=1)
+    assert step.status.phase is Phase.PROGRESSING
+    assert [e.reason for e in step.events] == ["RolloutStarted"]
+    assert (step.status.canary_version, step.status.canary_weight) == ("2.0.0", 20)
+    assert step.wake_after is not None
+
+    step = tick(new, step.status, ready(old), ready(new, desired=1), at=2)
+    assert [e.reason for e in step.events] == ["StepAdvanced"]
+    assert step.status.canary_weight == 60
+    assert plan(new, step.status).weight == 60
+
+    step = tick(new, step.status, ready(old), ready(new, desired=2), at=3)
+    assert [e.reason for e in step.events] == ["Promoting"]
+    assert step.status.stage is Stage.PROMOTING
+    promoting = plan(new, step.status)
+    assert promoting.stable_spec == new and promoting.canary_spec == new
+
+    step = tick(new, step.status, ready(new), ready(new, desired=2), at=4)
+    assert step.status.phase is Phase.STABLE
+    assert [e.reason for e in step.events] == ["Promoted"]
+    assert step.status.stable_version == "2.0.0"
+    assert step.status.canary_version is None and step.status.canary_weight == 0
+    assert [(h.version, h.result) for h in step.status.history or []] == [
+        ("1.0.0", "Deployed"),
+        ("2.0.0", "Promoted"),
+    ]
+    assert plan(new, step.status).canary_spec is None
+
+
+def test_crash_looping_canary_is_rolled_back_at_once_and_not_retried() -> None:
+    old, status = deployed()
+    new = spec("2.0.0")
+    step = tick(new, status, ready(old), WorkloadObservation(exists=True, desired=1), at=1)
+    crashing = WorkloadObservation(
+        exists=True,
+        desired=1,
+        replicas=1,
+        updated=1,
+        ready=0,
+        restarts=3,
+        pod_problems=("CrashLoopBackOff (pod m-canary-x)",),
+    )
+    step = tick(new, step.status, ready(old), crashing, at=2)
+    assert step.status.phase is Phase.ROLLED_BACK
+    assert [(e.type, e.reason) for e in step.events] == [("Warning", "RolledBack")]
+    assert "CrashLoopBackOff" in (step.status.message or "")
+    assert step.status.failed_revision == revision(new)
+    assert step.status.canary_weight == 0
+    back = plan(new, step.status)
+    assert back.canary_spec is None and back.stable_spec.model.version == "1.0.0"
+    assert (step.status.history or [])[-1].result == "RolledBack"
+    again = tick(new, step.status, ready(old), at=60)
+    assert again.status.phase is Phase.ROLLED_BACK and again.events == []
+    newer = spec("2.0.1")
+    assert plan(newer, again.status).canary_spec == newer
+
+
+def test_failed_analysis_rolls_back_after_failure_limit() -> None:
+    old, status = deployed()
+    new = spec(
+        "2.0.0", [{"weight": 20, "pause": "60s"}], analysis={"failureLimit": 2, "metrics": [METRIC]}
+    )
+    step = tick(new, status, ready(old), WorkloadObservation(exists=True, desired=1), at=0)
+    assert analysis_due(new, step.status, True, T0 + timedelta(seconds=1))
+    bad = [MetricResult(name="errors", value=0.3, ok=False, message="above max 0.05")]
+    step = tick(new, step.status, ready(old), ready(new, desired=1), bad, at=1)
+    assert step.status.phase is Phase.PROGRESSING
+    assert [e.reason for e in step.events] == ["AnalysisFailed"]
+    assert not analysis_due(new, step.status, True, T0 + timedelta(seconds=5))
+    assert analysis_due(new, step.status, True, T0 + timedelta(seconds=17))
+    step = tick(new, step.status, ready(old), ready(new, desired=1), bad, at=17)
+    assert step.status.phase is Phase.ROLLED_BACK
+    assert "analysis failed 2 times" in (step.status.message or "")
+
+
+def test_a_passing_check_resets_the_failure_count_and_pause_is_honoured() -> None:
+    old, status = deployed()
+    new = spec(
+        "2.0.0",
+        [{"weight": 20, "pause": "30s"}, {"weight": 50}],
+        analysis={"failureLimit": 2, "metrics": [METRIC]},
+    )
+    good = [MetricResult(name="errors", value=0.01, ok=True, message="within bounds")]
+    bad = [MetricResult(name="errors", value=0.3, ok=False, message="above max")]
+    step = tick(new, status, ready(old), WorkloadObservation(exists=True, desired=1), at=0)
+    step = tick(new, step.status, ready(old), ready(new, desired=1), bad, at=1)
+    step = tick(new, step.status, ready(old), ready(new, desired=1), good, at=17)
+    assert step.status.analysis is not None and step.status.analysis.consecutive_failures == 0
+    assert step.status.current_step == 0  # 30 s pause not over (ready since t=1)
+    assert step.wake_after is not None and step.wake_after <= 15
+    step = tick(new, step.status, ready(old), ready(new, desired=1), good, at=33)
+    assert step.status.current_step == 1
+
+
+def test_inconclusive_analysis_pauses_or_fails_as_configured() -> None:
+    old, status = deployed()
+    unknown = [MetricResult(name="errors", ok=None, message="Prometheus unreachable")]
+    pausing = spec("2.0.0", [{"weight": 20}], analysis={"metrics": [METRIC]})
+    step = tick(pausing, status, ready(old), WorkloadObservation(exists=True, desired=1))
+    step = tick(pausing, step.status, ready(old), ready(pausing, desired=1), unknown, at=1)
+    assert step.status.phase is Phase.PROGRESSING
+    assert "inconclusive" in (step.status.message or "") and step.status.current_step == 0
+    failing = spec(
+        "2.0.0",
+        [{"weight": 20}],
+        analysis={"metrics": [METRIC], "inconclusive": "Fail", "failureLimit": 1},
+    )
+    step = tick(failing, status, ready(old), WorkloadObservation(exists=True, desired=1))
+    step = tick(failing, step.status, ready(old), ready(failing, desired=1), unknown, at=1)
+    assert step.status.phase is Phase.ROLLED_BACK
+
+
+def test_canary_never_ready_hits_the_progress_deadline() -> None:
+    old, status = deployed()
+    new = spec("2.0.0", progressDeadlineSeconds=30)
+    stuck = WorkloadObservation(exists=True, desired=1, replicas=1, ready=0)
+    step = tick(new, status, ready(old), stuck, at=0)
+    step = tick(new, step.status, ready(old), stuck, at=10)
+    assert step.status.phase is Phase.PROGRESSING
+    step = tick(new, step.status, ready(old), stuck, at=31)
+    assert step.status.phase is Phase.ROLLED_BACK
+    assert "30s" in (step.status.message or "")
+
+
+def test_restarts_count_as_failed_checks() -> None:
+    old, status = deployed()
+    new = spec("2.0.0", [{"weight": 20, "pause": "5m"}], analysis={"failureLimit": 2})
+    step = tick(new, status, ready(old), ready(new, desired=1, restarts=0), at=0)
+    step = tick(new, step.status, ready(old), ready(new, desired=1, restarts=1), at=1)
+    assert [e.reason for e in step.events] == ["AnalysisFailed"]
+    step = tick(new, step.status, ready(old), ready(new, desired=1, restarts=2), at=2)
+    assert step.status.phase is Phase.ROLLED_BACK
+
+
+def test_spec_reverted_mid_rollout_aborts_the_canary() -> None:
+    old, status = deployed()
+    new = spec("2.0.0")
+    step = tick(new, status, ready(old), WorkloadObservation(exists=True, desired=1))
+    step = tick(old, step.status, ready(old), at=1)
+    assert "RolloutAborted" in [e.reason for e in step.events]
+    assert step.status.canary_version is None and step.status.phase is Phase.STABLE
+    assert plan(old, step.status).canary_spec is None
+
+
+def test_spec_paused_holds_the_step() -> None:
+    old, status = deployed()
+    new = spec("2.0.0").model_copy(update={"paused": True})
+    step = tick(new, status, ready(old), ready(new, desired=1), at=0)
+    step = tick(new, step.status, ready(old), ready(new, desired=1), at=100)
+    assert step.status.current_step == 0 and "paused" in (step.status.message or "")
