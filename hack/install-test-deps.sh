@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond Python packages: redis-server for the gateway's shared
-# rate-limit tests. Idempotent: does nothing when redis-server is already on PATH.
+# rate-limit tests, prometheus for the canary-analysis presets run against a real Prometheus.
+# Idempotent: installs only the commands missing from PATH, and nothing when none is.
 set -euo pipefail
 
-if command -v redis-server >/dev/null 2>&1; then
-  echo "redis-server present: $(redis-server --version | head -n1)"
-  exit 0
-fi
+# command -> Debian package
+declare -A wanted=([redis-server]=redis-server [prometheus]=prometheus)
+missing=()
+for cmd in redis-server prometheus; do
+  if command -v "$cmd" >/dev/null 2>&1; then
+    echo "$cmd present: $("$cmd" --version 2>&1 | head -n1)"
+  else
+    missing+=("${wanted[$cmd]}")
+  fi
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -14,7 +22,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
-$SUDO apt-get install -y --no-install-recommends redis-server
-# The package starts a system service where systemd runs; the tests start their own servers.
-command -v redis-server >/dev/null
-echo "installed: $(redis-server --version | head -n1)"
+$SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+# The packages start system services where systemd runs; the tests start their own servers.
+for cmd in redis-server prometheus; do
+  command -v "$cmd" >/dev/null
+  echo "installed: $cmd $("$cmd" --version 2>&1 | head -n1)"
+done

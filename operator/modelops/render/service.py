@@ -10,13 +10,21 @@ SERVICE_PORT = 80
 
 
 def service(ctx: RenderContext) -> dict[str, Any]:
+    """The main Service: both tracks, so replica-ratio routing needs nothing else."""
+    return cluster_ip_service(ctx, ctx.name, service_selector(ctx))
+
+
+def cluster_ip_service(
+    ctx: RenderContext, name: str, selector: dict[str, str], labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """One shape for every Service we own (main and per-track), so their ports never drift."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": object_meta(ctx, ctx.name),
+        "metadata": object_meta(ctx, name, labels),
         "spec": {
             "type": "ClusterIP",
-            "selector": service_selector(ctx),
+            "selector": selector,
             "ports": [
                 {
                     "name": PORT_NAME,

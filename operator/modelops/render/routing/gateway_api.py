@@ -1,0 +1,35 @@
+"""Gateway API routing: an HTTPRoute whose backendRefs carry the stable and canary weights.
+
+Without a canary the canary backendRef is left out rather than kept at weight 0: its Service
+does not exist then, and a reference to a missing Service makes gateways report the route as
+``ResolvedRefs=False`` (BackendNotFound) even though no request would go there.
+"""
+
+import copy
+from typing import Any
+
+from modelops.api import spec as api
+from modelops.render.context import RenderContext
+from modelops.render.routing.track_services import SERVICE_PORT, TrackRouting, weighted_backends
+
+
+class GatewayApiRouting(TrackRouting):
+    api_version = "gateway.networking.k8s.io/v1"
+    kind = "HTTPRoute"
+
+    def __init__(self, config: api.GatewayApiRouting) -> None:
+        self.config = config
+
+    def route_spec(self, ctx: RenderContext) -> dict[str, Any]:
+        # Copied: the spec model is shared; callers may mutate what we return.
+        spec: dict[str, Any] = {"parentRefs": copy.deepcopy(self.config.parent_refs)}
+        if self.config.hostnames:
+            spec["hostnames"] = list(self.config.hostnames)
+        backends = [
+            # group and kind are the API server's defaults, written out so that the live
+            # object contains exactly what we render (no drift, no needless writes).
+            {"group": "", "kind": "Service", "name": name, "port": SERVICE_PORT, "weight": weight}
+            for name, weight in weighted_backends(ctx)
+        ]
+        spec["rules"] = [{"backendRefs": backends}]
+        return spec
