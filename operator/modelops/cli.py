@@ -9,6 +9,7 @@ import yaml
 
 from modelops.api import SpecError
 from modelops.api.crd import crd
+from modelops.commands import add_commands
 from modelops.manifests import dump_all, load_model_services
 from modelops.render import RenderContext, desired_children
 
@@ -77,6 +78,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", choices=["plain", "json"], default="plain")
     run.add_argument("--verbose", action="store_true")
     run.set_defaults(handler=_run)
+
+    add_commands(commands)
 
     gateway = commands.add_parser("gateway", help="run the rate-limit gateway", add_help=False)
     gateway.add_argument("gateway_args", nargs=argparse.REMAINDER)

@@ -18,9 +18,15 @@ from modelops.kube.client import Kube
 from modelops.metrics import API_WRITES
 from modelops.render import RenderContext, Track, desired_children, possible_children
 from modelops.render.drift import in_sync
-from modelops.render.meta import ANNOTATION_REVISION, deployment_name, track_selector
+from modelops.render.meta import (
+    ANNOTATION_ABORT,
+    ANNOTATION_PROMOTE,
+    ANNOTATION_REVISION,
+    deployment_name,
+    track_selector,
+)
 from modelops.render.refs import ChildRef, ref_of
-from modelops.rollout.canary import Plan, advance, analysis_due, plan
+from modelops.rollout.canary import Commands, Plan, advance, analysis_due, plan
 from modelops.rollout.conditions import set_condition
 from modelops.rollout.events import Event
 from modelops.rollout.observe import WorkloadObservation, observe_deployment
@@ -179,9 +185,17 @@ def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
     canary = _observe_canary(kube, ctx, lives.get(_deployment_ref(ctx, Track.CANARY)))
     due = analysis_due(service.spec, before, canary.rolled_out, now)
     metrics = run_analysis(service.spec, ctx.namespace, ctx.name) if due else None
+    annotations = service.metadata.annotations or {}
+    commands = Commands(
+        promote=bool(before.canary_revision)
+        and annotations.get(ANNOTATION_PROMOTE) == before.canary_revision,
+        abort=bool(before.canary_revision)
+        and annotations.get(ANNOTATION_ABORT) == before.canary_revision,
+    )
     step = advance(
         service.spec,
         before,
+        commands=commands,
         generation=int(service.metadata.generation or 0),
         stable=stable,
         canary=canary,

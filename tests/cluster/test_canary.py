@@ -185,3 +185,55 @@ def test_never_ready_canary_is_rolled_back_at_the_deadline(
         15,
         message="canary removed",
     )
+
+
+def modelops_cli(cluster: Cluster, *args: str) -> str:
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    result = subprocess.run(
+        [sys.executable, "-m", "modelops.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "KUBECONFIG": cluster.kubeconfig},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_promote_and_abort_on_request(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    steps = [{"weight": 25, "pause": "10m"}, {"weight": 50, "pause": "10m"}]
+    for name in ("manual-up", "manual-down"):
+        deploy_stable(cluster, namespace, name, steps)
+        cluster.apply(canary_service(name, "2.0.0", steps), namespace)
+    for name in ("manual-up", "manual-down"):
+        wait_until(
+            lambda n=name: (
+                status(cluster, namespace, n).get("canaryWeight") == 25
+                and "canary" in deployments(cluster, namespace, n)
+            ),
+            30,
+            message="canary at 25%",
+        )
+    shown = modelops_cli(cluster, "status", "manual-up", "-n", namespace)
+    assert "Progressing" in shown and "canary   2.0.0  weight 25%  step 1/2" in shown, shown
+
+    modelops_cli(cluster, "promote", "manual-up", "-n", namespace)
+    modelops_cli(cluster, "abort", "manual-down", "-n", namespace)
+    wait_until(
+        lambda: status(cluster, namespace, "manual-up").get("stableVersion") == "2.0.0",
+        60,
+        message="promoted on request",
+    )
+    wait_until(
+        lambda: status(cluster, namespace, "manual-down").get("phase") == "RolledBack",
+        30,
+        message="aborted on request",
+    )
+    assert "aborted by request" in status(cluster, namespace, "manual-down")["message"]
+    assert status(cluster, namespace, "manual-up")["history"][-1]["result"] == "Promoted"

@@ -112,6 +112,16 @@ class Kube:
             if error.status not in (404, 409):
                 raise
 
+    def patch_metadata(
+        self, kind: str, namespace: str, name: str, metadata: dict[str, Any]
+    ) -> None:
+        self._call(
+            "PATCH",
+            resource(kind).item(namespace, name),
+            body={"metadata": metadata},
+            content_type="application/merge-patch+json",
+        )
+
     def patch_status(self, kind: str, namespace: str, name: str, status: dict[str, Any]) -> None:
         self._call(
             "PATCH",

@@ -13,6 +13,10 @@ LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_TRACK = "modelops.dev/track"
 ANNOTATION_REVISION = "modelops.dev/revision"
+# Set by `kubectl modelops promote|abort` to the canary's revision: acts on that canary only,
+# so it never needs clearing and never touches a later rollout.
+ANNOTATION_PROMOTE = "modelops.dev/promote"
+ANNOTATION_ABORT = "modelops.dev/abort"
 COMPONENT = "model-server"
 
 

@@ -46,6 +46,14 @@ MAX_WAKE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
+class Commands:
+    """What a person asked for through ``kubectl modelops promote|abort``."""
+
+    promote: bool = False
+    abort: bool = False
+
+
+@dataclass(frozen=True)
 class Plan:
     """What should run now: the spec each track runs, and the canary's traffic weight."""
 
@@ -458,12 +466,19 @@ def _canary_step(
     previous: ModelServiceStatus,
     canary: WorkloadObservation,
     metrics: list[MetricResult] | None,
+    commands: Commands,
 ) -> Step:
     """A canary rollout of the spec's revision, from wherever the status says it is."""
     assert tick.spec.rollout is not None
     events: list[Event] = []
     if previous.canary_revision != revision(tick.spec):
         previous, events = _started(tick, previous)
+    if commands.abort:
+        return _rolled_back(tick, previous, "aborted by request (modelops abort)")
+    if commands.promote and previous.stage is not Stage.PROMOTING:
+        message = f"promotion of {tick.spec.model.version} requested: skipping the remaining steps"
+        events.append(Event("Normal", "Promoting", message))
+        previous = previous.model_copy(update={"stage": Stage.PROMOTING})
     if previous.stage is Stage.PROMOTING:
         if tick.stable.rolled_out and tick.stable.revision == revision(tick.spec):
             step = _promoted(tick, previous)
@@ -507,12 +522,13 @@ def advance(
     metrics: list[MetricResult] | None,
     conflicts: list[str],
     now: datetime,
+    commands: Commands | None = None,
 ) -> Step:
     """The next status after observing the cluster (and, when due, the metrics)."""
     tick = Tick(spec, generation, stable, now)
     rev = revision(spec)
     if not conflicts and _rolling_out(spec, previous):
-        return _canary_step(tick, previous, canary, metrics)
+        return _canary_step(tick, previous, canary, metrics, commands or Commands())
     if is_canary(spec) and rev == previous.failed_revision and rev != previous.stable_revision:
         # A rolled-back revision: stable keeps serving, nothing is retried.
         return Step(previous.model_copy(update=tick.replica_fields()))

@@ -1,0 +1,101 @@
+"""``modelops status|promote|abort NAME`` (also ``kubectl modelops ...``): read a ModelService's
+status for people, and ask the operator to promote or abort the canary that runs now."""
+
+import argparse
+import json
+from typing import Any
+
+from kubernetes import config
+
+from modelops.api import KIND
+from modelops.kube.client import Kube
+from modelops.render.meta import ANNOTATION_ABORT, ANNOTATION_PROMOTE
+
+
+def _namespace(args: argparse.Namespace) -> str:
+    if args.namespace:
+        return str(args.namespace)
+    try:
+        _, current = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
+    except (config.ConfigException, OSError):
+        return "default"
+    return str(current.get("context", {}).get("namespace") or "default")
+
+
+def _fetch(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
+    body = kube.get(KIND, namespace, name)
+    if body is None:
+        raise SystemExit(f"error: ModelService {namespace}/{name} not found")
+    return body
+
+
+def describe(body: dict[str, Any]) -> str:
+    """A person's view of the status: where the rollout is, and why."""
+    status = body.get("status") or {}
+    meta = body["metadata"]
+    lines = [
+        f"ModelService {meta['namespace']}/{meta['name']}: {status.get('phase', 'Pending')}",
+        f"  stable   {status.get('stableVersion', '-')}  ready {status.get('ready', '-')}",
+    ]
+    if status.get("canaryVersion"):
+        step = (status.get("currentStep") or 0) + 1
+        steps = len(((body.get("spec") or {}).get("rollout") or {}).get("steps") or [])
+        lines.append(
+            f"  canary   {status['canaryVersion']}  weight {status.get('canaryWeight', 0)}%  "
+            f"step {step}/{steps}  stage {status.get('stage', '-')}"
+        )
+    if status.get("message"):
+        lines.append(f"  message  {status['message']}")
+    analysis = status.get("analysis") or {}
+    for result in analysis.get("results") or []:
+        verdict = {True: "ok", False: "FAILED", None: "inconclusive"}[result.get("ok")]
+        lines.append(f"  metric   {result['name']}={result.get('value')} {verdict}")
+    for condition in status.get("conditions") or []:
+        lines.append(
+            f"  {condition['type']:<12} {condition['status']:<6} {condition.get('reason', '')}"
+        )
+    for entry in (status.get("history") or [])[-5:]:
+        lines.append(f"  history  {entry['version']} {entry['result']}: {entry.get('reason', '')}")
+    return "\n".join(lines)
+
+
+def status_command(args: argparse.Namespace) -> int:
+    body = _fetch(Kube.from_environment(), _namespace(args), args.name)
+    print(json.dumps(body.get("status") or {}, indent=2) if args.json else describe(body))
+    return 0
+
+
+def _annotate(args: argparse.Namespace, annotation: str, verb: str) -> int:
+    kube = Kube.from_environment()
+    namespace = _namespace(args)
+    body = _fetch(kube, namespace, args.name)
+    revision = (body.get("status") or {}).get("canaryRevision")
+    if not revision:
+        print(f"error: {namespace}/{args.name} has no canary to {verb}")
+        return 1
+    kube.patch_metadata(KIND, namespace, args.name, {"annotations": {annotation: revision}})
+    print(f"{verb} requested for canary {revision} of {namespace}/{args.name}")
+    return 0
+
+
+def promote_command(args: argparse.Namespace) -> int:
+    return _annotate(args, ANNOTATION_PROMOTE, "promote")
+
+
+def abort_command(args: argparse.Namespace) -> int:
+    return _annotate(args, ANNOTATION_ABORT, "abort")
+
+
+def add_commands(commands: Any) -> None:
+    for name, handler, text in (
+        ("status", status_command, "show a ModelService's rollout status"),
+        ("promote", promote_command, "promote the running canary now, skipping remaining steps"),
+        ("abort", abort_command, "roll the running canary back now"),
+        ("rollback", abort_command, "same as abort"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("name", help="ModelService name")
+        command.add_argument("-n", "--namespace", help="namespace (the context's when unset)")
+        if name == "status":
+            command.add_argument("--json", action="store_true", help="the raw status as JSON")
+        command.set_defaults(handler=handler)
