@@ -12,6 +12,7 @@ from modelops.api.crd import crd
 from modelops.commands import add_commands
 from modelops.manifests import dump_all, load_model_services
 from modelops.render import RenderContext, desired_children
+from modelops.render.context import DEFAULT_GATEWAY_IMAGE
 
 
 def _crd(_: argparse.Namespace) -> int:
@@ -35,7 +36,7 @@ def _render(args: argparse.Namespace) -> int:
         return 1
     manifests = []
     for service in services:
-        manifests.extend(desired_children(RenderContext.steady(service)))
+        manifests.extend(desired_children(RenderContext.steady(service, args.gateway_image)))
     sys.stdout.write(dump_all(manifests))
     return 0
 
@@ -64,6 +65,9 @@ def parser() -> argparse.ArgumentParser:
         "render", help="print the manifests a ModelService becomes (offline, for GitOps diffs)"
     )
     render.add_argument("-f", "--file", required=True, help="ModelService YAML file, or -")
+    render.add_argument(
+        "--gateway-image", default=DEFAULT_GATEWAY_IMAGE, help="image of the gateway sidecar"
+    )
     render.set_defaults(handler=_render)
 
     run = commands.add_parser("run", help="run the operator")
@@ -77,6 +81,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-port", type=int, default=8080, help="/metrics and /healthz")
     run.add_argument("--log-format", choices=["plain", "json"], default="plain")
     run.add_argument("--verbose", action="store_true")
+    run.add_argument(
+        "--gateway-image",
+        default=DEFAULT_GATEWAY_IMAGE,
+        help="image of the rate-limit gateway sidecar (the operator's own image)",
+    )
     run.set_defaults(handler=_run)
 
     add_commands(commands)

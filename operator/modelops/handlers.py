@@ -6,6 +6,7 @@ import time
 from typing import Any, cast
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from modelops.api import GROUP, KIND, PLURAL, VERSION
 from modelops.coalesce import Coalescer
@@ -39,7 +40,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     memo.kube = Kube.from_environment()
 
 
-def _reconcile_by_name(kube: Kube, namespace: str, name: str, logger: Logger) -> None:
+def _reconcile_by_name(
+    kube: Kube, namespace: str, name: str, logger: Logger, gateway_image: str
+) -> None:
     def once() -> None:
         body = kube.get(KIND, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
@@ -52,11 +55,17 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, logger: Logger) ->
         started = time.perf_counter()
         result = "error"
         try:
-            outcome = reconcile(kube, body)
+            outcome = reconcile(kube, body, gateway_image)
             result = "changed" if outcome.applied or outcome.deleted else "unchanged"
         except NamespaceTerminatingError:
             # The namespace controller is removing children and owner alike: do not fight it.
             result = "namespace-terminating"
+            return
+        except ApiException as error:
+            if error.status != 404:
+                raise
+            # Deleted while we worked on it; its deletion event ends the story.
+            result = "gone"
             return
         finally:
             RECONCILES.labels(result).inc()
@@ -65,7 +74,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, logger: Logger) ->
             _waker.schedule(
                 (namespace, name),
                 outcome.wake_after,
-                lambda: _reconcile_by_name(kube, namespace, name, logger),
+                lambda: _reconcile_by_name(kube, namespace, name, logger, gateway_image),
             )
         status = outcome.status or {}
         CANARY_WEIGHT.labels(namespace, name).set(status.get("canaryWeight") or 0)
@@ -95,14 +104,15 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, logger: Logger) ->
 def model_service_changed(
     name: str, namespace: str | None, memo: Any, logger: Logger, **_: Any
 ) -> None:
-    _reconcile_by_name(memo.kube, namespace or "default", name, logger)
+    _reconcile_by_name(memo.kube, namespace or "default", name, logger, memo.gateway_image)
 
 
 def _child_event(body: dict[str, Any], memo: Any, logger: Logger) -> None:
     labels = body.get("metadata", {}).get("labels") or {}
     owner = labels.get(LABEL_INSTANCE)
     if owner:
-        _reconcile_by_name(memo.kube, body["metadata"]["namespace"], owner, logger)
+        namespace = body["metadata"]["namespace"]
+        _reconcile_by_name(memo.kube, namespace, owner, logger, memo.gateway_image)
 
 
 # Children and pods only wake the parent: a readiness change updates status without polling,

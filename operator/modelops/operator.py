@@ -73,6 +73,7 @@ def run_operator(args: argparse.Namespace) -> int:
                 namespaces=args.namespace,
                 standalone=args.standalone or None,
                 peering_name=None if args.standalone else args.peering,
+                memo=kopf.Memo(gateway_image=args.gateway_image),
             )
         finally:
             await runner.cleanup()

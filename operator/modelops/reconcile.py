@@ -17,6 +17,7 @@ from modelops.health.analysis import run_analysis
 from modelops.kube.client import Kube
 from modelops.metrics import API_WRITES
 from modelops.render import RenderContext, Track, desired_children, possible_children
+from modelops.render.context import DEFAULT_GATEWAY_IMAGE
 from modelops.render.drift import in_sync
 from modelops.render.meta import (
     ANNOTATION_ABORT,
@@ -150,7 +151,7 @@ def _invalid(kube: Kube, body: dict[str, Any], error: ValidationError, now: str)
     return outcome
 
 
-def _context(service: ModelService, chosen: Plan) -> RenderContext:
+def _context(service: ModelService, chosen: Plan, gateway_image: str) -> RenderContext:
     return RenderContext(
         name=service.metadata.name,
         namespace=service.metadata.namespace,
@@ -159,6 +160,7 @@ def _context(service: ModelService, chosen: Plan) -> RenderContext:
         stable_spec=chosen.stable_spec,
         canary_spec=chosen.canary_spec,
         canary_weight=chosen.weight,
+        gateway_image=gateway_image,
     )
 
 
@@ -170,7 +172,9 @@ def _observe_canary(kube: Kube, ctx: RenderContext, deployment: Any) -> Workload
     return observe_deployment(deployment, pods, ANNOTATION_REVISION)
 
 
-def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
+def reconcile(
+    kube: Kube, body: dict[str, Any], gateway_image: str = DEFAULT_GATEWAY_IMAGE
+) -> Outcome:
     now = datetime.now(UTC)
     try:
         service = ModelService.model_validate(body)
@@ -178,7 +182,7 @@ def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
         return _invalid(kube, body, error, now_iso())
     before = previous_status(body)
     chosen = plan(service.spec, before)
-    ctx = _context(service, chosen)
+    ctx = _context(service, chosen, gateway_image)
     outcome = Outcome()
     lives = _sync_children(kube, ctx, outcome)
     stable = _observe_track(kube, ctx, Track.STABLE, lives.get(_deployment_ref(ctx, Track.STABLE)))
@@ -206,7 +210,7 @@ def reconcile(kube: Kube, body: dict[str, Any]) -> Outcome:
     following = plan(service.spec, step.status)
     if following != chosen and not outcome.conflicts:
         # Act on the decision now (a rollback takes the canary away at once).
-        _sync_children(kube, _context(service, following), outcome)
+        _sync_children(kube, _context(service, following, gateway_image), outcome)
     outcome.phase = step.status.phase
     outcome.status_written = _write_status(kube, body, before, step.status)
     outcome.events = step.events

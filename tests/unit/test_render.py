@@ -156,3 +156,28 @@ def test_canary_replicas_round_up_and_never_zero(base: int, weight: int, want: i
         if m["kind"] == "Deployment" and m["metadata"]["name"].endswith(Track.CANARY.value)
     ]
     assert canary[0]["spec"]["replicas"] == want
+
+
+def test_rate_limit_puts_the_gateway_in_front_of_the_model() -> None:
+    manifests = render(full_model_service("a"))
+    (deployment,) = by_kind(manifests, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    gateway = next(c for c in pod["containers"] if c["name"] == "gateway")
+    args = gateway["args"]
+    assert args[args.index("--upstream") + 1] == "http://127.0.0.1:8080"
+    assert args[args.index("--track") + 1] == "stable"
+    assert args[args.index("--policy") + 1] == "/etc/modelops/ratelimit/policy.yaml"
+    assert gateway["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["volumes"] == [{"name": "ratelimit-policy", "configMap": {"name": "a-ratelimit"}}]
+    (service,) = by_kind(manifests, "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == "gateway"
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "9000"
+
+
+def test_without_rate_limit_there_is_no_sidecar() -> None:
+    manifests = render(model_service("a"))
+    (deployment,) = by_kind(manifests, "Deployment")
+    assert [c["name"] for c in deployment["spec"]["template"]["spec"]["containers"]] == ["model"]
+    (service,) = by_kind(manifests, "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == "http"

@@ -3,7 +3,10 @@
 from dataclasses import dataclass
 from enum import StrEnum
 
+from modelops import __version__
 from modelops.api.spec import ModelService, ModelServiceSpec
+
+DEFAULT_GATEWAY_IMAGE = f"modelops:{__version__}"
 
 
 class Track(StrEnum):
@@ -27,9 +30,13 @@ class RenderContext:
     stable_spec: ModelServiceSpec
     canary_spec: ModelServiceSpec | None = None
     canary_weight: int = 0
+    # The operator's own image, which also runs the rate-limit gateway sidecar.
+    gateway_image: str = DEFAULT_GATEWAY_IMAGE
 
     @classmethod
-    def steady(cls, service: ModelService) -> "RenderContext":
+    def steady(
+        cls, service: ModelService, gateway_image: str = DEFAULT_GATEWAY_IMAGE
+    ) -> "RenderContext":
         """No rollout under way: stable runs the current spec."""
         return cls(
             name=service.metadata.name,
@@ -37,4 +44,5 @@ class RenderContext:
             uid=service.metadata.uid or "",
             spec=service.spec,
             stable_spec=service.spec,
+            gateway_image=gateway_image,
         )

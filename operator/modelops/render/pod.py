@@ -7,6 +7,7 @@ from typing import Any
 from modelops.api.spec import HttpProbe, ModelServiceSpec, Probes
 from modelops.render.context import RenderContext, Track
 from modelops.render.meta import LABEL_TRACK, LABEL_VERSION, common_labels, track_selector
+from modelops.render.sidecar import GATEWAY_PORT, gateway_container, policy_volume
 
 CONTAINER_NAME = "model"
 PORT_NAME = "http"
@@ -92,16 +93,19 @@ def pod_template(ctx: RenderContext, spec: ModelServiceSpec, track: Track) -> di
         LABEL_VERSION: spec.model.version,
         LABEL_TRACK: track.value,
     }
+    gated = spec.rate_limit is not None
     annotations = {
         **(extra.annotations if extra and extra.annotations else {}),
         "prometheus.io/scrape": "true",
-        "prometheus.io/port": str(spec.model.port),
+        # With the gateway, Prometheus scrapes its per-track request metrics.
+        "prometheus.io/port": str(GATEWAY_PORT if gated else spec.model.port),
         "prometheus.io/path": "/metrics",
     }
-    pod: dict[str, Any] = {
-        "securityContext": pod_security_context(),
-        "containers": [model_container(spec)],
-    }
+    containers = [model_container(spec)]
+    pod: dict[str, Any] = {"securityContext": pod_security_context(), "containers": containers}
+    if gated:
+        containers.append(gateway_container(ctx, spec, track, container_security_context()))
+        pod["volumes"] = [policy_volume(ctx)]
     if extra:
         optional = {
             "nodeSelector": extra.node_selector,

@@ -1,10 +1,12 @@
-"""The Service clients call: port 80 -> the pods' named ``http`` port."""
+"""The Service clients call: port 80 -> the pods' ``http`` port, or the rate-limit gateway's
+port when ``spec.rateLimit`` puts the gateway in front of the model."""
 
 from typing import Any
 
 from modelops.render.context import RenderContext
 from modelops.render.meta import object_meta, service_selector
 from modelops.render.pod import PORT_NAME
+from modelops.render.sidecar import GATEWAY_PORT_NAME
 
 SERVICE_PORT = 80
 
@@ -29,7 +31,7 @@ def cluster_ip_service(
                 {
                     "name": PORT_NAME,
                     "port": SERVICE_PORT,
-                    "targetPort": PORT_NAME,
+                    "targetPort": GATEWAY_PORT_NAME if ctx.spec.rate_limit else PORT_NAME,
                     "protocol": "TCP",
                 }
             ],
