@@ -4,6 +4,7 @@ Missing ``prometheus`` fails, loudly: run hack/install-test-deps.sh (Debian's pa
 """
 
 import asyncio
+import json
 import subprocess
 import threading
 import time
@@ -16,7 +17,13 @@ import yaml
 from aiohttp import web
 
 from tests.support.processes import free_port, gateway_argv, require_binary
-from tests.support.scrape import DISCOVERED, RELABEL, GatewayProcess
+from tests.support.scrape import (
+    DISCOVERED,
+    RELABEL,
+    STREAM_PAUSE,
+    STREAM_TOKENS,
+    GatewayProcess,
+)
 
 # Bound on each wait here: a hang fails the test instead of blocking CI.
 START_TIMEOUT = 30.0
@@ -49,16 +56,31 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=10)
 
 
+async def stream(request: web.Request) -> web.StreamResponse:
+    """An OpenAI-style stream whose last event carries usage, as the gateway expects."""
+    out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await out.prepare(request)
+    await out.write(b'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n')
+    await asyncio.sleep(STREAM_PAUSE)
+    usage = {"prompt_tokens": 3, "completion_tokens": STREAM_TOKENS, "total_tokens": 13}
+    await out.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
+    await out.write(b"data: [DONE]\n\n")
+    await out.write_eof()
+    return out
+
+
 @pytest.fixture
 def upstream() -> Iterator[str]:
-    """A model server stub: ``/fail`` answers 500, anything else 200.
+    """A model server stub: ``/fail`` answers 500, ``/stream`` an LLM stream, anything else 200.
 
     aiohttp on its own event loop in a thread: the test itself is synchronous and the
     gateway in front of it is another process."""
 
-    async def answer(request: web.Request) -> web.Response:
+    async def answer(request: web.Request) -> web.StreamResponse:
         if request.path == "/fail":
             return web.json_response({"error": "boom"}, status=500)
+        if request.path == "/stream":
+            return await stream(request)
         return web.json_response({"ok": True})
 
     app = web.Application()

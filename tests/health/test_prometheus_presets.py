@@ -10,11 +10,12 @@ import pytest
 from modelops.api.spec import MetricPreset
 from modelops.health.presets import preset_query
 from modelops.health.prometheus import NoDataError, PrometheusError, query_scalar
-from tests.support.scrape import NAME, NAMESPACE, GatewayProcess
+from tests.support.scrape import NAME, NAMESPACE, STREAM_PAUSE, STREAM_TOKENS, GatewayProcess
 
 SCRAPE_TIMEOUT = 30.0
-# Every fourth request fails: never two in a row, so the gateway's breaker stays closed.
-PATTERN = ["/ok", "/ok", "/ok", "/fail"]
+# Every fourth request fails: never two in a row, so the gateway's breaker stays closed. One
+# of the three good ones streams, for the time-to-first-token and tokens-per-second presets.
+PATTERN = ["/ok", "/stream", "/ok", "/fail"]
 
 
 def send(gateway: GatewayProcess, paths: list[str]) -> list[int]:
@@ -65,8 +66,13 @@ def test_error_rate_preset_measures_the_canarys_5xx_share(
     rate = query_scalar(prometheus, preset_query(MetricPreset.ERROR_RATE, NAMESPACE, NAME))
     assert rate == pytest.approx(0.25, abs=0.01)
 
-    latency = query_scalar(prometheus, preset_query(MetricPreset.P99_LATENCY, NAMESPACE, NAME))
-    assert 0 < latency < 1.0
+    def preset(which: MetricPreset) -> float:
+        return query_scalar(prometheus, preset_query(which, NAMESPACE, NAME))
+
+    assert 0 < preset(MetricPreset.P99_LATENCY) < 1.0
+    assert 0 < preset(MetricPreset.TIME_TO_FIRST_TOKEN) < STREAM_PAUSE
+    # 10 tokens after a 0.1 s pause: at most 100 per second, less by the time it takes.
+    assert 20 < preset(MetricPreset.TOKENS_PER_SECOND) <= STREAM_TOKENS / STREAM_PAUSE
 
     # The selectors really select: another track or another ModelService has no data.
     with pytest.raises(NoDataError):

@@ -22,6 +22,11 @@ RELABEL = [
     },
 ]
 
+# The upstream stub's streams: a first chunk, this pause, then usage with this many completion
+# tokens, so the gateway must measure at most STREAM_TOKENS / STREAM_PAUSE tokens per second.
+STREAM_PAUSE = 0.1
+STREAM_TOKENS = 10
+
 
 @dataclass
 class GatewayProcess:
