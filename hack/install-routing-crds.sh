@@ -27,6 +27,7 @@ istio_file="$crds/istio-$ISTIO_API_VERSION-virtualservices.yaml"
 # wrapper module keeps `go` from reading or changing any go.mod of ours.
 module_dir() {
   local wrapper="$crds/gomod"
+  command -v go >/dev/null || { log "go is needed to download $1@$2 (a warm cache needs none)"; exit 1; }
   mkdir -p "$wrapper"
   [[ -f "$wrapper/go.mod" ]] || printf 'module modelops.local/crds\n\ngo 1.21\n' > "$wrapper/go.mod"
   (cd "$wrapper" && GOTOOLCHAIN=local GOFLAGS=-mod=mod go mod download -json "$1@$2") |

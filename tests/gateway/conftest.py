@@ -1,7 +1,6 @@
 """A real redis-server per test on a free loopback port. Missing redis-server fails, loudly:
 run hack/install-test-deps.sh."""
 
-import shutil
 import signal
 import socket
 import subprocess
@@ -11,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.processes import require_binary
 
 
 @dataclass
@@ -50,13 +51,7 @@ def _answers_ping(port: int) -> bool:
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail(
-            "redis-server is not installed; run hack/install-test-deps.sh "
-            "(apt-get install redis-server)",
-            pytrace=False,
-        )
+    binary = require_binary("redis-server")
     port = _free_port()
     process = subprocess.Popen(
         [

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 
 from tests.gateway.support import Stub, run, serve
+from tests.support.processes import gateway_argv
 
 
 def _free_port() -> int:
@@ -25,19 +26,7 @@ def test_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
     policy.write_text("requestsPerMinute: 10\n")
     port = _free_port()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "modelops.gateway",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--upstream",
-            "http://127.0.0.1:1",
-            "--policy",
-            str(policy),
-            "--track",
-            "canary",
-        ],
+        gateway_argv(port, "http://127.0.0.1:1", "--policy", str(policy), "--track", "canary"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -82,15 +71,7 @@ def test_sigterm_lets_a_stream_in_flight_finish(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with serve(stub.app()) as upstream, aiohttp.ClientSession() as http:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "modelops.gateway",
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--upstream",
-                upstream,
-                "--shutdown-timeout",
-                "10",
+                *gateway_argv(port, upstream, "--shutdown-timeout", "10"),
                 stderr=asyncio.subprocess.DEVNULL,
             )
             try:
