@@ -189,6 +189,8 @@ nodes_ready() {
 }
 wait_for "nodes Ready" "$READY_TIMEOUT" nodes_ready
 wait_for "default ServiceAccount" "$READY_TIMEOUT" "${kubectl[@]}" get serviceaccount default -n default
+# Gateway API and Istio VirtualService CRDs, for the mesh routing providers.
+"$here/install-routing-crds.sh" "$kubeconfig" >/dev/null
 
 log "cluster up in $((SECONDS - start)) s ($K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, $NODES nodes, $GPU_NODES with GPUs)"
 echo "export KUBECONFIG=$kubeconfig"

@@ -1,11 +1,12 @@
 """Shared fixtures. Cluster tests ask for ``cluster``; unit tests never start one."""
 
+import subprocess
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.support.cluster import Cluster, ClusterUnavailableError, acquire, release
+from tests.support.cluster import HACK, Cluster, ClusterUnavailableError, acquire, release
 from tests.support.operator import OperatorProcess, install_crd
 
 
@@ -35,3 +36,19 @@ def operator(cluster: Cluster) -> Iterator[OperatorProcess]:
     running = OperatorProcess(cluster)
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def routing_crds(cluster: Cluster) -> None:
+    result = subprocess.run(
+        ["bash", str(HACK / "install-routing-crds.sh"), cluster.kubeconfig],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            "hack/install-routing-crds.sh failed:\n" + (result.stdout + result.stderr)[-4000:],
+            pytrace=False,
+        )

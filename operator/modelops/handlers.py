@@ -13,7 +13,13 @@ from modelops.coalesce import Coalescer
 from modelops.kube.client import Kube, NamespaceTerminatingError
 from modelops.metrics import CANARY_WEIGHT, MANAGED, RECONCILE_SECONDS, RECONCILES, ROLLOUTS
 from modelops.reconcile import reconcile
-from modelops.render.meta import LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY
+from modelops.render.meta import (
+    ANNOTATION_ABORT,
+    ANNOTATION_PROMOTE,
+    LABEL_INSTANCE,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
+)
 from modelops.waker import Waker
 
 CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
@@ -105,6 +111,16 @@ def model_service_changed(
     name: str, namespace: str | None, memo: Any, logger: Logger, **_: Any
 ) -> None:
     _reconcile_by_name(memo.kube, namespace or "default", name, logger, memo.gateway_image)
+
+
+def _request_event(name: str, namespace: str | None, memo: Any, logger: Logger, **_: Any) -> None:
+    _reconcile_by_name(memo.kube, namespace or "default", name, logger, memo.gateway_image)
+
+
+# kopf's update handler does not wake on annotation changes: a promote or abort request
+# (an annotation) wakes the reconcile through the watch events of objects that carry one.
+for _annotation in (ANNOTATION_PROMOTE, ANNOTATION_ABORT):
+    kopf.on.event(GROUP, VERSION, PLURAL, annotations={_annotation: kopf.PRESENT})(_request_event)
 
 
 def _child_event(body: dict[str, Any], memo: Any, logger: Logger) -> None:

@@ -6,35 +6,18 @@ that would make drift detection see a difference and write again.
 """
 
 import copy
-import subprocess
 from typing import Any
 
 import pytest
 
 from modelops.render.drift import in_sync
 from modelops.render.routing import provider_for
-from tests.support.cluster import HACK, Cluster
+from tests.support.cluster import Cluster
 from tests.support.routing import GATEWAY_API, ISTIO, routed_context
 
 pytestmark = pytest.mark.cluster
 
 WEIGHT = 30
-
-
-@pytest.fixture(scope="module")
-def routing_crds(cluster: Cluster) -> None:
-    result = subprocess.run(
-        ["bash", str(HACK / "install-routing-crds.sh"), cluster.kubeconfig],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(
-            "hack/install-routing-crds.sh failed:\n" + (result.stdout + result.stderr)[-4000:],
-            pytrace=False,
-        )
 
 
 def rendered(routing: dict[str, Any], namespace: str) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import require_binary
+from tests.support.processes import free_port, require_binary
 
 
 @dataclass
@@ -34,12 +34,6 @@ class RedisServer:
             self.process.wait(timeout=10)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _answers_ping(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
@@ -52,7 +46,7 @@ def _answers_ping(port: int) -> bool:
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     binary = require_binary("redis-server")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [
             binary,

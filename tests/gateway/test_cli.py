@@ -2,7 +2,6 @@
 
 import asyncio
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,19 +11,13 @@ from pathlib import Path
 import aiohttp
 
 from tests.gateway.support import Stub, run, serve
-from tests.support.processes import gateway_argv
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.processes import free_port, gateway_argv
 
 
 def test_serves_health_and_stops_on_sigterm(tmp_path: Path) -> None:
     policy = tmp_path / "p.yaml"
     policy.write_text("requestsPerMinute: 10\n")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         gateway_argv(port, "http://127.0.0.1:1", "--policy", str(policy), "--track", "canary"),
         stdout=subprocess.PIPE,
@@ -66,7 +59,7 @@ def test_bad_policy_exits_2_with_a_message(tmp_path: Path) -> None:
 
 def test_sigterm_lets_a_stream_in_flight_finish(tmp_path: Path) -> None:
     stub = Stub(hold_stream=True)
-    port = _free_port()
+    port = free_port()
 
     async def scenario() -> None:
         async with serve(stub.app()) as upstream, aiohttp.ClientSession() as http:

@@ -7,16 +7,14 @@ import asyncio
 import json
 import subprocess
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from aiohttp import web
 
-from tests.support.processes import free_port, gateway_argv, require_binary
+from tests.support.processes import START_TIMEOUT, free_port, gateway_argv, stop, wait_http_ok
+from tests.support.prometheus import running_prometheus
 from tests.support.scrape import (
     DISCOVERED,
     RELABEL,
@@ -24,36 +22,6 @@ from tests.support.scrape import (
     STREAM_TOKENS,
     GatewayProcess,
 )
-
-# Bound on each wait here: a hang fails the test instead of blocking CI.
-START_TIMEOUT = 30.0
-
-
-def wait_http_ok(url: str, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if process.poll() is not None:
-            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            pytest.fail(f"{what} exited ({process.returncode}):\n{err[-3000:]}", pytrace=False)
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not ready at {url} within {START_TIMEOUT}s", pytrace=False)
-        time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
@@ -124,7 +92,6 @@ def canary_gateway(upstream: str) -> Iterator[GatewayProcess]:
 @pytest.fixture
 def prometheus(canary_gateway: GatewayProcess, tmp_path: Path) -> Iterator[str]:
     """A Prometheus scraping the gateway every second; yields its base URL."""
-    binary = require_binary("prometheus")
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "scrape_configs": [
@@ -139,21 +106,5 @@ def prometheus(canary_gateway: GatewayProcess, tmp_path: Path) -> Iterator[str]:
             }
         ],
     }
-    config_file = tmp_path / "prometheus.yml"
-    config_file.write_text(yaml.safe_dump(config))
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config_file}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_http_ok(f"http://127.0.0.1:{port}/-/ready", process, "prometheus")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process)
+    with running_prometheus(config, tmp_path) as url:
+        yield url

@@ -1,7 +1,6 @@
 """Running the operator for cluster tests: the real ``modelops run`` as a subprocess."""
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -9,14 +8,9 @@ import time
 from pathlib import Path
 
 from tests.support.cluster import REPO, Cluster, wait_until
+from tests.support.processes import free_port
 
 CRD_NAME = "modelservices.modelops.dev"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def install_crd(cluster: Cluster) -> None:

@@ -2,7 +2,10 @@
 
 import shutil
 import socket
+import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 
@@ -37,3 +40,34 @@ def gateway_argv(port: int, upstream: str, *flags: str) -> list[str]:
         upstream,
         *flags,
     ]
+
+
+# Bound on each wait here: a hang fails the test instead of blocking CI.
+START_TIMEOUT = 30.0
+
+
+def wait_http_ok(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None:
+            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            pytest.fail(f"{what} exited ({process.returncode}):\n{err[-3000:]}", pytrace=False)
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not ready at {url} within {START_TIMEOUT}s", pytrace=False)
+        time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

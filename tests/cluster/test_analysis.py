@@ -1,0 +1,86 @@
+"""Canary analysis against a real Prometheus (Debian's package) on 127.0.0.1.
+
+The queries are PromQL constants, so the test controls the value the canary is judged by;
+the HTTP API, the parsing and the decision are all real.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cluster.test_canary import canary_service, status
+from tests.support.cluster import Cluster, wait_until
+from tests.support.operator import OperatorProcess
+from tests.support.prometheus import running_prometheus
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    workdir: Path = tmp_path_factory.mktemp("prometheus")
+    with running_prometheus({"global": {"scrape_interval": "15s"}}, workdir) as url:
+        yield url
+
+
+def analysed(name: str, version: str, address: str, query: str, **analysis: Any) -> dict[str, Any]:
+    metric = {"name": "errors", "max": 0.05, "prometheus": {"address": address, "query": query}}
+    rollout = {"analysis": {"interval": "2s", "metrics": [metric], **analysis}}
+    steps = [{"weight": 25, "pause": "3s"}]
+    return canary_service(name, version, steps, rollout=rollout)
+
+
+def test_failing_metric_rolls_back(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, prometheus: str
+) -> None:
+    cluster.apply(analysed("bad", "1.0.0", prometheus, "vector(0.5)", failureLimit=2), namespace)
+    wait_until(lambda: status(cluster, namespace, "bad").get("phase") == "Stable", 60, message="v1")
+    cluster.apply(analysed("bad", "2.0.0", prometheus, "vector(0.5)", failureLimit=2), namespace)
+    wait_until(
+        lambda: status(cluster, namespace, "bad").get("phase") == "RolledBack",
+        60,
+        message="rolled back by analysis",
+    )
+    current = status(cluster, namespace, "bad")
+    assert "analysis failed 2 times" in current["message"]
+    assert current["analysis"]["results"][0]["value"] == 0.5
+    assert current["analysis"]["results"][0]["ok"] is False
+    assert current["stableVersion"] == "1.0.0"
+
+
+def test_passing_metric_promotes(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, prometheus: str
+) -> None:
+    cluster.apply(analysed("good", "1.0.0", prometheus, "vector(0.01)"), namespace)
+    wait_until(
+        lambda: status(cluster, namespace, "good").get("phase") == "Stable", 60, message="v1"
+    )
+    cluster.apply(analysed("good", "2.0.0", prometheus, "vector(0.01)"), namespace)
+    wait_until(
+        lambda: status(cluster, namespace, "good").get("stableVersion") == "2.0.0",
+        60,
+        message="promoted after passing analysis",
+    )
+    assert status(cluster, namespace, "good")["history"][-1]["result"] == "Promoted"
+
+
+def test_unreachable_prometheus_pauses_the_rollout(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    nowhere = "http://127.0.0.1:1"
+    cluster.apply(analysed("blind", "1.0.0", nowhere, "vector(0)"), namespace)
+    wait_until(
+        lambda: status(cluster, namespace, "blind").get("phase") == "Stable", 60, message="v1"
+    )
+    cluster.apply(analysed("blind", "2.0.0", nowhere, "vector(0)"), namespace)
+    wait_until(
+        lambda: "inconclusive" in status(cluster, namespace, "blind").get("message", ""),
+        30,
+        message="paused as inconclusive",
+    )
+    current = status(cluster, namespace, "blind")
+    assert current["phase"] == "Progressing"
+    assert current["canaryWeight"] == 25
+    assert current["analysis"]["results"][0].get("ok") is None
