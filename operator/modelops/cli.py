@@ -82,6 +82,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", choices=["plain", "json"], default="plain")
     run.add_argument("--verbose", action="store_true")
     run.add_argument(
+        "--max-concurrent-rollouts",
+        type=int,
+        default=0,
+        help="canaries progressing at once; the rest wait and say so (0: no cap)",
+    )
+    run.add_argument(
         "--gateway-image",
         default=DEFAULT_GATEWAY_IMAGE,
         help="image of the rate-limit gateway sidecar (the operator's own image)",

@@ -3,13 +3,17 @@ status for people, and ask the operator to promote or abort the canary that runs
 
 import argparse
 import json
+import time
 from typing import Any
 
 from kubernetes import config
 
 from modelops.api import KIND
 from modelops.kube.client import Kube
-from modelops.render.meta import ANNOTATION_ABORT, ANNOTATION_PROMOTE
+from modelops.render.meta import ANNOTATION_ABORT, ANNOTATION_PAUSE, ANNOTATION_PROMOTE
+
+WATCH_INTERVAL = 2.0
+RESUMED = "none"
 
 
 def _namespace(args: argparse.Namespace) -> str:
@@ -40,10 +44,12 @@ def describe(body: dict[str, Any]) -> str:
     if status.get("canaryVersion"):
         step = (status.get("currentStep") or 0) + 1
         steps = len(((body.get("spec") or {}).get("rollout") or {}).get("steps") or [])
+        weight = int(status.get("canaryWeight") or 0)
         lines.append(
-            f"  canary   {status['canaryVersion']}  weight {status.get('canaryWeight', 0)}%  "
+            f"  canary   {status['canaryVersion']}  weight {weight}%  "
             f"step {step}/{steps}  stage {status.get('stage', '-')}"
         )
+        lines.append(f"  traffic  {progress_bar(weight)} {weight}% to canary")
     if status.get("message"):
         lines.append(f"  message  {status['message']}")
     analysis = status.get("analysis") or {}
@@ -59,13 +65,30 @@ def describe(body: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def progress_bar(percent: int, width: int = 20) -> str:
+    filled = round(width * max(0, min(100, percent)) / 100)
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
 def status_command(args: argparse.Namespace) -> int:
-    body = _fetch(Kube.from_environment(), _namespace(args), args.name)
-    print(json.dumps(body.get("status") or {}, indent=2) if args.json else describe(body))
-    return 0
+    kube = Kube.from_environment()
+    namespace = _namespace(args)
+    shown = None
+    while True:
+        body = _fetch(kube, namespace, args.name)
+        text = json.dumps(body.get("status") or {}, indent=2) if args.json else describe(body)
+        if text != shown:
+            print(text + ("\n" if args.watch else ""), flush=True)
+            shown = text
+        phase = (body.get("status") or {}).get("phase")
+        if not args.watch or phase not in {"Progressing", "Pending", None}:
+            return 0
+        time.sleep(WATCH_INTERVAL)
 
 
-def _annotate(args: argparse.Namespace, annotation: str, verb: str) -> int:
+def _annotate(
+    args: argparse.Namespace, annotation: str, verb: str, value: str | None = None
+) -> int:
     kube = Kube.from_environment()
     namespace = _namespace(args)
     body = _fetch(kube, namespace, args.name)
@@ -73,7 +96,8 @@ def _annotate(args: argparse.Namespace, annotation: str, verb: str) -> int:
     if not revision:
         print(f"error: {namespace}/{args.name} has no canary to {verb}")
         return 1
-    kube.patch_metadata(KIND, namespace, args.name, {"annotations": {annotation: revision}})
+    annotations = {annotation: value if value is not None else revision}
+    kube.patch_metadata(KIND, namespace, args.name, {"annotations": annotations})
     print(f"{verb} requested for canary {revision} of {namespace}/{args.name}")
     return 0
 
@@ -86,16 +110,29 @@ def abort_command(args: argparse.Namespace) -> int:
     return _annotate(args, ANNOTATION_ABORT, "abort")
 
 
+def pause_command(args: argparse.Namespace) -> int:
+    return _annotate(args, ANNOTATION_PAUSE, "pause")
+
+
+def resume_command(args: argparse.Namespace) -> int:
+    return _annotate(args, ANNOTATION_PAUSE, "resume", RESUMED)
+
+
 def add_commands(commands: Any) -> None:
     for name, handler, text in (
         ("status", status_command, "show a ModelService's rollout status"),
         ("promote", promote_command, "promote the running canary now, skipping remaining steps"),
         ("abort", abort_command, "roll the running canary back now"),
         ("rollback", abort_command, "same as abort"),
+        ("pause", pause_command, "hold the running canary at its step"),
+        ("resume", resume_command, "let a paused canary go on"),
     ):
         command = commands.add_parser(name, help=text)
         command.add_argument("name", help="ModelService name")
         command.add_argument("-n", "--namespace", help="namespace (the context's when unset)")
         if name == "status":
             command.add_argument("--json", action="store_true", help="the raw status as JSON")
+            command.add_argument(
+                "-w", "--watch", action="store_true", help="follow a rollout until it ends"
+            )
         command.set_defaults(handler=handler)

@@ -15,17 +15,20 @@ from modelops.metrics import CANARY_WEIGHT, MANAGED, RECONCILE_SECONDS, RECONCIL
 from modelops.reconcile import reconcile
 from modelops.render.meta import (
     ANNOTATION_ABORT,
+    ANNOTATION_PAUSE,
     ANNOTATION_PROMOTE,
     LABEL_INSTANCE,
     LABEL_MANAGED_BY,
     MANAGED_BY,
 )
+from modelops.slots import RolloutSlots
 from modelops.waker import Waker
 
 CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 _coalescer = Coalescer()
 _waker = Waker()
+_slots = RolloutSlots(0)
 _seen: set[tuple[str, str]] = set()
 
 
@@ -44,6 +47,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
     memo.kube = Kube.from_environment()
+    _slots.limit = int(getattr(memo, "max_concurrent_rollouts", 0) or 0)
 
 
 def _reconcile_by_name(
@@ -61,7 +65,7 @@ def _reconcile_by_name(
         started = time.perf_counter()
         result = "error"
         try:
-            outcome = reconcile(kube, body, gateway_image)
+            outcome = reconcile(kube, body, gateway_image, _slots)
             result = "changed" if outcome.applied or outcome.deleted else "unchanged"
         except NamespaceTerminatingError:
             # The namespace controller is removing children and owner alike: do not fight it.
@@ -119,7 +123,7 @@ def _request_event(name: str, namespace: str | None, memo: Any, logger: Logger, 
 
 # kopf's update handler does not wake on annotation changes: a promote or abort request
 # (an annotation) wakes the reconcile through the watch events of objects that carry one.
-for _annotation in (ANNOTATION_PROMOTE, ANNOTATION_ABORT):
+for _annotation in (ANNOTATION_PROMOTE, ANNOTATION_ABORT, ANNOTATION_PAUSE):
     kopf.on.event(GROUP, VERSION, PLURAL, annotations={_annotation: kopf.PRESENT})(_request_event)
 
 

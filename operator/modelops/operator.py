@@ -73,7 +73,10 @@ def run_operator(args: argparse.Namespace) -> int:
                 namespaces=args.namespace,
                 standalone=args.standalone or None,
                 peering_name=None if args.standalone else args.peering,
-                memo=kopf.Memo(gateway_image=args.gateway_image),
+                memo=kopf.Memo(
+                    gateway_image=args.gateway_image,
+                    max_concurrent_rollouts=args.max_concurrent_rollouts,
+                ),
             )
         finally:
             await runner.cleanup()

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelops.api import KIND, ModelService, ModelServiceStatus, format_validation_error
-from modelops.api.status import Phase
+from modelops.api.status import Phase, Stage
 from modelops.health.analysis import run_analysis
 from modelops.kube.client import Kube
 from modelops.metrics import API_WRITES
@@ -21,6 +21,7 @@ from modelops.render.context import DEFAULT_GATEWAY_IMAGE
 from modelops.render.drift import in_sync
 from modelops.render.meta import (
     ANNOTATION_ABORT,
+    ANNOTATION_PAUSE,
     ANNOTATION_PROMOTE,
     ANNOTATION_REVISION,
     deployment_name,
@@ -31,6 +32,7 @@ from modelops.rollout.canary import Commands, Plan, advance, analysis_due, plan
 from modelops.rollout.conditions import set_condition
 from modelops.rollout.events import Event
 from modelops.rollout.observe import WorkloadObservation, observe_deployment
+from modelops.slots import RolloutSlots
 
 
 @dataclass
@@ -172,8 +174,27 @@ def _observe_canary(kube: Kube, ctx: RenderContext, deployment: Any) -> Workload
     return observe_deployment(deployment, pods, ANNOTATION_REVISION)
 
 
+def _commands(service: ModelService, before: ModelServiceStatus, may_start: bool) -> Commands:
+    """Requests made through annotations, each naming the canary it is meant for."""
+    annotations = service.metadata.annotations or {}
+    canary = before.canary_revision
+
+    def asked(annotation: str) -> bool:
+        return bool(canary) and annotations.get(annotation) == canary
+
+    return Commands(
+        promote=asked(ANNOTATION_PROMOTE),
+        abort=asked(ANNOTATION_ABORT),
+        pause=asked(ANNOTATION_PAUSE),
+        may_start=may_start,
+    )
+
+
 def reconcile(
-    kube: Kube, body: dict[str, Any], gateway_image: str = DEFAULT_GATEWAY_IMAGE
+    kube: Kube,
+    body: dict[str, Any],
+    gateway_image: str = DEFAULT_GATEWAY_IMAGE,
+    slots: RolloutSlots | None = None,
 ) -> Outcome:
     now = datetime.now(UTC)
     try:
@@ -189,13 +210,8 @@ def reconcile(
     canary = _observe_canary(kube, ctx, lives.get(_deployment_ref(ctx, Track.CANARY)))
     due = analysis_due(service.spec, before, canary.rolled_out, now)
     metrics = run_analysis(service.spec, ctx.namespace, ctx.name) if due else None
-    annotations = service.metadata.annotations or {}
-    commands = Commands(
-        promote=bool(before.canary_revision)
-        and annotations.get(ANNOTATION_PROMOTE) == before.canary_revision,
-        abort=bool(before.canary_revision)
-        and annotations.get(ANNOTATION_ABORT) == before.canary_revision,
-    )
+    key = (ctx.namespace, ctx.name)
+    commands = _commands(service, before, slots.may_start(key) if slots else True)
     step = advance(
         service.spec,
         before,
@@ -211,6 +227,8 @@ def reconcile(
     if following != chosen and not outcome.conflicts:
         # Act on the decision now (a rollback takes the canary away at once).
         _sync_children(kube, _context(service, following, gateway_image), outcome)
+    if slots is not None:
+        slots.update(key, step.status.stage in {Stage.CANARY, Stage.PROMOTING})
     outcome.phase = step.status.phase
     outcome.status_written = _write_status(kube, body, before, step.status)
     outcome.events = step.events

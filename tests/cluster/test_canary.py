@@ -136,6 +136,10 @@ def test_crash_looping_canary_is_rolled_back(
     assert current["stableVersion"] == "1.0.0"
     assert current["history"][-1]["result"] == "RolledBack"
     conditions = {c["type"]: c for c in current["conditions"]}
+    # Stable serves, so the service is Ready; the spec's version does not run: not UpToDate.
+    assert conditions["Ready"]["status"] == "True"
+    assert conditions["UpToDate"]["status"] == "False"
+    assert conditions["UpToDate"]["reason"] == "RolledBack"
     assert (
         conditions["Degraded"]["status"] == "True"
         and conditions["Degraded"]["reason"] == "RolledBack"
@@ -224,6 +228,18 @@ def test_promote_and_abort_on_request(
     shown = modelops_cli(cluster, "status", "manual-up", "-n", namespace)
     assert "Progressing" in shown and "canary   2.0.0  weight 25%  step 1/2" in shown, shown
 
+    modelops_cli(cluster, "pause", "manual-up", "-n", namespace)
+    wait_until(
+        lambda: "paused" in status(cluster, namespace, "manual-up").get("message", ""),
+        20,
+        message="paused on request",
+    )
+    modelops_cli(cluster, "resume", "manual-up", "-n", namespace)
+    wait_until(
+        lambda: "paused" not in status(cluster, namespace, "manual-up").get("message", ""),
+        20,
+        message="resumed on request",
+    )
     modelops_cli(cluster, "promote", "manual-up", "-n", namespace)
     modelops_cli(cluster, "abort", "manual-down", "-n", namespace)
     wait_until(

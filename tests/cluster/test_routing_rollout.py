@@ -8,48 +8,95 @@ from tests.support.operator import OperatorProcess
 
 pytestmark = pytest.mark.cluster
 
-ROUTING = {"gatewayAPI": {"parentRefs": [{"name": "public", "namespace": "gateways"}]}}
+PROVIDERS = {
+    "gatewayAPI": {"gatewayAPI": {"parentRefs": [{"name": "public", "namespace": "gateways"}]}},
+    "istio": {"istio": {}},
+}
 
 
-def weights(cluster: Cluster, namespace: str, name: str) -> dict[str, int]:
-    route = cluster.get("httproute", "-n", namespace, name)
-    refs = route["spec"]["rules"][0]["backendRefs"]
-    return {ref["name"]: ref["weight"] for ref in refs}
+def weights(cluster: Cluster, namespace: str, name: str, provider: str) -> dict[str, int]:
+    if provider == "gatewayAPI":
+        route = cluster.get("httproute", "-n", namespace, name)
+        refs = route["spec"]["rules"][0]["backendRefs"]
+        return {ref["name"]: ref["weight"] for ref in refs}
+    service = cluster.get("virtualservice", "-n", namespace, name)
+    routes = service["spec"]["http"][0]["route"]
+    return {r["destination"]["host"].split(".")[0]: r.get("weight", 100) for r in routes}
 
 
-def test_httproute_weights_follow_the_canary(
-    cluster: Cluster, operator: OperatorProcess, namespace: str, routing_crds: None
+def service_names(cluster: Cluster, namespace: str) -> set[str]:
+    return {s["metadata"]["name"] for s in cluster.get("service", "-n", namespace)["items"]}
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+def test_weights_follow_the_steps_to_promotion(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, routing_crds: None, provider: str
 ) -> None:
-    steps = [{"weight": 30, "pause": "10m"}]
-    rollout = {"trafficRouting": ROUTING}
+    steps = [{"weight": 30, "pause": "2s"}, {"weight": 60, "pause": "2s"}]
+    rollout = {"trafficRouting": PROVIDERS[provider]}
     cluster.apply(canary_service("routed", "1.0.0", steps, rollout=rollout), namespace)
     wait_until(
         lambda: status(cluster, namespace, "routed").get("phase") == "Stable", 60, message="v1"
     )
-    assert weights(cluster, namespace, "routed") == {"routed-stable": 100}
+    assert weights(cluster, namespace, "routed", provider) == {"routed-stable": 100}
+    cluster.apply(canary_service("routed", "2.0.0", steps, rollout=rollout), namespace)
+    seen: list[dict[str, int]] = []
+
+    def promoted() -> bool:
+        current = weights(cluster, namespace, "routed", provider)
+        if not seen or seen[-1] != current:
+            seen.append(current)
+        return status(cluster, namespace, "routed").get("stableVersion") == "2.0.0"
+
+    wait_until(promoted, 90, interval=0.2, message="promoted")
+    assert {"routed-stable": 70, "routed-canary": 30} in seen, seen
+    assert {"routed-stable": 40, "routed-canary": 60} in seen, seen
+    assert seen.index({"routed-stable": 70, "routed-canary": 30}) < seen.index(
+        {"routed-stable": 40, "routed-canary": 60}
+    )
+    wait_until(
+        lambda: weights(cluster, namespace, "routed", provider) == {"routed-stable": 100},
+        30,
+        message="all traffic on stable after promotion",
+    )
+    wait_until(
+        lambda: "routed-canary" not in service_names(cluster, namespace),
+        30,
+        message="canary Service removed",
+    )
+
+
+def test_abort_returns_all_traffic_to_stable(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, routing_crds: None
+) -> None:
+    steps = [{"weight": 30, "pause": "10m"}]
+    rollout = {"trafficRouting": PROVIDERS["gatewayAPI"]}
+    cluster.apply(canary_service("routed", "1.0.0", steps, rollout=rollout), namespace)
+    wait_until(
+        lambda: status(cluster, namespace, "routed").get("phase") == "Stable", 60, message="v1"
+    )
     cluster.apply(canary_service("routed", "2.0.0", steps, rollout=rollout), namespace)
     wait_until(
-        lambda: weights(cluster, namespace, "routed") == {"routed-stable": 70, "routed-canary": 30},
+        lambda: (
+            weights(cluster, namespace, "routed", "gatewayAPI")
+            == {"routed-stable": 70, "routed-canary": 30}
+        ),
         30,
         message="70/30 split",
     )
-    services = {s["metadata"]["name"] for s in cluster.get("service", "-n", namespace)["items"]}
-    assert {"routed", "routed-stable", "routed-canary"} <= services
+    assert {"routed", "routed-stable", "routed-canary"} <= service_names(cluster, namespace)
     # Children are applied before the status of the same reconcile is written.
     revision = wait_until(
         lambda: status(cluster, namespace, "routed").get("canaryRevision"), 10, message="status"
     )
     cluster.kubectl("annotate", "msvc", "-n", namespace, "routed", f"modelops.dev/abort={revision}")
     wait_until(
-        lambda: weights(cluster, namespace, "routed") == {"routed-stable": 100},
+        lambda: weights(cluster, namespace, "routed", "gatewayAPI") == {"routed-stable": 100},
         30,
         message="all traffic back on stable",
     )
     wait_until(
-        lambda: (
-            "routed-canary"
-            not in {s["metadata"]["name"] for s in cluster.get("service", "-n", namespace)["items"]}
-        ),
+        lambda: "routed-canary" not in service_names(cluster, namespace),
         30,
         message="canary Service removed",
     )

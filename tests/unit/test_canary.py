@@ -7,8 +7,9 @@ from modelops.api.spec import ModelServiceSpec
 from modelops.api.status import MetricResult, ModelServiceStatus, Phase, Stage
 from modelops.manifests import parse_model_service
 from modelops.render.pod import revision
-from modelops.rollout.canary import Step, advance, analysis_due, plan
+from modelops.rollout.canary import Commands, Step, advance, analysis_due, plan
 from modelops.rollout.observe import WorkloadObservation
+from modelops.slots import RolloutSlots
 from tests.support.samples import model_service
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -230,3 +231,93 @@ def test_spec_paused_holds_the_step() -> None:
     step = tick(new, status, ready(old), ready(new, desired=1), at=0)
     step = tick(new, step.status, ready(old), ready(new, desired=1), at=100)
     assert step.status.current_step == 0 and "paused" in (step.status.message or "")
+
+
+def conditions(status: ModelServiceStatus) -> dict[str, str]:
+    return {c.type: c.status for c in status.conditions or []}
+
+
+def test_rolled_back_service_stays_ready_but_not_up_to_date() -> None:
+    old, status = deployed()
+    new = spec("2.0.0")
+    step = tick(new, status, ready(old), WorkloadObservation(exists=True, desired=1))
+    assert conditions(step.status) == {
+        "Ready": "True",
+        "Progressing": "True",
+        "Degraded": "False",
+        "UpToDate": "False",
+    }
+    crashing = WorkloadObservation(exists=True, desired=1, pod_problems=("OOMKilled (pod x)",))
+    step = tick(new, step.status, ready(old), crashing, at=1)
+    assert conditions(step.status) == {
+        "Ready": "True",
+        "Progressing": "False",
+        "Degraded": "True",
+        "UpToDate": "False",
+    }
+    up_to_date = next(c for c in step.status.conditions or [] if c.type == "UpToDate")
+    assert up_to_date.reason == "RolledBack"
+
+
+def test_rollout_waits_for_a_slot_then_starts() -> None:
+    old, status = deployed()
+    new = spec("2.0.0")
+    waiting = advance(
+        new,
+        status,
+        generation=1,
+        stable=ready(old),
+        canary=WorkloadObservation(),
+        metrics=None,
+        conflicts=[],
+        now=T0,
+        commands=Commands(may_start=False),
+    )
+    assert waiting.status.stage is Stage.QUEUED
+    assert "waits" in (waiting.status.message or "")
+    assert plan(new, waiting.status).canary_spec is None
+    started = advance(
+        new,
+        waiting.status,
+        generation=1,
+        stable=ready(old),
+        canary=WorkloadObservation(),
+        metrics=None,
+        conflicts=[],
+        now=T0,
+        commands=Commands(may_start=True),
+    )
+    assert started.status.stage is Stage.CANARY
+    assert [e.reason for e in started.events] == ["RolloutStarted"]
+    assert plan(new, started.status).canary_spec == new
+
+
+def test_pause_request_holds_and_resume_goes_on() -> None:
+    old, status = deployed()
+    new = spec("2.0.0")
+    step = tick(new, status, ready(old), WorkloadObservation(exists=True, desired=1))
+    held = advance(
+        new,
+        step.status,
+        generation=1,
+        stable=ready(old),
+        canary=ready(new, desired=1),
+        metrics=None,
+        conflicts=[],
+        now=T0 + timedelta(seconds=50),
+        commands=Commands(pause=True),
+    )
+    assert held.status.current_step == 0
+    assert "paused" in (held.status.message or "")
+    went_on = tick(new, held.status, ready(old), ready(new, desired=1), at=51)
+    assert went_on.status.current_step == 1
+
+
+def test_slots_cap_concurrent_rollouts() -> None:
+    slots = RolloutSlots(2)
+    slots.update("a", active=True)
+    slots.update("b", active=True)
+    assert slots.may_start("a") and not slots.may_start("c")
+    slots.update("a", active=False)
+    assert slots.may_start("c")
+    assert RolloutSlots(0).may_start("any")

@@ -95,6 +95,7 @@ def test_steady_status_ready_when_rolled_out() -> None:
         "Ready": "True",
         "Progressing": "False",
         "Degraded": "False",
+        "UpToDate": "True",
     }
     assert [h.version for h in result.history or []] == ["1.0"]
 

@@ -40,6 +40,7 @@ class HistoryEntry(ApiModel):
 
 
 class Stage(StrEnum):
+    QUEUED = "Queued"
     CANARY = "Canary"
     PROMOTING = "Promoting"
 

@@ -17,6 +17,9 @@ ANNOTATION_REVISION = "modelops.dev/revision"
 # so it never needs clearing and never touches a later rollout.
 ANNOTATION_PROMOTE = "modelops.dev/promote"
 ANNOTATION_ABORT = "modelops.dev/abort"
+# Holds the canary at its step while it names the canary's revision (`modelops resume` sets it
+# to "none": it stays present, so its change wakes the operator like the others).
+ANNOTATION_PAUSE = "modelops.dev/pause"
 COMPONENT = "model-server"
 
 

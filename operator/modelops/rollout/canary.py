@@ -51,6 +51,9 @@ class Commands:
 
     promote: bool = False
     abort: bool = False
+    pause: bool = False
+    # False when --max-concurrent-rollouts are already progressing: a new rollout waits.
+    may_start: bool = True
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,8 @@ def plan(spec: ModelServiceSpec, status: ModelServiceStatus) -> Plan:
         # Steady, or a rolled-back revision: stable keeps what it ran.
         return Plan(stable_spec=spec if revision(spec) == status.stable_revision else stable)
     same_rollout = status.canary_revision == revision(spec)
+    if same_rollout and status.stage is Stage.QUEUED:
+        return Plan(stable_spec=stable)
     if same_rollout and status.stage is Stage.PROMOTING:
         # Stable takes the new template; the canary keeps serving until stable is ready.
         return Plan(stable_spec=spec, canary_spec=spec, weight=status.canary_weight or 0)
@@ -201,14 +206,21 @@ class Tick:
         self,
         previous: ModelServiceStatus,
         *,
-        ready: bool,
         progressing: bool,
         degraded: bool,
+        up_to_date: bool,
         reason: str,
         message: str,
     ) -> list[Any]:
+        """Ready says stable serves (GitOps health); UpToDate says whether the spec's version
+        is what runs, so a rollback is visible without the service looking down."""
         conditions = list(previous.conditions or [])
-        pairs = (("Ready", ready), ("Progressing", progressing), ("Degraded", degraded))
+        pairs = (
+            ("Ready", self.stable.ready > 0),
+            ("Progressing", progressing),
+            ("Degraded", degraded),
+            ("UpToDate", up_to_date),
+        )
         for type_, value in pairs:
             conditions = set_condition(
                 conditions,
@@ -295,9 +307,9 @@ def _rolled_back(tick: Tick, previous: ModelServiceStatus, reason: str) -> Step:
             "history": tick.history(previous, "RolledBack", reason),
             "conditions": tick.conditions(
                 previous,
-                ready=False,
                 progressing=False,
                 degraded=True,
+                up_to_date=False,
                 reason="RolledBack",
                 message=message,
             ),
@@ -321,9 +333,9 @@ def _promoted(tick: Tick, previous: ModelServiceStatus) -> Step:
             "history": tick.history(previous, "Promoted", "all steps passed analysis"),
             "conditions": tick.conditions(
                 previous,
-                ready=True,
                 progressing=False,
                 degraded=False,
+                up_to_date=True,
                 reason="Promoted",
                 message=message,
             ),
@@ -333,20 +345,25 @@ def _promoted(tick: Tick, previous: ModelServiceStatus) -> Step:
 
 
 def _progress(
-    tick: Tick, previous: ModelServiceStatus, message: str, events: list[Event], wake: float
+    tick: Tick,
+    previous: ModelServiceStatus,
+    message: str,
+    events: list[Event],
+    wake: float,
+    *,
+    reason: str = "CanaryProgressing",
 ) -> Step:
     status = previous.model_copy(
         update={
             **tick.replica_fields(),
             "phase": Phase.PROGRESSING,
             "message": message,
-            # Not Ready until the spec's version serves: `kubectl wait` must not pass early.
             "conditions": tick.conditions(
                 previous,
-                ready=False,
                 progressing=True,
                 degraded=False,
-                reason="CanaryProgressing",
+                up_to_date=False,
+                reason=reason,
                 message=message,
             ),
         }
@@ -415,7 +432,11 @@ def _analysis_after(
 
 
 def _next_step(
-    tick: Tick, previous: ModelServiceStatus, health: Health, events: list[Event]
+    tick: Tick,
+    previous: ModelServiceStatus,
+    health: Health,
+    events: list[Event],
+    commands: Commands,
 ) -> Step:
     """The canary is ready at this step: hold for the pause and analysis, then move on."""
     assert tick.spec.rollout is not None
@@ -424,9 +445,9 @@ def _next_step(
     where = f"step {index + 1}/{len(steps)}"
     if previous.step_ready_at is None:
         previous = previous.model_copy(update={"step_ready_at": tick.stamp})
-    if tick.spec.paused or health.paused:
-        message = health.paused or f"{where}: paused by spec.paused"
-        return _progress(tick, previous, message, events, _interval(tick.spec))
+    if tick.spec.paused or commands.pause or health.paused:
+        message = health.paused or f"{where}: paused (spec.paused or modelops pause)"
+        return _progress(tick, previous, message, events, _interval(tick.spec), reason="Paused")
     pause_text = steps[index].pause
     pause = parse_duration_seconds(pause_text) if pause_text else 0.0
     waited = _since(previous.step_ready_at, tick.now)
@@ -471,7 +492,19 @@ def _canary_step(
     """A canary rollout of the spec's revision, from wherever the status says it is."""
     assert tick.spec.rollout is not None
     events: list[Event] = []
-    if previous.canary_revision != revision(tick.spec):
+    fresh = previous.canary_revision != revision(tick.spec) or previous.stage is Stage.QUEUED
+    if fresh and not commands.may_start:
+        queued = previous.model_copy(
+            update={
+                **ROLLOUT_CLEARED,
+                "canary_revision": revision(tick.spec),
+                "canary_version": tick.spec.model.version,
+                "stage": Stage.QUEUED,
+            }
+        )
+        message = f"{tick.spec.model.version} waits: the cap on concurrent rollouts is reached"
+        return _progress(tick, queued, message, [], 5.0, reason="Queued")
+    if fresh:
         previous, events = _started(tick, previous)
     if commands.abort:
         return _rolled_back(tick, previous, "aborted by request (modelops abort)")
@@ -509,7 +542,7 @@ def _canary_step(
         message = f"step {index + 1}/{len(steps)}: canary {canary.ready}/{canary.desired} ready"
         deadline_left = tick.spec.rollout.progress_deadline_seconds - started_for
         return _progress(tick, previous, message, events, deadline_left)
-    return _next_step(tick, previous, health, events)
+    return _next_step(tick, previous, health, events, commands)
 
 
 def advance(

@@ -112,6 +112,15 @@ def steady_status(
         now=now,
         generation=generation,
     )
+    conditions = set_condition(
+        conditions,
+        "UpToDate",
+        verdict.phase is Phase.STABLE,
+        reason="Current" if verdict.phase is Phase.STABLE else verdict.reason,
+        message=(f"version {version} runs" if verdict.phase is Phase.STABLE else verdict.message),
+        now=now,
+        generation=generation,
+    )
     history = list(previous.history or [])
     stable_revision = previous.stable_revision
     stable_version = previous.stable_version
