@@ -93,9 +93,19 @@ def main() -> int:
         policy.write_text(text)
         stub = subprocess.Popen([sys.executable, "-c", STUB, str(stub_port)])  # noqa: S603
         gateway = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
-            [sys.executable, "-m", "modelops.gateway", "--listen", f"127.0.0.1:{gw_port}",
-             "--upstream", f"http://127.0.0.1:{stub_port}", "--policy", str(policy),
-             "--log-level", "WARNING"],
+            [
+                sys.executable,
+                "-m",
+                "modelops.gateway",
+                "--listen",
+                f"127.0.0.1:{gw_port}",
+                "--upstream",
+                f"http://127.0.0.1:{stub_port}",
+                "--policy",
+                str(policy),
+                "--log-level",
+                "WARNING",
+            ],
         )
         try:
             base = f"http://127.0.0.1:{stub_port if args.direct else gw_port}"
