@@ -154,15 +154,8 @@ def _invalid(kube: Kube, body: dict[str, Any], error: ValidationError, now: str)
 
 
 def _context(service: ModelService, chosen: Plan, gateway_image: str) -> RenderContext:
-    return RenderContext(
-        name=service.metadata.name,
-        namespace=service.metadata.namespace,
-        uid=service.metadata.uid or "",
-        spec=service.spec,
-        stable_spec=chosen.stable_spec,
-        canary_spec=chosen.canary_spec,
-        canary_weight=chosen.weight,
-        gateway_image=gateway_image,
+    return RenderContext.for_service(
+        service, chosen.stable_spec, chosen.canary_spec, chosen.weight, gateway_image
     )
 
 

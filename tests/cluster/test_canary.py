@@ -10,6 +10,7 @@ import pytest
 
 from modelops.render.meta import LABEL_INSTANCE, LABEL_TRACK
 from tests.support.cluster import Cluster, wait_until
+from tests.support.msvc import status, wait_phase
 from tests.support.operator import OperatorProcess
 from tests.support.samples import model_service
 
@@ -21,10 +22,6 @@ def canary_service(
 ) -> dict[str, Any]:
     rollout = {"strategy": "Canary", "steps": steps, **extra.pop("rollout", {})}
     return model_service(name, version, replicas=4, rollout=rollout, **extra)
-
-
-def status(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
-    return cluster.get("msvc", "-n", namespace, name).get("status", {})
 
 
 def deployments(cluster: Cluster, namespace: str, name: str) -> dict[str, dict[str, Any]]:
@@ -118,12 +115,7 @@ def test_crash_looping_canary_is_rolled_back(
     # rolled back between two polls of this test.
     applied = time.monotonic()
     cluster.apply(broken, namespace)
-    wait_until(
-        lambda: status(cluster, namespace, "crashy").get("phase") == "RolledBack",
-        60,
-        interval=0.1,
-        message="RolledBack",
-    )
+    wait_phase(cluster, namespace, "crashy", "RolledBack", 60)
     took = time.monotonic() - applied
     wait_until(
         lambda: "canary" not in deployments(cluster, namespace, "crashy"),
@@ -163,9 +155,7 @@ def test_never_ready_canary_is_rolled_back_at_the_deadline(
     steps = [{"weight": 25, "pause": "60s"}]
     rollout = {"progressDeadlineSeconds": 10}
     cluster.apply(canary_service("slow", "1.0.0", steps, rollout=rollout), namespace)
-    wait_until(
-        lambda: status(cluster, namespace, "slow").get("phase") == "Stable", 60, message="v1 Stable"
-    )
+    wait_phase(cluster, namespace, "slow", "Stable", 60)
     stuck = canary_service(
         "slow",
         "2.0.0",
@@ -174,16 +164,8 @@ def test_never_ready_canary_is_rolled_back_at_the_deadline(
         podTemplate={"labels": {"modelops.dev/simulate": "not-ready"}},
     )
     cluster.apply(stuck, namespace)
-    wait_until(
-        lambda: status(cluster, namespace, "slow").get("phase") == "Progressing",
-        30,
-        message="canary",
-    )
-    wait_until(
-        lambda: status(cluster, namespace, "slow").get("phase") == "RolledBack",
-        40,
-        message="RolledBack at the deadline",
-    )
+    wait_phase(cluster, namespace, "slow", "Progressing", 30)
+    wait_phase(cluster, namespace, "slow", "RolledBack", 40)
     assert "10s" in status(cluster, namespace, "slow")["message"]
     wait_until(
         lambda: "canary" not in deployments(cluster, namespace, "slow"),
@@ -247,10 +229,6 @@ def test_promote_and_abort_on_request(
         60,
         message="promoted on request",
     )
-    wait_until(
-        lambda: status(cluster, namespace, "manual-down").get("phase") == "RolledBack",
-        30,
-        message="aborted on request",
-    )
+    wait_phase(cluster, namespace, "manual-down", "RolledBack", 30)
     assert "aborted by request" in status(cluster, namespace, "manual-down")["message"]
     assert status(cluster, namespace, "manual-up")["history"][-1]["result"] == "Promoted"

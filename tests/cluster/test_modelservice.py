@@ -8,6 +8,7 @@ import pytest
 
 from modelops.render.meta import LABEL_INSTANCE
 from tests.support.cluster import REPO, Cluster, wait_until
+from tests.support.msvc import wait_phase
 from tests.support.operator import OperatorProcess, metric_total
 from tests.support.samples import full_model_service, model_service
 
@@ -26,17 +27,9 @@ def msvc(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
     return cluster.get("msvc", "-n", namespace, name)
 
 
-def phase(cluster: Cluster, namespace: str, name: str) -> str | None:
-    return msvc(cluster, namespace, name).get("status", {}).get("phase")
-
-
 def condition(body: dict[str, Any], type_: str) -> dict[str, Any]:
     found = [c for c in body.get("status", {}).get("conditions", []) if c["type"] == type_]
     return found[0] if found else {}
-
-
-def wait_phase(cluster: Cluster, namespace: str, name: str, want: str, timeout: float = 60) -> None:
-    wait_until(lambda: phase(cluster, namespace, name) == want, timeout, message=f"phase {want}")
 
 
 def children(cluster: Cluster, namespace: str, name: str) -> dict[str, list[dict[str, Any]]]:

@@ -50,6 +50,7 @@ def tick(
     canary: WorkloadObservation | None = None,
     metrics: list[MetricResult] | None = None,
     at: float = 0.0,
+    commands: Commands | None = None,
 ) -> Step:
     return advance(
         spec_,
@@ -60,6 +61,7 @@ def tick(
         metrics=metrics,
         conflicts=[],
         now=T0 + timedelta(seconds=at),
+        commands=commands,
     )
 
 
@@ -262,31 +264,11 @@ def test_rolled_back_service_stays_ready_but_not_up_to_date() -> None:
 def test_rollout_waits_for_a_slot_then_starts() -> None:
     old, status = deployed()
     new = spec("2.0.0")
-    waiting = advance(
-        new,
-        status,
-        generation=1,
-        stable=ready(old),
-        canary=WorkloadObservation(),
-        metrics=None,
-        conflicts=[],
-        now=T0,
-        commands=Commands(may_start=False),
-    )
+    waiting = tick(new, status, ready(old), commands=Commands(may_start=False))
     assert waiting.status.stage is Stage.QUEUED
     assert "waits" in (waiting.status.message or "")
     assert plan(new, waiting.status).canary_spec is None
-    started = advance(
-        new,
-        waiting.status,
-        generation=1,
-        stable=ready(old),
-        canary=WorkloadObservation(),
-        metrics=None,
-        conflicts=[],
-        now=T0,
-        commands=Commands(may_start=True),
-    )
+    started = tick(new, waiting.status, ready(old))
     assert started.status.stage is Stage.CANARY
     assert [e.reason for e in started.events] == ["RolloutStarted"]
     assert plan(new, started.status).canary_spec == new
@@ -296,16 +278,8 @@ def test_pause_request_holds_and_resume_goes_on() -> None:
     old, status = deployed()
     new = spec("2.0.0")
     step = tick(new, status, ready(old), WorkloadObservation(exists=True, desired=1))
-    held = advance(
-        new,
-        step.status,
-        generation=1,
-        stable=ready(old),
-        canary=ready(new, desired=1),
-        metrics=None,
-        conflicts=[],
-        now=T0 + timedelta(seconds=50),
-        commands=Commands(pause=True),
+    held = tick(
+        new, step.status, ready(old), ready(new, desired=1), at=50, commands=Commands(pause=True)
     )
     assert held.status.current_step == 0
     assert "paused" in (held.status.message or "")

@@ -34,15 +34,28 @@ class RenderContext:
     gateway_image: str = DEFAULT_GATEWAY_IMAGE
 
     @classmethod
-    def steady(
-        cls, service: ModelService, gateway_image: str = DEFAULT_GATEWAY_IMAGE
+    def for_service(
+        cls,
+        service: ModelService,
+        stable_spec: ModelServiceSpec,
+        canary_spec: ModelServiceSpec | None = None,
+        canary_weight: int = 0,
+        gateway_image: str = DEFAULT_GATEWAY_IMAGE,
     ) -> "RenderContext":
-        """No rollout under way: stable runs the current spec."""
         return cls(
             name=service.metadata.name,
             namespace=service.metadata.namespace,
             uid=service.metadata.uid or "",
             spec=service.spec,
-            stable_spec=service.spec,
+            stable_spec=stable_spec,
+            canary_spec=canary_spec,
+            canary_weight=canary_weight,
             gateway_image=gateway_image,
         )
+
+    @classmethod
+    def steady(
+        cls, service: ModelService, gateway_image: str = DEFAULT_GATEWAY_IMAGE
+    ) -> "RenderContext":
+        """No rollout under way: stable runs the current spec."""
+        return cls.for_service(service, service.spec, gateway_image=gateway_image)
