@@ -25,7 +25,9 @@ from modelops.slots import RolloutSlots
 from modelops.waker import Waker
 
 CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
-Logger = logging.Logger | logging.LoggerAdapter[Any]
+# What the operator did, one line per reconcile that changed something (kopf's own per-object
+# logger is quiet unless --verbose).
+log = logging.getLogger("modelops.reconcile")
 _coalescer = Coalescer()
 _waker = Waker()
 _slots = RolloutSlots(0)
@@ -50,9 +52,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     _slots.limit = int(getattr(memo, "max_concurrent_rollouts", 0) or 0)
 
 
-def _reconcile_by_name(
-    kube: Kube, namespace: str, name: str, logger: Logger, gateway_image: str
-) -> None:
+def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str) -> None:
     def once() -> None:
         body = kube.get(KIND, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
@@ -84,7 +84,7 @@ def _reconcile_by_name(
             _waker.schedule(
                 (namespace, name),
                 outcome.wake_after,
-                lambda: _reconcile_by_name(kube, namespace, name, logger, gateway_image),
+                lambda: _reconcile_by_name(kube, namespace, name, gateway_image),
             )
         status = outcome.status or {}
         CANARY_WEIGHT.labels(namespace, name).set(status.get("canaryWeight") or 0)
@@ -95,7 +95,7 @@ def _reconcile_by_name(
                 cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message
             )
         if outcome.applied or outcome.deleted or outcome.status_written:
-            logger.info(
+            log.info(
                 "reconciled %s/%s: phase=%s applied=%s deleted=%s conflicts=%s",
                 namespace,
                 name,
@@ -111,14 +111,12 @@ def _reconcile_by_name(
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
-def model_service_changed(
-    name: str, namespace: str | None, memo: Any, logger: Logger, **_: Any
-) -> None:
-    _reconcile_by_name(memo.kube, namespace or "default", name, logger, memo.gateway_image)
+def model_service_changed(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+    _reconcile_by_name(memo.kube, namespace or "default", name, memo.gateway_image)
 
 
-def _request_event(name: str, namespace: str | None, memo: Any, logger: Logger, **_: Any) -> None:
-    _reconcile_by_name(memo.kube, namespace or "default", name, logger, memo.gateway_image)
+def _request_event(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+    _reconcile_by_name(memo.kube, namespace or "default", name, memo.gateway_image)
 
 
 # kopf's update handler does not wake on annotation changes: a promote or abort request
@@ -127,12 +125,12 @@ for _annotation in (ANNOTATION_PROMOTE, ANNOTATION_ABORT, ANNOTATION_PAUSE):
     kopf.on.event(GROUP, VERSION, PLURAL, annotations={_annotation: kopf.PRESENT})(_request_event)
 
 
-def _child_event(body: dict[str, Any], memo: Any, logger: Logger) -> None:
+def _child_event(body: dict[str, Any], memo: Any) -> None:
     labels = body.get("metadata", {}).get("labels") or {}
     owner = labels.get(LABEL_INSTANCE)
     if owner:
         namespace = body["metadata"]["namespace"]
-        _reconcile_by_name(memo.kube, namespace, owner, logger, memo.gateway_image)
+        _reconcile_by_name(memo.kube, namespace, owner, memo.gateway_image)
 
 
 # Children and pods only wake the parent: a readiness change updates status without polling,
@@ -146,5 +144,5 @@ for _group, _version, _plural in (
     ("policy", "v1", "poddisruptionbudgets"),
 ):
     kopf.on.event(_group, _version, _plural, labels=CHILD_LABELS)(
-        lambda body, memo, logger, **_: _child_event(body, memo, logger)
+        lambda body, memo, **_: _child_event(body, memo)
     )

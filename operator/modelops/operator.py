@@ -38,6 +38,9 @@ def configure_logging(log_format: str, verbose: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not verbose:
+        # kopf logs every handler run ("Handler ... succeeded") for every pod event.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     # The Kubernetes client logs request bodies at DEBUG; keep it out even in verbose mode.
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
