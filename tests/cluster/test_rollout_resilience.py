@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,54 +60,6 @@ def promoted_entries(current: dict[str, Any], version: str) -> int:
     )
 
 
-def test_operator_killed_during_step_two_resumes_there(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
-) -> None:
-    steps = [
-        {"weight": 25, "pause": "3s"},
-        {"weight": 50, "pause": "20s"},
-        {"weight": 75, "pause": "3s"},
-    ]
-    deploy_stable(cluster, namespace, "phoenix", steps)
-    cluster.apply(canary_service("phoenix", "2.0.0", steps), namespace)
-    at_step_two = wait_until(
-        lambda: (s := status(cluster, namespace, "phoenix")).get("currentStep") == 1 and s,
-        60,
-        interval=0.2,
-        message="step 2",
-    )
-    started_at = at_step_two["stepStartedAt"]
-    assert at_step_two["canaryWeight"] == 50
-
-    operator.restart(kill=True)
-
-    seen: list[dict[str, Any]] = []
-
-    def promoted() -> bool:
-        current = status(cluster, namespace, "phoenix")
-        seen.append(current)
-        return current.get("phase") == "Stable" and current.get("stableVersion") == "2.0.0"
-
-    wait_until(promoted, 90, interval=0.2, message="2.0.0 promoted after the restart")
-    steps_seen = [s.get("currentStep") for s in seen]
-    assert steps_seen[0] == 1, f"the restart did not land in step 2: {steps_seen}"
-    assert all(step is None or step >= 1 for step in steps_seen), steps_seen
-    for current in seen:
-        if current.get("currentStep") == 1:
-            assert current["stepStartedAt"] == started_at, current
-            assert current["canaryWeight"] == 50, current
-    assert 2 in steps_seen, "step 3 was skipped"
-
-    final = status(cluster, namespace, "phoenix")
-    assert promoted_entries(final, "2.0.0") == 1, final["history"]
-    advanced = [
-        m for reason, m in events(cluster, namespace, "phoenix") if reason == "StepAdvanced"
-    ]
-    assert advanced.count("step 2/3: 50% to canary") == 1, advanced
-    assert advanced.count("step 3/3: 75% to canary") == 1, advanced
-    operator.assert_no_tracebacks()
-
-
 @contextmanager
 def watching_stable(cluster: Cluster, namespace: str, name: str) -> Iterator[list[tuple[int, str]]]:
     """Polls the stable Deployment every ~0.2 s while the block runs (the Python client: a
@@ -137,6 +90,77 @@ def watching_stable(cluster: Cluster, namespace: str, name: str) -> Iterator[lis
         thread.join(timeout=10)
     assert not errors, errors
     assert not thread.is_alive(), "the stable poller hung"
+
+
+def stamp(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_operator_killed_during_step_two_resumes_there(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    steps = [
+        {"weight": 25, "pause": "3s"},
+        {"weight": 50, "pause": "20s"},
+        {"weight": 75, "pause": "3s"},
+    ]
+    deploy_stable(cluster, namespace, "phoenix", steps)
+    with watching_stable(cluster, namespace, "phoenix") as ready:
+        cluster.apply(canary_service("phoenix", "2.0.0", steps), namespace)
+        at_step_two = wait_until(
+            lambda: (
+                (s := status(cluster, namespace, "phoenix")).get("currentStep") == 1
+                and "stepReadyAt" in s
+                and s
+            ),
+            60,
+            interval=0.2,
+            message="step 2, canary ready",
+        )
+        assert at_step_two["canaryWeight"] == 50
+        # Well into the 20 s pause, so that a pause restarted from zero would show.
+        time.sleep(6)
+
+        operator.restart(kill=True)
+
+        seen: list[dict[str, Any]] = []
+
+        def promoted() -> bool:
+            current = status(cluster, namespace, "phoenix")
+            seen.append(current)
+            return current.get("phase") == "Stable" and current.get("stableVersion") == "2.0.0"
+
+        wait_until(promoted, 90, interval=0.2, message="2.0.0 promoted after the restart")
+    steps_seen = [s.get("currentStep") for s in seen]
+    assert steps_seen[0] == 1, f"the restart did not land in step 2: {steps_seen}"
+    assert all(step is None or step >= 1 for step in steps_seen), steps_seen
+    for current in seen:
+        if current.get("currentStep") == 1:
+            for key in ("stepStartedAt", "stepReadyAt", "canaryWeight"):
+                assert current.get(key) == at_step_two[key], (key, current)
+    step_three = next((s for s in seen if s.get("currentStep") == 2), None)
+    assert step_three is not None, f"step 3 was skipped: {steps_seen}"
+    # The pause counts from the canary's readiness before the kill, not from the restart.
+    paused = stamp(step_three["stepStartedAt"]) - stamp(at_step_two["stepReadyAt"])
+    assert 19 <= paused.total_seconds() <= 23, paused
+
+    final = status(cluster, namespace, "phoenix")
+    assert promoted_entries(final, "2.0.0") == 1, final["history"]
+    advanced = [
+        m for reason, m in events(cluster, namespace, "phoenix") if reason == "StepAdvanced"
+    ]
+    assert advanced.count("step 2/3: 50% to canary") == 1, advanced
+    assert advanced.count("step 3/3: 75% to canary") == 1, advanced
+    assert_stable_served(ready, "1.0.0", "2.0.0")
+    operator.assert_no_tracebacks()
+
+
+def assert_stable_served(readings: list[tuple[int, str]], before: str, after: str) -> None:
+    """The poller saw stable before and after its roll, never short of ready replicas."""
+    images = {f"registry.invalid/demo:{version}" for version in (before, after)}
+    assert {i for _, i in readings} == images, readings
+    short = [(n, i) for n, i in readings if n < REPLICAS]
+    assert not short, f"readyReplicas < {REPLICAS} in {len(short)}/{len(readings)}: {readings}"
 
 
 def test_new_version_mid_rollout_supersedes_the_canary(
@@ -191,10 +215,7 @@ def test_new_version_mid_rollout_supersedes_the_canary(
     final = status(cluster, namespace, "leapfrog")
     assert promoted_entries(final, "3.0.0") == 1, final["history"]
     assert promoted_entries(final, "2.0.0") == 0, final["history"]
-    # The poller saw stable before and after its roll to 3.0.0, and never short of replicas.
-    assert {i for _, i in ready} == {"registry.invalid/demo:1.0.0", "registry.invalid/demo:3.0.0"}
-    short = [(n, i) for n, i in ready if n < REPLICAS]
-    assert not short, f"stable readyReplicas below {REPLICAS} in {len(short)}/{len(ready)}: {ready}"
+    assert_stable_served(ready, "1.0.0", "3.0.0")
 
 
 def test_prometheus_down_pauses_then_back_resumes(
