@@ -22,9 +22,14 @@ class OperatorProcess:
     """``modelops run --standalone`` against the test cluster, its log in a temp file."""
 
     def __init__(self, cluster: Cluster, *extra: str) -> None:
+        self._cluster = cluster
+        self._extra = extra
+        self._start()
+
+    def _start(self) -> None:
         self.metrics_port = free_port()
         self.log_path = Path(tempfile.mkstemp(prefix="modelops-operator-", suffix=".log")[1])
-        env = {**os.environ, "KUBECONFIG": cluster.kubeconfig, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "KUBECONFIG": self._cluster.kubeconfig, "PYTHONUNBUFFERED": "1"}
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [
@@ -35,13 +40,24 @@ class OperatorProcess:
                 "--standalone",
                 "--metrics-port",
                 str(self.metrics_port),
-                *extra,
+                *self._extra,
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
         )
         wait_until(self.healthy, 30, message=f"operator /healthz (log: {self.log_path})")
+
+    def restart(self, kill: bool = True) -> None:
+        """SIGKILL (or, with ``kill=False``, terminate) the operator and start it again with
+        the same arguments and a fresh log; this object then stands for the new process."""
+        if kill:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self._log.close()
+        else:
+            self.stop()
+        self._start()
 
     def healthy(self) -> bool:
         import urllib.request  # noqa: PLC0415

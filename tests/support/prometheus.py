@@ -12,12 +12,15 @@ from tests.support.processes import free_port, require_binary, stop, wait_http_o
 
 
 @contextmanager
-def running_prometheus(config: dict[str, Any], workdir: Path) -> Iterator[str]:
-    """Prometheus with ``config``, its data under ``workdir``; yields its base URL."""
+def running_prometheus(
+    config: dict[str, Any], workdir: Path, port: int | None = None
+) -> Iterator[str]:
+    """Prometheus with ``config``, its data under ``workdir`` (on ``port`` when given, else a
+    free one); yields its base URL."""
     binary = require_binary("prometheus")
     config_file = workdir / "prometheus.yml"
     config_file.write_text(yaml.safe_dump(config))
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [
             binary,
