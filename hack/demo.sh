@@ -29,7 +29,9 @@ until_phase() {  # phase, version field, version, timeout
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
 kubectl wait --for=condition=Established crd/modelservices.modelops.dev >/dev/null
 log_file="$(cluster_dir)/operator.log"
-modelops run --standalone --metrics-port 18080 >"$log_file" 2>&1 &
+# The binary itself (not the shell function) so that $! is the operator's pid, and the trap
+# below stops the operator rather than a subshell.
+"$root/.venv/bin/modelops" run --standalone --metrics-port 18080 >"$log_file" 2>&1 &
 operator_pid=$!
 trap 'kill $operator_pid 2>/dev/null || true' EXIT
 kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f - >/dev/null
@@ -53,6 +55,6 @@ modelops status summarizer -n demo
 kubectl get events -n demo --field-selector involvedObject.kind=ModelService \
   --sort-by=.lastTimestamp -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message
 
-title "Done. The cluster is still up:"
+title "Done. The operator is stopped; the cluster is still up:"
 echo "  export KUBECONFIG=$KUBECONFIG"
 echo "  make cluster-down    # to remove it (operator log: $log_file)"

@@ -26,9 +26,13 @@ class Coalescer:
             while True:
                 work()
                 with self._lock:
+                    # Checked and released under one lock: a wake-up arriving in between
+                    # would otherwise mark the key dirty after its last run and be lost.
                     if key not in self._dirty:
+                        self._running.discard(key)
                         return True
                     self._dirty.discard(key)
-        finally:
+        except BaseException:
             with self._lock:
                 self._running.discard(key)
+            raise

@@ -3,7 +3,7 @@ of the ModelService it concerns (modelops.reconcile)."""
 
 import logging
 import time
-from typing import Any, cast
+from typing import Any
 
 import kopf
 from kubernetes.client.exceptions import ApiException
@@ -11,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 from modelops.api import GROUP, KIND, PLURAL, VERSION
 from modelops.coalesce import Coalescer
 from modelops.kube.client import Kube, NamespaceTerminatingError
+from modelops.kube.events import post_events
 from modelops.metrics import CANARY_WEIGHT, MANAGED, RECONCILE_SECONDS, RECONCILES, ROLLOUTS
 from modelops.reconcile import reconcile
 from modelops.render.meta import (
@@ -41,8 +42,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
-    # Our Events are explicit; kopf's per-handler log lines are not posted as Events.
-    settings.posting.level = logging.WARNING
+    # Our Events are posted by the reconcile (modelops.kube.events); kopf posts none.
+    settings.posting.enabled = False
     settings.execution.max_workers = 16
     # Reconnect watches promptly after an API server restart.
     settings.watching.server_timeout = 300
@@ -91,9 +92,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
         for event in outcome.events:
             if event.reason in {"Promoted", "RolledBack"}:
                 ROLLOUTS.labels(event.reason).inc()
-            kopf.event(
-                cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message
-            )
+        post_events(kube, body, outcome.events)
         if outcome.applied or outcome.deleted or outcome.status_written:
             log.info(
                 "reconciled %s/%s: phase=%s applied=%s deleted=%s conflicts=%s",

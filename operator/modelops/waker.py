@@ -2,7 +2,6 @@
 pause ends, the next analysis is due, a deadline passes). Nothing is scheduled for a service
 at rest, so thousands of idle ModelServices cost no timers."""
 
-import contextvars
 import threading
 from collections.abc import Callable, Hashable
 
@@ -13,12 +12,8 @@ class Waker:
         self._timers: dict[Hashable, threading.Timer] = {}
 
     def schedule(self, key: Hashable, delay: float, wake: Callable[[], None]) -> None:
-        """Wake ``key`` after ``delay`` seconds, replacing any earlier schedule for it.
-
-        The wake-up runs in a copy of the scheduling thread's context: kopf keeps its settings
-        (which posting Events needs) in context variables."""
-        context = contextvars.copy_context()
-        timer = threading.Timer(delay, context.run, args=(self._fire, key, wake))
+        """Wake ``key`` after ``delay`` seconds, replacing any earlier schedule for it."""
+        timer = threading.Timer(delay, self._fire, args=(key, wake))
         timer.daemon = True
         with self._lock:
             old = self._timers.pop(key, None)

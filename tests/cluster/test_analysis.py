@@ -12,6 +12,7 @@ import pytest
 
 from tests.cluster.test_canary import canary_service, status
 from tests.support.cluster import Cluster, wait_until
+from tests.support.msvc import wait_phase
 from tests.support.operator import OperatorProcess
 from tests.support.prometheus import running_prometheus
 
@@ -66,20 +67,25 @@ def test_passing_metric_promotes(
     assert status(cluster, namespace, "good")["history"][-1]["result"] == "Promoted"
 
 
-def test_unreachable_prometheus_pauses_the_rollout(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
+def rollout_without_prometheus(
+    cluster: Cluster, namespace: str, name: str, address: str, query: str
 ) -> None:
-    nowhere = "http://127.0.0.1:1"
-    cluster.apply(analysed("blind", "1.0.0", nowhere, "vector(0)"), namespace)
+    """v1 Stable, then v2 analysed against ``address`` where no Prometheus answers: the
+    rollout must pause as inconclusive."""
+    cluster.apply(analysed(name, "1.0.0", address, query), namespace)
+    wait_phase(cluster, namespace, name, "Stable")
+    cluster.apply(analysed(name, "2.0.0", address, query), namespace)
     wait_until(
-        lambda: status(cluster, namespace, "blind").get("phase") == "Stable", 60, message="v1"
-    )
-    cluster.apply(analysed("blind", "2.0.0", nowhere, "vector(0)"), namespace)
-    wait_until(
-        lambda: "inconclusive" in status(cluster, namespace, "blind").get("message", ""),
+        lambda: "inconclusive" in status(cluster, namespace, name).get("message", ""),
         30,
         message="paused as inconclusive",
     )
+
+
+def test_unreachable_prometheus_pauses_the_rollout(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    rollout_without_prometheus(cluster, namespace, "blind", "http://127.0.0.1:1", "vector(0)")
     current = status(cluster, namespace, "blind")
     assert current["phase"] == "Progressing"
     assert current["canaryWeight"] == 25

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from tests.cluster.test_analysis import analysed
+from tests.cluster.test_analysis import rollout_without_prometheus
 from tests.cluster.test_canary import (
     canary_service,
     deploy_stable,
@@ -223,16 +223,7 @@ def test_prometheus_down_pauses_then_back_resumes(
 ) -> None:
     port = free_port()  # nothing listens here until Prometheus starts on it below
     address = f"http://127.0.0.1:{port}"
-    cluster.apply(analysed("blink", "1.0.0", address, "vector(0.01)"), namespace)
-    wait_until(
-        lambda: status(cluster, namespace, "blink").get("phase") == "Stable", 60, message="v1"
-    )
-    cluster.apply(analysed("blink", "2.0.0", address, "vector(0.01)"), namespace)
-    wait_until(
-        lambda: "inconclusive" in status(cluster, namespace, "blink").get("message", ""),
-        30,
-        message="paused as inconclusive",
-    )
+    rollout_without_prometheus(cluster, namespace, "blink", address, "vector(0.01)")
     # Paused: past the 3 s pause and two 2 s intervals, still on the canary step.
     time.sleep(5)
     current = status(cluster, namespace, "blink")

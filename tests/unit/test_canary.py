@@ -295,3 +295,36 @@ def test_slots_cap_concurrent_rollouts() -> None:
     slots.update("a", active=False)
     assert slots.may_start("c")
     assert RolloutSlots(0).may_start("any")
+
+
+def test_new_version_mid_rollout_supersedes_on_the_record() -> None:
+    old, status = deployed()
+    second, third = spec("2.0.0"), spec("3.0.0")
+    step = tick(second, status, ready(old), WorkloadObservation(exists=True, desired=1))
+    step = tick(third, step.status, ready(old), WorkloadObservation(exists=True, desired=1), at=1)
+    assert [e.reason for e in step.events] == ["Superseded", "RolloutStarted"]
+    assert step.status.canary_version == "3.0.0"
+    last = (step.status.history or [])[-1]
+    assert (last.version, last.result) == ("2.0.0", "Superseded")
+    assert plan(third, step.status).canary_spec == third
+
+
+def test_promotion_on_request_says_so_in_history() -> None:
+    old, status = deployed()
+    new = spec("2.0.0")
+    step = tick(new, status, ready(old), WorkloadObservation(exists=True, desired=1))
+    step = tick(
+        new,
+        step.status,
+        ready(old),
+        WorkloadObservation(exists=True, desired=1),
+        at=1,
+        commands=Commands(promote=True),
+    )
+    assert step.status.stage is Stage.PROMOTING
+    done = tick(new, step.status, ready(new), ready(new, desired=1), at=2)
+    last = (done.status.history or [])[-1]
+    assert (last.result, last.reason) == (
+        "Promoted",
+        "promoted on request, remaining steps skipped",
+    )

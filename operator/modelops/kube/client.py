@@ -103,6 +103,14 @@ class Kube:
             raise
         return applied
 
+    def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        created: dict[str, Any] = self._call(
+            "POST",
+            resource(manifest["kind"]).collection(manifest["metadata"]["namespace"]),
+            body=manifest,
+        )
+        return created
+
     def delete(self, kind: str, namespace: str, name: str, uid: str) -> None:
         """Delete exactly the object we looked at (uid precondition), in the background."""
         body = {"preconditions": {"uid": uid}, "propagationPolicy": "Background"}

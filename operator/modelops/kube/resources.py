@@ -24,6 +24,7 @@ RESOURCES: dict[str, Resource] = {
     "Service": Resource("v1", "services"),
     "ConfigMap": Resource("v1", "configmaps"),
     "Pod": Resource("v1", "pods"),
+    "Event": Resource("v1", "events"),
     "HorizontalPodAutoscaler": Resource("autoscaling/v2", "horizontalpodautoscalers"),
     "PodDisruptionBudget": Resource("policy/v1", "poddisruptionbudgets"),
     "HTTPRoute": Resource("gateway.networking.k8s.io/v1", "httproutes"),

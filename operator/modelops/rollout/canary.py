@@ -233,9 +233,18 @@ class Tick:
             )
         return conditions
 
-    def history(self, previous: ModelServiceStatus, result: str, reason: str) -> list[HistoryEntry]:
+    def history(
+        self,
+        previous: ModelServiceStatus,
+        result: str,
+        reason: str,
+        version: str | None = None,
+    ) -> list[HistoryEntry]:
         entry = HistoryEntry(
-            version=self.spec.model.version, result=result, reason=reason, time=self.stamp
+            version=version or self.spec.model.version,
+            result=result,
+            reason=reason,
+            time=self.stamp,
         )
         return [*(previous.history or []), entry][-HISTORY_LIMIT:]
 
@@ -320,6 +329,11 @@ def _rolled_back(tick: Tick, previous: ModelServiceStatus, reason: str) -> Step:
 
 def _promoted(tick: Tick, previous: ModelServiceStatus) -> Step:
     message = f"version {tick.spec.model.version} promoted"
+    steps = tick.spec.rollout.steps if tick.spec.rollout and tick.spec.rollout.steps else []
+    skipped = (previous.current_step or 0) < len(steps) - 1
+    reason = (
+        "promoted on request, remaining steps skipped" if skipped else ("all steps passed analysis")
+    )
     status = previous.model_copy(
         update={
             **tick.replica_fields(),
@@ -330,7 +344,7 @@ def _promoted(tick: Tick, previous: ModelServiceStatus) -> Step:
             "stable_revision": revision(tick.spec),
             "stable_template": shaping(tick.spec),
             "analysis": None,
-            "history": tick.history(previous, "Promoted", "all steps passed analysis"),
+            "history": tick.history(previous, "Promoted", reason),
             "conditions": tick.conditions(
                 previous,
                 progressing=False,
@@ -402,9 +416,18 @@ def _started(tick: Tick, previous: ModelServiceStatus) -> tuple[ModelServiceStat
         "RolloutStarted",
         f"canary {tick.spec.model.version} at {first}% (stable {previous.stable_version})",
     )
+    events = [event]
+    history = previous.history
+    replaced = previous.canary_version
+    if previous.canary_revision and previous.stage is not Stage.QUEUED and replaced:
+        # A new version arrived mid-rollout: the running canary is replaced, on the record.
+        reason = f"replaced by {tick.spec.model.version} before promotion"
+        events.insert(0, Event("Normal", "Superseded", f"canary {replaced} {reason}"))
+        history = tick.history(previous, "Superseded", reason, version=replaced)
     started = previous.model_copy(
         update={
             **ROLLOUT_CLEARED,
+            "history": history,
             "canary_revision": revision(tick.spec),
             "canary_version": tick.spec.model.version,
             "current_step": 0,
@@ -414,7 +437,7 @@ def _started(tick: Tick, previous: ModelServiceStatus) -> tuple[ModelServiceStat
             "canary_weight": first,
         }
     )
-    return started, [event]
+    return started, events
 
 
 def _analysis_after(
