@@ -45,6 +45,7 @@ import json
 import math
 import os
 import platform
+import resource
 import shutil
 import socket
 import subprocess
@@ -66,6 +67,7 @@ ANSWER = '{"choices":[{"message":{"content":"ok"}}],"usage":{"total_tokens":3}}'
 KEYS = 32
 GOAL_ADDED_P99_MS = 2.0
 GOAL_RPS_ONE_CORE = 5000.0
+SETTLE_SECONDS = 1.0
 
 STUB = f"""
 import sys
@@ -176,6 +178,7 @@ class Result:
     load: float  # closed: connections; open: the rate in req/s
     max_ms: float | None = None
     proxy_core_share: float | None = None  # CPU-seconds per second of the proxy process
+    other_cores: float = math.nan  # CPU use by processes outside this bench, in cores
     # filled in by compare(), against direct and nginx in the same shape
     added_p99_ms: float = math.nan
     ratio_to_direct: float = math.nan
@@ -247,6 +250,45 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of one process, from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all cores spent busy (not idle, not waiting for I/O) since boot."""
+    jiffies = [int(n) for n in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return (sum(jiffies) - jiffies[3] - jiffies[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class Meter:
+    """CPU use during one phase: the proxy's, and the machine's outside this bench.
+
+    "Other" is all busy CPU time less that of the processes this bench runs (itself, wrk as a
+    finished child, the proxy, the stub, redis-server): work of something else on the machine
+    that competed with the measurement, in cores.
+    """
+
+    def __init__(self, proxy: int | None, helpers: Sequence[int]) -> None:
+        self.proxy, self.pids = proxy, [*helpers, *([proxy] if proxy else [])]
+        self.start = time.monotonic()
+        self.proxy0 = cpu_seconds(proxy) if proxy else 0.0
+        self.ours0 = self.ours()
+        self.busy0 = machine_busy_seconds()
+
+    def ours(self) -> float:
+        me, children = os.times(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (
+            sum(cpu_seconds(pid) for pid in self.pids)
+            + me.user
+            + me.system
+            + children.ru_utime
+            + children.ru_stime
+        )
+
+    def read(self, result: Result) -> None:
+        took = time.monotonic() - self.start
+        if self.proxy:
+            result.proxy_core_share = (cpu_seconds(self.proxy) - self.proxy0) / took
+        other = (machine_busy_seconds() - self.busy0) - (self.ours() - self.ours0)
+        result.other_cores = max(0.0, other / took)
 
 
 # --- load ------------------------------------------------------------------------------------
@@ -416,7 +458,8 @@ def gateway_process(tmp: Path, name: str, port: int, upstream: int, redis: int |
 def measure(
     procs: Processes, s: Settings, tmp: Path, name: str, *, argv: list[str] | None, port: int
 ) -> list[Result]:
-    """Start the proxy (none for direct), warm it up, then the closed and the open loop."""
+    """Start the proxy (none for direct), warm it up, then the open and the closed loop."""
+    helpers = [p.pid for p in procs.running]
     proxy = None
     if argv is not None:
         log = tmp / f"{name}.log"
@@ -426,14 +469,15 @@ def measure(
     base, lua = f"http://127.0.0.1:{port}", tmp / "bench.lua"
     try:
         closed_loop(base, s.warmup_seconds, s, lua)
-        cpu0, t0 = (cpu_seconds(proxy.pid) if proxy else 0.0), time.monotonic()
-        closed = closed_loop(base, s.closed_seconds, s, lua)
-        if proxy is not None:
-            closed.proxy_core_share = (cpu_seconds(proxy.pid) - cpu0) / (time.monotonic() - t0)
-        cpu0, t0 = (cpu_seconds(proxy.pid) if proxy else 0.0), time.monotonic()
+        # wrk closing its connections leaves a few ms of work behind: let it settle first
+        time.sleep(SETTLE_SECONDS)
+        meter = Meter(proxy.pid if proxy else None, helpers)
         opened = open_loop(port, s.open_seconds, s)
-        if proxy is not None:
-            opened.proxy_core_share = (cpu_seconds(proxy.pid) - cpu0) / (time.monotonic() - t0)
+        meter.read(opened)
+        time.sleep(SETTLE_SECONDS)
+        meter = Meter(proxy.pid if proxy else None, helpers)
+        closed = closed_loop(base, s.closed_seconds, s, lua)
+        meter.read(closed)
     finally:
         if proxy is not None:
             procs.stop(proxy)
@@ -499,7 +543,7 @@ def table(results: list[Result]) -> str:
     head = (
         f"{'target':<15} {'shape':<10} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'+p99 ms':>8} {'/direct':>8} {'/nginx':>7} {'errors':>6} {'core%':>6} "
-        f"{'req/s/core':>10}"
+        f"{'req/s/core':>10} {'other%':>6}"
     )
     lines = [head, "-" * len(head)]
     for r in results:
@@ -508,12 +552,13 @@ def table(results: list[Result]) -> str:
         lines.append(
             f"{r.target:<15} {r.label:<10} {r.rps:>8,.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
             f"{r.added_p99_ms:>+8.2f} {r.ratio_to_direct:>8.2f} {r.ratio_to_nginx:>7.2f} "
-            f"{r.errors:>6} {share:>6} {per_core:>10}"
+            f"{r.errors:>6} {share:>6} {per_core:>10} {r.other_cores * 100:>6.0f}"
         )
     lines += [
         "/direct, /nginx: ratio of req/s on closed rows, of p99 on open rows; +p99: p99 minus",
         "direct's p99 in the same shape; core%: the proxy's CPU use of its core; req/s/core:",
-        "req/s / core share, an extrapolation to one fully busy core.",
+        "req/s / core share, an extrapolation to one fully busy core; other%: CPU used by",
+        "processes outside this bench during the phase (100 = one core): noise.",
     ]
     return "\n".join(lines)
 
