@@ -46,6 +46,12 @@ test-unit: venv ## Fast tests, no cluster
 test-deps: ## System packages the tests use (redis-server), installed when missing
 	hack/install-test-deps.sh
 
+bench-deps: ## System packages the benchmarks use (nginx, wrk, redis-server), installed when missing
+	hack/install-bench-deps.sh
+
+bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx (~5 min; BENCH_ARGS=--quick ~1 min)
+	PYTHONPATH=. $(BIN)/python bench/gateway.py $(BENCH_ARGS)
+
 test: venv binaries test-deps lint ## Everything: lint, unit tests and cluster tests on the local control plane
 	$(BIN)/pytest
 
@@ -58,4 +64,4 @@ kind-up: ## (needs Docker) a kind cluster for the same tests: KUBECONFIG=$$(pwd)
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries test-deps cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-down
+.PHONY: help venv binaries test-deps bench-deps bench-gateway cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-down

@@ -1,0 +1,644 @@
+"""Gateway overhead in one run: direct, through the gateway (memory and Redis), through nginx.
+
+Four targets in front of the same upstream stub (an aiohttp process that answers JSON with an
+OpenAI-style ``usage`` at once), each started on a free 127.0.0.1 port and stopped after its turn:
+
+- ``direct``: the stub itself;
+- ``gateway-memory``: ``python -m modelops.gateway`` with an in-memory policy;
+- ``gateway-redis``: the same with ``redis: {address: ...}`` on a real ``redis-server``
+  (``--save '' --appendonly no``) started for the run;
+- ``nginx``: Debian ``nginx``, one non-daemon process (``master_process off``), ``limit_req``
+  keyed on ``$http_x_api_key`` and ``proxy_pass`` to a keepalive upstream: the reference.
+
+Limits are high enough that nothing is refused: the point is the cost of the proxy, not its
+verdicts. Every request carries an ``X-API-Key`` (32 keys in turn). Two load shapes per target:
+
+- closed loop: ``wrk`` with N connections (default 32) for a fixed time -> req/s, p50, p99;
+- open loop: a fixed rate (default 1,000 req/s) for a fixed time, sent by the asyncio scheduler
+  in this file over raw keep-alive HTTP/1.1 connections. wrk2's fixed-rate mode is not in
+  Debian, so this is Python; each latency is measured from the request's *intended* send time
+  (start + i / rate), not from when it actually went out, so a stalled proxy or client cannot
+  hide its stall (no coordinated omission). The client's own delay is in every target's numbers,
+  ``direct`` included, and cancels out of the *added* latency (target p99 - direct p99).
+
+Cores: with ``taskset`` and 2+ cores, the proxy under test (gateway or nginx) runs alone on
+core 1 and everything else (stub, load generator, redis-server) on core 0, so "req/s through
+the gateway" is the gateway on one core. This machine has only 2 cores: the stub and the load
+generator share core 0 and compete, so the closed-loop ceiling may be theirs, not the proxy's.
+The proxy's CPU use during the closed loop is measured (``/proc/PID/stat``) and reported as
+``core%``; ``req/s/core`` = req/s / core share is what one fully busy core would do at that
+cost per request, an extrapolation, printed as such.
+
+Prints a table, writes ``bench/results/gateway.json``. Numbers only, no timed assertions.
+  make bench-gateway                              # installs nginx/wrk/redis when missing, runs
+  PYTHONPATH=. .venv/bin/python bench/gateway.py [--quick] [--stub nginx] [--no-pin]
+``--stub nginx`` answers from an nginx ``return`` instead of Python, which leaves more of core 0
+to the load generator (same JSON body).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tests.support.processes import free_port, gateway_argv, stop
+
+RESULTS = Path(__file__).parent / "results"
+PATH = "/v1/chat/completions"
+BODY = b'{"messages":[{"role":"user","content":"hi"}]}'
+ANSWER = '{"choices":[{"message":{"content":"ok"}}],"usage":{"total_tokens":3}}'
+KEYS = 32
+GOAL_ADDED_P99_MS = 2.0
+GOAL_RPS_ONE_CORE = 5000.0
+SETTLE_SECONDS = 1.0
+
+STUB = f"""
+import sys
+from aiohttp import web
+BODY = b'{ANSWER}'
+async def chat(request):
+    await request.read()
+    return web.Response(body=BODY, content_type="application/json")
+async def ready(request):
+    return web.Response(text="ok")
+app = web.Application()
+app.router.add_post("{PATH}", chat)
+app.router.add_get("/ready", ready)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+WRK_LUA = f"""
+local body = '{BODY.decode()}'
+local reqs = {{}}
+local n = 0
+init = function(args)
+  for i = 1, {KEYS} do
+    reqs[i] = wrk.format("POST", "{PATH}",
+      {{["Content-Type"] = "application/json", ["X-API-Key"] = "bench-key-" .. i}}, body)
+  end
+end
+request = function()
+  n = n % #reqs + 1
+  return reqs[n]
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {{"requests":%.0f,"duration_us":%.0f,"p50_us":%.1f,"p99_us":%.1f,' ..
+    '"errors":%.0f}}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+NGINX_COMMON = """
+daemon off;
+master_process off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/body;
+  proxy_temp_path {tmp}/proxy;
+  fastcgi_temp_path {tmp}/fastcgi;
+  uwsgi_temp_path {tmp}/uwsgi;
+  scgi_temp_path {tmp}/scgi;
+  keepalive_requests 1000000;
+{http}
+}}
+"""
+
+NGINX_PROXY = """
+  limit_req_zone $http_x_api_key zone=z:10m rate=1000000r/s;
+  upstream stub {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      limit_req zone=z burst=100000 nodelay;
+      proxy_pass http://stub;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+"""
+
+NGINX_STUB = """
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      default_type application/json;
+      return 200 '{answer}';
+    }}
+  }}
+"""
+
+
+@dataclass
+class Settings:
+    closed_seconds: float
+    open_seconds: float
+    warmup_seconds: float
+    connections: int
+    rate: float
+    pin: bool
+    stub: str  # "python" or "nginx"
+    load_core: int = 0
+    proxy_core: int = 1
+
+
+@dataclass
+class Result:
+    target: str
+    shape: str  # "closed" or "open"
+    requests: int
+    errors: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    load: float  # closed: connections; open: the rate in req/s
+    max_ms: float | None = None
+    proxy_core_share: float | None = None  # CPU-seconds per second of the proxy process
+    other_cores: float = math.nan  # CPU use by processes outside this bench, in cores
+    # filled in by compare(), against direct and nginx in the same shape
+    added_p99_ms: float = math.nan
+    ratio_to_direct: float = math.nan
+    ratio_to_nginx: float = math.nan
+    rps_per_proxy_core: float | None = None
+
+    @property
+    def label(self) -> str:
+        return "closed" if self.shape == "closed" else f"open@{self.load:g}"
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+class Processes:
+    """Everything this bench starts; ``stop_all`` ends each one, also on errors."""
+
+    def __init__(self, pin: bool) -> None:
+        self.pin = pin
+        self.running: list[subprocess.Popen[bytes]] = []
+
+    def start(self, argv: Sequence[str], core: int, log: Path) -> subprocess.Popen[bytes]:
+        prefix = ["taskset", "-c", str(core)] if self.pin else []
+        with log.open("wb") as out:
+            proc = subprocess.Popen(  # noqa: S603 - fixed programs, generated arguments
+                [*prefix, *argv], stdout=out, stderr=subprocess.STDOUT
+            )
+        self.running.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes]) -> None:
+        stop(proc)
+        if proc in self.running:
+            self.running.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in reversed(list(self.running)):
+            self.stop(proc)
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{url}: process exited {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"{url} did not come up in {timeout:.0f}s:\n{log.read_text()}")
+
+
+def wait_redis(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    for _ in range(200):
+        if proc.poll() is not None:
+            raise SystemExit(f"redis-server exited {proc.returncode}:\n{log.read_text()}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1) as s:
+            s.sendall(b"PING\r\n")
+            if s.recv(64).startswith(b"+PONG"):
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"redis-server did not answer PING:\n{log.read_text()}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all cores spent busy (not idle, not waiting for I/O) since boot."""
+    jiffies = [int(n) for n in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return (sum(jiffies) - jiffies[3] - jiffies[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class Meter:
+    """CPU use during one phase: the proxy's, and the machine's outside this bench.
+
+    "Other" is all busy CPU time less that of the processes this bench runs (itself, wrk as a
+    finished child, the proxy, the stub, redis-server): work of something else on the machine
+    that competed with the measurement, in cores.
+    """
+
+    def __init__(self, proxy: int | None, helpers: Sequence[int]) -> None:
+        self.proxy, self.pids = proxy, [*helpers, *([proxy] if proxy else [])]
+        self.start = time.monotonic()
+        self.proxy0 = cpu_seconds(proxy) if proxy else 0.0
+        self.ours0 = self.ours()
+        self.busy0 = machine_busy_seconds()
+
+    def ours(self) -> float:
+        me, children = os.times(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return (
+            sum(cpu_seconds(pid) for pid in self.pids)
+            + me.user
+            + me.system
+            + children.ru_utime
+            + children.ru_stime
+        )
+
+    def read(self, result: Result) -> None:
+        took = time.monotonic() - self.start
+        if self.proxy:
+            result.proxy_core_share = (cpu_seconds(self.proxy) - self.proxy0) / took
+        other = (machine_busy_seconds() - self.busy0) - (self.ours() - self.ours0)
+        result.other_cores = max(0.0, other / took)
+
+
+# --- load ------------------------------------------------------------------------------------
+
+
+def closed_loop(base: str, seconds: float, s: Settings, lua: Path) -> Result:
+    """wrk, one thread, N connections, each sending its next request when the last answered."""
+    argv = ["wrk", "-t1", f"-c{s.connections}", f"-d{seconds:g}s", "-s", str(lua), base + PATH]
+    if s.pin:
+        argv = ["taskset", "-c", str(s.load_core), *argv]
+    out = subprocess.run(  # noqa: S603 - fixed program
+        argv, capture_output=True, text=True, timeout=seconds + 60, check=True
+    ).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("WRKJSON "))
+    data = json.loads(line.removeprefix("WRKJSON "))
+    took = data["duration_us"] / 1e6
+    return Result(
+        target="",
+        shape="closed",
+        requests=int(data["requests"]),
+        errors=int(data["errors"]),
+        seconds=took,
+        rps=data["requests"] / took,
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        load=s.connections,
+    )
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection; answers must carry Content-Length."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def exchange(self, request: bytes) -> tuple[int, bool]:
+        """Send one request, read the answer: (status, keep the connection)."""
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length, keep = -1, True
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "connection" and value.strip().lower() == "close":
+                keep = False
+        if length < 0:
+            raise ValueError("answer without Content-Length")
+        await self.reader.readexactly(length)
+        return status, keep
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def open_loop_async(port: int, rate: float, seconds: float, warm: int) -> Result:
+    requests = [
+        (
+            f"POST {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: application/json\r\nX-API-Key: bench-key-{i + 1}\r\n"
+            f"Content-Length: {len(BODY)}\r\n\r\n"
+        ).encode()
+        + BODY
+        for i in range(KEYS)
+    ]
+    idle: list[Connection] = []
+    opened = 0
+
+    async def connect() -> Connection:
+        nonlocal opened
+        opened += 1
+        return Connection(*await asyncio.open_connection("127.0.0.1", port))
+
+    idle.extend([await connect() for _ in range(warm)])
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(i: int, intended: float) -> None:
+        nonlocal errors
+        conn = idle.pop() if idle else await connect()
+        try:
+            status, keep = await conn.exchange(requests[i % KEYS])
+        except (OSError, ValueError, asyncio.IncompleteReadError):
+            errors += 1
+            conn.close()
+            return
+        latencies.append(time.perf_counter() - intended)
+        if status != 200:
+            errors += 1
+        if keep:
+            idle.append(conn)
+        else:
+            conn.close()
+
+    total = int(rate * seconds)
+    tasks: list[asyncio.Task[None]] = []
+    start = time.perf_counter() + 0.05
+    for i in range(total):
+        intended = start + i / rate
+        delay = intended - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, intended)))
+    sent_for = time.perf_counter() - start
+    _, pending = await asyncio.wait(tasks, timeout=30)
+    for task in pending:
+        task.cancel()
+    errors += len(pending)
+    for conn in idle:
+        conn.close()
+    latencies.sort()
+    return Result(
+        target="",
+        shape="open",
+        requests=len(latencies),
+        errors=errors,
+        seconds=sent_for,
+        rps=len(latencies) / sent_for,
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
+        load=rate,
+        max_ms=(latencies[-1] if latencies else math.nan) * 1000,
+    )
+
+
+def percentile(ordered: Sequence[float], pct: float) -> float:
+    if not ordered:
+        return math.nan
+    return ordered[min(len(ordered) - 1, math.ceil(len(ordered) * pct / 100) - 1)]
+
+
+def open_loop(port: int, seconds: float, s: Settings) -> Result:
+    """The fixed-rate client runs in this process, pinned to the load generator's core."""
+    if s.pin:
+        os.sched_setaffinity(0, {s.load_core})
+    try:
+        return asyncio.run(open_loop_async(port, s.rate, seconds, warm=s.connections))
+    finally:
+        if s.pin:
+            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def nginx_argv(tmp: Path, name: str, http: str) -> list[str]:
+    prefix = tmp / name
+    prefix.mkdir()
+    conf = prefix / "nginx.conf"
+    conf.write_text(NGINX_COMMON.format(tmp=prefix, http=http))
+    return ["nginx", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
+
+
+def gateway_process(tmp: Path, name: str, port: int, upstream: int, redis: int | None) -> list[str]:
+    policy = tmp / f"{name}.yaml"
+    text = "requestsPerMinute: 100000000\ntokensPerMinute: 1000000000\n"
+    if redis is not None:
+        text += f"redis: {{address: '127.0.0.1:{redis}'}}\n"
+    policy.write_text(text)
+    upstream_url = f"http://127.0.0.1:{upstream}"
+    return gateway_argv(port, upstream_url, "--policy", str(policy), "--log-level", "WARNING")
+
+
+def measure(
+    procs: Processes, s: Settings, tmp: Path, name: str, *, argv: list[str] | None, port: int
+) -> list[Result]:
+    """Start the proxy (none for direct), warm it up, then the open and the closed loop."""
+    helpers = [p.pid for p in procs.running]
+    proxy = None
+    if argv is not None:
+        log = tmp / f"{name}.log"
+        proxy = procs.start(argv, s.proxy_core, log)
+        ready = "/readyz" if name.startswith("gateway") else "/ready"
+        wait_http(f"http://127.0.0.1:{port}{ready}", proxy, log)
+    base, lua = f"http://127.0.0.1:{port}", tmp / "bench.lua"
+    try:
+        closed_loop(base, s.warmup_seconds, s, lua)
+        # wrk closing its connections leaves a few ms of work behind: let it settle first
+        time.sleep(SETTLE_SECONDS)
+        meter = Meter(proxy.pid if proxy else None, helpers)
+        opened = open_loop(port, s.open_seconds, s)
+        meter.read(opened)
+        time.sleep(SETTLE_SECONDS)
+        meter = Meter(proxy.pid if proxy else None, helpers)
+        closed = closed_loop(base, s.closed_seconds, s, lua)
+        meter.read(closed)
+    finally:
+        if proxy is not None:
+            procs.stop(proxy)
+    closed.target = opened.target = name
+    print(f"  {name}: closed {closed.rps:,.0f} req/s, open p99 {opened.p99_ms:.2f} ms", flush=True)
+    return [closed, opened]
+
+
+def run(s: Settings, procs: Processes, tmp: Path) -> list[Result]:
+    (tmp / "bench.lua").write_text(WRK_LUA)
+    stub_port = free_port()
+    if s.stub == "nginx":
+        http = NGINX_STUB.format(port=stub_port, answer=ANSWER)
+        stub_argv = nginx_argv(tmp, "stub", http)
+    else:
+        stub_argv = [sys.executable, "-c", STUB, str(stub_port)]
+    stub = procs.start(stub_argv, s.load_core, tmp / "stub.log")
+    wait_http(f"http://127.0.0.1:{stub_port}/ready", stub, tmp / "stub.log")
+    redis_port = free_port()
+    redis_log = tmp / "redis.log"
+    redis = procs.start(
+        [
+            "redis-server",
+            *("--port", str(redis_port), "--bind", "127.0.0.1"),
+            *("--save", "", "--appendonly", "no", "--dir", str(tmp)),
+        ],
+        s.load_core,
+        redis_log,
+    )
+    wait_redis(redis_port, redis, redis_log)
+
+    results = measure(procs, s, tmp, "direct", argv=None, port=stub_port)
+    port = free_port()
+    argv = gateway_process(tmp, "gateway-memory", port, stub_port, None)
+    results += measure(procs, s, tmp, "gateway-memory", argv=argv, port=port)
+    port = free_port()
+    argv = gateway_process(tmp, "gateway-redis", port, stub_port, redis_port)
+    results += measure(procs, s, tmp, "gateway-redis", argv=argv, port=port)
+    port = free_port()
+    argv = nginx_argv(tmp, "nginx", NGINX_PROXY.format(port=port, upstream=stub_port))
+    results += measure(procs, s, tmp, "nginx", argv=argv, port=port)
+    return results
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def compare(results: list[Result]) -> None:
+    """Added p99 vs direct, ratios to direct and to nginx (req/s closed, p99 open)."""
+    by = {(r.target, r.shape): r for r in results}
+    for r in results:
+        direct, nginx = by[("direct", r.shape)], by[("nginx", r.shape)]
+        r.added_p99_ms = r.p99_ms - direct.p99_ms
+        if r.shape == "closed":
+            r.ratio_to_direct, r.ratio_to_nginx = r.rps / direct.rps, r.rps / nginx.rps
+        else:
+            r.ratio_to_direct, r.ratio_to_nginx = r.p99_ms / direct.p99_ms, r.p99_ms / nginx.p99_ms
+        if r.proxy_core_share:
+            r.rps_per_proxy_core = r.rps / r.proxy_core_share
+
+
+def table(results: list[Result]) -> str:
+    head = (
+        f"{'target':<15} {'shape':<10} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'+p99 ms':>8} {'/direct':>8} {'/nginx':>7} {'errors':>6} {'core%':>6} "
+        f"{'req/s/core':>10} {'other%':>6}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        share = "-" if r.proxy_core_share is None else f"{r.proxy_core_share * 100:.0f}"
+        per_core = "-" if r.rps_per_proxy_core is None else f"{r.rps_per_proxy_core:,.0f}"
+        lines.append(
+            f"{r.target:<15} {r.label:<10} {r.rps:>8,.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
+            f"{r.added_p99_ms:>+8.2f} {r.ratio_to_direct:>8.2f} {r.ratio_to_nginx:>7.2f} "
+            f"{r.errors:>6} {share:>6} {per_core:>10} {r.other_cores * 100:>6.0f}"
+        )
+    lines += [
+        "/direct, /nginx: ratio of req/s on closed rows, of p99 on open rows; +p99: p99 minus",
+        "direct's p99 in the same shape; core%: the proxy's CPU use of its core; req/s/core:",
+        "req/s / core share, an extrapolation to one fully busy core; other%: CPU used by",
+        "processes outside this bench during the phase (100 = one core): noise.",
+    ]
+    return "\n".join(lines)
+
+
+def goals(results: list[Result]) -> list[str]:
+    out = []
+    for r in results:
+        if not r.target.startswith("gateway"):
+            continue
+        if r.shape == "open":
+            verdict = "met" if r.added_p99_ms <= GOAL_ADDED_P99_MS else "not met"
+            out.append(
+                f"{r.target}: added p99 at {r.load:g} req/s {r.added_p99_ms:+.2f} ms "
+                f"(goal <= {GOAL_ADDED_P99_MS:g} ms): {verdict}"
+            )
+        else:
+            verdict = "met" if r.rps >= GOAL_RPS_ONE_CORE else "not met as measured"
+            per_core = "-" if r.rps_per_proxy_core is None else f"{r.rps_per_proxy_core:,.0f}"
+            out.append(
+                f"{r.target}: {r.rps:,.0f} req/s closed loop (goal >= {GOAL_RPS_ONE_CORE:,.0f} "
+                f"on one core): {verdict}; extrapolated to one busy core: {per_core} req/s"
+            )
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="about a minute in all")
+    parser.add_argument("--seconds", type=float, default=None, help="each load phase's length")
+    parser.add_argument("--connections", type=int, default=32, help="closed-loop connections")
+    parser.add_argument("--rate", type=float, default=1000.0, help="open-loop req/s")
+    parser.add_argument("--stub", choices=["python", "nginx"], default="python")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    parser.add_argument("--out", type=Path, default=RESULTS / "gateway.json")
+    args = parser.parse_args()
+    for tool in ("wrk", "nginx", "redis-server"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found: run hack/install-bench-deps.sh")
+    cores = len(os.sched_getaffinity(0))
+    pin = not args.no_pin and cores >= 2 and shutil.which("taskset") is not None
+    seconds = args.seconds or (4.0 if args.quick else 15.0)
+    s = Settings(
+        closed_seconds=seconds,
+        open_seconds=seconds,
+        warmup_seconds=1.0 if args.quick else 2.0,
+        connections=args.connections,
+        rate=args.rate,
+        pin=pin,
+        stub=args.stub,
+    )
+    where = "proxy alone on core 1; stub, load generator, redis on core 0" if pin else "unpinned"
+    print(f"gateway bench: {cores} cores, {where}; stub={s.stub}", flush=True)
+    procs = Processes(pin)
+    started = time.time()
+    try:
+        with tempfile.TemporaryDirectory(prefix="gwbench-") as tmp:
+            results = run(s, procs, Path(tmp))
+    finally:
+        procs.stop_all()
+    compare(results)
+    print()
+    print(table(results))
+    print()
+    print("\n".join(goals(results)))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "started": started,
+                "machine": {"cores": cores, "python": platform.python_version()},
+                "settings": asdict(s),
+                "results": [{**asdict(r), "shape": r.label} for r in results],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
