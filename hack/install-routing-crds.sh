@@ -85,7 +85,17 @@ for f in "$gateway_dir"/gateway.networking.k8s.io_*.yaml; do
   base="$(basename "$f" .yaml)"
   names+=("${base#gateway.networking.k8s.io_}.gateway.networking.k8s.io")
 done
+# Polled rather than `kubectl wait --for=condition=Established`, which fails at once ("accessor
+# error") when it reads a CRD whose status has no conditions yet instead of waiting.
+established() {
+  [[ "$("${kubectl[@]}" get "crd/$1" \
+    -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null)" == True ]]
+}
 for name in "${names[@]}"; do
-  "${kubectl[@]}" wait --for=condition=Established --timeout=60s "crd/$name" >/dev/null
+  deadline=$((SECONDS + 60))
+  until established "$name"; do
+    (( SECONDS < deadline )) || { log "CRD $name not Established within 60 s"; exit 1; }
+    sleep 0.2
+  done
 done
 log "routing CRDs established: ${names[*]}"

@@ -15,7 +15,15 @@ CRD_NAME = "modelservices.modelops.dev"
 
 def install_crd(cluster: Cluster) -> None:
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    # Polled: `kubectl wait --for=condition=...` fails at once on a CRD that has no
+    # conditions yet, instead of waiting.
+    jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
+
+    def established() -> bool:
+        found = cluster.kubectl("get", f"crd/{CRD_NAME}", "-o", f"jsonpath={jsonpath}", check=False)
+        return found.stdout.strip() == "True"
+
+    wait_until(established, 60, message=f"{CRD_NAME} Established")
 
 
 class OperatorProcess:
