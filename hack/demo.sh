@@ -29,8 +29,11 @@ until_phase() {  # phase, version field, version, timeout
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
 # Polled: `kubectl wait --for=condition=Established` fails at once while the CRD has no
 # conditions yet.
-until [[ "$(kubectl get crd/modelservices.modelops.dev \
-  -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" == True ]]; do sleep 0.2; done
+for _ in $(seq 1 300); do
+  [[ "$(kubectl get crd/modelservices.modelops.dev \
+    -o jsonpath='{.status.conditions[?(@.type=="Established")].status}')" == True ]] && break
+  sleep 0.2
+done
 log_file="$(cluster_dir)/operator.log"
 # The binary itself (not the shell function) so that $! is the operator's pid, and the trap
 # below stops the operator rather than a subshell.
