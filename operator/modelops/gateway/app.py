@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -147,6 +148,16 @@ async def serve(config: GatewayConfig, gateway: Gateway) -> None:
         await runner.cleanup()
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed: its event loop and transports cost a good part less CPU per
+    proxied request than asyncio's own; without it the standard loop serves the same."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional, so imported only where it is used
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level)
@@ -156,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     except PolicyError as err:
         print(f"modelops gateway: {err}", file=sys.stderr)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, gateway))
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=_loop_factory()) as run,
+    ):
+        run.run(serve(config, gateway))
     return 0
