@@ -57,3 +57,20 @@ def test_lua_matches_python(redis_server: RedisServer, window: float) -> None:
             await backend.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_many_checks_in_flight_are_all_answered(redis_server: RedisServer) -> None:
+    """More concurrent checks than redis-py's default pool (100) must not fail over to the
+    failure mode: every one gets a connection and an answer, and each is charged once."""
+
+    async def scenario() -> None:
+        backend = RedisBackend(redis_server.address)
+        try:
+            demand = [Demand("inflight:rq:*", 1000, 1, 1)]
+            outcomes = await asyncio.gather(*(backend.acquire(demand, 60.0) for _ in range(300)))
+            assert all(o.allowed for o in outcomes)
+            assert max(o.verdicts[0].used for o in outcomes) == 299
+        finally:
+            await backend.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))

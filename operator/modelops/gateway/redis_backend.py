@@ -98,7 +98,7 @@ def redis_url(address: str) -> str:
 class RedisBackend:
     """Shared sliding windows; every failure surfaces as ``BackendUnavailableError``."""
 
-    def __init__(self, address: str, timeout: float = 0.5) -> None:
+    def __init__(self, address: str, timeout: float = 0.5, max_connections: int = 1024) -> None:
         self.address = address
         self._client = redis_async.Redis.from_url(
             redis_url(address),
@@ -106,6 +106,9 @@ class RedisBackend:
             socket_connect_timeout=timeout,
             # A dead Redis must cost one quick failure per request, not a retry storm.
             retry_on_timeout=False,
+            # Each check holds a connection for one round trip; the pool does not wait for a
+            # free one but fails past this many, so it must cover the checks in flight.
+            max_connections=max_connections,
         )
         self._script = self._client.register_script(ACQUIRE_LUA)
         self._timeout = timeout

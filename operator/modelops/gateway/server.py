@@ -135,7 +135,9 @@ class Gateway:
             if self._redis is not None:
                 # Requests in flight may still use the old client; close it at shutdown.
                 self._retired.append(self._redis)
-            self._redis = RedisBackend(address, self.config.redis_timeout)
+            self._redis = RedisBackend(
+                address, self.config.redis_timeout, self.config.redis_max_connections
+            )
         return self._redis
 
     # -- own endpoints --------------------------------------------------------------------
