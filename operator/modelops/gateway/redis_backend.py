@@ -8,11 +8,12 @@ which buckets are in the window.
 """
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as redis_async
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from modelops.gateway.backend import BackendUnavailableError
 from modelops.gateway.limiter import BUCKETS, Demand, Outcome, Verdict
@@ -110,8 +111,17 @@ class RedisBackend:
             # free one but fails past this many, so it must cover the checks in flight.
             max_connections=max_connections,
         )
-        self._script = self._client.register_script(ACQUIRE_LUA)
+        self._sha = hashlib.sha1(ACQUIRE_LUA.encode()).hexdigest()  # noqa: S324 - Redis' id
         self._timeout = timeout
+
+    async def _run(self, keys: list[str], args: list[float | int | str]) -> Any:
+        """EVALSHA, loading the script once where Redis does not know it (a new or flushed
+        server): what redis-py's Script does, without its per-call wrapping."""
+        try:
+            return await self._client.evalsha(self._sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self._sha = await self._client.script_load(ACQUIRE_LUA)
+            return await self._client.evalsha(self._sha, len(keys), *keys, *args)
 
     async def acquire(
         self, demands: Sequence[Demand], window: float, now: float | None = None
@@ -123,7 +133,7 @@ class RedisBackend:
             args += [-1 if demand.limit is None else demand.limit, demand.need, demand.charge]
         try:
             async with asyncio.timeout(self._timeout * 2):
-                reply: Any = await self._script(keys=[d.key for d in demands], args=args)
+                reply = await self._run([d.key for d in demands], args)
         except (RedisError, OSError, TimeoutError) as err:
             raise BackendUnavailableError(f"{type(err).__name__}: {err}") from err
         allowed, rows = reply
