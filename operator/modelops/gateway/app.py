@@ -7,6 +7,7 @@ limits themselves come from the policy file, which can change while the gateway 
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
@@ -136,6 +137,11 @@ async def serve(config: GatewayConfig, gateway: Gateway) -> None:
     runner = web.AppRunner(gateway.app(), access_log=None, shutdown_timeout=config.shutdown_timeout)
     await runner.setup()
     await web.TCPSite(runner, config.host, config.port).start()
+    # What start-up made (modules, the app, the policy) lives as long as the process: keep it
+    # out of the collector, or each full collection walks all of it and stalls every request
+    # in flight for 20-40 ms.
+    gc.collect()
+    gc.freeze()
     log.info("gateway listening on %s:%d -> %s", config.host, config.port, config.upstream)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
