@@ -21,6 +21,8 @@ from modelops.gateway.logs import log, setup_logging
 from modelops.gateway.policy import PolicyError
 from modelops.gateway.server import Gateway
 
+LISTEN_BACKLOG = 4096
+
 
 def _host_port(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
@@ -136,7 +138,9 @@ async def serve(config: GatewayConfig, gateway: Gateway) -> None:
     """Serve until SIGTERM or SIGINT, then let requests in flight finish."""
     runner = web.AppRunner(gateway.app(), access_log=None, shutdown_timeout=config.shutdown_timeout)
     await runner.setup()
-    await web.TCPSite(runner, config.host, config.port).start()
+    # A burst of new client connections while the loop is busy must wait in the accept queue,
+    # not be dropped: a dropped SYN is retried after a second (aiohttp's default is 128).
+    await web.TCPSite(runner, config.host, config.port, backlog=LISTEN_BACKLOG).start()
     # What start-up made (modules, the app, the policy) lives as long as the process: keep it
     # out of the collector, or each full collection walks all of it and stalls every request
     # in flight for 20-40 ms.
