@@ -7,9 +7,11 @@ limits themselves come from the policy file, which can change while the gateway 
 import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -18,6 +20,8 @@ from modelops.gateway.config import GatewayConfig
 from modelops.gateway.logs import log, setup_logging
 from modelops.gateway.policy import PolicyError
 from modelops.gateway.server import Gateway
+
+LISTEN_BACKLOG = 4096
 
 
 def _host_port(value: str) -> tuple[str, int]:
@@ -134,7 +138,14 @@ async def serve(config: GatewayConfig, gateway: Gateway) -> None:
     """Serve until SIGTERM or SIGINT, then let requests in flight finish."""
     runner = web.AppRunner(gateway.app(), access_log=None, shutdown_timeout=config.shutdown_timeout)
     await runner.setup()
-    await web.TCPSite(runner, config.host, config.port).start()
+    # A burst of new client connections while the loop is busy must wait in the accept queue,
+    # not be dropped: a dropped SYN is retried after a second (aiohttp's default is 128).
+    await web.TCPSite(runner, config.host, config.port, backlog=LISTEN_BACKLOG).start()
+    # What start-up made (modules, the app, the policy) lives as long as the process: keep it
+    # out of the collector, or each full collection walks all of it and stalls every request
+    # in flight for 20-40 ms.
+    gc.collect()
+    gc.freeze()
     log.info("gateway listening on %s:%d -> %s", config.host, config.port, config.upstream)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -147,6 +158,16 @@ async def serve(config: GatewayConfig, gateway: Gateway) -> None:
         await runner.cleanup()
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed: its event loop and transports cost a good part less CPU per
+    proxied request than asyncio's own; without it the standard loop serves the same."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional, so imported only where it is used
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level)
@@ -156,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     except PolicyError as err:
         print(f"modelops gateway: {err}", file=sys.stderr)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, gateway))
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(loop_factory=_loop_factory()) as run,
+    ):
+        run.run(serve(config, gateway))
     return 0

@@ -26,3 +26,6 @@ class GatewayConfig:
     redis_timeout: float = 0.5
     shutdown_timeout: float = 30.0
     max_connections: int = 256
+    # Redis connections: one per rate-limit check in flight; a check past this many gets
+    # an error, and so the failure mode (redis-py's default of 100 was hit under load).
+    redis_max_connections: int = 1024

@@ -14,7 +14,7 @@ The same arithmetic runs in Redis as a Lua script (``redis_backend.py``); keep t
 
 import math
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 # Buckets per window: the resolution of the window edge (1 s for a 60 s window).
 BUCKETS = 60
@@ -91,8 +91,8 @@ def judge(demand: Demand, buckets: Mapping[int, int], now: float, window: float)
     key, demand_limit, need = demand.key, demand.limit, demand.need
     width = bucket_width(window)
     used = sum(buckets.values())
-    order = sorted(buckets)
-    reset_after = max(0.0, (order[-1] + 1) * width + window - now) if order else 0.0
+    # Only the newest bucket matters for the reset; the order only when refusing.
+    reset_after = max(0.0, (max(buckets) + 1) * width + window - now) if buckets else 0.0
     if demand_limit is None:
         return Verdict(key, None, used, 0.0, reset_after)
     excess = used + need - demand_limit
@@ -102,7 +102,7 @@ def judge(demand: Demand, buckets: Mapping[int, int], now: float, window: float)
         # Never fits: say "a whole window" rather than promise a time that will not help.
         return Verdict(key, demand_limit, used, window, reset_after)
     retry_after = window
-    for index in order:
+    for index in sorted(buckets):
         excess -= buckets[index]
         if excess <= 0:
             # Bucket ``index`` stops being counted once now - window >= (index + 1) * width.
@@ -113,8 +113,12 @@ def judge(demand: Demand, buckets: Mapping[int, int], now: float, window: float)
 
 def prune(buckets: MutableMapping[int, int], now: float, window: float) -> None:
     """Drop buckets that no longer overlap the window."""
-    lowest = first_counted_bucket(now, window)
-    for index in [i for i in buckets if i < lowest]:
+    _drop_below(buckets, first_counted_bucket(now, window))
+
+
+def _drop_below(buckets: MutableMapping[int, int], lowest: int) -> None:
+    stale = [i for i in buckets if i < lowest]
+    for index in stale:
         del buckets[index]
 
 
@@ -127,22 +131,30 @@ class SlidingWindows:
 
     def acquire(self, demands: Sequence[Demand], now: float, window: float) -> Outcome:
         """Check all demands; charge all of them only if every one fits."""
+        counters, windows = self._counters, self._windows
+        lowest = first_counted_bucket(now, window)
         verdicts = []
+        allowed = True
         for demand in demands:
-            buckets = self._counters.setdefault(demand.key, {})
-            self._windows[demand.key] = window
-            prune(buckets, now, window)
-            verdicts.append(judge(demand, buckets, now, window))
-        allowed = all(v.fits for v in verdicts)
+            buckets = counters.get(demand.key)
+            if buckets is None:
+                buckets = counters[demand.key] = {}
+            elif buckets:
+                _drop_below(buckets, lowest)
+            windows[demand.key] = window
+            verdict = judge(demand, buckets, now, window)
+            allowed = allowed and verdict.fits
+            verdicts.append(verdict)
         if allowed:
             index = math.floor(now / bucket_width(window))
-            for demand in demands:
+            for position, demand in enumerate(demands):
                 if demand.charge:
-                    buckets = self._counters[demand.key]
+                    buckets = counters[demand.key]
                     buckets[index] = buckets.get(index, 0) + demand.charge
-            verdicts = [
-                replace(v, charged=d.charge) for v, d in zip(verdicts, demands, strict=True)
-            ]
+                    v = verdicts[position]
+                    verdicts[position] = Verdict(
+                        v.key, v.limit, v.used, v.retry_after, v.reset_after, demand.charge
+                    )
         return Outcome(allowed, tuple(verdicts))
 
     def sweep(self, now: float) -> int:

@@ -29,6 +29,9 @@ ACCESS_FIELDS = frozenset(
 access_log = logging.getLogger("modelops.gateway.access")
 log = logging.getLogger("modelops.gateway")
 
+# One encoder for every line: json.dumps with separators builds a new one per call.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -50,11 +53,15 @@ class JsonFormatter(logging.Formatter):
                 tb = tb.tb_next
             if tb is not None:
                 line["at"] = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
-        return json.dumps(line, separators=(",", ":"))
+        return _encode(line)
 
 
 def setup_logging(level: str = "INFO") -> None:
     """JSON on stderr for every logger in the process (aiohttp's own included)."""
+    # The JSON line shows none of these; not looking them up makes each record cheaper.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
@@ -63,7 +70,14 @@ def setup_logging(level: str = "INFO") -> None:
 
 
 def log_access(**fields: Any) -> None:
-    access_log.info("request", extra={"fields": fields})
+    """One access line. The record is made and handled directly: ``Logger.info`` would also
+    walk the stack for the caller's file and line, which the JSON line never shows."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    record = access_log.makeRecord(
+        access_log.name, logging.INFO, __file__, 0, "request", (), None, extra={"fields": fields}
+    )
+    access_log.handle(record)
 
 
 class Throttled:

@@ -81,3 +81,26 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        # ``labels(...)`` validates and locks on every call; the children of the per-request
+        # series are looked up once and kept (label values are bounded, see above).
+        self._answered: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+        self._breakers: dict[str, Gauge] = {}
+
+    def answered(self, tier: str, status: int, seconds: float) -> None:
+        """One request done: count it by status and observe its duration."""
+        children = self._answered.get((tier, status))
+        if children is None:
+            children = (
+                self.requests.labels(tier, str(status), self.track),
+                self.latency.labels(tier, self.track),
+            )
+            self._answered[tier, status] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def breaker(self, upstream: str) -> Gauge:
+        """The breaker-state gauge of one upstream."""
+        gauge = self._breakers.get(upstream)
+        if gauge is None:
+            gauge = self._breakers[upstream] = self.breaker_state.labels(upstream)
+        return gauge

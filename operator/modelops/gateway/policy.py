@@ -6,6 +6,7 @@ API server would. Compiling (tier lookups, window in seconds) happens once per l
 per request.
 """
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,9 @@ from modelops.gateway.limiter import Demand
 
 ANONYMOUS = "anonymous"
 NO_TIER = "none"
+# Entries of a policy's per-client caches before they start over: bounds memory when many
+# distinct keys arrive, while the usual few hundred clients are served from the cache.
+CACHE_ENTRIES = 4096
 
 
 class PolicyError(ValueError):
@@ -39,7 +43,7 @@ class Identity:
     requests_per_minute: int | None
     tokens_per_minute: int | None
 
-    @property
+    @functools.cached_property
     def client_digest(self) -> str:
         return client_hash(self.client)
 
@@ -50,6 +54,14 @@ class Policy:
     window: float
     tiers: Mapping[str, RateLimitTier] = field(default_factory=dict)
     client_tiers: Mapping[str, str] = field(default_factory=dict)
+    # Per request only dict look-ups: who a (client key, tier header) pair is, and the
+    # demands of an identity, are worked out once per policy (a reload starts afresh).
+    _identities: dict[tuple[str, str | None], Identity] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _admissions: dict[Identity, tuple[Demand, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def compile(cls, spec: RateLimit) -> "Policy":
@@ -69,17 +81,24 @@ class Policy:
         A tier named by the header or the clients list that the policy does not define is
         passed over, so a stale mapping degrades to the next rule instead of failing requests.
         """
-        client = headers.get(self.spec.client_header)
+        spec = self.spec
+        client = headers.get(spec.client_header)
         if not client:
-            if self.spec.missing_key == MissingKey.REJECT:
+            if spec.missing_key == MissingKey.REJECT:
                 return None
             client = ANONYMOUS
-        candidates = [
-            headers.get(self.spec.tier_header) if self.spec.tier_header else None,
-            self.client_tiers.get(client),
-            self.spec.default_tier,
-        ]
-        for name in candidates:
+        asked = headers.get(spec.tier_header) if spec.tier_header else None
+        known = self._identities.get((client, asked))
+        if known is not None:
+            return known
+        who = self._resolve(client, asked)
+        if len(self._identities) >= CACHE_ENTRIES:
+            self._identities.clear()
+        self._identities[client, asked] = who
+        return who
+
+    def _resolve(self, client: str, asked: str | None) -> Identity:
+        for name in (asked, self.client_tiers.get(client), self.spec.default_tier):
             if name is not None and name in self.tiers:
                 tier = self.tiers[name]
                 return Identity(client, name, tier.requests_per_minute, tier.tokens_per_minute)
@@ -103,6 +122,15 @@ class Policy:
 
     def admission(self, who: Identity) -> list[Demand]:
         """Demands checked before a request: one request each, and token budget left."""
+        known = self._admissions.get(who)
+        if known is None:
+            known = self._admission(who)
+            if len(self._admissions) >= CACHE_ENTRIES:
+                self._admissions.clear()
+            self._admissions[who] = known
+        return list(known)
+
+    def _admission(self, who: Identity) -> tuple[Demand, ...]:
         demands = []
         pairs = [
             ("rq", who.client_digest, who.requests_per_minute, 1),
@@ -114,7 +142,7 @@ class Policy:
             limit = self._per_window(per_minute)
             if limit is not None:
                 demands.append(Demand(self._key(kind, scope), limit, 1, charge))
-        return demands
+        return tuple(demands)
 
     def token_charges(self, who: Identity, tokens: int) -> list[Demand]:
         """Demands that charge a response's tokens; they never refuse."""

@@ -8,6 +8,7 @@ once at its start, so a reload never changes a request half way.
 """
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from modelops.gateway.backend import Backend, BackendUnavailableError, MemoryBac
 from modelops.gateway.breaker import Breaker
 from modelops.gateway.config import GatewayConfig
 from modelops.gateway.limiter import Demand, Outcome
-from modelops.gateway.logs import Throttled, log, log_access
+from modelops.gateway.logs import Throttled, access_log, log, log_access
 from modelops.gateway.metrics import Metrics
 from modelops.gateway.policy import NO_TIER, Identity, Policy, limit_name
 from modelops.gateway.redis_backend import RedisBackend
@@ -59,6 +60,9 @@ def _is_json(content_type: str) -> bool:
 
 async def _read_body(request: web.Request, cap: int) -> bytes | None:
     """The body, or None once it passes ``cap`` bytes (stop reading: do not buffer a flood)."""
+    if request.content_length is not None and request.content_length <= cap:
+        # A declared length (checked against the cap before) bounds what the parser accepts.
+        return await request.content.read()
     chunks, size = [], 0
     async for chunk in request.content.iter_chunked(READ_CHUNK):
         size += len(chunk)
@@ -131,7 +135,9 @@ class Gateway:
             if self._redis is not None:
                 # Requests in flight may still use the old client; close it at shutdown.
                 self._retired.append(self._redis)
-            self._redis = RedisBackend(address, self.config.redis_timeout)
+            self._redis = RedisBackend(
+                address, self.config.redis_timeout, self.config.redis_max_connections
+            )
         return self._redis
 
     # -- own endpoints --------------------------------------------------------------------
@@ -180,9 +186,9 @@ class Gateway:
     ) -> None:
         status = response.status if response is not None else 499
         duration = time.monotonic() - ex.started
-        m, track = self.metrics, self.config.track
-        m.requests.labels(ex.tier, str(status), track).inc()
-        m.latency.labels(ex.tier, track).observe(duration)
+        self.metrics.answered(ex.tier, status, duration)
+        if not access_log.isEnabledFor(logging.INFO):
+            return
         log_access(
             method=request.method,
             path=request.path,  # never the query string: keys sometimes travel there
@@ -194,7 +200,7 @@ class Gateway:
             tokens=ex.tokens,
             limited=ex.limited,
             error=ex.error,
-            track=track,
+            track=self.config.track,
             ttft_ms=None if ex.ttft is None else round(ex.ttft * 1000, 1),
         )
 

@@ -44,6 +44,9 @@ class Upstream:
     base_url: str
     breaker: Breaker = field(default_factory=Breaker)
 
+    def __post_init__(self) -> None:
+        self.root = self.base_url.rstrip("/")  # what a request's path is appended to
+
 
 class UpstreamFailedError(Exception):
     """No upstream gave an answer; ``timed_out`` picks 504 over 503."""
@@ -78,7 +81,7 @@ class Attempt:
         else:
             breaker.failure(time.monotonic())
             self.metrics.upstream_failures.labels(self.upstream.name, "stream").inc()
-        self.metrics.breaker_state.labels(self.upstream.name).set(STATE_VALUES[breaker.state])
+        self.metrics.breaker(self.upstream.name).set(STATE_VALUES[breaker.state])
 
 
 class UpstreamChain:
@@ -96,12 +99,12 @@ class UpstreamChain:
         self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self.metrics = metrics
         for upstream in upstreams:
-            metrics.breaker_state.labels(upstream.name).set(0)
+            metrics.breaker(upstream.name).set(0)
 
     def _failed(self, upstream: Upstream, reason: str) -> None:
         upstream.breaker.failure(time.monotonic())
         self.metrics.upstream_failures.labels(upstream.name, reason).inc()
-        self.metrics.breaker_state.labels(upstream.name).set(STATE_VALUES[upstream.breaker.state])
+        self.metrics.breaker(upstream.name).set(STATE_VALUES[upstream.breaker.state])
 
     async def open(
         self, method: str, path_qs: str, headers: CIMultiDict[str], body: bytes
@@ -111,15 +114,13 @@ class UpstreamChain:
         for position, upstream in enumerate(self.upstreams):
             is_last = position == len(self.upstreams) - 1
             if not upstream.breaker.allow(time.monotonic()):
-                self.metrics.breaker_state.labels(upstream.name).set(
-                    STATE_VALUES[upstream.breaker.state]
-                )
+                self.metrics.breaker(upstream.name).set(STATE_VALUES[upstream.breaker.state])
                 continue
             tried = True
             try:
                 response = await self.session.request(
                     method,
-                    upstream.base_url.rstrip("/") + path_qs,
+                    upstream.root + path_qs,
                     headers=headers,
                     data=body,
                     allow_redirects=False,
