@@ -164,14 +164,23 @@ def test_hpa_replicas_are_not_fought(
 ) -> None:
     spec = model_service("scaled", autoscaling={"minReplicas": 3, "maxReplicas": 4})
     cluster.apply(spec, namespace)
+
     # The HPA (not the operator) brings stable from the API default of 1 to its minimum 3.
-    wait_until(
-        lambda: (
-            cluster.get("deployment", "-n", namespace, "scaled-stable")["spec"]["replicas"] == 3
-        ),
-        60,
-        message="HPA scaled stable to 3",
-    )
+    def stable_replicas() -> int | None:
+        # Polled from the moment of the apply: the Deployment may not exist yet.
+        found = cluster.kubectl(
+            "get",
+            "deployment",
+            "-n",
+            namespace,
+            "scaled-stable",
+            "-o",
+            "jsonpath={.spec.replicas}",
+            "--ignore-not-found",
+        ).stdout.strip()
+        return int(found) if found else None
+
+    wait_until(lambda: stable_replicas() == 3, 60, message="HPA scaled stable to 3")
     wait_phase(cluster, namespace, "scaled", "Stable")
     deployment = cluster.get(
         "deployment", "-n", namespace, "scaled-stable", "--show-managed-fields"
