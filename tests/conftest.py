@@ -38,10 +38,9 @@ def operator(cluster: Cluster) -> Iterator[OperatorProcess]:
     running.stop()
 
 
-@pytest.fixture(scope="session")
-def routing_crds(cluster: Cluster) -> None:
+def _install_crds(script: str, cluster: Cluster) -> None:
     result = subprocess.run(
-        ["bash", str(HACK / "install-routing-crds.sh"), cluster.kubeconfig],
+        ["bash", str(HACK / script), cluster.kubeconfig],
         capture_output=True,
         text=True,
         timeout=600,
@@ -49,6 +48,16 @@ def routing_crds(cluster: Cluster) -> None:
     )
     if result.returncode != 0:
         pytest.fail(
-            "hack/install-routing-crds.sh failed:\n" + (result.stdout + result.stderr)[-4000:],
-            pytrace=False,
+            f"hack/{script} failed:\n" + (result.stdout + result.stderr)[-4000:], pytrace=False
         )
+
+
+@pytest.fixture(scope="session")
+def routing_crds(cluster: Cluster) -> None:
+    _install_crds("install-routing-crds.sh", cluster)
+
+
+@pytest.fixture(scope="session")
+def monitoring_crds(cluster: Cluster) -> None:
+    """ServiceMonitor and PrometheusRule CRDs, for manifests/monitoring and the chart."""
+    _install_crds("install-monitoring-crds.sh", cluster)

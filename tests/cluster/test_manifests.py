@@ -1,0 +1,92 @@
+"""manifests/ (kustomize) is accepted by the real API server: `kubectl apply --dry-run=server`
+of every kustomization, built by the kustomize that kubectl embeds.
+
+A server dry run of a namespaced object needs its namespace and its CRD to exist, and a dry
+run creates neither: the CRDs (manifests/crd) and the namespaces the manifests name are
+created for real first (the namespaces are deleted afterwards; the CRDs stay, the session's
+operators need them). Everything else is only dry-run.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.cluster import REPO, Cluster
+from tests.support.operator import CRD_NAME
+
+pytestmark = pytest.mark.cluster
+
+MANIFESTS = REPO / "manifests"
+NAMESPACES = ("modelops-system", "ml")
+
+
+def build(cluster: Cluster, path: str) -> list[dict[str, Any]]:
+    text = cluster.kubectl("kustomize", str(MANIFESTS / path)).stdout
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+@pytest.fixture(scope="module")
+def prerequisites(cluster: Cluster, monitoring_crds: None) -> Iterator[None]:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(MANIFESTS / "crd"))
+    for crd in (CRD_NAME, "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    created = []
+    for namespace in NAMESPACES:
+        cluster.kubectl(
+            "wait", "--for=delete", f"namespace/{namespace}", "--timeout=120s", check=False
+        )
+        if cluster.kubectl("get", "namespace", namespace, check=False).returncode != 0:
+            cluster.kubectl("create", "namespace", namespace)
+            created.append(namespace)
+    yield
+    for namespace in created:
+        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.mark.parametrize("path", ["base", "overlays/namespaced", "monitoring", "crd"])
+def test_server_dry_run(cluster: Cluster, prerequisites: None, path: str) -> None:
+    result = cluster.kubectl(
+        "apply",
+        "--dry-run=server",
+        "--server-side",
+        "--force-conflicts",
+        "-k",
+        str(MANIFESTS / path),
+    )
+    built = build(cluster, path)
+    assert result.stdout.count("(server dry run)") == len(built), result.stdout
+
+
+def test_base_is_cluster_wide_with_peering(cluster: Cluster) -> None:
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in build(cluster, "base")}
+    assert ("ClusterRole", "modelops") in objects
+    assert ("ClusterKopfPeering", "modelops") in objects
+    assert ("CustomResourceDefinition", CRD_NAME) in objects
+    deployment = objects[("Deployment", "modelops")]
+    spec = deployment["spec"]
+    assert spec["replicas"] == 2
+    pod = spec["template"]["spec"]
+    container = pod["containers"][0]
+    assert "--peering=modelops" in container["args"]
+    assert not any(a.startswith("--namespace") for a in container["args"])
+    assert f"--gateway-image={container['image']}" in container["args"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert container[probe]["httpGet"]["path"] == "/healthz"
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+
+
+def test_namespaced_overlay_has_no_cluster_scoped_rbac(cluster: Cluster) -> None:
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in build(cluster, "overlays/namespaced")}
+    kinds = {kind for kind, _ in objects}
+    assert not kinds & {"ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"}
+    assert {"Role", "RoleBinding", "KopfPeering"} <= kinds
+    args = objects[("Deployment", "modelops")]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--namespace=ml" in args
