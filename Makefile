@@ -34,6 +34,12 @@ cluster-status: ## Show the local control plane's processes, version and nodes
 crd: venv ## Regenerate crds/ from the pydantic models
 	$(BIN)/modelops crd > $(CRD)
 
+CHART := charts/modelops
+chart-crds: ## Copy the CRDs (crds/, kopf peering) and the alert rules into the Helm chart
+	mkdir -p $(CHART)/crds $(CHART)/files
+	cp $(CRD) manifests/crd/kopf-peerings.yaml $(CHART)/crds/
+	cp manifests/monitoring/prometheusrule.yaml $(CHART)/files/
+
 lint: venv ## ruff, mypy --strict, import-linter contracts
 	$(BIN)/ruff check operator tests
 	$(BIN)/ruff format --check operator tests
@@ -64,4 +70,4 @@ kind-up: ## (needs Docker) a kind cluster for the same tests: KUBECONFIG=$$(pwd)
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries test-deps bench-deps bench-gateway cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-down
+.PHONY: help venv binaries chart-crds test-deps bench-deps bench-gateway cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-down

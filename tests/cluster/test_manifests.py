@@ -2,12 +2,10 @@
 of every kustomization, built by the kustomize that kubectl embeds.
 
 A server dry run of a namespaced object needs its namespace and its CRD to exist, and a dry
-run creates neither: the CRDs (manifests/crd) and the namespaces the manifests name are
-created for real first (the namespaces are deleted afterwards; the CRDs stay, the session's
-operators need them). Everything else is only dry-run.
+run creates neither: the ``install_prerequisites`` fixture creates the CRDs (manifests/crd)
+and the namespaces for real; everything else is only dry-run.
 """
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +17,6 @@ from tests.support.operator import CRD_NAME
 pytestmark = pytest.mark.cluster
 
 MANIFESTS = REPO / "manifests"
-NAMESPACES = ("modelops-system", "ml")
 
 
 def build(cluster: Cluster, path: str) -> list[dict[str, Any]]:
@@ -27,26 +24,8 @@ def build(cluster: Cluster, path: str) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-@pytest.fixture(scope="module")
-def prerequisites(cluster: Cluster, monitoring_crds: None) -> Iterator[None]:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(MANIFESTS / "crd"))
-    for crd in (CRD_NAME, "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
-    created = []
-    for namespace in NAMESPACES:
-        cluster.kubectl(
-            "wait", "--for=delete", f"namespace/{namespace}", "--timeout=120s", check=False
-        )
-        if cluster.kubectl("get", "namespace", namespace, check=False).returncode != 0:
-            cluster.kubectl("create", "namespace", namespace)
-            created.append(namespace)
-    yield
-    for namespace in created:
-        cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
-
-
 @pytest.mark.parametrize("path", ["base", "overlays/namespaced", "monitoring", "crd"])
-def test_server_dry_run(cluster: Cluster, prerequisites: None, path: str) -> None:
+def test_server_dry_run(cluster: Cluster, install_prerequisites: None, path: str) -> None:
     result = cluster.kubectl(
         "apply",
         "--dry-run=server",

@@ -23,7 +23,7 @@ import yaml
 from tests.cluster import test_canary as canary
 from tests.cluster import test_routing_rollout as routing
 from tests.support.cluster import REPO, Cluster, wait_until
-from tests.support.operator import CRD_NAME, OperatorProcess, paused
+from tests.support.operator import OperatorProcess, paused
 
 pytestmark = pytest.mark.cluster
 
@@ -33,21 +33,15 @@ BASE = REPO / "manifests" / "base"
 
 
 @pytest.fixture(scope="module")
-def installed(cluster: Cluster) -> Iterator[None]:
-    """manifests/base applied for real: CRDs, namespace, RBAC, peering object, Deployment."""
-    # An earlier run on a kept cluster may still be removing the namespace.
-    cluster.kubectl("wait", "--for=delete", f"namespace/{SYSTEM}", "--timeout=120s", check=False)
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests/crd")
-    )
-    for crd in (CRD_NAME, "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+def installed(cluster: Cluster, install_prerequisites: None) -> Iterator[None]:
+    """manifests/base applied for real: CRDs, namespace, RBAC, peering object, Deployment
+    (its pods are KWOK's: nothing runs). Removed afterwards but for the CRDs and the namespace
+    (install_prerequisites' own)."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(BASE))
     yield
-    # The CRDs stay: other modules' operators and ModelServices need them.
+    cluster.kubectl("delete", "deployment", "modelops", "-n", SYSTEM, "--ignore-not-found")
     for kind in ("clusterrolebinding", "clusterrole", "clusterkopfpeering"):
         cluster.kubectl("delete", kind, "modelops", "--ignore-not-found", check=False)
-    cluster.kubectl("delete", "namespace", SYSTEM, "--wait=false", check=False)
 
 
 def token_kubeconfig(cluster: Cluster, directory: Path) -> str:
