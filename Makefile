@@ -31,8 +31,9 @@ cluster-down: ## Stop the local control plane and remove its data
 cluster-status: ## Show the local control plane's processes, version and nodes
 	hack/cluster-status.sh
 
-crd: venv ## Regenerate crds/ from the pydantic models
+crd: venv ## Regenerate crds/ from the pydantic models (and the chart's copy)
 	$(BIN)/modelops crd > $(CRD)
+	$(MAKE) chart-crds
 
 CHART := charts/modelops
 chart-crds: ## Copy the CRDs (crds/, kopf peering) and the alert rules into the Helm chart
@@ -49,7 +50,7 @@ lint: venv ## ruff, mypy --strict, import-linter contracts
 test-unit: venv ## Fast tests, no cluster
 	$(BIN)/pytest tests/unit
 
-test-deps: ## System packages the tests use (redis-server), installed when missing
+test-deps: ## System packages the tests use (redis-server, prometheus/promtool, lua5.4), installed when missing
 	hack/install-test-deps.sh
 
 bench-deps: ## System packages the benchmarks use (nginx, wrk, redis-server), installed when missing

@@ -69,3 +69,10 @@ def test_namespaced_overlay_has_no_cluster_scoped_rbac(cluster: Cluster) -> None
     assert {"Role", "RoleBinding", "KopfPeering"} <= kinds
     args = objects[("Deployment", "modelops")]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--namespace=ml" in args
+
+
+def test_argocd_config_carries_the_health_check(cluster: Cluster) -> None:
+    (config,) = build(cluster, "argocd")
+    assert (config["kind"], config["metadata"]["name"]) == ("ConfigMap", "argocd-cm")
+    script = config["data"]["resource.customizations.health.modelops.dev_ModelService"]
+    assert script == (MANIFESTS / "argocd" / "health.lua").read_text()
