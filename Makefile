@@ -68,7 +68,10 @@ demo: venv binaries ## Local control plane + operator + a sample ModelService th
 kind-up: ## (needs Docker) a kind cluster for the same tests: KUBECONFIG=$$(pwd)/.cluster/kind-kubeconfig
 	hack/kind-up.sh
 
+kind-install: ## (needs Docker) build the image, load it into the kind cluster, helm install the chart
+	hack/kind-install.sh
+
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries chart-crds test-deps bench-deps bench-gateway cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-down
+.PHONY: help venv binaries chart-crds test-deps bench-deps bench-gateway cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-install kind-down
