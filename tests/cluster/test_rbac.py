@@ -65,8 +65,21 @@ def token_kubeconfig(cluster: Cluster, directory: Path) -> str:
 
 
 @pytest.fixture(scope="module")
+def audit_from(cluster: Cluster) -> tuple[Path, int]:
+    """The audit log and its size before this module's operator starts: only what follows is
+    this module's (a kept cluster's log holds earlier runs too)."""
+    audit = Path(cluster.kubeconfig).parent / "audit.log"
+    if not audit.exists():
+        pytest.fail(f"no audit log at {audit}: run against the local control plane", pytrace=False)
+    return audit, audit.stat().st_size
+
+
+@pytest.fixture(scope="module")
 def rbac_operator(
-    cluster: Cluster, installed: None, tmp_path_factory: pytest.TempPathFactory
+    cluster: Cluster,
+    installed: None,
+    audit_from: tuple[Path, int],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
     """`modelops run --peering modelops` as the ServiceAccount, cluster-wide like the
     Deployment, and the only operator running."""
@@ -157,16 +170,19 @@ def test_mesh_routing_as_service_account(
     assert_no_403(rbac_operator)
 
 
-def test_audit_log_shows_no_refused_write(cluster: Cluster, rbac_operator: OperatorProcess) -> None:
+def test_audit_log_shows_no_refused_write(
+    rbac_operator: OperatorProcess, audit_from: tuple[Path, int]
+) -> None:
     """No write of the ServiceAccount was refused by authorization (the audit policy records
     writes; a refusal carries the annotation decision=forbid), and the writes each rule is
     there for did happen; the (verb, resource) counts are printed as evidence."""
-    audit = Path(cluster.kubeconfig).parent / "audit.log"
-    if not audit.exists():
-        pytest.fail(f"no audit log at {audit}: run against the local control plane")
+    audit, offset = audit_from
+    with audit.open("rb") as handle:
+        handle.seek(offset)
+        lines = handle.read().decode(errors="replace").splitlines()
     used: dict[tuple[str, str], int] = {}
     refused = []
-    for line in audit.read_text(errors="replace").splitlines():
+    for line in lines:
         entry = json.loads(line)
         if entry.get("user", {}).get("username") != ACCOUNT:
             continue
