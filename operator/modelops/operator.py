@@ -79,6 +79,7 @@ def run_operator(args: argparse.Namespace) -> int:
                 memo=kopf.Memo(
                     gateway_image=args.gateway_image,
                     max_concurrent_rollouts=args.max_concurrent_rollouts,
+                    namespaced=bool(args.namespace),
                 ),
             )
         finally:

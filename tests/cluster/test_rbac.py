@@ -202,3 +202,42 @@ def test_audit_log_shows_no_refused_write(
     assert ("patch", "modelservices/status.modelops.dev") in used
     assert ("create", "events") in used
     assert ("patch", "clusterkopfpeerings.kopf.dev") in used
+
+
+def test_namespaced_overlay_is_enough_in_its_namespace(
+    cluster: Cluster, rbac_operator: OperatorProcess, tmp_path: Path
+) -> None:
+    """Last in this module: the overlay's Role alone (the ClusterRoleBinding removed), the
+    operator as the overlay runs it (`--namespace=ml`, KopfPeering), a canary promotion in ml,
+    and not one refusal."""
+    rbac_operator.stop()
+    cluster.kubectl("delete", "clusterrolebinding", "modelops")
+    built = cluster.kubectl("kustomize", str(REPO / "manifests/overlays/namespaced")).stdout
+    wanted = [
+        doc
+        for doc in yaml.safe_load_all(built)
+        if doc and doc["kind"] in ("Role", "RoleBinding", "KopfPeering")
+    ]
+    cluster.apply(yaml.safe_dump_all(wanted))
+    cluster.kubectl("delete", "msvc", "promo", "-n", "ml", "--ignore-not-found", "--wait=true")
+    scoped = OperatorProcess(
+        cluster,
+        "--peering",
+        "modelops",
+        "--namespace",
+        "ml",
+        kubeconfig=token_kubeconfig(cluster, tmp_path),
+        standalone=False,
+    )
+    try:
+        canary.test_canary_steps_then_promotion(cluster, scoped, "ml")
+        lines = scoped.log().splitlines()
+    finally:
+        scoped.stop()
+        cluster.kubectl("delete", "msvc", "promo", "-n", "ml", "--ignore-not-found", check=False)
+        manifest = yaml.safe_dump_all(wanted)
+        cluster.kubectl("delete", "--ignore-not-found", "-f", "-", input_text=manifest, check=False)
+    # No refusal at all: with --namespace, kopf does not try the cluster-scoped reads (namespaces,
+    # CRDs) a Role cannot grant (modelops.handlers.configure: settings.scanning.disabled).
+    refused = [line for line in lines if any(text in line for text in RBAC_REFUSALS)]
+    assert not refused, "\n".join(refused[:20])
