@@ -1,14 +1,27 @@
-"""manifests/argocd/health.lua on live ModelServices: the statuses the operator really writes
-through a rollout read as Healthy, Progressing, Suspended and Degraded."""
+"""manifests/argocd on live ModelServices: the statuses the operator really writes through a
+rollout read as Healthy, Progressing, Suspended and Degraded, and the Argo CD actions' annotations
+(pause, resume) are obeyed by the operator."""
+
+from typing import Any
 
 import pytest
 
-from tests.cluster.test_canary import canary_service, deploy_stable, modelops_cli
-from tests.support.argocd import health
+from tests.cluster.test_canary import canary_service, deploy_stable
+from tests.support.argocd import health, run_action
 from tests.support.cluster import Cluster, wait_until
 from tests.support.operator import OperatorProcess
 
 pytestmark = pytest.mark.cluster
+
+
+def act(cluster: Cluster, namespace: str, name: str, action: str) -> None:
+    """What Argo CD does for an action: run its Lua on the live object, write the result."""
+    live: dict[str, Any] = cluster.get("msvc", "-n", namespace, name)
+    annotations = run_action(live, action)
+    pairs = [
+        f"{key}={value}" for key, value in annotations.items() if key.startswith("modelops.dev/")
+    ]
+    cluster.kubectl("annotate", "--overwrite", "-n", namespace, f"msvc/{name}", *pairs)
 
 
 def live_health(cluster: Cluster, namespace: str, name: str) -> str:
@@ -31,11 +44,11 @@ def test_health_through_a_rollout(
         30,
         message="canary at 25%",
     )
-    modelops_cli(cluster, "pause", "argo", "-n", namespace)
+    act(cluster, namespace, "argo", "pause")
     wait_until(
         lambda: live_health(cluster, namespace, "argo") == "Suspended", 30, message="Suspended"
     )
-    modelops_cli(cluster, "resume", "argo", "-n", namespace)
+    act(cluster, namespace, "argo", "resume")
     wait_until(
         lambda: live_health(cluster, namespace, "argo") == "Progressing", 30, message="resumed"
     )

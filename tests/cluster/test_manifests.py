@@ -76,3 +76,5 @@ def test_argocd_config_carries_the_health_check(cluster: Cluster) -> None:
     assert (config["kind"], config["metadata"]["name"]) == ("ConfigMap", "argocd-cm")
     script = config["data"]["resource.customizations.health.modelops.dev_ModelService"]
     assert script == (MANIFESTS / "argocd" / "health.lua").read_text()
+    actions = config["data"]["resource.customizations.actions.modelops.dev_ModelService"]
+    assert actions == (MANIFESTS / "argocd" / "actions.yaml").read_text()

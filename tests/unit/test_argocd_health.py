@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.argocd import health
+from tests.support.argocd import available_actions, health, run_action
 
 
 def service(
@@ -90,3 +90,19 @@ def test_messages_come_from_the_status() -> None:
         health(service("Stable", observed=2))[1]
         == "Waiting for the operator to observe generation 3"
     )
+
+
+def test_actions_offered_only_for_a_running_canary() -> None:
+    assert available_actions(service("Stable")) == set()
+    running = service("Progressing", canaryRevision="abc")
+    assert available_actions(running) == {"promote", "abort", "pause"}
+    held = service("Progressing", canaryRevision="abc", annotations={"modelops.dev/pause": "abc"})
+    assert available_actions(held) == {"promote", "abort", "resume"}
+
+
+def test_actions_name_the_running_canary() -> None:
+    running = service("Progressing", canaryRevision="abc", annotations={"team": "nlp"})
+    assert run_action(running, "promote") == {"team": "nlp", "modelops.dev/promote": "abc"}
+    assert run_action(running, "abort")["modelops.dev/abort"] == "abc"
+    assert run_action(running, "pause")["modelops.dev/pause"] == "abc"
+    assert run_action(running, "resume")["modelops.dev/pause"] == "none"
