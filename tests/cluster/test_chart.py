@@ -29,6 +29,8 @@ COMBINATIONS: dict[str, list[str]] = {
         "metrics.serviceMonitor.enabled=true",
         "--set",
         "metrics.prometheusRule.enabled=true",
+        "--set",
+        "grafana.dashboard.enabled=true",
     ],
     "standalone-no-service": [
         "--set",
@@ -114,6 +116,7 @@ def test_combinations_render_what_they_say() -> None:
     assert {"Role", "RoleBinding", "KopfPeering", "ServiceMonitor", "PrometheusRule"} <= set(
         namespaced
     )
+    assert "modelops.json" in namespaced["ConfigMap"]["data"]
     args = namespaced["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--namespace=ml" in args
     standalone = kinds(template(*COMBINATIONS["standalone-no-service"], release="x"))
