@@ -31,8 +31,15 @@ cluster-down: ## Stop the local control plane and remove its data
 cluster-status: ## Show the local control plane's processes, version and nodes
 	hack/cluster-status.sh
 
-crd: venv ## Regenerate crds/ from the pydantic models
+crd: venv ## Regenerate crds/ from the pydantic models (and the chart's copy)
 	$(BIN)/modelops crd > $(CRD)
+	$(MAKE) chart-crds
+
+CHART := charts/modelops
+chart-crds: ## Copy the CRDs (crds/, kopf peering) and the alert rules into the Helm chart
+	mkdir -p $(CHART)/crds $(CHART)/files
+	cp $(CRD) manifests/crd/kopf-peerings.yaml $(CHART)/crds/
+	cp manifests/monitoring/prometheusrule.yaml $(CHART)/files/
 
 lint: venv ## ruff, mypy --strict, import-linter contracts
 	$(BIN)/ruff check operator tests
@@ -43,7 +50,7 @@ lint: venv ## ruff, mypy --strict, import-linter contracts
 test-unit: venv ## Fast tests, no cluster
 	$(BIN)/pytest tests/unit
 
-test-deps: ## System packages the tests use (redis-server), installed when missing
+test-deps: ## System packages the tests use (redis-server, prometheus/promtool, lua5.4), installed when missing
 	hack/install-test-deps.sh
 
 bench-deps: ## System packages the benchmarks use (nginx, wrk, redis-server), installed when missing
@@ -61,7 +68,10 @@ demo: venv binaries ## Local control plane + operator + a sample ModelService th
 kind-up: ## (needs Docker) a kind cluster for the same tests: KUBECONFIG=$$(pwd)/.cluster/kind-kubeconfig
 	hack/kind-up.sh
 
+kind-install: ## (needs Docker) build the image, load it into the kind cluster, helm install the chart
+	hack/kind-install.sh
+
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries test-deps bench-deps bench-gateway cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-down
+.PHONY: help venv binaries chart-crds test-deps bench-deps bench-gateway cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-install kind-down

@@ -5,6 +5,7 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl  <- k8s.io/kubernetes
 #   etcd                                                              <- go.etcd.io/etcd/server/v3
 #   kwok, kwokctl                                                     <- sigs.k8s.io/kwok
+#   helm                                                              <- helm.sh/helm/v3
 #
 # k8s.io/kubernetes replaces its staging modules (k8s.io/api, k8s.io/client-go, ...) with local
 # paths, so `go install k8s.io/kubernetes/cmd/...@vX` fails. A wrapper module requires
@@ -101,12 +102,22 @@ build_kwok() {
     "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
 }
 
+build_helm() {
+  if have_all helm; then log "helm $HELM_VERSION: cached"; return; fi
+  log "helm $HELM_VERSION: building"
+  # The version helm prints comes from an ldflag, as its own Makefile sets it.
+  GOBIN="$bin" go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+}
+
 start=$SECONDS
 case "${1:-all}" in
-  all) build_etcd; build_kwok; build_kubernetes ;;
+  all) build_etcd; build_kwok; build_helm; build_kubernetes ;;
+  helm) build_helm ;;
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|kwok]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|kwok|helm]" >&2; exit 2 ;;
 esac
 log "binaries ready in $bin ($((SECONDS - start)) s)"

@@ -8,3 +8,16 @@ cluster_dir() { echo "${MODELOPS_CLUSTER_DIR:-$(repo_root)/.cluster}"; }
 # Ports on 127.0.0.1, away from the usual ones so a developer's own cluster does not clash.
 : "${ETCD_PORT:=23790}" "${ETCD_PEER_PORT:=23800}" "${APISERVER_PORT:=26443}"
 : "${KCM_PORT:=20257}" "${SCHEDULER_PORT:=20259}" "${KWOK_PORT:=20247}"
+
+# The cluster named by $1, else $KUBECONFIG; then `kube ARGS...` runs kubectl against it (the
+# cached build when there is one).
+target_cluster() {
+  TARGET_KUBECONFIG="${1:-${KUBECONFIG:-}}"
+  [[ -n "$TARGET_KUBECONFIG" ]] || { log "usage: $0 KUBECONFIG (or set KUBECONFIG)"; exit 2; }
+}
+kube() {
+  local bin
+  bin="$(bin_dir)/kubectl"
+  [[ -x "$bin" ]] || bin=kubectl
+  "$bin" --kubeconfig "$TARGET_KUBECONFIG" "$@"
+}

@@ -78,6 +78,12 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="peering object name: makes peering mandatory (HA; needs kopf's peering CRD)",
     )
+    run.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="peering priority: the highest live one acts (default: drawn at random per process)",
+    )
     run.add_argument("--metrics-port", type=int, default=8080, help="/metrics and /healthz")
     run.add_argument("--log-format", choices=["plain", "json"], default="plain")
     run.add_argument("--verbose", action="store_true")

@@ -49,6 +49,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
+    # With --namespace the operator runs on a Role (manifests/overlays/namespaced): it may not
+    # list namespaces or watch CRDs, and kopf, told so, takes the namespaces as exact names and
+    # the CRDs from one discovery at start instead of retrying those reads for a minute.
+    if getattr(memo, "namespaced", False):
+        settings.scanning.disabled = True
     memo.kube = Kube.from_environment()
     _slots.limit = int(getattr(memo, "max_concurrent_rollouts", 0) or 0)
 

@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import json
 import logging
+import secrets
 from typing import Any
 
 import kopf
@@ -65,6 +66,12 @@ async def serve_http(port: int) -> web.AppRunner:
     return runner
 
 
+def peering_priority(asked: int | None) -> int:
+    """The replicas of one Deployment share their arguments, and kopf pauses every peer when
+    two of equal priority meet: unless asked, each process draws its own (the highest acts)."""
+    return asked if asked is not None else 1 + secrets.randbelow(2**31 - 1)
+
+
 def run_operator(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, args.verbose)
 
@@ -76,9 +83,11 @@ def run_operator(args: argparse.Namespace) -> int:
                 namespaces=args.namespace,
                 standalone=args.standalone or None,
                 peering_name=None if args.standalone else args.peering,
+                priority=peering_priority(args.priority),
                 memo=kopf.Memo(
                     gateway_image=args.gateway_image,
                     max_concurrent_rollouts=args.max_concurrent_rollouts,
+                    namespaced=bool(args.namespace),
                 ),
             )
         finally:

@@ -5,7 +5,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar
 
 from tests.support.cluster import REPO, Cluster, wait_until
 from tests.support.processes import free_port
@@ -27,17 +30,30 @@ def install_crd(cluster: Cluster) -> None:
 
 
 class OperatorProcess:
-    """``modelops run --standalone`` against the test cluster, its log in a temp file."""
+    """``modelops run --standalone`` against the test cluster, its log in a temp file.
 
-    def __init__(self, cluster: Cluster, *extra: str) -> None:
+    ``kubeconfig``: another identity on the same cluster (the RBAC test's ServiceAccount token);
+    ``standalone=False``: no ``--standalone``, for a run with ``--peering``."""
+
+    running: ClassVar[set["OperatorProcess"]] = set()  # started and not stopped, for paused()
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        *extra: str,
+        kubeconfig: str | None = None,
+        standalone: bool = True,
+    ) -> None:
         self._cluster = cluster
         self._extra = extra
+        self._kubeconfig = kubeconfig or cluster.kubeconfig
+        self._standalone = ["--standalone"] if standalone else []
         self._start()
 
     def _start(self) -> None:
         self.metrics_port = free_port()
         self.log_path = Path(tempfile.mkstemp(prefix="modelops-operator-", suffix=".log")[1])
-        env = {**os.environ, "KUBECONFIG": self._cluster.kubeconfig, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "KUBECONFIG": self._kubeconfig, "PYTHONUNBUFFERED": "1"}
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [
@@ -45,7 +61,7 @@ class OperatorProcess:
                 "-m",
                 "modelops.cli",
                 "run",
-                "--standalone",
+                *self._standalone,
                 "--metrics-port",
                 str(self.metrics_port),
                 *self._extra,
@@ -54,6 +70,7 @@ class OperatorProcess:
             stderr=subprocess.STDOUT,
             env=env,
         )
+        OperatorProcess.running.add(self)
         wait_until(self.healthy, 30, message=f"operator /healthz (log: {self.log_path})")
 
     def restart(self, kill: bool = True) -> None:
@@ -93,6 +110,7 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
+        OperatorProcess.running.discard(self)
         self.process.terminate()
         try:
             self.process.wait(timeout=15)
@@ -104,6 +122,20 @@ class OperatorProcess:
     def assert_no_tracebacks(self) -> None:
         text = self.log()
         assert "Traceback" not in text, text[-4000:]
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """Every operator this session runs (the session fixture's, say) stopped for the block and
+    started again after it: for a test whose own operator must be the only one acting."""
+    stopped = list(OperatorProcess.running)
+    for running in stopped:
+        running.stop()
+    try:
+        yield
+    finally:
+        for running in stopped:
+            running._start()
 
 
 def metric_total(text: str, name: str) -> float:

@@ -1,0 +1,36 @@
+# The modelops image: the operator (`modelops run`, the default) and the rate-limit gateway
+# sidecar (`modelops gateway ...`) are the same package, so one image serves both.
+#
+#   docker build -t modelops:0.1.0 .        (no Docker engine on the CI machines: see README)
+#
+# Stage 1 installs the package and its dependencies into a virtual environment; every
+# dependency ships wheels, so no compiler is needed, and nothing of pip's or of the sources
+# reaches the final stage, which holds only that environment and the Python runtime.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ONLY_BINARY=:all:
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY operator ./operator
+# Not editable: the package is copied into the environment (and its bytecode compiled there,
+# since the final root filesystem is read-only).
+RUN python -m venv /opt/modelops \
+    && /opt/modelops/bin/pip install --no-binary=modelops . \
+    && /opt/modelops/bin/python -m compileall -q /opt/modelops/lib
+
+FROM ${PYTHON_IMAGE}
+ENV PATH=/opt/modelops/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+# A fixed numeric user, so that `runAsNonRoot` can verify it without a name lookup.
+RUN groupadd --system --gid 10001 modelops \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin modelops
+COPY --from=build /opt/modelops /opt/modelops
+USER 10001:10001
+EXPOSE 8080
+# No HEALTHCHECK: Kubernetes probes /healthz (operator) and the gateway's health endpoints.
+ENTRYPOINT ["modelops"]
+CMD ["run"]

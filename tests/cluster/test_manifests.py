@@ -1,0 +1,80 @@
+"""manifests/ (kustomize) is accepted by the real API server: `kubectl apply --dry-run=server`
+of every kustomization, built by the kustomize that kubectl embeds.
+
+A server dry run of a namespaced object needs its namespace and its CRD to exist, and a dry
+run creates neither: the ``install_prerequisites`` fixture creates the CRDs (manifests/crd)
+and the namespaces for real; everything else is only dry-run.
+"""
+
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.cluster import REPO, Cluster
+from tests.support.operator import CRD_NAME
+
+pytestmark = pytest.mark.cluster
+
+MANIFESTS = REPO / "manifests"
+
+
+def build(cluster: Cluster, path: str) -> list[dict[str, Any]]:
+    text = cluster.kubectl("kustomize", str(MANIFESTS / path)).stdout
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+@pytest.mark.parametrize("path", ["base", "overlays/namespaced", "monitoring", "crd"])
+def test_server_dry_run(cluster: Cluster, install_prerequisites: None, path: str) -> None:
+    result = cluster.kubectl(
+        "apply",
+        "--dry-run=server",
+        "--server-side",
+        "--force-conflicts",
+        "-k",
+        str(MANIFESTS / path),
+    )
+    built = build(cluster, path)
+    assert result.stdout.count("(server dry run)") == len(built), result.stdout
+
+
+def test_base_is_cluster_wide_with_peering(cluster: Cluster) -> None:
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in build(cluster, "base")}
+    assert ("ClusterRole", "modelops") in objects
+    assert ("ClusterKopfPeering", "modelops") in objects
+    assert ("CustomResourceDefinition", CRD_NAME) in objects
+    deployment = objects[("Deployment", "modelops")]
+    spec = deployment["spec"]
+    assert spec["replicas"] == 2
+    pod = spec["template"]["spec"]
+    container = pod["containers"][0]
+    assert "--peering=modelops" in container["args"]
+    assert not any(a.startswith("--namespace") for a in container["args"])
+    assert f"--gateway-image={container['image']}" in container["args"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert container[probe]["httpGet"]["path"] == "/healthz"
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+
+
+def test_namespaced_overlay_has_no_cluster_scoped_rbac(cluster: Cluster) -> None:
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in build(cluster, "overlays/namespaced")}
+    kinds = {kind for kind, _ in objects}
+    assert not kinds & {"ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"}
+    assert {"Role", "RoleBinding", "KopfPeering"} <= kinds
+    args = objects[("Deployment", "modelops")]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--namespace=ml" in args
+
+
+def test_argocd_config_carries_the_health_check(cluster: Cluster) -> None:
+    (config,) = build(cluster, "argocd")
+    assert (config["kind"], config["metadata"]["name"]) == ("ConfigMap", "argocd-cm")
+    script = config["data"]["resource.customizations.health.modelops.dev_ModelService"]
+    assert script == (MANIFESTS / "argocd" / "health.lua").read_text()
+    actions = config["data"]["resource.customizations.actions.modelops.dev_ModelService"]
+    assert actions == (MANIFESTS / "argocd" / "actions.yaml").read_text()

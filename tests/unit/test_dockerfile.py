@@ -1,0 +1,59 @@
+"""The Dockerfile's promises, checked on its text (no Docker engine here to build it, and no
+hadolint in Debian's archive to lint it): two stages, a final stage with no build tools, a
+numeric non-root user, unbuffered Python, no HEALTHCHECK, `modelops` as the entrypoint."""
+
+import json
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def stages() -> list[list[tuple[str, str]]]:
+    text = (REPO / "Dockerfile").read_text()
+    joined = re.sub(r"\\\n", " ", text)  # continuation lines
+    found: list[list[tuple[str, str]]] = []
+    for raw in joined.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        instruction, _, rest = line.partition(" ")
+        if instruction.upper() == "FROM":
+            found.append([])
+        if found:
+            found[-1].append((instruction.upper(), rest.strip()))
+    return found
+
+
+def test_multi_stage_with_a_clean_final_stage() -> None:
+    build, final = stages()[0], stages()[-1]
+    assert len(stages()) == 2
+    assert build[0][1].endswith("AS build")
+    runs = " ".join(rest for instruction, rest in final if instruction == "RUN")
+    for tool in ("apt-get", "pip ", "gcc", "build-essential", "make "):
+        assert tool not in runs, f"{tool!r} in the final stage"
+    copies = [rest for instruction, rest in final if instruction == "COPY"]
+    assert copies == ["--from=build /opt/modelops /opt/modelops"]
+
+
+def test_final_stage_runs_unprivileged_and_unbuffered() -> None:
+    final = stages()[-1]
+    users = [rest for instruction, rest in final if instruction == "USER"]
+    assert users and users[-1].split(":")[0].isdigit() and users[-1].split(":")[0] != "0"
+    envs = " ".join(rest for instruction, rest in final if instruction == "ENV")
+    assert "PYTHONUNBUFFERED=1" in envs
+    assert all(instruction != "HEALTHCHECK" for stage in stages() for instruction, _ in stage)
+    entrypoint = [json.loads(rest) for instruction, rest in final if instruction == "ENTRYPOINT"]
+    assert entrypoint == [["modelops"]]
+
+
+def test_base_is_slim_python_311() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim", text, re.MULTILINE)
+
+
+def test_the_image_user_satisfies_the_deployment() -> None:
+    """runAsNonRoot needs a numeric USER; the manifests run as the same uid."""
+    user = [rest for instruction, rest in stages()[-1] if instruction == "USER"][-1]
+    deployment = (REPO / "manifests" / "base" / "deployment.yaml").read_text()
+    assert f"runAsUser: {user.split(':')[0]}" in deployment
