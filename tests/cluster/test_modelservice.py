@@ -272,10 +272,14 @@ def test_steady_state_makes_no_writes(
     window_start = time.time()
     time.sleep(30)
     writes_after = metric_total(operator.metrics(), "modelops_api_writes_total")
-    assert writes_after == writes_before, "the operator wrote during steady state"
     audit_log = REPO / ".cluster" / "audit.log"
-    if cluster.started_here or audit_log.exists():
-        # From the API server's side too: no write by the operator's client or by kopf.
+    if audit_log.exists():
+        # The API server's own record, for this namespace: no write by the operator's client
+        # or by kopf. (The operator's counter is session-wide: objects of earlier tests whose
+        # namespaces are still being deleted can move during the window.)
         writes = audit_writes(str(audit_log), window_start, ("modelops/", "kopf/"), namespace)
         assert writes == [], [(w["verb"], w["objectRef"]) for w in writes]
+    else:
+        # A cluster from KUBECONFIG without our audit log: the operator's own counter.
+        assert writes_after == writes_before, "the operator wrote during steady state"
     operator.assert_no_tracebacks()
