@@ -29,7 +29,7 @@ from modelops.render.meta import (
 )
 from modelops.render.refs import ChildRef, ref_of
 from modelops.rollout.canary import Commands, Plan, advance, analysis_due, plan
-from modelops.rollout.conditions import set_condition
+from modelops.rollout.conditions import Wanted, set_conditions
 from modelops.rollout.events import Event
 from modelops.rollout.observe import WorkloadObservation, observe_deployment
 from modelops.slots import RolloutSlots
@@ -127,17 +127,15 @@ def _invalid(kube: Kube, body: dict[str, Any], error: ValidationError, now: str)
     before = previous_status(body)
     message = "; ".join(format_validation_error(error).messages)
     generation = int(body["metadata"].get("generation", 0))
-    conditions = list(before.conditions or [])
-    for type_, value in (("Ready", False), ("Degraded", True)):
-        conditions = set_condition(
-            conditions,
-            type_,
-            value,
-            reason="InvalidSpec",
-            message=message,
-            now=now,
-            generation=generation,
-        )
+    conditions = set_conditions(
+        before.conditions,
+        [
+            Wanted("Ready", False, "InvalidSpec", message),
+            Wanted("Degraded", True, "InvalidSpec", message),
+        ],
+        now=now,
+        generation=generation,
+    )
     after = before.model_copy(
         update={
             "observed_generation": generation,

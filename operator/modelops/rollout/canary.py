@@ -35,7 +35,7 @@ from modelops.api.status import (
     Stage,
 )
 from modelops.render.pod import revision
-from modelops.rollout.conditions import set_condition
+from modelops.rollout.conditions import Wanted, set_conditions
 from modelops.rollout.events import Event, transition_events
 from modelops.rollout.observe import WorkloadObservation
 from modelops.rollout.steady import steady_status
@@ -214,24 +214,18 @@ class Tick:
     ) -> list[Any]:
         """Ready says stable serves (GitOps health); UpToDate says whether the spec's version
         is what runs, so a rollback is visible without the service looking down."""
-        conditions = list(previous.conditions or [])
         pairs = (
             ("Ready", self.stable.ready > 0),
             ("Progressing", progressing),
             ("Degraded", degraded),
             ("UpToDate", up_to_date),
         )
-        for type_, value in pairs:
-            conditions = set_condition(
-                conditions,
-                type_,
-                value,
-                reason=reason,
-                message=message,
-                now=self.stamp,
-                generation=self.generation,
-            )
-        return conditions
+        return set_conditions(
+            previous.conditions,
+            [Wanted(type_, value, reason, message) for type_, value in pairs],
+            now=self.stamp,
+            generation=self.generation,
+        )
 
     def history(
         self,

@@ -4,6 +4,8 @@ As in Argo Rollouts' conditions helpers, ``lastTransitionTime`` moves only when 
 status flips, so a steady state rewrites nothing.
 """
 
+from dataclasses import dataclass
+
 from modelops.api.status import Condition
 
 
@@ -33,3 +35,30 @@ def set_condition(
 
 def condition_true(conditions: list[Condition] | None, type_: str) -> bool:
     return any(c.type == type_ and c.status == "True" for c in conditions or ())
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One condition as it should read now."""
+
+    type: str
+    status: bool
+    reason: str
+    message: str
+
+
+def set_conditions(
+    previous: list[Condition] | None, wanted: list[Wanted], *, now: str, generation: int
+) -> list[Condition]:
+    conditions = list(previous or [])
+    for item in wanted:
+        conditions = set_condition(
+            conditions,
+            item.type,
+            item.status,
+            reason=item.reason,
+            message=item.message,
+            now=now,
+            generation=generation,
+        )
+    return conditions

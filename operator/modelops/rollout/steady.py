@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from modelops.api.status import HISTORY_LIMIT, HistoryEntry, ModelServiceStatus, Phase
-from modelops.rollout.conditions import set_condition
+from modelops.rollout.conditions import Wanted, set_conditions
 from modelops.rollout.observe import WorkloadObservation
 
 
@@ -83,41 +83,35 @@ def steady_status(
     """The status to write, given what was written before and what is observed now."""
     was_stable = previous.phase is Phase.STABLE and previous.stable_revision == revision
     verdict = _verdict(stable, revision, conflicts, was_stable)
-    conditions = list(previous.conditions or [])
-    ready_reason = verdict.reason if not verdict.ready else "Available"
-    conditions = set_condition(
-        conditions,
-        "Ready",
-        verdict.ready,
-        reason=ready_reason,
-        message=verdict.message,
-        now=now,
-        generation=generation,
-    )
-    conditions = set_condition(
-        conditions,
-        "Progressing",
-        verdict.progressing,
-        reason="RollingOut" if verdict.progressing else "Complete",
-        message=verdict.message if verdict.progressing else "rollout complete",
-        now=now,
-        generation=generation,
-    )
-    conditions = set_condition(
-        conditions,
-        "Degraded",
-        verdict.degraded,
-        reason=verdict.reason if verdict.degraded else "Healthy",
-        message=verdict.message if verdict.degraded else "no problems observed",
-        now=now,
-        generation=generation,
-    )
-    conditions = set_condition(
-        conditions,
-        "UpToDate",
-        verdict.phase is Phase.STABLE,
-        reason="Current" if verdict.phase is Phase.STABLE else verdict.reason,
-        message=(f"version {version} runs" if verdict.phase is Phase.STABLE else verdict.message),
+    stable_now = verdict.phase is Phase.STABLE
+    conditions = set_conditions(
+        previous.conditions,
+        [
+            Wanted(
+                "Ready",
+                verdict.ready,
+                "Available" if verdict.ready else verdict.reason,
+                verdict.message,
+            ),
+            Wanted(
+                "Progressing",
+                verdict.progressing,
+                "RollingOut" if verdict.progressing else "Complete",
+                verdict.message if verdict.progressing else "rollout complete",
+            ),
+            Wanted(
+                "Degraded",
+                verdict.degraded,
+                verdict.reason if verdict.degraded else "Healthy",
+                verdict.message if verdict.degraded else "no problems observed",
+            ),
+            Wanted(
+                "UpToDate",
+                stable_now,
+                "Current" if stable_now else verdict.reason,
+                f"version {version} runs" if stable_now else verdict.message,
+            ),
+        ],
         now=now,
         generation=generation,
     )
