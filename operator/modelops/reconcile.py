@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from modelops.api import KIND, ModelService, ModelServiceStatus, format_validation_error
+from modelops.api.base import k8s_time
 from modelops.api.status import Phase, Stage
 from modelops.health.analysis import run_analysis
 from modelops.kube.client import Kube
@@ -47,10 +48,6 @@ class Outcome:
     phase: Phase | None = None
     wake_after: float | None = None
     status: dict[str, Any] | None = None
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def owned_by(live: dict[str, Any], uid: str) -> bool:
@@ -191,7 +188,7 @@ def reconcile(
     try:
         service = ModelService.model_validate(body)
     except ValidationError as error:
-        return _invalid(kube, body, error, now_iso())
+        return _invalid(kube, body, error, k8s_time(now))
     before = previous_status(body)
     chosen = plan(service.spec, before)
     ctx = _context(service, chosen, gateway_image)

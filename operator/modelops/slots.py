@@ -22,7 +22,3 @@ class RolloutSlots:
                 self._held.add(key)
             else:
                 self._held.discard(key)
-
-    def held(self) -> int:
-        with self._lock:
-            return len(self._held)

@@ -37,13 +37,9 @@ def test_failing_metric_rolls_back(
     cluster: Cluster, operator: OperatorProcess, namespace: str, prometheus: str
 ) -> None:
     cluster.apply(analysed("bad", "1.0.0", prometheus, "vector(0.5)", failureLimit=2), namespace)
-    wait_until(lambda: status(cluster, namespace, "bad").get("phase") == "Stable", 60, message="v1")
+    wait_phase(cluster, namespace, "bad", "Stable", 60)
     cluster.apply(analysed("bad", "2.0.0", prometheus, "vector(0.5)", failureLimit=2), namespace)
-    wait_until(
-        lambda: status(cluster, namespace, "bad").get("phase") == "RolledBack",
-        60,
-        message="rolled back by analysis",
-    )
+    wait_phase(cluster, namespace, "bad", "RolledBack", 60)
     current = status(cluster, namespace, "bad")
     assert "analysis failed 2 times" in current["message"]
     assert current["analysis"]["results"][0]["value"] == 0.5
@@ -55,9 +51,7 @@ def test_passing_metric_promotes(
     cluster: Cluster, operator: OperatorProcess, namespace: str, prometheus: str
 ) -> None:
     cluster.apply(analysed("good", "1.0.0", prometheus, "vector(0.01)"), namespace)
-    wait_until(
-        lambda: status(cluster, namespace, "good").get("phase") == "Stable", 60, message="v1"
-    )
+    wait_phase(cluster, namespace, "good", "Stable", 60)
     cluster.apply(analysed("good", "2.0.0", prometheus, "vector(0.01)"), namespace)
     wait_until(
         lambda: status(cluster, namespace, "good").get("stableVersion") == "2.0.0",

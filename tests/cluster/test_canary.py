@@ -45,9 +45,7 @@ def event_reasons(cluster: Cluster, namespace: str, name: str) -> list[str]:
 
 def deploy_stable(cluster: Cluster, namespace: str, name: str, steps: list[dict[str, Any]]) -> None:
     cluster.apply(canary_service(name, "1.0.0", steps), namespace)
-    wait_until(
-        lambda: status(cluster, namespace, name).get("phase") == "Stable", 60, message="v1 Stable"
-    )
+    wait_phase(cluster, namespace, name, "Stable", 60)
 
 
 def test_canary_steps_then_promotion(

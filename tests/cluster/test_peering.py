@@ -13,7 +13,7 @@ import pytest
 
 from tests.cluster.test_canary import canary_service
 from tests.support.cluster import Cluster, wait_until
-from tests.support.msvc import status
+from tests.support.msvc import status, wait_phase
 from tests.support.operator import OperatorProcess, paused
 
 pytestmark = pytest.mark.cluster
@@ -52,9 +52,7 @@ def test_one_acts_and_the_other_takes_over(
     wait_until(lambda: peers() == 2, 30, message="both operators in the peering object")
     steps = [{"weight": 50, "pause": "1s"}]
     cluster.apply(canary_service("ha", "1.0.0", steps), namespace)
-    wait_until(
-        lambda: status(cluster, namespace, "ha").get("phase") == "Stable", 60, message="Stable"
-    )
+    wait_phase(cluster, namespace, "ha", "Stable", 60)
     counts = [reconciled(o, namespace, "ha") for o in pair]
     assert sorted(counts)[0] == 0 and sorted(counts)[1] > 0, f"reconciles per process: {counts}"
     active, standby = (pair[0], pair[1]) if counts[0] else (pair[1], pair[0])

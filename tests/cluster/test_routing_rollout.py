@@ -4,6 +4,7 @@ import pytest
 
 from tests.cluster.test_canary import canary_service, status
 from tests.support.cluster import Cluster, wait_until
+from tests.support.msvc import wait_phase
 from tests.support.operator import OperatorProcess
 
 pytestmark = pytest.mark.cluster
@@ -28,6 +29,20 @@ def service_names(cluster: Cluster, namespace: str) -> set[str]:
     return {s["metadata"]["name"] for s in cluster.get("service", "-n", namespace)["items"]}
 
 
+def wait_all_on_stable(cluster: Cluster, namespace: str, provider: str) -> None:
+    """The rollout ended: every weight on stable, and the canary's Service gone."""
+    wait_until(
+        lambda: weights(cluster, namespace, "routed", provider) == {"routed-stable": 100},
+        30,
+        message="all traffic on stable",
+    )
+    wait_until(
+        lambda: "routed-canary" not in service_names(cluster, namespace),
+        30,
+        message="canary Service removed",
+    )
+
+
 @pytest.mark.parametrize("provider", sorted(PROVIDERS))
 def test_weights_follow_the_steps_to_promotion(
     cluster: Cluster, operator: OperatorProcess, namespace: str, routing_crds: None, provider: str
@@ -35,9 +50,7 @@ def test_weights_follow_the_steps_to_promotion(
     steps = [{"weight": 30, "pause": "2s"}, {"weight": 60, "pause": "2s"}]
     rollout = {"trafficRouting": PROVIDERS[provider]}
     cluster.apply(canary_service("routed", "1.0.0", steps, rollout=rollout), namespace)
-    wait_until(
-        lambda: status(cluster, namespace, "routed").get("phase") == "Stable", 60, message="v1"
-    )
+    wait_phase(cluster, namespace, "routed", "Stable", 60)
     assert weights(cluster, namespace, "routed", provider) == {"routed-stable": 100}
     cluster.apply(canary_service("routed", "2.0.0", steps, rollout=rollout), namespace)
     seen: list[dict[str, int]] = []
@@ -54,16 +67,7 @@ def test_weights_follow_the_steps_to_promotion(
     assert seen.index({"routed-stable": 70, "routed-canary": 30}) < seen.index(
         {"routed-stable": 40, "routed-canary": 60}
     )
-    wait_until(
-        lambda: weights(cluster, namespace, "routed", provider) == {"routed-stable": 100},
-        30,
-        message="all traffic on stable after promotion",
-    )
-    wait_until(
-        lambda: "routed-canary" not in service_names(cluster, namespace),
-        30,
-        message="canary Service removed",
-    )
+    wait_all_on_stable(cluster, namespace, provider)
 
 
 def test_abort_returns_all_traffic_to_stable(
@@ -72,9 +76,7 @@ def test_abort_returns_all_traffic_to_stable(
     steps = [{"weight": 30, "pause": "10m"}]
     rollout = {"trafficRouting": PROVIDERS["gatewayAPI"]}
     cluster.apply(canary_service("routed", "1.0.0", steps, rollout=rollout), namespace)
-    wait_until(
-        lambda: status(cluster, namespace, "routed").get("phase") == "Stable", 60, message="v1"
-    )
+    wait_phase(cluster, namespace, "routed", "Stable", 60)
     cluster.apply(canary_service("routed", "2.0.0", steps, rollout=rollout), namespace)
     wait_until(
         lambda: (
@@ -90,13 +92,4 @@ def test_abort_returns_all_traffic_to_stable(
         lambda: status(cluster, namespace, "routed").get("canaryRevision"), 10, message="status"
     )
     cluster.kubectl("annotate", "msvc", "-n", namespace, "routed", f"modelops.dev/abort={revision}")
-    wait_until(
-        lambda: weights(cluster, namespace, "routed", "gatewayAPI") == {"routed-stable": 100},
-        30,
-        message="all traffic back on stable",
-    )
-    wait_until(
-        lambda: "routed-canary" not in service_names(cluster, namespace),
-        30,
-        message="canary Service removed",
-    )
+    wait_all_on_stable(cluster, namespace, "gatewayAPI")

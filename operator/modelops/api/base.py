@@ -6,6 +6,7 @@ Unknown fields are refused so a typo fails at ``modelops render`` as it does at 
 """
 
 import re
+from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
@@ -77,6 +78,14 @@ class ApiModel(BaseModel):
     def to_api(self) -> dict[str, Any]:
         """The object as it is written to the API server: camelCase, no unset optionals."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+# Kubernetes' metav1.Time on the wire: RFC 3339, UTC, whole seconds.
+K8S_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def k8s_time(moment: datetime) -> str:
+    return moment.strftime(K8S_TIME_FORMAT)
 
 
 def parse_duration_seconds(value: str) -> float:

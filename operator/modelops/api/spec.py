@@ -16,7 +16,6 @@ from modelops.api.base import (
     Duration,
     FreeForm,
     Quantity,
-    parse_duration_seconds,
 )
 from modelops.api.rules import Rule
 
@@ -539,7 +538,3 @@ class ModelService(ApiModel):
     metadata: ObjectMeta
     spec: ModelServiceSpec
     status: dict[str, Any] | None = None
-
-
-def interval_seconds(analysis: Analysis) -> float:
-    return parse_duration_seconds(analysis.interval)

@@ -14,6 +14,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from modelops.api import GROUP, KIND, VERSION
+from modelops.api.base import k8s_time
 from modelops.kube.client import Kube
 from modelops.rollout.events import Event
 
@@ -24,7 +25,7 @@ log = logging.getLogger("modelops.events")
 
 def event_manifest(owner: dict[str, Any], event: Event, now: datetime) -> dict[str, Any]:
     meta = owner["metadata"]
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = k8s_time(now)
     return {
         "apiVersion": "v1",
         "kind": "Event",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from modelops.api.base import parse_duration_seconds
+from modelops.api.base import K8S_TIME_FORMAT, k8s_time, parse_duration_seconds
 from modelops.api.spec import (
     Inconclusive,
     ModelServiceSpec,
@@ -142,13 +142,13 @@ def plan(spec: ModelServiceSpec, status: ModelServiceStatus) -> Plan:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return k8s_time(moment)
 
 
 def _since(stamp: str | None, now: datetime) -> float:
     if stamp is None:
         return 0.0
-    then = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=now.tzinfo)
+    then = datetime.strptime(stamp, K8S_TIME_FORMAT).replace(tzinfo=now.tzinfo)
     return (now - then).total_seconds()
 
 

@@ -33,10 +33,6 @@ def set_condition(
     return [c for c in conditions if c.type != type_] + [updated]
 
 
-def condition_true(conditions: list[Condition] | None, type_: str) -> bool:
-    return any(c.type == type_ and c.status == "True" for c in conditions or ())
-
-
 @dataclass(frozen=True)
 class Wanted:
     """One condition as it should read now."""
