@@ -12,7 +12,15 @@ from modelops.api import GROUP, KIND, PLURAL, VERSION
 from modelops.coalesce import Coalescer
 from modelops.kube.client import Kube, NamespaceTerminatingError
 from modelops.kube.events import post_events
-from modelops.metrics import CANARY_WEIGHT, MANAGED, RECONCILE_SECONDS, RECONCILES, ROLLOUTS
+from modelops.metrics import (
+    CANARY_WEIGHT,
+    MANAGED,
+    RECONCILE_SECONDS,
+    RECONCILES,
+    ROLLOUTS,
+    forget,
+    set_phase,
+)
 from modelops.reconcile import reconcile
 from modelops.render.meta import (
     ANNOTATION_ABORT,
@@ -65,6 +73,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
             _seen.discard((namespace, name))
             MANAGED.set(len(_seen))
             _waker.cancel((namespace, name))
+            forget(namespace, name)
             return
         _seen.add((namespace, name))
         MANAGED.set(len(_seen))
@@ -94,6 +103,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
             )
         status = outcome.status or {}
         CANARY_WEIGHT.labels(namespace, name).set(status.get("canaryWeight") or 0)
+        set_phase(namespace, name, status.get("phase"))
         for event in outcome.events:
             if event.reason in {"Promoted", "RolledBack"}:
                 ROLLOUTS.labels(event.reason).inc()

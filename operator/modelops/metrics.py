@@ -1,6 +1,10 @@
 """The operator's Prometheus metrics (served on /metrics by ``modelops run``)."""
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram
+
+from modelops.api.status import Phase
 
 RECONCILES = Counter(
     "modelops_reconcile_total", "Reconciles of a ModelService, by result.", ["result"]
@@ -25,6 +29,24 @@ CANARY_WEIGHT = Gauge(
 MANAGED = Gauge("modelops_managed_modelservices", "ModelServices this operator reconciles.")
 PHASES = Gauge(
     "modelops_modelservice_phase",
-    "1 for the phase each ModelService is in.",
+    "1 for the phase each ModelService is in, 0 for the others.",
     ["namespace", "name", "phase"],
 )
+
+
+def set_phase(namespace: str, name: str, phase: str | None) -> None:
+    """One series per phase, so alerts can match ``{phase="RolledBack"} == 1``."""
+    for candidate in Phase:
+        PHASES.labels(namespace, name, candidate.value).set(1 if candidate.value == phase else 0)
+
+
+def forget(namespace: str, name: str) -> None:
+    """A deleted ModelService leaves no series behind."""
+    series: list[tuple[Gauge, tuple[str, ...]]] = [
+        (PHASES, (namespace, name, phase.value)) for phase in Phase
+    ]
+    series.append((CANARY_WEIGHT, (namespace, name)))
+    for gauge, labels in series:
+        # Never set for a ModelService whose first reconcile failed.
+        with contextlib.suppress(KeyError):
+            gauge.remove(*labels)

@@ -27,3 +27,21 @@ def test_event_points_at_the_model_service() -> None:
 def test_long_messages_are_cut_to_the_limit() -> None:
     manifest = event_manifest(OWNER, Event("Normal", "X", "m" * 5000), datetime.now(UTC))
     assert len(manifest["message"]) == MESSAGE_LIMIT
+
+
+def test_phase_gauge_has_one_series_at_one_and_forgets_deleted_services() -> None:
+    from prometheus_client import REGISTRY  # noqa: PLC0415
+
+    from modelops.metrics import forget, set_phase  # noqa: PLC0415
+
+    def value(phase: str) -> float | None:
+        labels = {"namespace": "ml", "name": "chat", "phase": phase}
+        return REGISTRY.get_sample_value("modelops_modelservice_phase", labels)
+
+    set_phase("ml", "chat", "Progressing")
+    set_phase("ml", "chat", "RolledBack")
+    assert value("RolledBack") == 1
+    assert value("Progressing") == 0
+    forget("ml", "chat")
+    assert value("RolledBack") is None
+    forget("ml", "chat")  # already gone: no error
