@@ -59,6 +59,16 @@ bench-deps: ## System packages the benchmarks use (nginx, wrk, redis-server), in
 bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx (~5 min; BENCH_ARGS=--quick ~1 min)
 	PYTHONPATH=. $(BIN)/python bench/gateway.py $(BENCH_ARGS)
 
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
+
+argo-rollouts: ## Build Argo Rollouts' controller and fetch its CRDs (the rollback bench's baseline), cached
+	hack/build-argo-rollouts.sh
+
+bench-rollback: $(BIN)/.bench-installed binaries test-deps argo-rollouts ## Rollback speed vs Argo Rollouts (~20 min; BENCH_ARGS=--quick ~6 min)
+	PYTHONPATH=. $(BIN)/python bench/rollback.py $(BENCH_ARGS)
+
 test: venv binaries test-deps lint ## Everything: lint, unit tests and cluster tests on the local control plane
 	$(BIN)/pytest
 
@@ -74,4 +84,4 @@ kind-install: ## (needs Docker) build the image, load it into the kind cluster, 
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries chart-crds test-deps bench-deps bench-gateway cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-install kind-down
+.PHONY: help venv binaries chart-crds test-deps bench-deps bench-gateway argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-install kind-down

@@ -1,5 +1,6 @@
 """Running the operator for cluster tests: the real ``modelops run`` as a subprocess."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -9,23 +10,38 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
+import yaml
+
 from tests.support.cluster import REPO, Cluster, wait_until
-from tests.support.processes import free_port
+from tests.support.processes import free_port, http_ok
 
 CRD_NAME = "modelservices.modelops.dev"
 
 
 def install_crd(cluster: Cluster) -> None:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    install_crds(cluster, REPO / "crds")
+
+
+def install_crds(cluster: Cluster, path: Path) -> None:
+    """Server-side apply of the CRD files in directory ``path``, then wait for each to be
+    Established."""
+    names = [
+        document["metadata"]["name"]
+        for file in sorted(path.glob("*.yaml"))
+        for document in yaml.safe_load_all(file.read_text())
+        if document and document.get("kind") == "CustomResourceDefinition"
+    ]
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
     # Polled: `kubectl wait --for=condition=...` fails at once on a CRD that has no
     # conditions yet, instead of waiting.
     jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
 
-    def established() -> bool:
-        found = cluster.kubectl("get", f"crd/{CRD_NAME}", "-o", f"jsonpath={jsonpath}", check=False)
+    def established(name: str) -> bool:
+        found = cluster.kubectl("get", f"crd/{name}", "-o", f"jsonpath={jsonpath}", check=False)
         return found.stdout.strip() == "True"
 
-    wait_until(established, 60, message=f"{CRD_NAME} Established")
+    for name in names:
+        wait_until(functools.partial(established, name), 60, message=f"{name} Established")
 
 
 class OperatorProcess:
@@ -84,17 +100,9 @@ class OperatorProcess:
         self._start()
 
     def healthy(self) -> bool:
-        import urllib.request  # noqa: PLC0415
-
         if self.process.poll() is not None:
             raise AssertionError(f"operator exited:\n{self.log()[-3000:]}")
-        try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=2
-            ) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
+        return http_ok(f"http://127.0.0.1:{self.metrics_port}/healthz")
 
     def metrics(self) -> str:
         import urllib.request  # noqa: PLC0415

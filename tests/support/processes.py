@@ -42,6 +42,15 @@ def gateway_argv(port: int, upstream: str, *flags: str) -> list[str]:
     ]
 
 
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """Does ``url`` answer 200 now? (False while nothing listens there yet.)"""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 # Bound on each wait here: a hang fails the test instead of blocking CI.
 START_TIMEOUT = 30.0
 
