@@ -41,10 +41,12 @@ def plot(result: dict[str, Any], path: Path) -> None:
     crash = axes[0][-1]
     labels = list(result["crash_loop"])
     for x, label in enumerate(labels):
-        values = _values(result["crash_loop"][label]["rows"])
+        rows = result["crash_loop"][label]["rows"]
+        values = _values(rows)
         crash.scatter([x] * len(values), values, color=COLOURS[label], alpha=0.7, zorder=3)
-        if not values:
-            crash.annotate("no rollback", (x, 0), ha="center", va="bottom", color=COLOURS[label])
+        if not values:  # say why: the run's error, e.g. "not on stable within 60 s"
+            why = rows[0].get("error", "no rollback") if rows else "not run"
+            crash.annotate(why, (x, 0), ha="center", va="bottom", color=COLOURS[label])
     crash.set_xticks(range(len(labels)), labels)
     crash.set_xlim(-0.75, len(labels) - 0.25)
     crash.set_ylim(bottom=0)
