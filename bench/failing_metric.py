@@ -6,11 +6,23 @@ second, and both controllers under test query that Prometheus with the same quer
 failing observation is the first poll of Prometheus' query API, made with the same client code as
 our operator's analysis (modelops.health.prometheus.query_scalar), that answers above the limit:
 the moment the failing series is visible to any controller that asks.
+
+The controllers reach that Prometheus through a pass-through (``QueryRecorder``) that notes when
+each query first got a failing answer: the controller's own first failing measurement. From the
+first failing observation to it is the wait for the controller's next scheduled measurement (the
+interval's phase, alike for any controller that measures every interval); from it to 100 % on
+stable is the controller's own reaction.
 """
 
+import json
 import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -71,9 +83,84 @@ class Exporter:
         self._server.server_close()
 
 
+def _failing_answer(payload: bytes) -> bool:
+    """Is this query API answer one sample above the limit?"""
+    try:
+        result = json.loads(payload)["data"]["result"]
+        return len(result) == 1 and float(result[0]["value"][1]) > LIMIT
+    except (ValueError, KeyError, IndexError, TypeError):
+        return False
+
+
+class QueryRecorder:
+    """Forwards every request to Prometheus and notes, per query, when (monotonic seconds, as
+    the request arrived) it was first answered with a failing value. Handles GET and the POST
+    form that Prometheus' Go client sends first."""
+
+    def __init__(self, prometheus: str) -> None:
+        self.first_failing: dict[str, float] = {}
+        self._lock = threading.Lock()
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._forward(None)
+
+            def do_POST(self) -> None:
+                self._forward(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+            def _forward(self, body: bytes | None) -> None:
+                arrived = time.monotonic()
+                headers = {"Content-Type": self.headers.get("Content-Type", "")} if body else {}
+                request = urllib.request.Request(  # noqa: S310 (our own Prometheus URL)
+                    prometheus + self.path, data=body, headers=headers, method=self.command
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                        status, payload = answer.status, answer.read()
+                except urllib.error.HTTPError as error:
+                    status, payload = error.code, error.read()
+                form = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                form.update(urllib.parse.parse_qs((body or b"").decode()))
+                for query in form.get("query", []):
+                    if status == 200 and _failing_answer(payload):
+                        recorder.note(query, arrived)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def note(self, query: str, arrived: float) -> None:
+        with self._lock:
+            self.first_failing.setdefault(query, arrived)
+
+    def first_failing_measurement(self, target: str) -> float | None:
+        with self._lock:
+            return self.first_failing.get(error_query(target))
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@dataclass
+class FailingMetric:
+    exporter: Exporter
+    prometheus: str  # the real one: the bench's own polls
+    recorder: QueryRecorder  # in front of it: the controllers' address
+
+
 @contextmanager
-def failing_metric_source(workdir: Path) -> Iterator[tuple[Exporter, str]]:
-    """The exporter and a Prometheus scraping it; yields both (the Prometheus base URL)."""
+def failing_metric_source(workdir: Path) -> Iterator[FailingMetric]:
+    """The exporter, a Prometheus scraping it and the recorder in front of that Prometheus."""
     exporter = Exporter()
     config = {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": "15s"},
@@ -83,7 +170,11 @@ def failing_metric_source(workdir: Path) -> Iterator[tuple[Exporter, str]]:
     }
     try:
         with running_prometheus(config, workdir) as url:
-            yield exporter, url
+            recorder = QueryRecorder(url)
+            try:
+                yield FailingMetric(exporter, url, recorder)
+            finally:
+                recorder.close()
     finally:
         exporter.close()
 

@@ -7,9 +7,10 @@ Every run is a fresh rollout of 4 replicas whose v1 is fully rolled out first; v
 - metric (modelops and Argo Rollouts, analysis interval 5 s and 15 s, interleaved run by run):
   both query the same real Prometheus (Debian's package) with the same query and interval and
   roll back on the first failed measurement (our failureLimit 1 = Argo's failureLimit 0, see
-  bench/argo_rollouts.py). Once the canary pauses at its first step, and after a random wait in
-  [0, interval) so that the failure falls anywhere in the analysis cycle, the bench switches the
-  rollout's error ratio from 0 to 0.5 (limit 0.05; bench/failing_metric.py).
+  bench/argo_rollouts.py). Once the canary pauses at its first step, and after a wait in
+  [0, interval) (one per equal slice of it, shuffled, the same for both controllers) so that the
+  failures cover the analysis cycle evenly, the bench switches the rollout's error ratio from 0
+  to 0.5 (limit 0.05; bench/failing_metric.py).
   first failing observation (t_fail): the first poll of Prometheus' query API, with that query,
   answering above the limit: the failing series is visible to whoever asks.
 - crash-loop: v2's pods carry ``modelops.dev/simulate: crash-loop`` (KWOK fails them). t_fail is
@@ -21,7 +22,10 @@ Every run is a fresh rollout of 4 replicas whose v1 is fully rolled out first; v
 100 % on stable (t_stable), for both: the first poll where the controller reports the rollback
 (our ``status.phase == RolledBack``; Argo's ``status.abort``) and no pod of v2 is serving (Ready
 and not terminating; the Service's endpoints follow exactly these). Reported: t_stable - t_fail
-("rollback"), and t_fail to the rollback reported ("detect").
+("rollback"), and t_fail to the rollback reported ("detect"). For the metric scenario the
+rollback time is split at the controller's own first failing measurement (its first query that
+Prometheus answered failing, noted by a pass-through the controllers query Prometheus through):
+"measurement_wait" before it (the wait for the next scheduled measurement) and "reaction" after.
 Goals (issue 7): our median <= interval + 2 s, and Argo's median / ours >= 5.
 
 Polls every 50 ms with the Python client, so every polled time is late by up to one poll plus
@@ -59,7 +63,7 @@ from bench import argo_rollouts as argo  # noqa: E402
 from bench.failing_metric import (  # noqa: E402
     FAILING,
     HEALTHY,
-    Exporter,
+    FailingMetric,
     error_query,
     failing_in_prometheus,
     failing_metric_source,
@@ -152,7 +156,8 @@ class CrashWatch:
 def row(run: int, since: float, seen: dict[str, float], error: str | None = None) -> dict[str, Any]:
     """Times from ``since`` (v2 applied, or the metric switched), the time from the first
     failing observation to the rollback reported (``detect``) and to 100 % on stable
-    (``rollback``, the figure the goals are about)."""
+    (``rollback``, the figure the goals are about); for the metric scenario, that time split at
+    the controller's own first failing measurement (``measurement_wait`` + ``reaction``)."""
     t_fail = seen.get("fail")
 
     def after(start: float | None, key: str) -> float | None:
@@ -164,6 +169,8 @@ def row(run: int, since: float, seen: dict[str, float], error: str | None = None
         "t_stable": after(since, "stable"),
         "detect": after(t_fail, "reported"),
         "rollback": after(t_fail, "stable"),
+        "measurement_wait": after(t_fail, "measured"),
+        "reaction": after(seen.get("measured"), "stable"),
     }
     if error:
         result["error"] = error
@@ -173,20 +180,19 @@ def row(run: int, since: float, seen: dict[str, float], error: str | None = None
 @dataclass
 class Bench:
     api: Api
-    exporter: Exporter
-    prometheus: str
+    source: FailingMetric
 
     def measure(
         self,
         contender: Contender,
         name: str,
         analysis: Analysis | None,
-        fail: Callable[[], tuple[float, Moment]],
+        fail: Callable[[], tuple[float, dict[str, Moment]]],
         timeout: float = TIMEOUT,
     ) -> tuple[float, dict[str, float]]:
         """v1 fully rolled out, then ``fail()`` (which starts the failure and returns when it
-        did and the first-failing-observation moment); polls that moment, the rollback
-        reported and 100 % on stable."""
+        did and the moments to watch: "fail", the first failing observation, and others);
+        polls them, the rollback reported and 100 % on stable."""
         try:
             contender.deploy(name, V1, analysis, crash=False)
             wait_for(f"{name} v1 rolled out", lambda: contender.first_version_done(name))
@@ -195,7 +201,7 @@ class Bench:
             on_stable = polled(
                 lambda: contender.reports_rollback(name) and not self.api.version_serving(name, V2)
             )
-            moments = {"fail": failing, "reported": reported, "stable": on_stable}
+            moments = {**failing, "reported": reported, "stable": on_stable}
             seen = first_of(moments, timeout)
             if "stable" in seen:  # on stable implies reported; one poll round checks both in turn
                 seen["reported"] = min(seen.get("reported", seen["stable"]), seen["stable"])
@@ -208,10 +214,10 @@ class Bench:
         name = f"{contender.prefix}-crash-{run}"
         watcher = CrashWatch(self.api, name)
 
-        def crash() -> tuple[float, Moment]:
+        def crash() -> tuple[float, dict[str, Moment]]:
             applied = time.monotonic()
             contender.deploy(name, V2, None, crash=True)
-            return applied, lambda: watcher.first
+            return applied, {"fail": lambda: watcher.first}
 
         try:
             since, seen = self.measure(contender, name, None, crash, timeout)
@@ -228,24 +234,37 @@ class Bench:
         """The canary pauses at step 1 with a healthy error ratio, which turns failing ``wait``
         seconds later (drawn in [0, interval): anywhere in the analysis cycle)."""
         name = f"{contender.prefix}-{interval:g}s-{run}"
-        analysis = Analysis(self.prometheus, error_query(name), interval)
+        source = self.source
+        analysis = Analysis(source.recorder.url, error_query(name), interval)
 
-        def switch() -> tuple[float, Moment]:
+        def switch() -> tuple[float, dict[str, Moment]]:
             contender.deploy(name, V2, analysis, crash=False)
             wait_for(f"{name} canary at step 1", lambda: contender.at_first_step(name))
             time.sleep(wait)
             switched = time.monotonic()
-            self.exporter.set(name, FAILING)
-            return switched, polled(lambda: failing_in_prometheus(self.prometheus, name))
+            source.exporter.set(name, FAILING)
+            return switched, {
+                "fail": polled(lambda: failing_in_prometheus(source.prometheus, name)),
+                "measured": lambda: source.recorder.first_failing_measurement(name),
+            }
 
-        self.exporter.set(name, HEALTHY)
+        source.exporter.set(name, HEALTHY)
         try:
             since, seen = self.measure(contender, name, analysis, switch)
         except TimeoutError as error:
             return row(run, 0.0, {}, str(error))
         finally:
-            self.exporter.drop(name)
+            source.exporter.drop(name)
         return row(run, since, seen)
+
+
+def spread_waits(rng: random.Random, runs: int, interval: float) -> list[float]:
+    """One wait per run, one in each of ``runs`` equal slices of [0, interval), shuffled: the
+    failures cover the analysis cycle evenly, so that few runs already give a fair median.
+    Both controllers get the same waits."""
+    waits = [(slot + rng.random()) / runs * interval for slot in range(runs)]
+    rng.shuffle(waits)
+    return waits
 
 
 def machine() -> dict[str, Any]:
@@ -277,10 +296,10 @@ def main() -> int:
         contenders: list[Contender] = [ours, theirs]
         with (
             tempfile.TemporaryDirectory() as workdir,
-            failing_metric_source(Path(workdir)) as (exporter, url),
+            failing_metric_source(Path(workdir)) as source,
         ):
             waits = random.Random(args.seed)  # noqa: S311 (reproducible waits, not secrets)
-            bench = Bench(api, exporter, url)
+            bench = Bench(api, source)
             crash = {
                 ours.label: [bench.crash_loop(ours, run, TIMEOUT) for run in range(runs)],
                 # One run shows what Argo does with crashing canary pods: nothing, by default.
@@ -288,8 +307,7 @@ def main() -> int:
             }
             for interval in INTERVALS:
                 rows: dict[str, list[dict[str, Any]]] = {c.label: [] for c in contenders}
-                for run in range(runs):
-                    wait = waits.uniform(0, interval)  # the same for both: paired runs
+                for run, wait in enumerate(spread_waits(waits, runs, interval)):
                     # Alternate who goes first, so neither always runs on a warmer machine.
                     for contender in contenders if run % 2 == 0 else contenders[::-1]:
                         measured = bench.metric(contender, interval, run, wait)
@@ -325,6 +343,11 @@ def main() -> int:
             "no v2 pod Ready and not terminating",
             "detect": "from t_fail to the first poll with the rollback reported, seconds",
             "rollback": "t_stable - t_fail, seconds",
+            "measurement_wait": "metric: from t_fail to the controller's first query that "
+            "Prometheus answered failing (noted by a pass-through in front of Prometheus)",
+            "reaction": "metric: from that query to t_stable, seconds",
+            "waits": "metric: the failure starts after a wait in [0, interval) from the canary "
+            "pausing at step 1, one per equal slice of the interval, shuffled, the same for both",
         },
         "crash_loop": {label: scenario(crashed) for label, crashed in crash.items()},
         "metric": metric,
