@@ -15,6 +15,7 @@ stable is the controller's own reaction.
 """
 
 import json
+import random
 import threading
 import time
 import urllib.error
@@ -185,3 +186,12 @@ def failing_in_prometheus(prometheus: str, target: str) -> bool:
         return query_scalar(prometheus, error_query(target), timeout=2.0) > LIMIT
     except (PrometheusUnavailableError, NoDataError):
         return False
+
+
+def spread_waits(rng: random.Random, runs: int, interval: float) -> list[float]:
+    """One wait per run, one in each of ``runs`` equal slices of [0, interval), shuffled: the
+    failures cover the analysis cycle evenly, so that few runs already give a fair median.
+    Both controllers get the same waits."""
+    waits = [(slot + rng.random()) / runs * interval for slot in range(runs)]
+    rng.shuffle(waits)
+    return waits

@@ -67,6 +67,7 @@ from bench.failing_metric import (  # noqa: E402
     error_query,
     failing_in_prometheus,
     failing_metric_source,
+    spread_waits,
 )
 from bench.rollback_contenders import (  # noqa: E402
     V1,
@@ -256,15 +257,6 @@ class Bench:
         finally:
             source.exporter.drop(name)
         return row(run, since, seen)
-
-
-def spread_waits(rng: random.Random, runs: int, interval: float) -> list[float]:
-    """One wait per run, one in each of ``runs`` equal slices of [0, interval), shuffled: the
-    failures cover the analysis cycle evenly, so that few runs already give a fair median.
-    Both controllers get the same waits."""
-    waits = [(slot + rng.random()) / runs * interval for slot in range(runs)]
-    rng.shuffle(waits)
-    return waits
 
 
 def machine() -> dict[str, Any]:
