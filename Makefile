@@ -66,7 +66,7 @@ $(BIN)/.bench-installed: $(BIN)/.installed
 argo-rollouts: ## Build Argo Rollouts' controller and fetch its CRDs (the rollback bench's baseline), cached
 	hack/build-argo-rollouts.sh
 
-bench-rollback: $(BIN)/.bench-installed binaries test-deps argo-rollouts ## Rollback speed vs Argo Rollouts (~20 min; BENCH_ARGS=--quick ~6 min)
+bench-rollback: $(BIN)/.bench-installed binaries test-deps argo-rollouts ## Rollback speed vs Argo Rollouts (~11 min; BENCH_ARGS=--quick ~4 min)
 	PYTHONPATH=. $(BIN)/python bench/rollback.py $(BENCH_ARGS)
 
 test: venv binaries test-deps lint ## Everything: lint, unit tests and cluster tests on the local control plane

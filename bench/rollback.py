@@ -266,7 +266,7 @@ def machine() -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=10, help="runs per scenario and controller")
-    parser.add_argument("--quick", action="store_true", help="3 runs each (a few minutes)")
+    parser.add_argument("--quick", action="store_true", help="3 runs each (about 4 minutes)")
     parser.add_argument("--seed", type=int, default=7, help="for the waits before a failure")
     parser.add_argument("--out", type=Path, default=RESULTS / "rollback.json")
     args = parser.parse_args()
