@@ -47,6 +47,10 @@ lint: venv ## ruff, mypy --strict, import-linter contracts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+security: venv ## bandit on the code, pip-audit on the installed dependencies
+	$(BIN)/bandit -q -r operator
+	$(BIN)/python hack/audit-dependencies.py
+
 test-unit: venv ## Fast tests, no cluster
 	$(BIN)/pytest tests/unit
 
@@ -59,7 +63,7 @@ bench-deps: ## System packages the benchmarks use (nginx, wrk, redis-server), in
 bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx (~5 min; BENCH_ARGS=--quick ~1 min)
 	PYTHONPATH=. $(BIN)/python bench/gateway.py $(BENCH_ARGS)
 
-test: venv binaries test-deps lint ## Everything: lint, unit tests and cluster tests on the local control plane
+test: venv binaries test-deps lint security ## Everything: lint, security checks, unit tests and cluster tests on the local control plane
 	$(BIN)/pytest
 
 demo: venv binaries ## Local control plane + operator + a sample ModelService through a rollout
@@ -74,4 +78,4 @@ kind-install: ## (needs Docker) build the image, load it into the kind cluster, 
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries chart-crds test-deps bench-deps bench-gateway cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-install kind-down
+.PHONY: help venv binaries chart-crds test-deps bench-deps bench-gateway cluster-up cluster-down cluster-status crd lint security test-unit test demo kind-up kind-install kind-down

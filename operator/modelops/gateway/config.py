@@ -11,7 +11,8 @@ from pathlib import Path
 @dataclass(frozen=True)
 class GatewayConfig:
     upstream: str = "http://127.0.0.1:8080"
-    host: str = "0.0.0.0"  # noqa: S104 - a sidecar must answer on the pod IP
+    # All interfaces: a sidecar answers on the pod IP.
+    host: str = "0.0.0.0"  # noqa: S104  # nosec B104
     port: int = 9000
     fallback_upstream: str | None = None
     policy_path: Path | None = None

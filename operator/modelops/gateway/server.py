@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -38,6 +39,7 @@ from modelops.gateway.usage import SseUsageScanner, Usage, usage_from_json
 from modelops.gateway.watcher import PolicyWatcher
 
 READ_CHUNK = 64 * 1024
+T = TypeVar("T")
 
 
 @dataclass
@@ -123,6 +125,14 @@ class Gateway:
             if backend is not None:
                 await backend.close()
 
+    @staticmethod
+    def _started(made_at_startup: T | None) -> T:
+        """What ``_start`` made; requests are served only after it (an exception, not an
+        assert, which ``python -O`` would strip)."""
+        if made_at_startup is None:
+            raise RuntimeError("the gateway app was not started")
+        return made_at_startup
+
     def _breaker(self) -> Breaker:
         return Breaker(self.config.breaker_failures, self.config.breaker_cooldown)
 
@@ -148,11 +158,11 @@ class Gateway:
     async def readyz(self, _: web.Request) -> web.Response:
         """Ready only when the model says it is: a pod whose model is still loading gets no
         traffic, and the gateway's own liveness stays separate (``/healthz``)."""
-        assert self._session is not None
+        session = self._started(self._session)
         url = self.config.upstream.rstrip("/") + self.config.readiness_path
         timeout = aiohttp.ClientTimeout(total=self.config.readiness_timeout)
         try:
-            async with self._session.get(url, timeout=timeout) as response:
+            async with session.get(url, timeout=timeout) as response:
                 if 200 <= response.status < 300:
                     return web.json_response({"status": "ready"})
                 detail = f"upstream readiness answered {response.status}"
@@ -247,7 +257,7 @@ class Gateway:
         body = await _read_body(request, cap)
         if body is None:
             return self._too_large(ex)
-        assert self._chain is not None
+        chain = self._started(self._chain)
         upstream_headers = forward_headers(request.headers)
         # Identity keeps the answer readable for the usage scanner; on loopback gzip gains
         # nothing.
@@ -255,9 +265,7 @@ class Gateway:
         if request.remote:
             upstream_headers.add("X-Forwarded-For", request.remote)
         try:
-            attempt = await self._chain.open(
-                request.method, request.path_qs, upstream_headers, body
-            )
+            attempt = await chain.open(request.method, request.path_qs, upstream_headers, body)
         except UpstreamFailedError as err:
             ex.error = str(err)
             if err.timed_out:
