@@ -17,6 +17,11 @@ class GatewayConfig:
     fallback_upstream: str | None = None
     policy_path: Path | None = None
     upstream_timeout: float = 120.0
+    # Slow clients (a byte a second, slowloris): a connection must complete its request
+    # headers within this many seconds of opening (or of its previous answer, when kept
+    # alive), and send its whole body within client_body_timeout, or it is closed (408).
+    client_idle_timeout: float = 30.0
+    client_body_timeout: float = 60.0
     max_body_bytes: int = 10 * 1024 * 1024
     readiness_path: str = "/ready"
     readiness_timeout: float = 2.0

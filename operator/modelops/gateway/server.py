@@ -254,7 +254,15 @@ class Gateway:
                 429, "rate_limit_exceeded", f"{ex.limited} limit exceeded", headers
             )
 
-        body = await _read_body(request, cap)
+        try:
+            async with asyncio.timeout(self.config.client_body_timeout):
+                body = await _read_body(request, cap)
+        except TimeoutError:
+            # A client trickling its body holds a connection and a request slot: cut it.
+            ex.error = "client_body_timeout"
+            timed_out = error_response(408, "request_timeout", "request body not sent in time")
+            timed_out.force_close()  # the rest of the body is never read
+            return timed_out
         if body is None:
             return self._too_large(ex)
         chain = self._started(self._chain)
