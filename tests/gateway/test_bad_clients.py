@@ -35,8 +35,21 @@ MALFORMED = {
 }
 
 
-async def _upstream(request: web.Request) -> web.Response:
+HUGE_JSON_MB = 100
+
+
+async def _upstream(request: web.Request) -> web.StreamResponse:
     await request.read()
+    if request.path == "/huge-json":
+        # Chunked, no length: the gateway cannot know in advance how much is coming.
+        out = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await out.prepare(request)
+        await out.write(b'{"data": "')
+        for _ in range(HUGE_JSON_MB):
+            await out.write(b"z" * (1 << 20))
+        await out.write(b'"}')
+        await out.write_eof()
+        return out
     body = MALFORMED.get(request.path)
     if body is not None:
         return web.Response(body=body, content_type="application/json")
@@ -217,6 +230,19 @@ async def _scenario(
     for path, body in MALFORMED.items():
         status, got = await _post(http, url + path, KEY, prompt)
         assert (status, got) == (200, body), (path, status, got[:200])
+
+    # A JSON answer far larger than the gateway may hold to count its tokens: it streams
+    # through whole, and memory does not grow with it.
+    async with http.post(url + "/huge-json", data=prompt, headers={"X-API-Key": KEY}) as r:
+        assert r.status == 200
+        received, peak = 0, 0.0
+        async for chunk in r.content.iter_any():
+            received += len(chunk)
+            peak = max(peak, _rss_mb(pid))
+    assert received == HUGE_JSON_MB * (1 << 20) + len(b'{"data": ""}')
+    report["huge_json_mb"] = HUGE_JSON_MB
+    report["rss_peak_huge_json_mb"] = round(peak, 1)
+    assert peak - report["rss_before_mb"] < RSS_GROWTH_LIMIT_MB
 
     # A flood from one client: it is limited, the other client is not.
     flood = await asyncio.gather(*(_post(http, chat, KEY, prompt) for _ in range(60)))

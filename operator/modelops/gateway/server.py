@@ -304,8 +304,18 @@ class Gateway:
         headers = forward_headers(upstream.headers)
         headers.update(limit_hdrs)
         if _is_json(upstream.content_type):
+            cap = self.config.max_body_bytes
+            chunks: list[bytes] = []
+            size = 0
             try:
-                data = await upstream.read()
+                async for chunk in upstream.content.iter_any():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > cap:
+                        # Too large to hold for a usage scan (a broken or hostile upstream):
+                        # passed on as a stream, its tokens uncounted, memory bounded.
+                        prefix = b"".join(chunks)
+                        return await self._stream(request, attempt, headers, ex, prefix)
             except TimeoutError:
                 attempt.finish(ok=False)
                 ex.error = "upstream_timeout"
@@ -314,6 +324,7 @@ class Gateway:
                 attempt.finish(ok=False)
                 ex.error = "upstream_broken"
                 return error_response(503, "upstream_unavailable", "upstream answer broke off")
+            data = b"".join(chunks)
             attempt.finish(ok=upstream.status < 500)
             self._count_tokens(ex, usage_from_json(data), None)
             return web.Response(status=upstream.status, body=data, headers=headers)
@@ -325,15 +336,19 @@ class Gateway:
         attempt: Attempt,
         headers: CIMultiDict[str],
         ex: Exchange,
+        prefix: bytes = b"",
     ) -> web.StreamResponse:
         """Pass the answer on chunk by chunk as it arrives: no buffering, so tokens reach
-        the client as the model makes them."""
+        the client as the model makes them. ``prefix``: what was read of it already."""
         upstream = attempt.response
         scanner = SseUsageScanner() if upstream.content_type == "text/event-stream" else None
         out = web.StreamResponse(status=upstream.status, headers=headers)
         await out.prepare(request)
         first: float | None = None
         try:
+            if prefix:
+                first = time.monotonic()
+                await out.write(prefix)
             async for chunk in upstream.content.iter_any():
                 if first is None:
                     first = time.monotonic()
