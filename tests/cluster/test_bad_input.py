@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 
 from tests.support.cluster import Cluster, wait_until
-from tests.support.fuzz import SECRET_MARKER, Case, cases
+from tests.support.fuzz import EVERY_MUTATION, MUTATIONS, SECRET_MARKER, Case, cases
 from tests.support.msvc import status
 from tests.support.operator import OperatorProcess, install_crd, metric_total, paused
 
@@ -74,6 +74,12 @@ def test_generated_documents_are_refused_reconciled_or_reported(
     )
     @given(case=cases())
     def apply_one(case: Case) -> None:
+        apply_case(case)
+
+    for explicit in EVERY_MUTATION:
+        apply_one = example(case=explicit)(apply_one)
+
+    def apply_case(case: Case) -> None:
         name = next(names)
         # Server-side: no last-applied annotation copying the (maybe huge) document.
         result = cluster.kubectl(
@@ -144,7 +150,7 @@ def test_generated_documents_are_refused_reconciled_or_reported(
     # Settled: nothing left that wakes a reconcile again and again (a retry loop would).
     assert settled_after - settled_before <= len(accepted), (settled_before, settled_after)
     kinds_seen = {kind for kind, _ in tally}
-    assert {"valid", "hand-written", "free-form-junk"} <= kinds_seen, tally
+    assert {kind for kind, *_ in MUTATIONS} | {"valid", "hand-written"} <= kinds_seen, tally
 
 
 def _all_ended(cluster: Cluster, namespace: str, accepted: dict[str, Case]) -> dict[str, str]:
