@@ -47,8 +47,8 @@ lint: venv ## ruff, mypy --strict, import-linter contracts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-security: venv ## bandit on the code, pip-audit on the installed dependencies
-	$(BIN)/bandit -q -r operator
+security: venv ## bandit on the code (operator/, hack/), pip-audit on the installed dependencies
+	$(BIN)/bandit -q -r operator hack
 	$(BIN)/python hack/audit-dependencies.py
 
 test-unit: venv ## Fast tests, no cluster
