@@ -36,6 +36,10 @@ class Case:
         cut = text if len(text) <= 2000 else text[:2000] + f"... ({len(text)} chars)"
         return f"Case({self.kind!r}, field={self.field!r}, spec={cut})"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Hypothesis prints failing examples with this, not __repr__.
+        printer.text(repr(self))
+
     def manifest(self, name: str) -> dict[str, Any]:
         return {
             "apiVersion": "modelops.dev/v1alpha1",
