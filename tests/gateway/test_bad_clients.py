@@ -36,10 +36,21 @@ MALFORMED = {
 
 
 HUGE_JSON_MB = 100
+ENDLESS_STREAM_MB = 256  # more than every socket buffer on the way holds
 
 
 async def _upstream(request: web.Request) -> web.StreamResponse:
     await request.read()
+    if request.path == "/stream":
+        out = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await out.prepare(request)
+        try:
+            for _ in range(ENDLESS_STREAM_MB * 16):
+                await out.write(b"data: " + b"s" * (64 * 1024 - 8) + b"\n\n")
+            await out.write_eof()
+        except ConnectionError:
+            pass  # the gateway cut the answer off: what this path is for
+        return out
     if request.path == "/huge-json":
         # Chunked, no length: the gateway cannot know in advance how much is coming.
         out = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -113,6 +124,27 @@ async def _post(
 ) -> tuple[int, bytes]:
     async with http.post(url, data=data, headers={"X-API-Key": key}, **kw) as response:
         return response.status, await response.read()
+
+
+async def _slow_reader(port: int) -> int:
+    """Ask for a stream, read nothing for twice the idle timeout, then read what is left:
+    the number of bytes that came (all of them, had the gateway waited forever)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = (
+        f"POST /stream HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    )
+    writer.write(head.encode())
+    await asyncio.sleep(IDLE_TIMEOUT * 2)
+    received = 0
+    try:
+        while chunk := await asyncio.wait_for(reader.read(1 << 20), IDLE_TIMEOUT * 5):
+            received += len(chunk)
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+    return received
 
 
 async def _slow_body(port: int) -> bytes:
@@ -215,6 +247,11 @@ async def _scenario(
     # A body trickled a byte a second: 408 once the body timeout passes.
     answer = await asyncio.wait_for(_slow_body(port), IDLE_TIMEOUT * 10)
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+
+    # A client that reads nothing of a streamed answer is cut after the idle timeout.
+    received = await _slow_reader(port)
+    report["slow_reader_received_mb"] = round(received / (1 << 20), 1)
+    assert received < ENDLESS_STREAM_MB * (1 << 20)
 
     # Oversized bodies, declared and chunked: 413, never buffered whole.
     big = b"x" * (MAX_BODY + 1)

@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--client-idle-timeout",
         type=_positive,
         default=d.client_idle_timeout,
-        help="seconds a connection may take to send complete request headers (or sit idle)",
+        help="seconds a connection may take to send complete request headers, sit idle, "
+        "or read nothing of a streamed answer",
     )
     p.add_argument(
         "--client-body-timeout",

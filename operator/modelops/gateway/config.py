@@ -19,7 +19,8 @@ class GatewayConfig:
     upstream_timeout: float = 120.0
     # Slow clients (a byte a second, slowloris): a connection must complete its request
     # headers within this many seconds of opening (or of its previous answer, when kept
-    # alive), and send its whole body within client_body_timeout, or it is closed (408).
+    # alive), and send its whole body within client_body_timeout, or it is closed (408). A
+    # client that reads nothing of a streamed answer for client_idle_timeout is cut too.
     client_idle_timeout: float = 30.0
     client_body_timeout: float = 60.0
     max_body_bytes: int = 10 * 1024 * 1024

@@ -42,6 +42,10 @@ READ_CHUNK = 64 * 1024
 T = TypeVar("T")
 
 
+class ClientTooSlowError(Exception):
+    """The client read nothing of a streamed answer for client_idle_timeout seconds."""
+
+
 @dataclass
 class Exchange:
     """What one request's log line and metrics are made of (no headers, no bodies)."""
@@ -348,17 +352,22 @@ class Gateway:
         try:
             if prefix:
                 first = time.monotonic()
-                await out.write(prefix)
+                await self._send(out, prefix)
             async for chunk in upstream.content.iter_any():
                 if first is None:
                     first = time.monotonic()
                 if scanner is not None:
                     scanner.feed(chunk)
-                await out.write(chunk)
+                await self._send(out, chunk)
             await out.write_eof()
         except ConnectionResetError:
             ex.error = "client_disconnected"
             attempt.finish(ok=None)
+            return out
+        except ClientTooSlowError:
+            ex.error = "client_too_slow"
+            attempt.finish(ok=None)
+            out.force_close()
             return out
         except (TimeoutError, aiohttp.ClientError):
             ex.error = "upstream_stream_broken"
@@ -372,6 +381,15 @@ class Gateway:
                 ex.ttft = first - ex.started
             self._count_tokens(ex, scanner.usage, first)
         return out
+
+    async def _send(self, out: web.StreamResponse, data: bytes) -> None:
+        """One chunk to the client. A client that takes nothing for client_idle_timeout
+        (a slow reader) would hold the upstream connection for as long as it likes."""
+        try:
+            async with asyncio.timeout(self.config.client_idle_timeout):
+                await out.write(data)
+        except TimeoutError as err:
+            raise ClientTooSlowError from err
 
     def _count_tokens(self, ex: Exchange, usage: Usage | None, first: float | None) -> None:
         if usage is None:
