@@ -21,7 +21,10 @@ class GatewayConfig:
     # headers within this many seconds of opening (or of its previous answer, when kept
     # alive), and send its whole body within client_body_timeout, or it is closed (408). A
     # client that reads nothing of a streamed answer for client_idle_timeout is cut too.
-    client_idle_timeout: float = 30.0
+    # aiohttp has one timer for a request's headers and for keep-alive idleness: 75 s (as
+    # nginx keeps alive) outlasts the 60 s idle timeout of common load balancers, so they
+    # never reuse a connection the gateway has just closed.
+    client_idle_timeout: float = 75.0
     client_body_timeout: float = 60.0
     max_body_bytes: int = 10 * 1024 * 1024
     readiness_path: str = "/ready"
