@@ -47,6 +47,10 @@ lint: venv ## ruff, mypy --strict, import-linter contracts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+security: venv ## bandit on the code (operator/, hack/), pip-audit on the installed dependencies
+	$(BIN)/bandit -q -r operator hack
+	$(BIN)/python hack/audit-dependencies.py
+
 test-unit: venv ## Fast tests, no cluster
 	$(BIN)/pytest tests/unit
 
@@ -69,7 +73,7 @@ argo-rollouts: ## Build Argo Rollouts' controller and fetch its CRDs (the rollba
 bench-rollback: $(BIN)/.bench-installed binaries test-deps argo-rollouts ## Rollback speed vs Argo Rollouts (~11 min; BENCH_ARGS=--quick ~4 min)
 	PYTHONPATH=. $(BIN)/python bench/rollback.py $(BENCH_ARGS)
 
-test: venv binaries test-deps lint ## Everything: lint, unit tests and cluster tests on the local control plane
+test: venv binaries test-deps lint security ## Everything: lint, security checks, unit tests and cluster tests on the local control plane
 	$(BIN)/pytest
 
 demo: venv binaries ## Local control plane + operator + a sample ModelService through a rollout
@@ -84,4 +88,4 @@ kind-install: ## (needs Docker) build the image, load it into the kind cluster, 
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries chart-crds test-deps bench-deps bench-gateway argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-install kind-down
+.PHONY: help venv binaries chart-crds test-deps bench-deps bench-gateway argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test demo kind-up kind-install kind-down

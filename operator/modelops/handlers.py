@@ -10,6 +10,7 @@ from kubernetes.client.exceptions import ApiException
 
 from modelops.api import GROUP, KIND, PLURAL, VERSION
 from modelops.coalesce import Coalescer
+from modelops.kopf_storage import DigestDiffBaseStorage
 from modelops.kube.client import Kube, NamespaceTerminatingError
 from modelops.kube.events import post_events
 from modelops.metrics import (
@@ -47,7 +48,7 @@ _seen: set[tuple[str, str]] = set()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # kopf's bookkeeping goes to annotations, so the status holds only our typed status.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = DigestDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
     # Our Events are posted by the reconcile (modelops.kube.events); kopf posts none.

@@ -62,7 +62,8 @@ async def serve_http(port: int) -> web.AppRunner:
     app.router.add_get("/healthz", _healthz)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104 - a pod's probe port
+    # All interfaces: the kubelet probes and Prometheus scrapes the pod IP.
+    await web.TCPSite(runner, "0.0.0.0", port).start()  # noqa: S104  # nosec B104
     return runner
 
 

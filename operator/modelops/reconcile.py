@@ -15,7 +15,7 @@ from modelops.api import KIND, ModelService, ModelServiceStatus, format_validati
 from modelops.api.base import k8s_time
 from modelops.api.status import Phase, Stage
 from modelops.health.analysis import run_analysis
-from modelops.kube.client import Kube
+from modelops.kube.client import Kube, RejectedError
 from modelops.metrics import API_WRITES
 from modelops.render import RenderContext, Track, desired_children, possible_children
 from modelops.render.context import DEFAULT_GATEWAY_IMAGE
@@ -118,18 +118,15 @@ def _write_status(
     return True
 
 
-def _invalid(kube: Kube, body: dict[str, Any], error: ValidationError, now: str) -> Outcome:
-    """A spec the API server accepted but the operator cannot act on (an older CRD, say):
-    a Degraded condition and a Warning Event, never an exception loop."""
+def _invalid(kube: Kube, body: dict[str, Any], message: str, now: str, reason: str) -> Outcome:
+    """A spec the API server accepted but the operator cannot act on (an older CRD, or a
+    child the API server refuses): a Degraded condition and a Warning Event, never an
+    exception loop."""
     before = previous_status(body)
-    message = "; ".join(format_validation_error(error).messages)
     generation = int(body["metadata"].get("generation", 0))
     conditions = set_conditions(
         before.conditions,
-        [
-            Wanted("Ready", False, "InvalidSpec", message),
-            Wanted("Degraded", True, "InvalidSpec", message),
-        ],
+        [Wanted("Ready", False, reason, message), Wanted("Degraded", True, reason, message)],
         now=now,
         generation=generation,
     )
@@ -144,7 +141,7 @@ def _invalid(kube: Kube, body: dict[str, Any], error: ValidationError, now: str)
     outcome = Outcome(phase=Phase.FAILED)
     outcome.status_written = _write_status(kube, body, before, after)
     if outcome.status_written:
-        outcome.events.append(Event("Warning", "InvalidSpec", message))
+        outcome.events.append(Event("Warning", reason, message))
     return outcome
 
 
@@ -188,7 +185,26 @@ def reconcile(
     try:
         service = ModelService.model_validate(body)
     except ValidationError as error:
-        return _invalid(kube, body, error, k8s_time(now))
+        message = "; ".join(format_validation_error(error).messages)
+        return _invalid(kube, body, message, k8s_time(now), "InvalidSpec")
+    try:
+        return _reconcile_valid(kube, body, service, now, gateway_image=gateway_image, slots=slots)
+    except RejectedError as error:
+        # Retrying cannot help; the next change of the spec is the next try.
+        return _invalid(
+            kube, body, f"the API server refused a child: {error}", k8s_time(now), "ChildRejected"
+        )
+
+
+def _reconcile_valid(
+    kube: Kube,
+    body: dict[str, Any],
+    service: ModelService,
+    now: datetime,
+    *,
+    gateway_image: str,
+    slots: RolloutSlots | None,
+) -> Outcome:
     before = previous_status(body)
     chosen = plan(service.spec, before)
     ctx = _context(service, chosen, gateway_image)

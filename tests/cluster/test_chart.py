@@ -14,6 +14,7 @@ import yaml
 
 from tests.cluster.test_manifests import build
 from tests.support.cluster import REPO, Cluster, cache_bin_dir, versions
+from tests.support.hardening import hardening_problems, pod_specs
 
 pytestmark = pytest.mark.cluster
 
@@ -100,6 +101,15 @@ def test_rendered_chart_passes_server_dry_run(
         input_text=yaml.safe_dump_all(objects),
     )
     assert result.stdout.count("(server dry run)") == len(objects), result.stdout
+
+
+@pytest.mark.parametrize("name", sorted(COMBINATIONS))
+def test_operator_pod_runs_restricted(name: str) -> None:
+    """Non-root, no privilege escalation, no capabilities, seccomp, read-only root."""
+    pods = pod_specs(template(*COMBINATIONS[name]))
+    assert len(pods) == 1, list(pods)
+    problems = [line for where, pod in pods.items() for line in hardening_problems(pod, where)]
+    assert problems == []
 
 
 def kinds(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The operator on a real control plane: children, status, Events, drift, conflicts, GC."""
+"""The operator on a real control plane: children, status, Events, drift, GC. (Conflicts with
+foreign objects: test_foreign_children.)"""
 
 import json
 import time
@@ -192,30 +193,6 @@ def test_hpa_replicas_are_not_fought(
     cluster.kubectl("annotate", "msvc", "-n", namespace, "scaled", "touch=1")
     time.sleep(3)
     assert cluster.get("deployment", "-n", namespace, "scaled-stable")["spec"]["replicas"] == 3
-
-
-def test_foreign_object_with_a_child_name_is_a_conflict(
-    cluster: Cluster, operator: OperatorProcess, namespace: str
-) -> None:
-    foreign = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "clash-ratelimit"},
-        "data": {"mine": "do not touch"},
-    }
-    cluster.apply(foreign, namespace)
-    cluster.apply(full_model_service("clash"), namespace)
-    wait_phase(cluster, namespace, "clash", "Conflict")
-    body = msvc(cluster, namespace, "clash")
-    assert condition(body, "Ready")["reason"] == "Conflict"
-    assert "ConfigMap/clash-ratelimit" in condition(body, "Degraded")["message"]
-    kept = cluster.get("configmap", "-n", namespace, "clash-ratelimit")
-    assert kept["data"] == {"mine": "do not touch"}
-    assert "ownerReferences" not in kept["metadata"]
-    # Deleting the ModelService leaves the foreign object in place.
-    cluster.kubectl("delete", "msvc", "-n", namespace, "clash")
-    time.sleep(3)
-    assert cluster.get("configmap", "-n", namespace, "clash-ratelimit")["data"] == foreign["data"]
 
 
 def test_failing_pods_are_degraded_with_a_warning_event(

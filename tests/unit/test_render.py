@@ -12,6 +12,7 @@ import pytest
 from modelops.manifests import dump_all, parse_model_service
 from modelops.render import RenderContext, Track, desired_children
 from modelops.render.children import canary_replicas
+from tests.support.hardening import hardening_problems, pod_specs
 from tests.support.samples import full_model_service, model_service
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -77,15 +78,37 @@ def test_fixed_replicas_without_autoscaling() -> None:
     assert by_kind(manifests, "ConfigMap") == []
 
 
+def _every_pod_rendered() -> dict[str, dict[str, Any]]:
+    """Stable and canary Deployments of every sample and of the full test ModelService."""
+    import yaml  # noqa: PLC0415
+
+    documents = [yaml.safe_load(p.read_text()) for p in sorted(SAMPLES.glob("*.yaml"))]
+    documents.append(full_model_service("full"))
+    pods = {}
+    for document in documents:
+        placed = {**document, "metadata": {**document["metadata"], "namespace": "ml"}}
+        service = parse_model_service(placed)
+        steady = RenderContext.steady(service)
+        # A canary running beside stable: both tracks' pods.
+        ctx = RenderContext(steady.name, "ml", "u", service.spec, service.spec, service.spec, 10)
+        for name, pod in pod_specs(desired_children(ctx)).items():
+            pods[f"{service.metadata.name} {name}"] = pod
+    return pods
+
+
 def test_pods_run_restricted() -> None:
-    (deployment,) = by_kind(render(full_model_service("a")), "Deployment")
-    pod = deployment["spec"]["template"]["spec"]
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    for container in pod["containers"]:
-        context = container["securityContext"]
-        assert context["allowPrivilegeEscalation"] is False
-        assert context["capabilities"] == {"drop": ["ALL"]}
+    pods = _every_pod_rendered()
+    assert len(pods) >= 14  # stable and canary of each sample and of the full service
+    problems = [line for where, pod in pods.items() for line in hardening_problems(pod, where)]
+    assert problems == []
+
+
+def test_model_pods_get_no_api_token_unless_they_name_an_account() -> None:
+    for where, pod in _every_pod_rendered().items():
+        if "serviceAccountName" in pod:
+            assert "automountServiceAccountToken" not in pod, where
+        else:
+            assert pod["automountServiceAccountToken"] is False, where
 
 
 def test_gpu_limits_and_placement_pass_through() -> None:

@@ -28,7 +28,7 @@ def _host_port(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - sidecar on the pod IP
+    return host.strip("[]") or GatewayConfig.host, int(port)
 
 
 def _positive(value: str) -> float:
@@ -67,6 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive,
         default=d.upstream_timeout,
         help="seconds of upstream silence (connect, headers, between chunks) -> 504",
+    )
+    p.add_argument(
+        "--client-idle-timeout",
+        type=_positive,
+        default=d.client_idle_timeout,
+        help="seconds a connection may take to send complete request headers, sit idle, "
+        "or read nothing of a streamed answer",
+    )
+    p.add_argument(
+        "--client-body-timeout",
+        type=_positive,
+        default=d.client_body_timeout,
+        help="seconds a client may take to send its request body -> 408",
     )
     p.add_argument(
         "--max-body-bytes", type=int, default=d.max_body_bytes, help="larger request bodies get 413"
@@ -123,6 +136,8 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         fallback_upstream=args.fallback_upstream,
         policy_path=args.policy,
         upstream_timeout=args.upstream_timeout,
+        client_idle_timeout=args.client_idle_timeout,
+        client_body_timeout=args.client_body_timeout,
         max_body_bytes=args.max_body_bytes,
         readiness_path=args.readiness_path,
         track=args.track,
@@ -136,7 +151,14 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
 
 async def serve(config: GatewayConfig, gateway: Gateway) -> None:
     """Serve until SIGTERM or SIGINT, then let requests in flight finish."""
-    runner = web.AppRunner(gateway.app(), access_log=None, shutdown_timeout=config.shutdown_timeout)
+    runner = web.AppRunner(
+        gateway.app(),
+        access_log=None,
+        shutdown_timeout=config.shutdown_timeout,
+        # aiohttp closes a connection still without a complete request after this long:
+        # the bound on slow-header clients (its default is an hour).
+        keepalive_timeout=config.client_idle_timeout,
+    )
     await runner.setup()
     # A burst of new client connections while the loop is busy must wait in the accept queue,
     # not be dropped: a dropped SYN is retried after a second (aiohttp's default is 128).

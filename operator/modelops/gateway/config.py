@@ -11,11 +11,21 @@ from pathlib import Path
 @dataclass(frozen=True)
 class GatewayConfig:
     upstream: str = "http://127.0.0.1:8080"
-    host: str = "0.0.0.0"  # noqa: S104 - a sidecar must answer on the pod IP
+    # All interfaces: a sidecar answers on the pod IP.
+    host: str = "0.0.0.0"  # noqa: S104  # nosec B104
     port: int = 9000
     fallback_upstream: str | None = None
     policy_path: Path | None = None
     upstream_timeout: float = 120.0
+    # Slow clients (a byte a second, slowloris): a connection must complete its request
+    # headers within this many seconds of opening (or of its previous answer, when kept
+    # alive), and send its whole body within client_body_timeout, or it is closed (408). A
+    # client that reads nothing of a streamed answer for client_idle_timeout is cut too.
+    # aiohttp has one timer for a request's headers and for keep-alive idleness: 75 s (as
+    # nginx keeps alive) outlasts the 60 s idle timeout of common load balancers, so they
+    # never reuse a connection the gateway has just closed.
+    client_idle_timeout: float = 75.0
+    client_body_timeout: float = 60.0
     max_body_bytes: int = 10 * 1024 * 1024
     readiness_path: str = "/ready"
     readiness_timeout: float = 2.0

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -38,6 +39,11 @@ from modelops.gateway.usage import SseUsageScanner, Usage, usage_from_json
 from modelops.gateway.watcher import PolicyWatcher
 
 READ_CHUNK = 64 * 1024
+T = TypeVar("T")
+
+
+class ClientTooSlowError(Exception):
+    """The client read nothing of a streamed answer for client_idle_timeout seconds."""
 
 
 @dataclass
@@ -123,6 +129,14 @@ class Gateway:
             if backend is not None:
                 await backend.close()
 
+    @staticmethod
+    def _started(made_at_startup: T | None) -> T:
+        """What ``_start`` made; requests are served only after it (an exception, not an
+        assert, which ``python -O`` would strip)."""
+        if made_at_startup is None:
+            raise RuntimeError("the gateway app was not started")
+        return made_at_startup
+
     def _breaker(self) -> Breaker:
         return Breaker(self.config.breaker_failures, self.config.breaker_cooldown)
 
@@ -148,11 +162,11 @@ class Gateway:
     async def readyz(self, _: web.Request) -> web.Response:
         """Ready only when the model says it is: a pod whose model is still loading gets no
         traffic, and the gateway's own liveness stays separate (``/healthz``)."""
-        assert self._session is not None
+        session = self._started(self._session)
         url = self.config.upstream.rstrip("/") + self.config.readiness_path
         timeout = aiohttp.ClientTimeout(total=self.config.readiness_timeout)
         try:
-            async with self._session.get(url, timeout=timeout) as response:
+            async with session.get(url, timeout=timeout) as response:
                 if 200 <= response.status < 300:
                     return web.json_response({"status": "ready"})
                 detail = f"upstream readiness answered {response.status}"
@@ -244,10 +258,18 @@ class Gateway:
                 429, "rate_limit_exceeded", f"{ex.limited} limit exceeded", headers
             )
 
-        body = await _read_body(request, cap)
+        try:
+            async with asyncio.timeout(self.config.client_body_timeout):
+                body = await _read_body(request, cap)
+        except TimeoutError:
+            # A client trickling its body holds a connection and a request slot: cut it.
+            ex.error = "client_body_timeout"
+            timed_out = error_response(408, "request_timeout", "request body not sent in time")
+            timed_out.force_close()  # the rest of the body is never read
+            return timed_out
         if body is None:
             return self._too_large(ex)
-        assert self._chain is not None
+        chain = self._started(self._chain)
         upstream_headers = forward_headers(request.headers)
         # Identity keeps the answer readable for the usage scanner; on loopback gzip gains
         # nothing.
@@ -255,9 +277,7 @@ class Gateway:
         if request.remote:
             upstream_headers.add("X-Forwarded-For", request.remote)
         try:
-            attempt = await self._chain.open(
-                request.method, request.path_qs, upstream_headers, body
-            )
+            attempt = await chain.open(request.method, request.path_qs, upstream_headers, body)
         except UpstreamFailedError as err:
             ex.error = str(err)
             if err.timed_out:
@@ -288,8 +308,18 @@ class Gateway:
         headers = forward_headers(upstream.headers)
         headers.update(limit_hdrs)
         if _is_json(upstream.content_type):
+            cap = self.config.max_body_bytes
+            chunks: list[bytes] = []
+            size = 0
             try:
-                data = await upstream.read()
+                async for chunk in upstream.content.iter_any():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > cap:
+                        # Too large to hold for a usage scan (a broken or hostile upstream):
+                        # passed on as a stream, its tokens uncounted, memory bounded.
+                        prefix = b"".join(chunks)
+                        return await self._stream(request, attempt, headers, ex, prefix)
             except TimeoutError:
                 attempt.finish(ok=False)
                 ex.error = "upstream_timeout"
@@ -298,6 +328,7 @@ class Gateway:
                 attempt.finish(ok=False)
                 ex.error = "upstream_broken"
                 return error_response(503, "upstream_unavailable", "upstream answer broke off")
+            data = b"".join(chunks)
             attempt.finish(ok=upstream.status < 500)
             self._count_tokens(ex, usage_from_json(data), None)
             return web.Response(status=upstream.status, body=data, headers=headers)
@@ -309,25 +340,34 @@ class Gateway:
         attempt: Attempt,
         headers: CIMultiDict[str],
         ex: Exchange,
+        prefix: bytes = b"",
     ) -> web.StreamResponse:
         """Pass the answer on chunk by chunk as it arrives: no buffering, so tokens reach
-        the client as the model makes them."""
+        the client as the model makes them. ``prefix``: what was read of it already."""
         upstream = attempt.response
         scanner = SseUsageScanner() if upstream.content_type == "text/event-stream" else None
         out = web.StreamResponse(status=upstream.status, headers=headers)
         await out.prepare(request)
         first: float | None = None
         try:
+            if prefix:
+                first = time.monotonic()
+                await self._send(out, prefix)
             async for chunk in upstream.content.iter_any():
                 if first is None:
                     first = time.monotonic()
                 if scanner is not None:
                     scanner.feed(chunk)
-                await out.write(chunk)
+                await self._send(out, chunk)
             await out.write_eof()
         except ConnectionResetError:
             ex.error = "client_disconnected"
             attempt.finish(ok=None)
+            return out
+        except ClientTooSlowError:
+            ex.error = "client_too_slow"
+            attempt.finish(ok=None)
+            out.force_close()
             return out
         except (TimeoutError, aiohttp.ClientError):
             ex.error = "upstream_stream_broken"
@@ -341,6 +381,15 @@ class Gateway:
                 ex.ttft = first - ex.started
             self._count_tokens(ex, scanner.usage, first)
         return out
+
+    async def _send(self, out: web.StreamResponse, data: bytes) -> None:
+        """One chunk to the client. A client that takes nothing for client_idle_timeout
+        (a slow reader) would hold the upstream connection for as long as it likes."""
+        try:
+            async with asyncio.timeout(self.config.client_idle_timeout):
+                await out.write(data)
+        except TimeoutError as err:
+            raise ClientTooSlowError from err
 
     def _count_tokens(self, ex: Exchange, usage: Usage | None, first: float | None) -> None:
         if usage is None:

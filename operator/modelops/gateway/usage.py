@@ -50,7 +50,9 @@ def usage_from_object(doc: Any) -> Usage | None:
 def usage_from_json(body: bytes) -> Usage | None:
     try:
         return usage_from_object(json.loads(body))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: JSON nested thousands deep (a broken or hostile upstream); the
+        # answer still goes to the client, it just counts no tokens.
         return None
 
 

@@ -24,6 +24,30 @@ class NamespaceTerminatingError(RuntimeError):
     """The namespace is being deleted: nothing may be created in it, and nothing should be."""
 
 
+class RejectedError(ValueError):
+    """The API server refused a rendered object as invalid: a spec field the CRD schema lets
+    through (free-form tolerations or affinity, a label value, a Quantity) that the child's own
+    schema does not. The same spec is refused again however often it is retried."""
+
+
+# Longest API server message carried into status and Events.
+_REJECTION_CHARS = 1024
+
+
+def _rejection(error: ApiException) -> RejectedError | None:
+    try:
+        status = json.loads(error.body or "{}")
+    except ValueError:
+        return None
+    message = str(status.get("message", "")) if isinstance(status, dict) else ""
+    # 400/422: the object is invalid. Server-side apply answers 500 when the object does not
+    # fit the kind's schema at all (an undeclared field inside a free-form spec field).
+    invalid = error.status in (400, 422) or (
+        error.status == 500 and message.startswith("failed to create typed patch object")
+    )
+    return RejectedError(message[:_REJECTION_CHARS]) if invalid else None
+
+
 def _is_namespace_terminating(error: ApiException) -> bool:
     return error.status == 403 and "NamespaceTerminating" in (error.body or "")
 
@@ -100,10 +124,14 @@ class Kube:
         except ApiException as error:
             if _is_namespace_terminating(error):
                 raise NamespaceTerminatingError(meta["namespace"]) from error
+            rejected = _rejection(error)
+            if rejected is not None:
+                raise rejected from None  # the response body can quote the object
             raise
         return applied
 
     def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """POST: fails with 409 where the name is taken (never touches an existing object)."""
         created: dict[str, Any] = self._call(
             "POST",
             resource(manifest["kind"]).collection(manifest["metadata"]["namespace"]),

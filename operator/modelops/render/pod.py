@@ -103,6 +103,11 @@ def pod_template(ctx: RenderContext, spec: ModelServiceSpec, track: Track) -> di
     }
     containers = [model_container(spec)]
     pod: dict[str, Any] = {"securityContext": pod_security_context(), "containers": containers}
+    if not (extra and extra.service_account_name):
+        # A model server has no business with the Kubernetes API: the namespace's default
+        # account's token stays out of the pod. A named account is the user's choice, token
+        # and all.
+        pod["automountServiceAccountToken"] = False
     if gated:
         containers.append(gateway_container(ctx, spec, track, container_security_context()))
         pod["volumes"] = [policy_volume(ctx)]

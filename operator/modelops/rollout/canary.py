@@ -23,6 +23,7 @@ from modelops.api.spec import (
     ModelSpec,
     PodTemplate,
     Probes,
+    Rollout,
     Strategy,
 )
 from modelops.api.status import (
@@ -266,6 +267,14 @@ class Health:
     message: str = ""
 
 
+def _rollout(spec: ModelServiceSpec) -> Rollout:
+    """The rollout section of a spec that is rolling out by canary (callers check first): an
+    exception rather than an assert, which ``python -O`` would strip."""
+    if spec.rollout is None:
+        raise ValueError("a canary step needs spec.rollout")
+    return spec.rollout
+
+
 def _check(
     spec: ModelServiceSpec,
     previous: ModelServiceStatus,
@@ -273,12 +282,12 @@ def _check(
     metrics: list[MetricResult] | None,
     started_for: float,
 ) -> Health:
-    assert spec.rollout is not None
+    rollout = _rollout(spec)
     if canary.pod_problems:
         return Health(fatal="; ".join(canary.pod_problems))
     if canary.progress_deadline_exceeded:
         return Health(fatal="the canary Deployment exceeded its progress deadline")
-    deadline = spec.rollout.progress_deadline_seconds
+    deadline = rollout.progress_deadline_seconds
     if not canary.rolled_out and started_for > deadline:
         return Health(fatal=f"the canary was not ready within {deadline}s")
     restarted = previous.canary_restarts is not None and canary.restarts > previous.canary_restarts
@@ -292,7 +301,7 @@ def _check(
         return Health(failed_run=True, message="; ".join(parts) or restart_note)
     if unknown:
         text = "; ".join(f"{m.name}: {m.message}" for m in unknown)
-        if spec.rollout.analysis.inconclusive is Inconclusive.FAIL:
+        if rollout.analysis.inconclusive is Inconclusive.FAIL:
             return Health(failed_run=True, message=f"inconclusive: {text}")
         return Health(paused=f"analysis inconclusive, rollout paused: {text}")
     return Health()
@@ -382,8 +391,7 @@ def _progress(
 
 
 def _interval(spec: ModelServiceSpec) -> float:
-    assert spec.rollout is not None
-    return parse_duration_seconds(spec.rollout.analysis.interval)
+    return parse_duration_seconds(_rollout(spec).analysis.interval)
 
 
 def analysis_due(
@@ -392,8 +400,7 @@ def analysis_due(
     """Should the shell query the metrics now? Only for a ready canary, once per interval."""
     if not _rolling_out(spec, status) or not canary_ready or status.stage is Stage.PROMOTING:
         return False
-    assert spec.rollout is not None
-    if not spec.rollout.analysis.metrics:
+    if not _rollout(spec).analysis.metrics:
         return False
     if status.canary_revision != revision(spec) or status.analysis is None:
         return True
@@ -456,8 +463,8 @@ def _next_step(
     commands: Commands,
 ) -> Step:
     """The canary is ready at this step: hold for the pause and analysis, then move on."""
-    assert tick.spec.rollout is not None
-    steps = tick.spec.rollout.steps or []
+    rollout = _rollout(tick.spec)
+    steps = rollout.steps or []
     index = previous.current_step or 0
     where = f"step {index + 1}/{len(steps)}"
     if previous.step_ready_at is None:
@@ -469,7 +476,7 @@ def _next_step(
     pause = parse_duration_seconds(pause_text) if pause_text else 0.0
     waited = _since(previous.step_ready_at, tick.now)
     analysis = previous.analysis or AnalysisStatus()
-    has_metrics = bool(tick.spec.rollout.analysis.metrics)
+    has_metrics = bool(rollout.analysis.metrics)
     analysed = not has_metrics or (
         analysis.last_run_at is not None
         and _since(analysis.last_run_at, tick.now) <= waited
@@ -507,7 +514,7 @@ def _canary_step(
     commands: Commands,
 ) -> Step:
     """A canary rollout of the spec's revision, from wherever the status says it is."""
-    assert tick.spec.rollout is not None
+    rollout = _rollout(tick.spec)
     events: list[Event] = []
     fresh = previous.canary_revision != revision(tick.spec) or previous.stage is Stage.QUEUED
     if fresh and not commands.may_start:
@@ -541,7 +548,7 @@ def _canary_step(
     started_for = _since(previous.step_started_at, tick.now)
     health = _check(tick.spec, previous, canary, metrics, started_for)
     analysis = _analysis_after(previous, health, metrics, tick.stamp)
-    limit = tick.spec.rollout.analysis.failure_limit
+    limit = rollout.analysis.failure_limit
     if health.fatal or analysis.consecutive_failures >= limit:
         reason = health.fatal or (
             f"analysis failed {analysis.consecutive_failures} times: {health.message}"
@@ -554,10 +561,10 @@ def _canary_step(
         update={"analysis": analysis, "canary_restarts": canary.restarts}
     )
     if not canary.rolled_out:
-        steps = tick.spec.rollout.steps or []
+        steps = rollout.steps or []
         index = previous.current_step or 0
         message = f"step {index + 1}/{len(steps)}: canary {canary.ready}/{canary.desired} ready"
-        deadline_left = tick.spec.rollout.progress_deadline_seconds - started_for
+        deadline_left = rollout.progress_deadline_seconds - started_for
         return _progress(tick, previous, message, events, deadline_left)
     return _next_step(tick, previous, health, events, commands)
 
