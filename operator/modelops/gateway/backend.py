@@ -15,8 +15,8 @@ class BackendUnavailableError(RuntimeError):
     """The shared store could not answer; the policy's failureMode decides what happens."""
 
 
-# Told, later, that a charge not waited for could not be stored.
-ChargeFailed = Callable[[BackendUnavailableError], None]
+# Told, later, why a charge not waited for could not be stored.
+ChargeFailed = Callable[[Exception], None]
 
 
 class Backend(Protocol):

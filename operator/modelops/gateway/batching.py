@@ -19,6 +19,8 @@ from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+# Told of the error of the batch that carried an item posted without a future.
+Failed = Callable[[Exception], None]
 
 
 class TickBatcher(Generic[Item, Result]):
@@ -33,53 +35,66 @@ class TickBatcher(Generic[Item, Result]):
         self._send = send
         self._max_batch = max_batch
         self._items: list[Item] = []
-        self._futures: list[asyncio.Future[Result]] = []
+        # Per item: the future its submitter awaits, or what to tell if a posted item fails.
+        self._waiters: list[asyncio.Future[Result] | Failed] = []
         self._scheduled = False
         self._in_flight: asyncio.Task[None] | None = None
 
     def submit(self, item: Item) -> asyncio.Future[Result]:
         """Queue one item; the future holds its result (or the batch's error)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Result] = loop.create_future()
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue(item, future)
+        return future
+
+    def post(self, item: Item, failed: Failed) -> None:
+        """Queue one item whose result nobody waits for; ``failed`` hears of its batch's
+        error. No future, no callback on success: the cheap way for fire-and-forget work."""
+        self._queue(item, failed)
+
+    def _queue(self, item: Item, waiter: "asyncio.Future[Result] | Failed") -> None:
         self._items.append(item)
-        self._futures.append(future)
+        self._waiters.append(waiter)
         if not self._scheduled and self._in_flight is None:
             self._scheduled = True
-            loop.call_soon(self._flush)
-        return future
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._scheduled = False
         if self._in_flight is not None or not self._items:
             return
         cut = self._max_batch
-        items, futures = self._items[:cut], self._futures[:cut]
-        del self._items[:cut], self._futures[:cut]
-        self._in_flight = asyncio.create_task(self._run(items, futures))
+        items, waiters = self._items[:cut], self._waiters[:cut]
+        del self._items[:cut], self._waiters[:cut]
+        self._in_flight = asyncio.create_task(self._run(items, waiters))
 
-    async def _run(self, items: list[Item], futures: list[asyncio.Future[Result]]) -> None:
+    async def _run(
+        self, items: list[Item], waiters: "list[asyncio.Future[Result] | Failed]"
+    ) -> None:
         try:
             results = await self._send(items)
             if len(results) != len(items):
                 raise ValueError(f"{len(results)} results for {len(items)} items")
         except asyncio.CancelledError:
-            for future in futures:
-                future.cancel()
+            for waiter in waiters:
+                if isinstance(waiter, asyncio.Future):
+                    waiter.cancel()
             raise
         except Exception as err:  # every waiter gets the batch's error
             # Items queued behind a failed batch fail with it at once: the next batch would
             # most likely wait out the same timeout, and waits must stay bounded.
-            futures += self._futures
+            waiters += self._waiters
             self._items.clear()
-            self._futures.clear()
-            for future in futures:
-                if not future.done():
-                    future.set_exception(err)
+            self._waiters.clear()
+            for waiter in waiters:
+                if not isinstance(waiter, asyncio.Future):
+                    waiter(err)
+                elif not waiter.done():
+                    waiter.set_exception(err)
         else:
-            for future, result in zip(futures, results, strict=True):
+            for waiter, result in zip(waiters, results, strict=True):
                 # A waiter that gave up (timeout, client gone) has a cancelled future.
-                if not future.done():
-                    future.set_result(result)
+                if isinstance(waiter, asyncio.Future) and not waiter.done():
+                    waiter.set_result(result)
         finally:
             self._in_flight = None
             if self._items and not self._scheduled:
@@ -91,7 +106,8 @@ class TickBatcher(Generic[Item, Result]):
         """Wait for the batch in flight; items not yet sent are cancelled."""
         if self._in_flight is not None:
             await asyncio.gather(self._in_flight, return_exceptions=True)
-        for future in self._futures:
-            future.cancel()
+        for waiter in self._waiters:
+            if isinstance(waiter, asyncio.Future):
+                waiter.cancel()
         self._items.clear()
-        self._futures.clear()
+        self._waiters.clear()

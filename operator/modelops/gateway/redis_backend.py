@@ -10,7 +10,6 @@ same as before batching, so old and new gateways share counters during a rollout
 """
 
 import asyncio
-import functools
 import hashlib
 from collections.abc import Sequence
 from typing import Any
@@ -106,7 +105,7 @@ class RedisBackend:
             reply = await self._run(keys, [BUCKETS, numbers])
         try:
             return decode(ops, reply)
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError, IndexError) as err:
             raise RedisError(f"unexpected reply from the rate-limit script: {err}") from err
 
     async def _run(self, keys: list[str], args: list[int | str]) -> Any:
@@ -138,17 +137,8 @@ class RedisBackend:
         now: float | None = None,
     ) -> None:
         if demands:
-            future = self._batcher.submit(Operation(demands, window, now, answered=False))
-            future.add_done_callback(functools.partial(_report_charge, failed))
+            self._batcher.post(Operation(demands, window, now, answered=False), failed)
 
     async def close(self) -> None:
         await self._batcher.close()
         await self._client.aclose()
-
-
-def _report_charge(failed: ChargeFailed, future: "asyncio.Future[Outcome]") -> None:
-    if future.cancelled():
-        return
-    err = future.exception()
-    if err is not None:
-        failed(BackendUnavailableError(f"{type(err).__name__}: {err}"))

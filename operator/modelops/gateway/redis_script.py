@@ -21,8 +21,7 @@ counter, which changes no verdict (every check prunes before it counts).
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from modelops.gateway.limiter import Demand, Outcome, Verdict
 
@@ -146,8 +145,7 @@ return out
 CHARGED = Outcome(True, ())
 
 
-@dataclass(frozen=True)
-class Operation:
+class Operation(NamedTuple):  # a tuple: made once or twice per request, so cheap to make
     demands: Sequence[Demand]
     window: float
     now: float | None = None
@@ -178,14 +176,13 @@ def decode(ops: Sequence[Operation], reply: Sequence[Any]) -> list[Outcome]:
         allowed = bool(reply[at])
         verdicts = []
         for demand in op.demands:
-            used, retry, reset = reply[at + 1 : at + 4]
             verdicts.append(
                 Verdict(
                     demand.key,
                     demand.limit,
-                    int(used),
-                    float(retry),
-                    float(reset),
+                    int(reply[at + 1]),
+                    float(reply[at + 2]),
+                    float(reply[at + 3]),
                     demand.charge if allowed else 0,
                 )
             )

@@ -214,9 +214,10 @@ class Gateway:
                 return None
             return Outcome(True, ())
 
-    def _store_failed(self, mode: FailureMode, err: BackendUnavailableError) -> None:
+    def _store_failed(self, mode: FailureMode, err: Exception) -> None:
         self.metrics.redis_errors.labels(mode.value).inc()
-        self._redis_log.warning("rate-limit store unavailable (failing %s): %s", mode, err)
+        detail = err if isinstance(err, BackendUnavailableError) else f"{type(err).__name__}: {err}"
+        self._redis_log.warning("rate-limit store unavailable (failing %s): %s", mode, detail)
 
     async def _serve(self, request: web.Request, ex: Exchange) -> web.StreamResponse:
         policy = self.watcher.current

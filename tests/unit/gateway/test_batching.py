@@ -98,6 +98,24 @@ def test_a_failed_batch_fails_its_items_and_those_queued_behind_it() -> None:
     run(scenario())
 
 
+def test_posted_items_travel_with_the_others_and_only_failures_are_told() -> None:
+    async def scenario() -> None:
+        rec = Recorder()
+        batcher: TickBatcher[int, int] = TickBatcher(rec.send)
+        told: list[Exception] = []
+        batcher.post(1, told.append)
+        assert await batcher.submit(2) == 20
+        assert rec.batches == [[1, 2]]
+        assert told == []
+        rec.error = ConnectionError("gone")
+        batcher.post(3, told.append)
+        with pytest.raises(ConnectionError):
+            await batcher.submit(4)
+        assert [str(e) for e in told] == ["gone"]
+
+    run(scenario())
+
+
 def test_a_waiter_that_gives_up_does_not_disturb_the_others() -> None:
     async def scenario() -> None:
         rec = Recorder()
