@@ -25,9 +25,11 @@ Cores: with ``taskset`` and 2+ cores, the proxy under test (gateway or nginx) ru
 core 1 and everything else (stub, load generator, redis-server) on core 0, so "req/s through
 the gateway" is the gateway on one core. This machine has only 2 cores: the stub and the load
 generator share core 0 and compete, so the closed-loop ceiling may be theirs, not the proxy's.
-The proxy's CPU use during the closed loop is measured (``/proc/PID/stat``) and reported as
-``core%``; ``req/s/core`` = req/s / core share is what one fully busy core would do at that
-cost per request, an extrapolation, printed as such.
+The proxy's CPU time during each phase is read from ``/proc/PID/stat`` before and after:
+``core%`` is its share of its core, and ``req/CPU-s`` = requests answered / the proxy's CPU
+seconds is what one fully busy core would do at that cost per request. On a shared machine
+that figure moves far less than req/s (other work steals wall time, not the proxy's CPU time
+per request), so the memory/Redis comparison is also printed as CPU time per request.
 
 Prints a table, writes ``bench/results/gateway.json``. Numbers only, no timed assertions.
   make bench-gateway                              # installs nginx/wrk/redis when missing, runs
@@ -178,12 +180,13 @@ class Result:
     load: float  # closed: connections; open: the rate in req/s
     max_ms: float | None = None
     proxy_core_share: float | None = None  # CPU-seconds per second of the proxy process
+    proxy_cpu_seconds: float | None = None  # the proxy's CPU time during the phase
     other_cores: float = math.nan  # CPU use by processes outside this bench, in cores
     # filled in by compare(), against direct and nginx in the same shape
     added_p99_ms: float = math.nan
     ratio_to_direct: float = math.nan
     ratio_to_nginx: float = math.nan
-    rps_per_proxy_core: float | None = None
+    requests_per_cpu_second: float | None = None
 
     @property
     def label(self) -> str:
@@ -286,7 +289,8 @@ class Meter:
     def read(self, result: Result) -> None:
         took = time.monotonic() - self.start
         if self.proxy:
-            result.proxy_core_share = (cpu_seconds(self.proxy) - self.proxy0) / took
+            result.proxy_cpu_seconds = cpu_seconds(self.proxy) - self.proxy0
+            result.proxy_core_share = result.proxy_cpu_seconds / took
         other = (machine_busy_seconds() - self.busy0) - (self.ours() - self.ours0)
         result.other_cores = max(0.0, other / took)
 
@@ -535,20 +539,20 @@ def compare(results: list[Result]) -> None:
             r.ratio_to_direct, r.ratio_to_nginx = r.rps / direct.rps, r.rps / nginx.rps
         else:
             r.ratio_to_direct, r.ratio_to_nginx = r.p99_ms / direct.p99_ms, r.p99_ms / nginx.p99_ms
-        if r.proxy_core_share:
-            r.rps_per_proxy_core = r.rps / r.proxy_core_share
+        if r.proxy_cpu_seconds:
+            r.requests_per_cpu_second = r.requests / r.proxy_cpu_seconds
 
 
 def table(results: list[Result]) -> str:
     head = (
         f"{'target':<15} {'shape':<10} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'+p99 ms':>8} {'/direct':>8} {'/nginx':>7} {'errors':>6} {'core%':>6} "
-        f"{'req/s/core':>10} {'other%':>6}"
+        f"{'req/CPU-s':>10} {'other%':>6}"
     )
     lines = [head, "-" * len(head)]
     for r in results:
         share = "-" if r.proxy_core_share is None else f"{r.proxy_core_share * 100:.0f}"
-        per_core = "-" if r.rps_per_proxy_core is None else f"{r.rps_per_proxy_core:,.0f}"
+        per_core = _per_cpu(r)
         lines.append(
             f"{r.target:<15} {r.label:<10} {r.rps:>8,.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
             f"{r.added_p99_ms:>+8.2f} {r.ratio_to_direct:>8.2f} {r.ratio_to_nginx:>7.2f} "
@@ -556,11 +560,35 @@ def table(results: list[Result]) -> str:
         )
     lines += [
         "/direct, /nginx: ratio of req/s on closed rows, of p99 on open rows; +p99: p99 minus",
-        "direct's p99 in the same shape; core%: the proxy's CPU use of its core; req/s/core:",
-        "req/s / core share, an extrapolation to one fully busy core; other%: CPU used by",
-        "processes outside this bench during the phase (100 = one core): noise.",
+        "direct's p99 in the same shape; core%: the proxy's CPU use of its core; req/CPU-s:",
+        "requests / the proxy's CPU seconds, what one fully busy core would do at that cost;",
+        "other%: CPU used by processes outside this bench during the phase (100 = one core).",
     ]
     return "\n".join(lines)
+
+
+def _per_cpu(r: Result) -> str:
+    return "-" if r.requests_per_cpu_second is None else f"{r.requests_per_cpu_second:,.0f}"
+
+
+def cpu_per_request(results: list[Result]) -> list[str]:
+    """The noise-resistant comparison: the gateway's CPU time per request, Redis vs memory,
+    from the same run and the same load shape."""
+    by = {(r.target, r.label): r for r in results}
+    out = []
+    for label in dict.fromkeys(r.label for r in results):
+        memory, redis = by.get(("gateway-memory", label)), by.get(("gateway-redis", label))
+        if not (memory and redis and memory.requests_per_cpu_second):
+            continue
+        if not redis.requests_per_cpu_second:
+            continue
+        mem_us, red_us = 1e6 / memory.requests_per_cpu_second, 1e6 / redis.requests_per_cpu_second
+        out.append(
+            f"gateway CPU per request, {label}: memory {mem_us:.0f} us, Redis {red_us:.0f} us "
+            f"(Redis/memory {red_us / mem_us:.2f}); requests per CPU-second: memory "
+            f"{memory.requests_per_cpu_second:,.0f}, Redis {redis.requests_per_cpu_second:,.0f}"
+        )
+    return out
 
 
 def goals(results: list[Result]) -> list[str]:
@@ -576,10 +604,10 @@ def goals(results: list[Result]) -> list[str]:
             )
         else:
             verdict = "met" if r.rps >= GOAL_RPS_ONE_CORE else "not met as measured"
-            per_core = "-" if r.rps_per_proxy_core is None else f"{r.rps_per_proxy_core:,.0f}"
+            per_core = _per_cpu(r)
             out.append(
                 f"{r.target}: {r.rps:,.0f} req/s closed loop (goal >= {GOAL_RPS_ONE_CORE:,.0f} "
-                f"on one core): {verdict}; extrapolated to one busy core: {per_core} req/s"
+                f"on one core): {verdict}; at its CPU per request, one busy core: {per_core} req/s"
             )
     return out
 
@@ -622,6 +650,7 @@ def main() -> int:
     print()
     print(table(results))
     print()
+    print("\n".join(cpu_per_request(results)))
     print("\n".join(goals(results)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(

@@ -4,13 +4,15 @@ import asyncio
 import random
 
 import pytest
+from redis.exceptions import RedisError
 
-from modelops.gateway.limiter import Demand, SlidingWindows
+from modelops.gateway.limiter import Demand, Outcome, SlidingWindows
 from modelops.gateway.redis_backend import RedisBackend
 from tests.gateway.conftest import RedisServer
 
 
-def _arrivals(seed: int) -> list[tuple[float, list[Demand]]]:
+def _arrivals(seed: int, prefix: str) -> list[tuple[float, list[Demand]]]:
+    """120 steps of three clients; every key starts with ``prefix`` (fresh counters)."""
     rng = random.Random(seed)
     now = 1_700_000_000.0 + rng.random()
     steps = []
@@ -19,19 +21,27 @@ def _arrivals(seed: int) -> list[tuple[float, list[Demand]]]:
         client = f"c{rng.randint(0, 2)}"
         if rng.random() < 0.25:
             # An answer's usage: charged, never refused.
-            steps.append((now, [Demand(f"tk:{client}", None, 0, rng.randint(1, 40))]))
+            steps.append((now, [Demand(f"{prefix}tk:{client}", None, 0, rng.randint(1, 40))]))
         else:
             steps.append(
                 (
                     now,
                     [
-                        Demand(f"rq:{client}", 4, 1, rng.randint(1, 2)),
-                        Demand("rq:*", 9, 1, 1),
-                        Demand(f"tk:{client}", 50, 1, 0),
+                        Demand(f"{prefix}rq:{client}", 4, 1, rng.randint(1, 2)),
+                        Demand(f"{prefix}rq:*", 9, 1, 1),
+                        Demand(f"{prefix}tk:{client}", 50, 1, 0),
                     ],
                 )
             )
     return steps
+
+
+def _assert_same(got: Outcome, want: Outcome) -> None:
+    assert got.allowed == want.allowed
+    for g, w in zip(got.verdicts, want.verdicts, strict=True):
+        assert (g.used, g.charged) == (w.used, w.charged)
+        assert g.retry_after == pytest.approx(w.retry_after, abs=1e-6)
+        assert g.reset_after == pytest.approx(w.reset_after, abs=1e-6)
 
 
 @pytest.mark.parametrize("window", [10.0, 60.0])
@@ -41,18 +51,81 @@ def test_lua_matches_python(redis_server: RedisServer, window: float) -> None:
         try:
             for seed in range(6):
                 memory = SlidingWindows()
-                for now, demands in _arrivals(seed):
-                    keyed = [
-                        Demand(f"p{seed}:{window}:{d.key}", d.limit, d.need, d.charge)
-                        for d in demands
-                    ]
-                    want = memory.acquire(keyed, now, window)
-                    got = await backend.acquire(keyed, window, now=now)
-                    assert got.allowed == want.allowed, (seed, now)
-                    for g, w in zip(got.verdicts, want.verdicts, strict=True):
-                        assert (g.used, g.charged) == (w.used, w.charged)
-                        assert g.retry_after == pytest.approx(w.retry_after, abs=1e-6)
-                        assert g.reset_after == pytest.approx(w.reset_after, abs=1e-6)
+                for now, demands in _arrivals(seed, f"p{seed}:{window}:"):
+                    want = memory.acquire(demands, now, window)
+                    _assert_same(await backend.acquire(demands, window, now=now), want)
+        finally:
+            await backend.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+@pytest.mark.parametrize("window", [10.0, 60.0])
+def test_one_batch_matches_python_in_order(redis_server: RedisServer, window: float) -> None:
+    """Checks and charges issued in one tick travel as one script call; the script must run
+    them in the order issued, each as it would run alone. Charges go the way the gateway
+    sends them (``charge``, not waited for, not answered)."""
+
+    async def scenario() -> None:
+        backend = RedisBackend(redis_server.address)
+
+        async def step(now: float, demands: list[Demand]) -> Outcome | None:
+            if demands[0].limit is None:
+                backend.charge(demands, window, pytest.fail, now=now)
+                return None
+            return await backend.acquire(demands, window, now=now)
+
+        try:
+            for seed in range(6, 12):
+                memory = SlidingWindows()
+                steps = _arrivals(seed, f"b{seed}:{window}:")
+                # All issued in one tick, in order, without waiting for any answer.
+                got = await asyncio.gather(*(step(now, demands) for now, demands in steps))
+                want = [memory.acquire(demands, now, window) for now, demands in steps]
+                assert any(not o.allowed for o in want), "the scenario must refuse some"
+                for g, w in zip(got, want, strict=True):
+                    if g is not None:
+                        _assert_same(g, w)
+        finally:
+            await backend.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_charge_not_waited_for_is_seen_by_the_next_check(redis_server: RedisServer) -> None:
+    async def scenario() -> None:
+        backend = RedisBackend(redis_server.address)
+        failures: list[Exception] = []
+        try:
+            budget = [Demand("fire:tk:c", 100, 1, 0)]
+            assert (await backend.acquire(budget, 60.0)).allowed
+            backend.charge([Demand("fire:tk:c", None, 0, 150)], 60.0, failures.append)
+            refused = await backend.acquire(budget, 60.0)
+            assert not refused.allowed
+            assert refused.verdicts[0].used == 150
+            assert failures == []
+        finally:
+            await backend.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_charge_the_store_cannot_take_is_reported(redis_server: RedisServer) -> None:
+    async def scenario() -> None:
+        backend = RedisBackend(redis_server.address, timeout=0.3)
+        failures: list[Exception] = []
+        reported = asyncio.Event()
+
+        def failed(err: Exception) -> None:
+            failures.append(err)
+            reported.set()
+
+        try:
+            redis_server.kill()
+            backend.charge([Demand("dead:tk:c", None, 0, 5)], 60.0, failed)
+            await asyncio.wait_for(reported.wait(), 10)
+            assert len(failures) == 1
+            assert isinstance(failures[0], RedisError | OSError)
         finally:
             await backend.close()
 
@@ -60,8 +133,9 @@ def test_lua_matches_python(redis_server: RedisServer, window: float) -> None:
 
 
 def test_many_checks_in_flight_are_all_answered(redis_server: RedisServer) -> None:
-    """More concurrent checks than redis-py's default pool (100) must not fail over to the
-    failure mode: every one gets a connection and an answer, and each is charged once."""
+    """More concurrent checks than one batch holds (and than redis-py's default pool of 100
+    connections) must not fail over to the failure mode: every one is answered, each charged
+    once."""
 
     async def scenario() -> None:
         backend = RedisBackend(redis_server.address)

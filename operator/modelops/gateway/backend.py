@@ -15,9 +15,21 @@ class BackendUnavailableError(RuntimeError):
     """The shared store could not answer; the policy's failureMode decides what happens."""
 
 
+# Told, later, why a charge not waited for could not be stored.
+ChargeFailed = Callable[[Exception], None]
+
+
 class Backend(Protocol):
     async def acquire(self, demands: Sequence[Demand], window: float) -> Outcome:
         """Check all demands and charge them all if every one fits (atomically)."""
+        ...
+
+    def charge(self, demands: Sequence[Demand], window: float, failed: ChargeFailed) -> None:
+        """Add usage that never refuses (an answer's tokens) without waiting for the store.
+
+        Checks issued later by this process see it; ``failed`` is called, later, if the store
+        could not take it (nothing else can be done then: the answer has gone out).
+        """
         ...
 
     async def close(self) -> None: ...
@@ -39,6 +51,9 @@ class MemoryBackend:
             self._windows.sweep(now)
             self._next_sweep = now + window
         return self._windows.acquire(demands, now, window)
+
+    def charge(self, demands: Sequence[Demand], window: float, failed: ChargeFailed) -> None:
+        self._windows.acquire(demands, self._clock(), window)
 
     async def close(self) -> None:
         return None

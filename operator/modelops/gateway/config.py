@@ -36,6 +36,3 @@ class GatewayConfig:
     redis_timeout: float = 0.5
     shutdown_timeout: float = 30.0
     max_connections: int = 256
-    # Redis connections: one per rate-limit check in flight. redis-py's own default (100)
-    # turns the 101st concurrent check into an error, and so into the failure mode.
-    redis_max_connections: int = 1024

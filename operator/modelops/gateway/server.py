@@ -8,6 +8,7 @@ once at its start, so a reload never changes a request half way.
 """
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -149,9 +150,7 @@ class Gateway:
             if self._redis is not None:
                 # Requests in flight may still use the old client; close it at shutdown.
                 self._retired.append(self._redis)
-            self._redis = RedisBackend(
-                address, self.config.redis_timeout, self.config.redis_max_connections
-            )
+            self._redis = RedisBackend(address, self.config.redis_timeout)
         return self._redis
 
     # -- own endpoints --------------------------------------------------------------------
@@ -223,13 +222,16 @@ class Gateway:
         try:
             return await self.backend(policy).acquire(demands, policy.window)
         except BackendUnavailableError as err:
-            mode = policy.spec.failure_mode
-            self.metrics.redis_errors.labels(mode.value).inc()
-            self._redis_log.warning("rate-limit store unavailable (failing %s): %s", mode, err)
+            self._store_failed(policy.spec.failure_mode, err)
             ex.error = "ratelimit_store_unavailable"
-            if mode == FailureMode.CLOSED:
+            if policy.spec.failure_mode == FailureMode.CLOSED:
                 return None
             return Outcome(True, ())
+
+    def _store_failed(self, mode: FailureMode, err: Exception) -> None:
+        self.metrics.redis_errors.labels(mode.value).inc()
+        detail = err if isinstance(err, BackendUnavailableError) else f"{type(err).__name__}: {err}"
+        self._redis_log.warning("rate-limit store unavailable (failing %s): %s", mode, detail)
 
     async def _serve(self, request: web.Request, ex: Exchange) -> web.StreamResponse:
         policy = self.watcher.current
@@ -289,7 +291,7 @@ class Gateway:
             response = await self._relay(request, attempt, headers, ex)
         finally:
             attempt.finish(None)  # no-op when the relay already reported the outcome
-        await self._charge(policy, who, ex)
+        self._charge(policy, who, ex)
         return response
 
     def _too_large(self, ex: Exchange) -> web.Response:
@@ -404,10 +406,14 @@ class Gateway:
             if elapsed > 0 and generated:
                 m.tokens_per_second.labels(ex.tier, track).observe(generated / elapsed)
 
-    async def _charge(self, policy: Policy, who: Identity, ex: Exchange) -> None:
+    def _charge(self, policy: Policy, who: Identity, ex: Exchange) -> None:
+        """Charge the answer's tokens without waiting for the store: the answer need not
+        wait a round trip, and a failure can only be counted anyway."""
         if not ex.tokens:
             return
         charges = policy.token_charges(who, ex.tokens)
         if charges:
-            # The answer has already gone out; a failure here can only be counted.
-            await self._acquire(policy, charges, ex)
+            mode = policy.spec.failure_mode
+            self.backend(policy).charge(
+                charges, policy.window, functools.partial(self._store_failed, mode)
+            )

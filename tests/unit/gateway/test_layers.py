@@ -12,6 +12,8 @@ PURE = [
     "modelops.gateway.breaker",
     "modelops.gateway.policy",
     "modelops.gateway.usage",
+    "modelops.gateway.redis_script",
+    "modelops.gateway.batching",
     "modelops.gateway",
 ]
 FORBIDDEN = ["aiohttp", "redis", "kubernetes", "kopf", "prometheus_client"]

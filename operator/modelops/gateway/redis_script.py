@@ -1,0 +1,194 @@
+"""The Lua script that runs a batch of sliding-window operations in Redis, and its wire format.
+
+The script does in Redis what ``limiter.SlidingWindows.acquire`` does in memory (same
+buckets, same arithmetic), so the two backends refuse the same requests. It runs the
+operations of a batch in the order given, each exactly as it would run alone: a check and
+its charge are atomic across replicas (two gateways cannot both take the last unit), and a
+charge issued before a check is counted by it. Time comes from Redis (``TIME``, once per
+batch) so replicas with skewed clocks still agree on which buckets are in the window.
+
+Wire format. KEYS: every operation's keys, one operation after the other. ARGV[1]: buckets
+per window. ARGV[2]: all numbers of the batch as one space-separated string (one argument,
+not a dozen per request: encoding arguments one by one was most of the client's cost). Per
+operation: its kind (1: check, answered; 0: charge only, never refuses, not answered), its
+number of keys, window seconds, the time ("-" for Redis' clock; tests pass one to compare
+the script with the in-memory limiter), then per key: limit (-1: never refuse), need, charge.
+Reply, flat, per check: allowed, then per key used, retry and reset (floats as strings: a
+Lua number would come back truncated to an integer).
+
+A charge-only operation just adds to the current bucket: it does not read or prune the
+counter, which changes no verdict (every check prunes before it counts).
+"""
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from modelops.gateway.limiter import Demand, Outcome, Verdict
+
+ACQUIRE_LUA = """
+local buckets = tonumber(ARGV[1])
+local v = {}
+for word in string.gmatch(ARGV[2], '%S+') do
+  v[#v + 1] = word
+end
+
+-- One counter: used units, seconds until the need fits (0: now) and until all usage is gone.
+local function judge(key, limit, need, now, window, width, lowest)
+  local flat = redis.call('HGETALL', key)
+  local used = 0
+  local newest = nil
+  local stale = nil
+  for j = 1, #flat, 2 do
+    local b = tonumber(flat[j])
+    if b < lowest then
+      stale = stale or {}
+      stale[#stale + 1] = flat[j]
+    else
+      used = used + tonumber(flat[j + 1])
+      if newest == nil or b > newest then
+        newest = b
+      end
+    end
+  end
+  if stale ~= nil then
+    redis.call('HDEL', key, unpack(stale))
+  end
+  local reset = 0
+  if newest ~= nil then
+    reset = math.max(0, (newest + 1) * width + window - now)
+  end
+  if limit < 0 then
+    return used, 0, reset
+  end
+  local excess = used + need - limit
+  if excess <= 0 then
+    return used, 0, reset
+  end
+  if need > limit then
+    return used, window, reset
+  end
+  -- Only a refusal needs the buckets oldest first: when enough of them will have left the
+  -- window for the need to fit.
+  local order = {}
+  local counts = {}
+  for j = 1, #flat, 2 do
+    local b = tonumber(flat[j])
+    if b >= lowest then
+      order[#order + 1] = b
+      counts[b] = tonumber(flat[j + 1])
+    end
+  end
+  table.sort(order)
+  for _, b in ipairs(order) do
+    excess = excess - counts[b]
+    if excess <= 0 then
+      return used, math.max((b + 1) * width + window - now, width / 1000), reset
+    end
+  end
+  return used, window, reset
+end
+
+local clock = nil
+local out = {}
+local k = 0
+local a = 1
+while a <= #v do
+  local answered = v[a] == '1'
+  local n = tonumber(v[a + 1])
+  local window = tonumber(v[a + 2])
+  local now = tonumber(v[a + 3])
+  a = a + 4
+  if now == nil then
+    if clock == nil then
+      local t = redis.call('TIME')
+      clock = tonumber(t[1]) + tonumber(t[2]) / 1000000
+    end
+    now = clock
+  end
+  local width = window / buckets
+  local allowed = 1
+  if answered then
+    local lowest = math.floor((now - window) / width)
+    local head = #out + 1
+    out[head] = 1
+    for i = 1, n do
+      local p = a + (i - 1) * 3
+      local used, retry, reset = judge(
+        KEYS[k + i], tonumber(v[p]), tonumber(v[p + 1]), now, window, width, lowest)
+      if retry > 0 then
+        allowed = 0
+      end
+      out[#out + 1] = used
+      out[#out + 1] = tostring(retry)
+      out[#out + 1] = tostring(reset)
+    end
+    out[head] = allowed
+  end
+  if allowed == 1 then
+    local field = tostring(math.floor(now / width))
+    local ttl = math.ceil((window + width) * 1000)
+    for i = 1, n do
+      local charge = tonumber(v[a + 2 + (i - 1) * 3])
+      if charge > 0 then
+        redis.call('HINCRBY', KEYS[k + i], field, charge)
+        redis.call('PEXPIRE', KEYS[k + i], ttl)
+      end
+    end
+  end
+  k = k + n
+  a = a + n * 3
+end
+return out
+"""
+
+# What a charge-only operation answers: it never refuses and reports nothing.
+CHARGED = Outcome(True, ())
+
+
+class Operation(NamedTuple):  # a tuple: made once or twice per request, so cheap to make
+    demands: Sequence[Demand]
+    window: float
+    now: float | None = None
+    answered: bool = True  # False: charge only (no limit is checked, nothing comes back)
+
+
+def encode(ops: Sequence[Operation]) -> tuple[list[str], str]:
+    """The batch's KEYS and its numbers (ARGV[2])."""
+    keys: list[str] = []
+    words: list[str] = []
+    for op in ops:
+        now = "-" if op.now is None else repr(op.now)
+        words.append(f"{1 if op.answered else 0} {len(op.demands)} {op.window!r} {now}")
+        for d in op.demands:
+            keys.append(d.key)
+            words.append(f"{-1 if d.limit is None else d.limit} {d.need} {d.charge}")
+    return keys, " ".join(words)
+
+
+def decode(ops: Sequence[Operation], reply: Sequence[Any]) -> list[Outcome]:
+    """One outcome per operation; ValueError when the reply does not fit the batch."""
+    outcomes = []
+    at = 0
+    for op in ops:
+        if not op.answered:
+            outcomes.append(CHARGED)
+            continue
+        allowed = bool(reply[at])
+        verdicts = []
+        for demand in op.demands:
+            verdicts.append(
+                Verdict(
+                    demand.key,
+                    demand.limit,
+                    int(reply[at + 1]),
+                    float(reply[at + 2]),
+                    float(reply[at + 3]),
+                    demand.charge if allowed else 0,
+                )
+            )
+            at += 3
+        at += 1
+        outcomes.append(Outcome(allowed, tuple(verdicts)))
+    if at != len(reply):
+        raise ValueError(f"rate-limit script answered {len(reply)} values, expected {at}")
+    return outcomes

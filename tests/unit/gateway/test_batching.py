@@ -1,0 +1,157 @@
+"""TickBatcher: one send per tick, order kept, failures reach every waiter, waits bounded."""
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from modelops.gateway.batching import TickBatcher
+
+
+class Recorder:
+    """A ``send`` that records its batches; ``gate`` holds a batch in flight until set."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.error: Exception | None = None
+
+    async def send(self, items: Sequence[int]) -> list[int]:
+        self.batches.append(list(items))
+        await self.gate.wait()
+        if self.error is not None:
+            raise self.error
+        return [item * 10 for item in items]
+
+
+def run(scenario: object) -> None:
+    asyncio.run(asyncio.wait_for(scenario, 10))  # type: ignore[arg-type]
+
+
+def test_items_of_one_tick_go_out_together_in_order() -> None:
+    async def scenario() -> None:
+        rec = Recorder()
+        batcher: TickBatcher[int, int] = TickBatcher(rec.send)
+        results = await asyncio.gather(*(batcher.submit(i) for i in range(5)))
+        assert results == [0, 10, 20, 30, 40]
+        assert rec.batches == [[0, 1, 2, 3, 4]]
+
+    run(scenario())
+
+
+def test_items_wait_for_the_batch_in_flight_then_go_together() -> None:
+    async def scenario() -> None:
+        rec = Recorder()
+        rec.gate.clear()
+        batcher: TickBatcher[int, int] = TickBatcher(rec.send)
+        first = batcher.submit(1)
+        await asyncio.sleep(0)  # the flush runs: batch [1] is in flight, held at the gate
+        await asyncio.sleep(0)
+        later = [batcher.submit(2)]
+        await asyncio.sleep(0)
+        later.append(batcher.submit(3))
+        assert rec.batches == [[1]]
+        rec.gate.set()
+        assert await first == 10
+        assert await asyncio.gather(*later) == [20, 30]
+        assert rec.batches == [[1], [2, 3]]
+
+    run(scenario())
+
+
+def test_batches_are_cut_at_max_batch() -> None:
+    async def scenario() -> None:
+        rec = Recorder()
+        batcher: TickBatcher[int, int] = TickBatcher(rec.send, max_batch=2)
+        assert await asyncio.gather(*(batcher.submit(i) for i in range(5))) == [
+            0,
+            10,
+            20,
+            30,
+            40,
+        ]
+        assert rec.batches == [[0, 1], [2, 3], [4]]
+
+    run(scenario())
+
+
+def test_a_failed_batch_fails_its_items_and_those_queued_behind_it() -> None:
+    async def scenario() -> None:
+        rec = Recorder()
+        rec.gate.clear()
+        rec.error = ConnectionError("gone")
+        batcher: TickBatcher[int, int] = TickBatcher(rec.send)
+        first = batcher.submit(1)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        queued = batcher.submit(2)
+        rec.gate.set()
+        for future in (first, queued):
+            with pytest.raises(ConnectionError):
+                await future
+        assert rec.batches == [[1]]
+        # The batcher recovers: the next item is sent on its own.
+        rec.error = None
+        assert await batcher.submit(3) == 30
+
+    run(scenario())
+
+
+def test_posted_items_travel_with_the_others_and_only_failures_are_told() -> None:
+    async def scenario() -> None:
+        rec = Recorder()
+        batcher: TickBatcher[int, int] = TickBatcher(rec.send)
+        told: list[Exception] = []
+        batcher.post(1, told.append)
+        assert await batcher.submit(2) == 20
+        assert rec.batches == [[1, 2]]
+        assert told == []
+        rec.error = ConnectionError("gone")
+        batcher.post(3, told.append)
+        with pytest.raises(ConnectionError):
+            await batcher.submit(4)
+        assert [str(e) for e in told] == ["gone"]
+
+    run(scenario())
+
+
+def test_a_waiter_that_gives_up_does_not_disturb_the_others() -> None:
+    async def scenario() -> None:
+        rec = Recorder()
+        rec.gate.clear()
+        batcher: TickBatcher[int, int] = TickBatcher(rec.send)
+        impatient, patient = batcher.submit(1), batcher.submit(2)
+        await asyncio.sleep(0)
+        impatient.cancel()
+        rec.gate.set()
+        assert await patient == 20
+        assert impatient.cancelled()
+
+    run(scenario())
+
+
+def test_a_wrong_number_of_results_fails_the_batch() -> None:
+    async def short(items: Sequence[int]) -> list[int]:
+        return list(items)[1:]
+
+    async def scenario() -> None:
+        batcher: TickBatcher[int, int] = TickBatcher(short)
+        futures = [batcher.submit(1), batcher.submit(2)]
+        for future in futures:
+            with pytest.raises(ValueError, match="1 results for 2 items"):
+                await future
+
+    run(scenario())
+
+
+def test_close_cancels_what_was_not_sent() -> None:
+    async def scenario() -> None:
+        rec = Recorder()
+        batcher: TickBatcher[int, int] = TickBatcher(rec.send)
+        pending = batcher.submit(1)
+        await batcher.close()
+        assert pending.cancelled()
+        assert rec.batches == []
+
+    run(scenario())
