@@ -21,7 +21,7 @@ from modelops.metrics import (
     forget,
     set_phase,
 )
-from modelops.reconcile import reconcile
+from modelops.reconcile import holds_slot, previous_status, reconcile
 from modelops.render.meta import (
     ANNOTATION_ABORT,
     ANNOTATION_PAUSE,
@@ -31,7 +31,7 @@ from modelops.render.meta import (
     MANAGED_BY,
 )
 from modelops.slots import RolloutSlots
-from modelops.waker import Waker
+from modelops.waker import Backoff, Waker
 
 CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
 # What the operator did, one line per reconcile that changed something (kopf's own per-object
@@ -39,6 +39,7 @@ CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
 log = logging.getLogger("modelops.reconcile")
 _coalescer = Coalescer()
 _waker = Waker()
+_retries = Backoff(first=1.0, limit=30.0)
 _slots = RolloutSlots(0)
 _seen: set[tuple[str, str]] = set()
 
@@ -62,8 +63,24 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # the CRDs from one discovery at start instead of retrying those reads for a minute.
     if getattr(memo, "namespaced", False):
         settings.scanning.disabled = True
+    # kopf's default 60 s: a standby replica waits that long after the active one dies
+    # without saying goodbye (SIGKILL, a lost node). A graceful stop says goodbye at once.
+    settings.peering.lifetime = int(getattr(memo, "peering_lifetime", 60) or 60)
     memo.kube = Kube.from_environment()
     _slots.limit = int(getattr(memo, "max_concurrent_rollouts", 0) or 0)
+    if _slots.limit:
+        namespaces = list(getattr(memo, "namespaces", None) or []) or [None]
+        _slots.seed(rollouts_in_flight(memo.kube, namespaces))
+
+
+def rollouts_in_flight(kube: Kube, namespaces: list[str | None]) -> list[tuple[str, str]]:
+    """(namespace, name) of every ModelService whose status says a canary is under way."""
+    found = []
+    for namespace in namespaces:
+        for item in kube.list_all(KIND, namespace):
+            if holds_slot(previous_status(item)):
+                found.append((item["metadata"]["namespace"], item["metadata"]["name"]))
+    return found
 
 
 def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str) -> None:
@@ -73,6 +90,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
             _seen.discard((namespace, name))
             MANAGED.set(len(_seen))
             _waker.cancel((namespace, name))
+            _slots.update((namespace, name), active=False)
             forget(namespace, name)
             return
         _seen.add((namespace, name))
@@ -119,7 +137,27 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
                 outcome.conflicts,
             )
 
-    _coalescer.run((namespace, name), once)
+    key = (namespace, name)
+    try:
+        _coalescer.run(key, once)
+    except Exception as error:
+        # The API server or etcd away, a timeout: retried here with a backoff. Left to the
+        # caller, a failure in a timer's thread would be printed and the rollout would stall
+        # until some watch event happened to wake it (a canary that holds still has none).
+        delay = _retries.failed(key)
+        log.warning(
+            "reconcile of %s/%s failed, retrying in %.0fs: %s: %s",
+            namespace,
+            name,
+            delay,
+            type(error).__name__,
+            error,
+        )
+        _waker.schedule(
+            key, delay, lambda: _reconcile_by_name(kube, namespace, name, gateway_image)
+        )
+    else:
+        _retries.succeeded(key)
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)

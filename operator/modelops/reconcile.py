@@ -29,7 +29,7 @@ from modelops.render.meta import (
     track_selector,
 )
 from modelops.render.refs import ChildRef, ref_of
-from modelops.rollout.canary import Commands, Plan, advance, analysis_due, plan
+from modelops.rollout.canary import Commands, Plan, advance, analysis_due, plan, rolling_out
 from modelops.rollout.conditions import Wanted, set_conditions
 from modelops.rollout.events import Event
 from modelops.rollout.observe import WorkloadObservation, observe_deployment
@@ -199,7 +199,9 @@ def reconcile(
     due = analysis_due(service.spec, before, canary.rolled_out, now)
     metrics = run_analysis(service.spec, ctx.namespace, ctx.name) if due else None
     key = (ctx.namespace, ctx.name)
-    commands = _commands(service, before, slots.may_start(key) if slots else True)
+    # Claimed only by a service whose spec asks for a canary: a steady one never holds a slot.
+    wants_slot = slots is not None and rolling_out(service.spec, before)
+    commands = _commands(service, before, slots.claim(key) if slots and wants_slot else True)
     step = advance(
         service.spec,
         before,
@@ -215,14 +217,20 @@ def reconcile(
     if following != chosen and not outcome.conflicts:
         # Act on the decision now (a rollback takes the canary away at once).
         _sync_children(kube, _context(service, following, gateway_image), outcome)
-    if slots is not None:
-        slots.update(key, step.status.stage in {Stage.CANARY, Stage.PROMOTING})
     outcome.phase = step.status.phase
     outcome.status_written = _write_status(kube, body, before, step.status)
+    if slots is not None:
+        # After the write: a slot is free only once the status says the rollout ended.
+        slots.update(key, holds_slot(step.status))
     outcome.events = step.events
     outcome.wake_after = step.wake_after
     outcome.status = step.status.to_api()
     return outcome
+
+
+def holds_slot(status: ModelServiceStatus) -> bool:
+    """A rollout in flight (not queued) counts against --max-concurrent-rollouts."""
+    return status.stage in {Stage.CANARY, Stage.PROMOTING}
 
 
 def _deployment_ref(ctx: RenderContext, track: Track) -> ChildRef:

@@ -1,5 +1,6 @@
 """The rollout state machine, transition by transition, with no cluster."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -289,12 +290,35 @@ def test_pause_request_holds_and_resume_goes_on() -> None:
 
 def test_slots_cap_concurrent_rollouts() -> None:
     slots = RolloutSlots(2)
-    slots.update("a", active=True)
-    slots.update("b", active=True)
-    assert slots.may_start("a") and not slots.may_start("c")
+    assert slots.claim("a") and slots.claim("b")
+    assert slots.claim("a") and not slots.claim("c")  # a holds its slot; c waits
     slots.update("a", active=False)
-    assert slots.may_start("c")
-    assert RolloutSlots(0).may_start("any")
+    assert slots.claim("c") and slots.held() == 2
+    assert RolloutSlots(0).claim("any")
+
+
+def test_slots_claims_race_to_the_cap_and_no_further() -> None:
+    slots = RolloutSlots(3)
+    barrier = threading.Barrier(32)
+    won: list[bool] = []
+
+    def contend(key: int) -> None:
+        barrier.wait()
+        won.append(slots.claim(key))
+
+    threads = [threading.Thread(target=contend, args=(key,)) for key in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert won.count(True) == 3 and slots.held() == 3
+
+
+def test_slots_seeded_from_statuses_hold_back_new_rollouts() -> None:
+    slots = RolloutSlots(1)
+    slots.seed([("ns", "running")])
+    assert not slots.claim(("ns", "queued"))
+    assert slots.claim(("ns", "running"))
 
 
 def test_new_version_mid_rollout_supersedes_on_the_record() -> None:
