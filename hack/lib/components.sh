@@ -2,6 +2,12 @@
 # and hack/cluster-component.sh stops and restarts single ones (fault tests) with the very
 # same flags. Sourced after versions.env and lib.sh; needs $bin, $dir, $pki, $kubeconfig, $here.
 
+# KWOK renews the node leases, but the readiness the node controller takes from pods when a
+# lease goes stale (the API server stopped for a fault test, a box too busy to renew in time)
+# is never given back, as a kubelet would: a grace period well beyond any outage the tests
+# make keeps the simulated nodes and their pods as they were.
+: "${NODE_MONITOR_GRACE:=300s}"
+
 # Reverse of this order stops the clients first and etcd last.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
@@ -36,6 +42,7 @@ component_command() {  # name -> the command line in the array `cmd`
         --leader-elect=false --kube-api-qps 500 --kube-api-burst 1000
         --concurrent-deployment-syncs 20 --concurrent-replicaset-syncs 20
         --concurrent-gc-syncs 50 --horizontal-pod-autoscaler-sync-period 5s
+        --node-monitor-grace-period "$NODE_MONITOR_GRACE"
         --profiling=false) ;;
     kube-scheduler)
       cmd=("$bin/kube-scheduler" --config "$dir/scheduler.yaml"
