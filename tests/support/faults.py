@@ -6,6 +6,7 @@ import os
 import subprocess
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -94,23 +95,47 @@ def custom_objects(cluster: Cluster) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(config.new_client_from_config(config_file=cluster.kubeconfig))
 
 
+IN_FLIGHT = ("Canary", "Promoting")  # the stages --max-concurrent-rollouts counts
+
+
+@dataclass
+class NamespaceTrace:
+    """A StatusTrace per ModelService of a namespace, all read with one LIST, and how many were
+    in flight (stage Canary or Promoting) in each reading."""
+
+    traces: defaultdict[str, StatusTrace] = field(default_factory=lambda: defaultdict(StatusTrace))
+    in_flight: list[int] = field(default_factory=list)
+    failed_reads: int = 0
+
+    def record(self, items: list[dict[str, Any]]) -> None:
+        flying = 0
+        for item in items:
+            status = item.get("status") or {}
+            self.traces[item["metadata"]["name"]].record(status)
+            flying += status.get("stage") in IN_FLIGHT
+        self.in_flight.append(flying)
+
+
 @contextmanager
-def traced(
-    cluster: Cluster, namespace: str, name: str, interval: float = 0.2
-) -> Iterator[StatusTrace]:
+def traced_namespace(
+    cluster: Cluster, namespace: str, interval: float = 0.2
+) -> Iterator[NamespaceTrace]:
     api = custom_objects(cluster)
-    trace = StatusTrace()
+    trace = NamespaceTrace()
     done = threading.Event()
 
     def poll() -> None:
         while not done.is_set():
             try:
-                found = api.get_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, name, _request_timeout=3
+                found = api.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, _request_timeout=10
                 )
-                trace.record(found.get("status") or {})
             except Exception:  # the API server or etcd away: that is the point
                 trace.failed_reads += 1
+                for one in list(trace.traces.values()):
+                    one.failed_reads += 1
+            else:
+                trace.record(found.get("items") or [])
             done.wait(interval)
 
     thread = threading.Thread(target=poll, daemon=True)
@@ -119,7 +144,16 @@ def traced(
         yield trace
     finally:
         done.set()
-        thread.join(timeout=10)
+        thread.join(timeout=30)
+
+
+@contextmanager
+def traced(
+    cluster: Cluster, namespace: str, name: str, interval: float = 0.2
+) -> Iterator[StatusTrace]:
+    """The StatusTrace of one ModelService (read with its namespace's LIST)."""
+    with traced_namespace(cluster, namespace, interval) as trace:
+        yield trace.traces[name]
 
 
 def events(cluster: Cluster, namespace: str, name: str) -> list[tuple[str, str]]:
