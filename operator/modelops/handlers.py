@@ -3,7 +3,9 @@ of the ModelService it concerns (modelops.reconcile)."""
 
 import logging
 import time
-from typing import Any
+from collections.abc import Hashable
+from functools import partial
+from typing import Any, cast
 
 import kopf
 from kubernetes.client.exceptions import ApiException
@@ -90,7 +92,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
             _seen.discard((namespace, name))
             MANAGED.set(len(_seen))
             _waker.cancel((namespace, name))
-            _slots.update((namespace, name), active=False)
+            _wake_queued(kube, _slots.forget((namespace, name)), gateway_image)
             forget(namespace, name)
             return
         _seen.add((namespace, name))
@@ -119,6 +121,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
                 outcome.wake_after,
                 lambda: _reconcile_by_name(kube, namespace, name, gateway_image),
             )
+        _wake_queued(kube, outcome.wake, gateway_image)
         status = outcome.status or {}
         CANARY_WEIGHT.labels(namespace, name).set(status.get("canaryWeight") or 0)
         set_phase(namespace, name, status.get("phase"))
@@ -158,6 +161,13 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
         )
     else:
         _retries.succeeded(key)
+
+
+def _wake_queued(kube: Kube, keys: list[Hashable], gateway_image: str) -> None:
+    """Queued rollouts a freed slot may start: reconciled now, not at their next timer."""
+    for key in keys:
+        namespace, name = cast(tuple[str, str], key)
+        _waker.schedule(key, 0.0, partial(_reconcile_by_name, kube, namespace, name, gateway_image))
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)

@@ -5,6 +5,7 @@ differs (so a steady state makes zero writes), deletes owned children no longer 
 computes the status (pure) and writes it only when it changed.
 """
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +49,7 @@ class Outcome:
     phase: Phase | None = None
     wake_after: float | None = None
     status: dict[str, Any] | None = None
+    wake: list[Hashable] = field(default_factory=list)  # queued rollouts a freed slot may start
 
 
 def owned_by(live: dict[str, Any], uid: str) -> bool:
@@ -221,7 +223,8 @@ def reconcile(
     outcome.status_written = _write_status(kube, body, before, step.status)
     if slots is not None:
         # After the write: a slot is free only once the status says the rollout ended.
-        slots.update(key, holds_slot(step.status))
+        queued = step.status.stage is Stage.QUEUED
+        outcome.wake = slots.update(key, holds_slot(step.status), queued=queued)
     outcome.events = step.events
     outcome.wake_after = step.wake_after
     outcome.status = step.status.to_api()

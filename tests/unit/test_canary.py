@@ -352,3 +352,22 @@ def test_promotion_on_request_says_so_in_history() -> None:
         "Promoted",
         "promoted on request, remaining steps skipped",
     )
+
+
+def test_slots_freed_wake_the_head_of_the_line_first() -> None:
+    slots = RolloutSlots(1)
+    assert slots.claim("running")
+    assert not slots.claim("first") and not slots.claim("second")
+    assert slots.update("running", active=False) == ["first"]
+    assert not slots.claim("second"), "the slot is the first one's: it waited longer"
+    assert slots.claim("first")
+    assert slots.update("first", active=False) == ["second"]
+
+
+def test_slots_a_key_that_stops_waiting_leaves_the_line() -> None:
+    slots = RolloutSlots(1)
+    assert slots.claim("running")
+    assert not slots.claim("reverted") and not slots.claim("next")
+    slots.update("reverted", active=False)  # its spec went back: no longer queued
+    assert slots.update("running", active=False) == ["next"]
+    assert slots.forget("next") == [] and slots.claim("any")

@@ -520,7 +520,8 @@ def _canary_step(
             }
         )
         message = f"{tick.spec.model.version} waits: the cap on concurrent rollouts is reached"
-        return _progress(tick, queued, message, [], 5.0, reason="Queued")
+        # A freed slot wakes the head of the line at once; this timer is only a fallback.
+        return _progress(tick, queued, message, [], MAX_WAKE_SECONDS, reason="Queued")
     if fresh:
         previous, events = _started(tick, previous)
     if commands.abort:
