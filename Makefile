@@ -59,8 +59,11 @@ bench-deps: ## System packages the benchmarks use (nginx, wrk, redis-server), in
 bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx (~5 min; BENCH_ARGS=--quick ~1 min)
 	PYTHONPATH=. $(BIN)/python bench/gateway.py $(BENCH_ARGS)
 
-test: venv binaries test-deps lint ## Everything: lint, unit tests and cluster tests on the local control plane
+test: venv binaries test-deps lint ## Everything: lint, unit tests and cluster tests on the local control plane (fault tests included)
 	$(BIN)/pytest
+
+test-faults: venv binaries test-deps ## Only the fault tests: API server/etcd stopped, operator SIGKILLed, HA takeover, 500 updates (~10 min)
+	$(BIN)/pytest tests/faults tests/cluster/test_peering.py tests/cluster/test_rollout_resilience.py
 
 demo: venv binaries ## Local control plane + operator + a sample ModelService through a rollout
 	hack/demo.sh
@@ -74,4 +77,4 @@ kind-install: ## (needs Docker) build the image, load it into the kind cluster, 
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries chart-crds test-deps bench-deps bench-gateway cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-install kind-down
+.PHONY: help venv binaries chart-crds test-deps bench-deps bench-gateway cluster-up cluster-down cluster-status crd lint test-unit test test-faults demo kind-up kind-install kind-down
