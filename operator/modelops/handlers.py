@@ -103,8 +103,10 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
             outcome = reconcile(kube, body, gateway_image, _slots)
             result = "changed" if outcome.applied or outcome.deleted else "unchanged"
         except NamespaceTerminatingError:
-            # The namespace controller is removing children and owner alike: do not fight it.
+            # The namespace controller is removing children and owner alike: do not fight it,
+            # and free its rollout slot now rather than when the namespace is finally gone.
             result = "namespace-terminating"
+            _wake_queued(kube, _slots.forget((namespace, name)), gateway_image)
             return
         except ApiException as error:
             if error.status != 404:
