@@ -73,8 +73,11 @@ argo-rollouts: ## Build Argo Rollouts' controller and fetch its CRDs (the rollba
 bench-rollback: $(BIN)/.bench-installed binaries test-deps argo-rollouts ## Rollback speed vs Argo Rollouts (~11 min; BENCH_ARGS=--quick ~4 min)
 	PYTHONPATH=. $(BIN)/python bench/rollback.py $(BENCH_ARGS)
 
-test: venv binaries test-deps lint security ## Everything: lint, security checks, unit tests and cluster tests on the local control plane
+test: venv binaries test-deps lint security ## Everything: lint, security checks, unit tests and cluster tests on the local control plane (fault tests included)
 	$(BIN)/pytest
+
+test-faults: venv binaries test-deps ## Only the fault tests: API server/etcd stopped, operator SIGKILLed, HA takeover, 500 updates (~18 min on a busy 2-core box)
+	$(BIN)/pytest tests/faults tests/cluster/test_peering.py tests/cluster/test_rollout_resilience.py
 
 demo: venv binaries ## Local control plane + operator + a sample ModelService through a rollout
 	hack/demo.sh
@@ -88,4 +91,4 @@ kind-install: ## (needs Docker) build the image, load it into the kind cluster, 
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries chart-crds test-deps bench-deps bench-gateway argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test demo kind-up kind-install kind-down
+.PHONY: help venv binaries chart-crds test-deps bench-deps bench-gateway argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-faults demo kind-up kind-install kind-down

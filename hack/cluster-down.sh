@@ -4,18 +4,12 @@ set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/versions.env"
 source "$here/lib.sh"
+source "$here/lib/components.sh"
 dir="$(cluster_dir)"
 [[ -d "$dir" ]] || { log "no cluster in $dir"; exit 0; }
 # Reverse start order: the clients first, etcd last.
-for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-  pidfile="$dir/pids/$name.pid"
-  [[ -f "$pidfile" ]] || continue
-  pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
+for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
+  stop_component "${COMPONENTS[i]}"
 done
 rm -rf "$dir"
 log "cluster stopped and its data removed"

@@ -11,6 +11,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/versions.env"
 source "$here/lib.sh"
+source "$here/lib/components.sh"
 
 : "${NODES:=3}" "${GPU_NODES:=2}" "${READY_TIMEOUT:=90}"
 bin="$(bin_dir)"
@@ -80,31 +81,8 @@ contexts:
 current-context: modelops-local
 KC
 
-launch() {  # name, command...: start detached, remember the pid, log to .cluster/logs
-  local name=$1; shift
-  setsid "$@" >"$dir/logs/$name.log" 2>&1 < /dev/null &
-  echo $! > "$dir/pids/$name.pid"
-}
-
-wait_for() {  # what, timeout seconds, command...
-  local what=$1 timeout=$2; shift 2
-  local deadline=$((SECONDS + timeout))
-  until "$@" >/dev/null 2>&1; do
-    if (( SECONDS >= deadline )); then
-      log "timed out waiting for $what; last log lines:"
-      tail -n 12 "$dir"/logs/*.log >&2 || true
-      exit 1
-    fi
-    sleep 0.3
-  done
-}
-
-launch etcd "$bin/etcd" --name local --data-dir "$dir/etcd" \
-  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-  --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-  --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT" \
-  --unsafe-no-fsync --quota-backend-bytes 8589934592 --log-level warn
-wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+launch etcd
+wait_component_ready etcd
 
 # Every write, by whom and with which user agent: how tests count the operator's writes.
 cat > "$dir/audit-policy.yaml" <<AUDIT
@@ -117,30 +95,10 @@ rules:
 - level: None
 AUDIT
 
-launch kube-apiserver "$bin/kube-apiserver" \
-  --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log" \
-  --audit-log-maxsize 200 --audit-log-maxbackup 2 \
-  --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-  --bind-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
-  --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
-  --client-ca-file "$pki/ca.crt" \
-  --service-account-issuer https://kubernetes.default.svc.cluster.local \
-  --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-  --service-cluster-ip-range 10.96.0.0/16 \
-  --authorization-mode Node,RBAC --allow-privileged=true \
-  --max-requests-inflight 2000 --max-mutating-requests-inflight 1000 \
-  --profiling=false
-wait_for kube-apiserver 60 "${kubectl[@]}" get --raw=/readyz
+launch kube-apiserver
+wait_component_ready kube-apiserver
 
-launch kube-controller-manager "$bin/kube-controller-manager" \
-  --kubeconfig "$kubeconfig" --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig" \
-  --bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
-  --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
-  --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
-  --leader-elect=false --kube-api-qps 500 --kube-api-burst 1000 \
-  --concurrent-deployment-syncs 20 --concurrent-replicaset-syncs 20 \
-  --concurrent-gc-syncs 50 --horizontal-pod-autoscaler-sync-period 5s \
-  --profiling=false
+launch kube-controller-manager
 
 cat > "$dir/scheduler.yaml" <<SCHED
 apiVersion: kubescheduler.config.k8s.io/v1
@@ -148,12 +106,8 @@ kind: KubeSchedulerConfiguration
 clientConnection: {kubeconfig: "$kubeconfig", qps: 500, burst: 1000}
 leaderElection: {leaderElect: false}
 SCHED
-launch kube-scheduler "$bin/kube-scheduler" --config "$dir/scheduler.yaml" \
-  --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig" \
-  --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --profiling=false
-
-launch kwok "$bin/kwok" --kubeconfig "$kubeconfig" --config "$here/kwok/stages.yaml" \
-  --server-address "127.0.0.1:$KWOK_PORT"
+launch kube-scheduler
+launch kwok
 
 # --- fake nodes: some advertise GPUs so nvidia.com/gpu requests schedule ---------------------
 nodes_yaml() {
@@ -187,8 +141,8 @@ nodes_ready() {
   ready=$("${kubectl[@]}" get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^True$')
   (( ready == NODES ))
 }
-wait_for "nodes Ready" "$READY_TIMEOUT" nodes_ready
-wait_for "default ServiceAccount" "$READY_TIMEOUT" "${kubectl[@]}" get serviceaccount default -n default
+wait_for "nodes Ready" "$READY_TIMEOUT" nodes_ready || exit 1
+wait_for "default ServiceAccount" "$READY_TIMEOUT" "${kubectl[@]}" get serviceaccount default -n default || exit 1
 # Gateway API and Istio VirtualService CRDs, for the mesh routing providers.
 "$here/install-routing-crds.sh" "$kubeconfig" >/dev/null
 

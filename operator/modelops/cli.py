@@ -84,6 +84,13 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="peering priority: the highest live one acts (default: drawn at random per process)",
     )
+    run.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=60,
+        help="seconds a replica's peering record stays valid: how long a standby waits after "
+        "the active replica died without stopping (kopf keeps it alive 5-10 s sooner)",
+    )
     run.add_argument("--metrics-port", type=int, default=8080, help="/metrics and /healthz")
     run.add_argument("--log-format", choices=["plain", "json"], default="plain")
     run.add_argument("--verbose", action="store_true")

@@ -3,7 +3,9 @@ of the ModelService it concerns (modelops.reconcile)."""
 
 import logging
 import time
-from typing import Any
+from collections.abc import Hashable
+from functools import partial
+from typing import Any, cast
 
 import kopf
 from kubernetes.client.exceptions import ApiException
@@ -22,7 +24,7 @@ from modelops.metrics import (
     forget,
     set_phase,
 )
-from modelops.reconcile import reconcile
+from modelops.reconcile import holds_slot, previous_status, reconcile
 from modelops.render.meta import (
     ANNOTATION_ABORT,
     ANNOTATION_PAUSE,
@@ -32,7 +34,7 @@ from modelops.render.meta import (
     MANAGED_BY,
 )
 from modelops.slots import RolloutSlots
-from modelops.waker import Waker
+from modelops.waker import Backoff, Waker
 
 CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
 # What the operator did, one line per reconcile that changed something (kopf's own per-object
@@ -40,6 +42,7 @@ CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
 log = logging.getLogger("modelops.reconcile")
 _coalescer = Coalescer()
 _waker = Waker()
+_retries = Backoff(first=1.0, limit=30.0)
 _slots = RolloutSlots(0)
 _seen: set[tuple[str, str]] = set()
 
@@ -63,8 +66,24 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # the CRDs from one discovery at start instead of retrying those reads for a minute.
     if getattr(memo, "namespaced", False):
         settings.scanning.disabled = True
+    # kopf's default 60 s: a standby replica waits that long after the active one dies
+    # without saying goodbye (SIGKILL, a lost node). A graceful stop says goodbye at once.
+    settings.peering.lifetime = int(getattr(memo, "peering_lifetime", 60) or 60)
     memo.kube = Kube.from_environment()
     _slots.limit = int(getattr(memo, "max_concurrent_rollouts", 0) or 0)
+    if _slots.limit:
+        namespaces = list(getattr(memo, "namespaces", None) or []) or [None]
+        _slots.seed(rollouts_in_flight(memo.kube, namespaces))
+
+
+def rollouts_in_flight(kube: Kube, namespaces: list[str | None]) -> list[tuple[str, str]]:
+    """(namespace, name) of every ModelService whose status says a canary is under way."""
+    found = []
+    for namespace in namespaces:
+        for item in kube.list_all(KIND, namespace):
+            if holds_slot(previous_status(item)):
+                found.append((item["metadata"]["namespace"], item["metadata"]["name"]))
+    return found
 
 
 def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str) -> None:
@@ -74,6 +93,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
             _seen.discard((namespace, name))
             MANAGED.set(len(_seen))
             _waker.cancel((namespace, name))
+            _wake_queued(kube, _slots.forget((namespace, name)), gateway_image)
             forget(namespace, name)
             return
         _seen.add((namespace, name))
@@ -84,8 +104,10 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
             outcome = reconcile(kube, body, gateway_image, _slots)
             result = "changed" if outcome.applied or outcome.deleted else "unchanged"
         except NamespaceTerminatingError:
-            # The namespace controller is removing children and owner alike: do not fight it.
+            # The namespace controller is removing children and owner alike: do not fight it,
+            # and free its rollout slot now rather than when the namespace is finally gone.
             result = "namespace-terminating"
+            _wake_queued(kube, _slots.forget((namespace, name)), gateway_image)
             return
         except ApiException as error:
             if error.status != 404:
@@ -102,6 +124,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
                 outcome.wake_after,
                 lambda: _reconcile_by_name(kube, namespace, name, gateway_image),
             )
+        _wake_queued(kube, outcome.wake, gateway_image)
         status = outcome.status or {}
         CANARY_WEIGHT.labels(namespace, name).set(status.get("canaryWeight") or 0)
         set_phase(namespace, name, status.get("phase"))
@@ -120,7 +143,34 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
                 outcome.conflicts,
             )
 
-    _coalescer.run((namespace, name), once)
+    key = (namespace, name)
+    try:
+        _coalescer.run(key, once)
+    except Exception as error:
+        # The API server or etcd away, a timeout: retried here with a backoff. Left to the
+        # caller, a failure in a timer's thread would be printed and the rollout would stall
+        # until some watch event happened to wake it (a canary that holds still has none).
+        delay = _retries.failed(key)
+        log.warning(
+            "reconcile of %s/%s failed, retrying in %.0fs: %s: %s",
+            namespace,
+            name,
+            delay,
+            type(error).__name__,
+            error,
+        )
+        _waker.schedule(
+            key, delay, lambda: _reconcile_by_name(kube, namespace, name, gateway_image)
+        )
+    else:
+        _retries.succeeded(key)
+
+
+def _wake_queued(kube: Kube, keys: list[Hashable], gateway_image: str) -> None:
+    """Queued rollouts a freed slot may start: reconciled now, not at their next timer."""
+    for key in keys:
+        namespace, name = cast(tuple[str, str], key)
+        _waker.schedule(key, 0.0, partial(_reconcile_by_name, kube, namespace, name, gateway_image))
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)

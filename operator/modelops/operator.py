@@ -89,6 +89,8 @@ def run_operator(args: argparse.Namespace) -> int:
                     gateway_image=args.gateway_image,
                     max_concurrent_rollouts=args.max_concurrent_rollouts,
                     namespaced=bool(args.namespace),
+                    namespaces=list(args.namespace),
+                    peering_lifetime=args.peering_lifetime,
                 ),
             )
         finally:

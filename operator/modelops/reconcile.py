@@ -5,6 +5,7 @@ differs (so a steady state makes zero writes), deletes owned children no longer 
 computes the status (pure) and writes it only when it changed.
 """
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +30,7 @@ from modelops.render.meta import (
     track_selector,
 )
 from modelops.render.refs import ChildRef, ref_of
-from modelops.rollout.canary import Commands, Plan, advance, analysis_due, plan
+from modelops.rollout.canary import Commands, Plan, advance, analysis_due, plan, rolling_out
 from modelops.rollout.conditions import Wanted, set_conditions
 from modelops.rollout.events import Event
 from modelops.rollout.observe import WorkloadObservation, observe_deployment
@@ -48,6 +49,7 @@ class Outcome:
     phase: Phase | None = None
     wake_after: float | None = None
     status: dict[str, Any] | None = None
+    wake: list[Hashable] = field(default_factory=list)  # queued rollouts a freed slot may start
 
 
 def owned_by(live: dict[str, Any], uid: str) -> bool:
@@ -215,7 +217,9 @@ def _reconcile_valid(
     due = analysis_due(service.spec, before, canary.rolled_out, now)
     metrics = run_analysis(service.spec, ctx.namespace, ctx.name) if due else None
     key = (ctx.namespace, ctx.name)
-    commands = _commands(service, before, slots.may_start(key) if slots else True)
+    # Claimed only by a service whose spec asks for a canary: a steady one never holds a slot.
+    wants_slot = slots is not None and rolling_out(service.spec, before)
+    commands = _commands(service, before, slots.claim(key) if slots and wants_slot else True)
     step = advance(
         service.spec,
         before,
@@ -231,14 +235,21 @@ def _reconcile_valid(
     if following != chosen and not outcome.conflicts:
         # Act on the decision now (a rollback takes the canary away at once).
         _sync_children(kube, _context(service, following, gateway_image), outcome)
-    if slots is not None:
-        slots.update(key, step.status.stage in {Stage.CANARY, Stage.PROMOTING})
     outcome.phase = step.status.phase
     outcome.status_written = _write_status(kube, body, before, step.status)
+    if slots is not None:
+        # After the write: a slot is free only once the status says the rollout ended.
+        queued = step.status.stage is Stage.QUEUED
+        outcome.wake = slots.update(key, holds_slot(step.status), queued=queued)
     outcome.events = step.events
     outcome.wake_after = step.wake_after
     outcome.status = step.status.to_api()
     return outcome
+
+
+def holds_slot(status: ModelServiceStatus) -> bool:
+    """A rollout in flight (not queued) counts against --max-concurrent-rollouts."""
+    return status.stage in {Stage.CANARY, Stage.PROMOTING}
 
 
 def _deployment_ref(ctx: RenderContext, track: Track) -> ChildRef:

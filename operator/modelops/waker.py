@@ -32,3 +32,23 @@ class Waker:
         with self._lock:
             self._timers.pop(key, None)
         wake()
+
+
+class Backoff:
+    """Per-key retry delays that double from ``first`` up to ``limit`` while failures go on."""
+
+    def __init__(self, first: float, limit: float) -> None:
+        self._first = first
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._failures: dict[Hashable, int] = {}
+
+    def failed(self, key: Hashable) -> float:
+        with self._lock:
+            count = self._failures.get(key, 0)
+            self._failures[key] = count + 1
+        return float(min(self._first * 2**count, self._limit))
+
+    def succeeded(self, key: Hashable) -> None:
+        with self._lock:
+            self._failures.pop(key, None)

@@ -26,6 +26,7 @@ from tests.cluster.test_canary import (
     status,
 )
 from tests.support.cluster import Cluster, wait_until
+from tests.support.faults import events
 from tests.support.operator import OperatorProcess
 from tests.support.processes import free_port
 from tests.support.prometheus import running_prometheus
@@ -33,18 +34,6 @@ from tests.support.prometheus import running_prometheus
 pytestmark = pytest.mark.cluster
 
 REPLICAS = 4  # canary_service's spec.replicas
-
-
-def events(cluster: Cluster, namespace: str, name: str) -> list[tuple[str, str]]:
-    """(reason, message) of the ModelService's Events, one per occurrence (``count``)."""
-    found = cluster.get(
-        "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
-    )
-    return [
-        (e["reason"], e.get("message", ""))
-        for e in found["items"]
-        for _ in range(int(e.get("count") or 1))
-    ]
 
 
 def track_image(cluster: Cluster, namespace: str, name: str, track: str) -> str | None:

@@ -1,5 +1,6 @@
 """The rollout state machine, transition by transition, with no cluster."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -289,12 +290,35 @@ def test_pause_request_holds_and_resume_goes_on() -> None:
 
 def test_slots_cap_concurrent_rollouts() -> None:
     slots = RolloutSlots(2)
-    slots.update("a", active=True)
-    slots.update("b", active=True)
-    assert slots.may_start("a") and not slots.may_start("c")
+    assert slots.claim("a") and slots.claim("b")
+    assert slots.claim("a") and not slots.claim("c")  # a holds its slot; c waits
     slots.update("a", active=False)
-    assert slots.may_start("c")
-    assert RolloutSlots(0).may_start("any")
+    assert slots.claim("c") and slots.held() == 2
+    assert RolloutSlots(0).claim("any")
+
+
+def test_slots_claims_race_to_the_cap_and_no_further() -> None:
+    slots = RolloutSlots(3)
+    barrier = threading.Barrier(32)
+    won: list[bool] = []
+
+    def contend(key: int) -> None:
+        barrier.wait()
+        won.append(slots.claim(key))
+
+    threads = [threading.Thread(target=contend, args=(key,)) for key in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert won.count(True) == 3 and slots.held() == 3
+
+
+def test_slots_seeded_from_statuses_hold_back_new_rollouts() -> None:
+    slots = RolloutSlots(1)
+    slots.seed([("ns", "running")])
+    assert not slots.claim(("ns", "queued"))
+    assert slots.claim(("ns", "running"))
 
 
 def test_new_version_mid_rollout_supersedes_on_the_record() -> None:
@@ -328,3 +352,22 @@ def test_promotion_on_request_says_so_in_history() -> None:
         "Promoted",
         "promoted on request, remaining steps skipped",
     )
+
+
+def test_slots_freed_wake_the_head_of_the_line_first() -> None:
+    slots = RolloutSlots(1)
+    assert slots.claim("running")
+    assert not slots.claim("first") and not slots.claim("second")
+    assert slots.update("running", active=False) == ["first"]
+    assert not slots.claim("second"), "the slot is the first one's: it waited longer"
+    assert slots.claim("first")
+    assert slots.update("first", active=False) == ["second"]
+
+
+def test_slots_a_key_that_stops_waiting_leaves_the_line() -> None:
+    slots = RolloutSlots(1)
+    assert slots.claim("running")
+    assert not slots.claim("reverted") and not slots.claim("next")
+    slots.update("reverted", active=False)  # its spec went back: no longer queued
+    assert slots.update("running", active=False) == ["next"]
+    assert slots.forget("next") == [] and slots.claim("any")

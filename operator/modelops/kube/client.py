@@ -103,6 +103,16 @@ class Kube:
             raise
         return found
 
+    def list_all(self, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+        """Every object of ``kind`` in ``namespace``, or in all namespaces for None."""
+        path = (
+            resource(kind).everywhere()
+            if namespace is None
+            else resource(kind).collection(namespace)
+        )
+        items: list[dict[str, Any]] = self._call("GET", path).get("items", [])
+        return items
+
     def list(self, kind: str, namespace: str, selector: dict[str, str]) -> list[dict[str, Any]]:
         query = [("labelSelector", ",".join(f"{k}={v}" for k, v in sorted(selector.items())))]
         found = self._call("GET", resource(kind).collection(namespace), query=query)

@@ -102,7 +102,7 @@ def is_canary(spec: ModelServiceSpec) -> bool:
     return spec.rollout is not None and spec.rollout.strategy is Strategy.CANARY
 
 
-def _rolling_out(spec: ModelServiceSpec, status: ModelServiceStatus) -> bool:
+def rolling_out(spec: ModelServiceSpec, status: ModelServiceStatus) -> bool:
     """A canary rollout of the spec's revision is (or should be) under way."""
     rev = revision(spec)
     return (
@@ -128,7 +128,7 @@ def plan(spec: ModelServiceSpec, status: ModelServiceStatus) -> Plan:
         # First deployment, or Immediate: stable runs the spec (a rolling update).
         return Plan(stable_spec=spec)
     stable = with_shaping(spec, status.stable_template)
-    if not _rolling_out(spec, status):
+    if not rolling_out(spec, status):
         # Steady, or a rolled-back revision: stable keeps what it ran.
         return Plan(stable_spec=spec if revision(spec) == status.stable_revision else stable)
     same_rollout = status.canary_revision == revision(spec)
@@ -398,7 +398,7 @@ def analysis_due(
     spec: ModelServiceSpec, status: ModelServiceStatus, canary_ready: bool, now: datetime
 ) -> bool:
     """Should the shell query the metrics now? Only for a ready canary, once per interval."""
-    if not _rolling_out(spec, status) or not canary_ready or status.stage is Stage.PROMOTING:
+    if not rolling_out(spec, status) or not canary_ready or status.stage is Stage.PROMOTING:
         return False
     if not _rollout(spec).analysis.metrics:
         return False
@@ -527,7 +527,8 @@ def _canary_step(
             }
         )
         message = f"{tick.spec.model.version} waits: the cap on concurrent rollouts is reached"
-        return _progress(tick, queued, message, [], 5.0, reason="Queued")
+        # A freed slot wakes the head of the line at once; this timer is only a fallback.
+        return _progress(tick, queued, message, [], MAX_WAKE_SECONDS, reason="Queued")
     if fresh:
         previous, events = _started(tick, previous)
     if commands.abort:
@@ -584,7 +585,7 @@ def advance(
     """The next status after observing the cluster (and, when due, the metrics)."""
     tick = Tick(spec, generation, stable, now)
     rev = revision(spec)
-    if not conflicts and _rolling_out(spec, previous):
+    if not conflicts and rolling_out(spec, previous):
         return _canary_step(tick, previous, canary, metrics, commands or Commands())
     if is_canary(spec) and rev == previous.failed_revision and rev != previous.stable_revision:
         # A rolled-back revision: stable keeps serving, nothing is retried.
