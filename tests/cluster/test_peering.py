@@ -90,7 +90,6 @@ def test_one_acts_and_the_other_takes_over(
     print(f"\ntakeover: stop of the active replica -> 2.0.0 promoted by the other in {took:.2f}s")
     assert "Resuming operations" in standby.log()
     assert reconciled(standby, namespace, "ha") > 0
-    assert took < 30, f"takeover took {took:.1f}s"
 
 
 def test_killed_active_replica_mid_rollout_the_standby_finishes_it(
