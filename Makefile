@@ -56,6 +56,15 @@ test-deps: ## System packages the tests use (redis-server, prometheus/promtool, 
 bench-deps: ## System packages the benchmarks use (nginx, wrk, redis-server), installed when missing
 	hack/install-bench-deps.sh
 
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
+
+bench-venv: $(BIN)/.bench-installed ## The benchmarks' Python extras (matplotlib, for the plots) in .venv
+
+bench-reconcile: bench-venv binaries ## N ModelServices at once vs a plain-loop floor: N=100,1000,5000 (~30 min; BENCH_ARGS=--quick ~6 min)
+	PYTHONPATH=. $(BIN)/python bench/reconcile.py $(BENCH_ARGS)
+
 bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx (~5 min; BENCH_ARGS=--quick ~1 min)
 	PYTHONPATH=. $(BIN)/python bench/gateway.py $(BENCH_ARGS)
 
@@ -74,4 +83,4 @@ kind-install: ## (needs Docker) build the image, load it into the kind cluster, 
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries chart-crds test-deps bench-deps bench-gateway cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-install kind-down
+.PHONY: help venv binaries chart-crds test-deps bench-deps bench-venv bench-reconcile bench-gateway cluster-up cluster-down cluster-status crd lint test-unit test demo kind-up kind-install kind-down

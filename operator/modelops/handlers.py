@@ -1,5 +1,12 @@
 """kopf handlers: a thin shell. Every event, whatever its kind, wakes one level-based reconcile
-of the ModelService it concerns (modelops.reconcile)."""
+of the ModelService it concerns (modelops.reconcile).
+
+Standalone (one replica), the operator's own label-selected watches (modelops.kube.cache)
+feed a cache the reconcile reads from and wake the parents of changed children: no GET per
+child per wake, and no cluster-wide pod watch filtered on the client. With peering (HA),
+children wake the parent through kopf's own watches instead, which kopf pauses on the standby
+replica together with everything else.
+"""
 
 import logging
 import time
@@ -10,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 
 from modelops.api import GROUP, KIND, PLURAL, VERSION
 from modelops.coalesce import Coalescer
+from modelops.kube.cache import CachedKube
 from modelops.kube.client import Kube, NamespaceTerminatingError
 from modelops.kube.events import post_events
 from modelops.metrics import (
@@ -31,6 +39,7 @@ from modelops.render.meta import (
     MANAGED_BY,
 )
 from modelops.slots import RolloutSlots
+from modelops.wakequeue import WakeQueue
 from modelops.waker import Waker
 
 CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
@@ -39,6 +48,9 @@ CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
 log = logging.getLogger("modelops.reconcile")
 _coalescer = Coalescer()
 _waker = Waker()
+_queue = WakeQueue(workers=16)
+# A wake whose reconcile failed (the API server unreachable, say) is tried again after this.
+RETRY_SECONDS = 5.0
 _slots = RolloutSlots(0)
 _seen: set[tuple[str, str]] = set()
 
@@ -62,7 +74,16 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # the CRDs from one discovery at start instead of retrying those reads for a minute.
     if getattr(memo, "namespaced", False):
         settings.scanning.disabled = True
-    memo.kube = Kube.from_environment()
+    kube = Kube.from_environment()
+    if getattr(memo, "standalone", False):
+        cached = CachedKube(
+            kube,
+            list(getattr(memo, "namespaces", None) or []) or None,
+            lambda namespace, name: _wake(cached, namespace, name, memo.gateway_image),
+        )
+        cached.start()
+        kube = cached
+    memo.kube = kube
     _slots.limit = int(getattr(memo, "max_concurrent_rollouts", 0) or 0)
 
 
@@ -99,7 +120,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
             _waker.schedule(
                 (namespace, name),
                 outcome.wake_after,
-                lambda: _reconcile_by_name(kube, namespace, name, gateway_image),
+                lambda: _wake(kube, namespace, name, gateway_image),
             )
         status = outcome.status or {}
         CANARY_WEIGHT.labels(namespace, name).set(status.get("canaryWeight") or 0)
@@ -120,6 +141,26 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
             )
 
     _coalescer.run((namespace, name), once)
+
+
+def _wake(kube: Kube, namespace: str, name: str, gateway_image: str) -> None:
+    """Queue a reconcile (from a watch thread or a timer: never run it there). A failure is
+    logged and tried again later, as kopf does for its own handlers."""
+
+    def guarded() -> None:
+        try:
+            _reconcile_by_name(kube, namespace, name, gateway_image)
+        except Exception:
+            log.exception(
+                "reconcile of %s/%s failed; again in %.0f s", namespace, name, RETRY_SECONDS
+            )
+            _waker.schedule(
+                (namespace, name),
+                RETRY_SECONDS,
+                lambda: _wake(kube, namespace, name, gateway_image),
+            )
+
+    _queue.wake((namespace, name), guarded)
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -147,16 +188,18 @@ def _child_event(body: dict[str, Any], memo: Any) -> None:
         _reconcile_by_name(memo.kube, namespace, owner, memo.gateway_image)
 
 
-# Children and pods only wake the parent: a readiness change updates status without polling,
-# and a child edited or deleted by hand is put back.
-for _group, _version, _plural in (
-    ("apps", "v1", "deployments"),
-    ("", "v1", "pods"),
-    ("", "v1", "services"),
-    ("", "v1", "configmaps"),
-    ("autoscaling", "v2", "horizontalpodautoscalers"),
-    ("policy", "v1", "poddisruptionbudgets"),
-):
-    kopf.on.event(_group, _version, _plural, labels=CHILD_LABELS)(
-        lambda body, memo, **_: _child_event(body, memo)
-    )
+def wake_on_child_events() -> None:
+    """With peering: children and pods wake the parent through kopf's watches (paused on the
+    standby). A readiness change updates status without polling, and a child edited or deleted
+    by hand is put back. (Standalone, modelops.kube.cache does this.)"""
+    for group, version, plural in (
+        ("apps", "v1", "deployments"),
+        ("", "v1", "pods"),
+        ("", "v1", "services"),
+        ("", "v1", "configmaps"),
+        ("autoscaling", "v2", "horizontalpodautoscalers"),
+        ("policy", "v1", "poddisruptionbudgets"),
+    ):
+        kopf.on.event(group, version, plural, labels=CHILD_LABELS)(
+            lambda body, memo, **_: _child_event(body, memo)
+        )

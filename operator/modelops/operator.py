@@ -11,7 +11,7 @@ import kopf
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from modelops import handlers  # noqa: F401 - registers the kopf handlers
+from modelops import handlers  # importing registers the kopf handlers
 
 
 class JsonFormatter(logging.Formatter):
@@ -75,6 +75,9 @@ def peering_priority(asked: int | None) -> int:
 def run_operator(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, args.verbose)
 
+    if not args.standalone:
+        handlers.wake_on_child_events()
+
     async def main() -> None:
         runner = await serve_http(args.metrics_port)
         try:
@@ -88,6 +91,8 @@ def run_operator(args: argparse.Namespace) -> int:
                     gateway_image=args.gateway_image,
                     max_concurrent_rollouts=args.max_concurrent_rollouts,
                     namespaced=bool(args.namespace),
+                    namespaces=list(args.namespace),
+                    standalone=bool(args.standalone),
                 ),
             )
         finally:

@@ -74,8 +74,8 @@ def _sync_children(kube: Kube, ctx: RenderContext, outcome: Outcome) -> dict[Chi
     desired = {ref_of(manifest): manifest for manifest in desired_children(ctx)}
     lives: dict[ChildRef, Any] = {}
     for ref in possible_children(ctx):
-        live = kube.get(ref.kind, ctx.namespace, ref.name)
         manifest = desired.get(ref)
+        live = kube.lookup(ref.kind, ctx.namespace, ref.name, wanted=manifest is not None)
         if live is not None and not owned_by(live, ctx.uid):
             # Someone else's object holds the name: never overwrite or delete it.
             if manifest is not None:

@@ -11,8 +11,11 @@ class Resource:
     api_version: str
     plural: str
 
-    def collection(self, namespace: str) -> str:
+    def collection(self, namespace: str | None) -> str:
+        """The objects in ``namespace``, or in all namespaces when it is None."""
         prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+        if namespace is None:
+            return f"{prefix}/{self.plural}"
         return f"{prefix}/namespaces/{namespace}/{self.plural}"
 
     def item(self, namespace: str, name: str) -> str:
