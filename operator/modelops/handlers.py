@@ -1,11 +1,12 @@
 """kopf handlers: a thin shell. Every event, whatever its kind, wakes one level-based reconcile
 of the ModelService it concerns (modelops.reconcile).
 
-Standalone (one replica), the operator's own label-selected watches (modelops.kube.cache)
-feed a cache the reconcile reads from and wake the parents of changed children: no GET per
-child per wake, and no cluster-wide pod watch filtered on the client. With peering (HA),
-children wake the parent through kopf's own watches instead, which kopf pauses on the standby
-replica together with everything else.
+Standalone (one replica), the operator's own watches (modelops.kube.cache: ModelServices, and
+children label-selected on the server) feed a cache the reconcile reads from and wake it, on a
+pool of threads: no GET per child per wake, no cluster-wide pod watch filtered on the client,
+and no kopf bookkeeping per ModelService event (kopf then runs no resource handler). With
+peering (HA), kopf's own watches wake it instead (watch_with_kopf), since kopf pauses them on
+the standby replica; the reconcile then reads from the API server.
 """
 
 import logging
@@ -163,21 +164,8 @@ def _wake(kube: Kube, namespace: str, name: str, gateway_image: str) -> None:
     _queue.wake((namespace, name), guarded)
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
-def model_service_changed(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+def _model_service_event(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
     _reconcile_by_name(memo.kube, namespace or "default", name, memo.gateway_image)
-
-
-def _request_event(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
-    _reconcile_by_name(memo.kube, namespace or "default", name, memo.gateway_image)
-
-
-# kopf's update handler does not wake on annotation changes: a promote or abort request
-# (an annotation) wakes the reconcile through the watch events of objects that carry one.
-for _annotation in (ANNOTATION_PROMOTE, ANNOTATION_ABORT, ANNOTATION_PAUSE):
-    kopf.on.event(GROUP, VERSION, PLURAL, annotations={_annotation: kopf.PRESENT})(_request_event)
 
 
 def _child_event(body: dict[str, Any], memo: Any) -> None:
@@ -188,10 +176,22 @@ def _child_event(body: dict[str, Any], memo: Any) -> None:
         _reconcile_by_name(memo.kube, namespace, owner, memo.gateway_image)
 
 
-def wake_on_child_events() -> None:
-    """With peering: children and pods wake the parent through kopf's watches (paused on the
-    standby). A readiness change updates status without polling, and a child edited or deleted
-    by hand is put back. (Standalone, modelops.kube.cache does this.)"""
+def watch_with_kopf() -> None:
+    """With peering, kopf's watches wake the reconcile (kopf pauses them on the standby);
+    standalone, modelops.kube.cache does it and kopf watches nothing.
+
+    ModelServices: created, changed, and found at start (resume). kopf's update handler does
+    not fire on annotation changes, so a promote or abort request (an annotation) wakes the
+    reconcile through the watch events of objects that carry one. Children and pods: a
+    readiness change updates status without polling, and a child edited or deleted by hand
+    is put back."""
+    kopf.on.resume(GROUP, VERSION, PLURAL)(_model_service_event)
+    kopf.on.create(GROUP, VERSION, PLURAL)(_model_service_event)
+    kopf.on.update(GROUP, VERSION, PLURAL)(_model_service_event)
+    for annotation in (ANNOTATION_PROMOTE, ANNOTATION_ABORT, ANNOTATION_PAUSE):
+        kopf.on.event(GROUP, VERSION, PLURAL, annotations={annotation: kopf.PRESENT})(
+            _model_service_event
+        )
     for group, version, plural in (
         ("apps", "v1", "deployments"),
         ("", "v1", "pods"),

@@ -76,7 +76,7 @@ def run_operator(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, args.verbose)
 
     if not args.standalone:
-        handlers.wake_on_child_events()
+        handlers.watch_with_kopf()
 
     async def main() -> None:
         runner = await serve_http(args.metrics_port)

@@ -98,12 +98,14 @@ def _sync_children(kube: Kube, ctx: RenderContext, outcome: Outcome) -> dict[Chi
 def _observe_track(
     kube: Kube, ctx: RenderContext, track: Track, deployment: dict[str, Any] | None
 ) -> WorkloadObservation:
-    observed = observe_deployment(deployment, [], ANNOTATION_REVISION)
+    autoscaling = ctx.spec.autoscaling
+    at_least = autoscaling.min_replicas if autoscaling and track is Track.STABLE else 0
+    observed = observe_deployment(deployment, [], ANNOTATION_REVISION, at_least)
     if not observed.exists or observed.rolled_out:
         return observed
-    # Only a track that is not all ready costs a pod LIST: why its pods do not serve.
+    # Only a track that is not all ready looks at pods: why they do not serve.
     pods = kube.list("Pod", ctx.namespace, track_selector(ctx, track))
-    return observe_deployment(deployment, pods, ANNOTATION_REVISION)
+    return observe_deployment(deployment, pods, ANNOTATION_REVISION, at_least)
 
 
 def _write_status(

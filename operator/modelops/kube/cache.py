@@ -1,6 +1,6 @@
 """A watch-fed cache of the operator's own objects: reads at rest cost no API request.
 
-One list-then-watch per kind (per namespace with ``--namespace``), label-selected
+One list-then-watch per kind (per namespace with ``--namespace``); children label-selected
 (``app.kubernetes.io/managed-by=modelops``) on the server, so the operator never receives
 another controller's pods. Every change that makes a cached object newer wakes the owning
 ModelService (its ``app.kubernetes.io/instance`` label, or the ModelService itself).
@@ -128,6 +128,8 @@ class Informer:
         self.namespace = namespace
         self.wake = wake
         self.synced = threading.Event()
+        # Children by our label; ModelServices are all ours.
+        self.selector = {} if store.kind == KIND else SELECTOR
         self._thread = threading.Thread(
             target=self._run, name=f"informer-{store.kind}-{namespace or '*'}", daemon=True
         )
@@ -141,7 +143,7 @@ class Informer:
             self.wake(namespace, owner)
 
     def _relist(self) -> str:
-        items, version = self.kube.list_versioned(self.store.kind, self.namespace, SELECTOR)
+        items, version = self.kube.list_versioned(self.store.kind, self.namespace, self.selector)
         listed = set()
         for item in items:
             item.setdefault("metadata", {}).setdefault("namespace", self.namespace or "")
@@ -173,7 +175,7 @@ class Informer:
     def _watch(self, version: str) -> str:
         """One watch request; the version to go on from, or "" to relist."""
         for event in self.kube.watch(
-            self.store.kind, self.namespace, SELECTOR, version, WATCH_SECONDS
+            self.store.kind, self.namespace, self.selector, version, WATCH_SECONDS
         ):
             kind, body = event.get("type"), event.get("object") or {}
             if kind == "ERROR":  # 410 Gone: the version is too old to watch from
