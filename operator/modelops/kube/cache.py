@@ -217,14 +217,18 @@ class CachedKube(Kube):
         synced = all(i.synced.is_set() for i in self.informers if i.store is store)
         return store if synced else None
 
-    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    def get(
+        self, kind: str, namespace: str, name: str, cached: bool = False
+    ) -> dict[str, Any] | None:
         store = self._store(kind)
-        cached = store.get((namespace, name)) if store else None
-        if cached is not None:
-            return cached
+        held = store.get((namespace, name)) if store else None
+        if held is not None:
+            return held
         # Not seen yet (just created), or not ours by label (someone else's object of that
-        # name, which the reconcile must see to refuse it): ask the API server.
-        found = super().get(kind, namespace, name)
+        # name, which the reconcile must see to refuse it): ask the API server, which may
+        # answer from its own watch cache for a child (a ModelService missing from ours may
+        # have just been deleted: that is asked of etcd).
+        found = super().get(kind, namespace, name, cached=cached or kind != KIND)
         if found is not None and store is not None and store.owner_of(found)[1]:
             store.put(found)
         return found

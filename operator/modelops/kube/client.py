@@ -73,9 +73,16 @@ class Kube:
             raise ApiException(http_resp=response)
         return json.loads(response.data) if response.data else None
 
-    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    def get(
+        self, kind: str, namespace: str, name: str, cached: bool = False
+    ) -> dict[str, Any] | None:
+        """``cached``: the API server may answer from its watch cache (resourceVersion=0), a
+        little behind but without a read from etcd."""
+        query = [("resourceVersion", "0")] if cached else None
         try:
-            found: dict[str, Any] = self._call("GET", resource(kind).item(namespace, name))
+            found: dict[str, Any] = self._call(
+                "GET", resource(kind).item(namespace, name), query=query
+            )
         except ApiException as error:
             if error.status == 404:
                 return None
