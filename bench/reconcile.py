@@ -409,6 +409,15 @@ def _cpus() -> int:
     return os.cpu_count() or 0
 
 
+def save(rows: list[dict[str, Any]], out: str) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    report = {
+        "machine": {"host": platform.node(), "cpus": _cpus(), "python": platform.python_version()},
+        "sizes": rows,
+    }
+    (RESULTS / f"{out}.json").write_text(json.dumps(report, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -423,6 +432,7 @@ def main() -> None:
         default=10,
         help="ModelServices created one at a time after the N (latency)",
     )
+    parser.add_argument("--out", default="reconcile", help="bench/results/OUT.json and .png")
     parser.add_argument("--no-floor", action="store_true", help="skip the plain-loop floor")
     args = parser.parse_args()
     sizes = [100, 1000] if args.quick else [100, 1000, 5000] + ([10000] if args.big else [])
@@ -445,6 +455,7 @@ def main() -> None:
                     row["floor"] = bench.run_floor(n, timeout)
                 row["ratio_to_floor"] = row["converge_seconds"] / row["floor"]["converge_seconds"]
                 rows.append(row)
+                save(rows, args.out)  # before the (slow) clean-up: a long run keeps its rows
                 names = [row["namespace"]] + (
                     [row["floor"]["namespace"]] if "namespace" in row["floor"] else []
                 )
@@ -453,15 +464,9 @@ def main() -> None:
                 bench.audit.stop()
     finally:
         release(cluster)
-    RESULTS.mkdir(exist_ok=True)
-    report = {
-        "machine": {"host": platform.node(), "cpus": _cpus(), "python": platform.python_version()},
-        "sizes": rows,
-    }
-    (RESULTS / "reconcile.json").write_text(json.dumps(report, indent=2))
     print_table(rows)
     try:
-        plot(rows, RESULTS / "reconcile.png")
+        plot(rows, RESULTS / f"{args.out}.png")
     except ImportError:
         print("matplotlib missing (make bench-venv): no plot", file=sys.stderr)
 

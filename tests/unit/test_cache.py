@@ -121,3 +121,12 @@ def test_wake_queue_runs_a_key_once_for_a_burst_queued_before_it_starts() -> Non
         time.sleep(0.01)
     time.sleep(0.1)
     assert runs == ["k"]
+
+
+def test_a_read_is_a_copy_the_caller_may_change() -> None:
+    store = Store("Pod")
+    store.put(pod("a", 1))
+    first = store.get(("ns", "a"))
+    assert first is not None
+    first["status"]["phase"] = "Failed"
+    assert store.get(("ns", "a"))["status"]["phase"] == "Running"

@@ -12,10 +12,12 @@ event from putting an older object back. A delete leaves a tombstone at the dele
 version for the same reason.
 """
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from modelops.api import KIND
@@ -54,68 +56,87 @@ def _trim(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "metadata": meta}
 
 
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    version: int
+    owner: str
+    data: bytes  # compact JSON: a decoded Deployment takes about ten times the memory
+
+
 class Store:
-    """Objects of one kind by (namespace, name), indexed by owner for pod lookups."""
+    """Objects of one kind by (namespace, name), indexed by owner for pod lookups. Each read
+    decodes a fresh copy, so a caller may change what it got."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._lock = threading.Lock()
-        self._objects: dict[Key, dict[str, Any]] = {}
+        self._objects: dict[Key, _Entry] = {}
         self._tombstones: dict[Key, int] = {}
         self._by_owner: dict[Key, set[str]] = {}
 
-    def _owner(self, key: Key, body: dict[str, Any]) -> Key:
+    def owner_of(self, body: dict[str, Any]) -> Key:
+        meta = body["metadata"]
         if self.kind == KIND:
-            return key
-        labels = body["metadata"].get("labels") or {}
-        return (key[0], labels.get(LABEL_INSTANCE, ""))
+            return (meta.get("namespace", ""), meta["name"])
+        labels = meta.get("labels") or {}
+        return (meta.get("namespace", ""), labels.get(LABEL_INSTANCE, ""))
 
     def put(self, body: dict[str, Any]) -> bool:
         """Keep ``body`` if it is newer than what is held; True if it was."""
         meta = body["metadata"]
         key = (meta.get("namespace", ""), meta["name"])
         version = _version(body)
+        owner = self.owner_of(body)[1]
+        data = json.dumps(_trim(self.kind, body), separators=(",", ":")).encode()
         with self._lock:
             held = self._objects.get(key)
-            floor = _version(held) if held is not None else self._tombstones.get(key, -1)
+            floor = held.version if held is not None else self._tombstones.get(key, -1)
             if version and version <= floor:
                 return False
             self._tombstones.pop(key, None)
             if held is not None:
-                self._by_owner.get(self._owner(key, held), set()).discard(key[1])
-            self._objects[key] = _trim(self.kind, body)
-            self._by_owner.setdefault(self._owner(key, body), set()).add(key[1])
+                self._by_owner.get((key[0], held.owner), set()).discard(key[1])
+            self._objects[key] = _Entry(version, owner, data)
+            self._by_owner.setdefault((key[0], owner), set()).add(key[1])
         return True
 
     def remove(self, key: Key, version: int) -> bool:
         """Forget ``key`` unless something newer than ``version`` is held; True if held."""
         with self._lock:
             held = self._objects.get(key)
-            if held is not None and _version(held) > version > 0:
+            if held is not None and held.version > version > 0:
                 return False
             self._tombstones[key] = max(version, self._tombstones.get(key, 0))
             if held is None:
                 return False
             del self._objects[key]
-            self._by_owner.get(self._owner(key, held), set()).discard(key[1])
+            self._by_owner.get((key[0], held.owner), set()).discard(key[1])
         return True
 
     def get(self, key: Key) -> dict[str, Any] | None:
         with self._lock:
-            return self._objects.get(key)
+            held = self._objects.get(key)
+        return None if held is None else _decode(held)
+
+    def version(self, key: Key) -> int:
+        with self._lock:
+            held = self._objects.get(key)
+        return 0 if held is None else held.version
 
     def owned(self, namespace: str, owner: str) -> Objects:
         with self._lock:
             names = self._by_owner.get((namespace, owner), set())
-            return [self._objects[(namespace, name)] for name in sorted(names)]
+            held = [self._objects[(namespace, name)] for name in sorted(names)]
+        return [_decode(entry) for entry in held]
 
     def held(self) -> list[Key]:
         with self._lock:
             return list(self._objects)
 
-    def owner_of(self, body: dict[str, Any]) -> Key:
-        meta = body["metadata"]
-        return self._owner((meta.get("namespace", ""), meta["name"]), body)
+
+def _decode(entry: _Entry) -> dict[str, Any]:
+    decoded: dict[str, Any] = json.loads(entry.data)
+    return decoded
 
 
 class Informer:
@@ -261,9 +282,8 @@ class CachedKube(Kube):
     def delete(self, kind: str, namespace: str, name: str, uid: str) -> None:
         super().delete(kind, namespace, name, uid)
         store = self.stores.get(kind)
-        held = store.get((namespace, name)) if store else None
         if store is not None:
-            store.remove((namespace, name), _version(held) if held else 0)
+            store.remove((namespace, name), store.version((namespace, name)))
 
     def patch_status(
         self, kind: str, namespace: str, name: str, status: dict[str, Any]
