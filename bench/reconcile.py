@@ -324,8 +324,8 @@ class Bench:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     head = (
-        f"{'N':>6} {'converge s':>10} {'floor s':>8} {'ratio':>6} {'p50 ms':>7} {'p90 ms':>7} "
-        f"{'p99 ms':>7} {'+1 p50':>7} {'peak MB':>8} {'CPU s':>7} {'reqs':>7} {'writes':>7} "
+        f"{'N':>6} {'Ready':>6} {'converge s':>10} {'floor s':>8} {'ratio':>6} {'p50 ms':>7} "
+        f"{'p90 ms':>7} {'p99 ms':>7} {'+1 p50':>7} {'peak MB':>8} {'CPU s':>7} {'reqs':>7} {'writes':>7} "
         f"{'rest reqs':>9} {'rest writes':>11}"
     )
     print(head)
@@ -335,7 +335,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         rest = row.get("requests_steady", {})
         total_writes = sum(v for k, v in converge.items() if k not in ("get", "list", "watch"))
         print(
-            f"{row['n']:>6} {row['converge_seconds']:>10.1f} "
+            f"{row['n']:>6} {row['ready']:>6} {row['converge_seconds']:>10.1f} "
             f"{row['floor']['converge_seconds']:>8.1f} {row['ratio_to_floor']:>6.2f} "
             f"{latency.get('p50', 0) * 1000:>7.0f} {latency.get('p90', 0) * 1000:>7.0f} "
             f"{latency.get('p99', 0) * 1000:>7.0f} "
@@ -362,6 +362,11 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     figure, axes = plt.subplots(2, 2, figsize=(11, 8))
     ax = axes[0][0]
     ax.plot(sizes, [r["converge_seconds"] for r in rows], "o-", label="operator")
+    for row in rows:
+        if not row["converged"]:  # timed out: the time is a lower bound
+            ax.annotate(
+                f"{row['ready']}/{row['n']} Ready at timeout", (row["n"], row["converge_seconds"])
+            )
     ax.plot(
         sizes, [r["floor"]["converge_seconds"] for r in rows], "s--", label="floor (plain loop)"
     )
