@@ -324,9 +324,9 @@ class Bench:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     head = (
-        f"{'N':>6} {'Ready':>6} {'converge s':>10} {'floor s':>8} {'ratio':>6} {'p50 ms':>7} "
-        f"{'p90 ms':>7} {'p99 ms':>7} {'+1 p50':>7} {'peak MB':>8} {'CPU s':>7} {'reqs':>7} {'writes':>7} "
-        f"{'rest reqs':>9} {'rest writes':>11}"
+        f"{'N':>6} {'Ready':>6} {'converge s':>10} {'floor s':>8} {'ratio':>6} "
+        f"{'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'+1 p50':>7} {'peak MB':>8} {'CPU s':>7} "
+        f"{'reqs':>7} {'writes':>7} {'rest reqs':>9} {'rest writes':>11}"
     )
     print(head)
     for row in rows:
@@ -365,7 +365,12 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     for row in rows:
         if not row["converged"]:  # timed out: the time is a lower bound
             ax.annotate(
-                f"{row['ready']}/{row['n']} Ready at timeout", (row["n"], row["converge_seconds"])
+                f"{row['ready']}/{row['n']} Ready at timeout",
+                (row["n"], row["converge_seconds"]),
+                textcoords="offset points",
+                xytext=(-6, -12),
+                ha="right",
+                fontsize=8,
             )
     ax.plot(
         sizes, [r["floor"]["converge_seconds"] for r in rows], "s--", label="floor (plain loop)"
