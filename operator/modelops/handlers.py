@@ -161,7 +161,7 @@ def _wake(kube: Kube, namespace: str, name: str, gateway_image: str) -> None:
                 lambda: _wake(kube, namespace, name, gateway_image),
             )
 
-    _queue.wake((namespace, name), guarded)
+    _queue.wake((namespace, name), guarded, known=(namespace, name) in _seen)
 
 
 def _model_service_event(name: str, namespace: str | None, memo: Any, **_: Any) -> None:

@@ -130,3 +130,18 @@ def test_a_read_is_a_copy_the_caller_may_change() -> None:
     assert first is not None
     first["status"]["phase"] = "Failed"
     assert store.get(("ns", "a"))["status"]["phase"] == "Running"
+
+
+def test_wake_queue_runs_objects_seen_before_ahead_of_new_ones() -> None:
+    queue = WakeQueue(workers=1)
+    gate = threading.Event()
+    runs: list[str] = []
+    queue.wake("block", gate.wait)
+    time.sleep(0.1)  # the worker holds "block"
+    queue.wake("new", lambda: runs.append("new"), known=False)
+    queue.wake("seen", lambda: runs.append("seen"), known=True)
+    gate.set()
+    deadline = time.monotonic() + 5
+    while len(runs) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert runs == ["seen", "new"]
