@@ -62,7 +62,7 @@ $(BIN)/.bench-installed: $(BIN)/.installed
 
 bench-venv: $(BIN)/.bench-installed ## The benchmarks' Python extras (matplotlib, for the plots) in .venv
 
-bench-reconcile: bench-venv binaries ## N ModelServices at once vs a plain-loop floor: N=100,1000,5000 (~30 min; BENCH_ARGS=--quick ~6 min)
+bench-reconcile: bench-venv binaries ## N ModelServices at once vs a plain-loop floor, N=100,1000,5000 (BENCH_ARGS=--quick: 100,1000; see bench/reconcile.py)
 	PYTHONPATH=. $(BIN)/python bench/reconcile.py $(BENCH_ARGS)
 
 bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx (~5 min; BENCH_ARGS=--quick ~1 min)
