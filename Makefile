@@ -60,18 +60,26 @@ test-deps: ## System packages the tests use (redis-server, prometheus/promtool, 
 bench-deps: ## System packages the benchmarks use (nginx, wrk, redis-server), installed when missing
 	hack/install-bench-deps.sh
 
-bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx (~5 min; BENCH_ARGS=--quick ~1 min)
-	PYTHONPATH=. $(BIN)/python bench/gateway.py $(BENCH_ARGS)
-
 $(BIN)/.bench-installed: $(BIN)/.installed
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $@
 
+bench-venv: $(BIN)/.bench-installed ## The benchmarks' Python extras (matplotlib, for the plots) in .venv
+
+bench-reconcile: bench-venv binaries ## N ModelServices at once vs a plain-loop floor, N=100,1000,5000 (BENCH_ARGS=--quick: 100,1000; see bench/reconcile.py)
+	PYTHONPATH=. $(BIN)/python bench/reconcile.py $(BENCH_ARGS)
+
+bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx (~5 min; BENCH_ARGS=--quick ~1 min)
+	PYTHONPATH=. $(BIN)/python bench/gateway.py $(BENCH_ARGS)
+
 argo-rollouts: ## Build Argo Rollouts' controller and fetch its CRDs (the rollback bench's baseline), cached
 	hack/build-argo-rollouts.sh
 
-bench-rollback: $(BIN)/.bench-installed binaries test-deps argo-rollouts ## Rollback speed vs Argo Rollouts (~11 min; BENCH_ARGS=--quick ~4 min)
+bench-rollback: bench-venv binaries test-deps argo-rollouts ## Rollback speed vs Argo Rollouts (~11 min; BENCH_ARGS=--quick ~4 min)
 	PYTHONPATH=. $(BIN)/python bench/rollback.py $(BENCH_ARGS)
+
+bench: ## All benchmarks: reconcile scale, rollback vs Argo Rollouts, gateway (BENCH_ARGS=--quick for the short versions)
+	$(MAKE) bench-reconcile bench-rollback bench-gateway BENCH_ARGS='$(BENCH_ARGS)'
 
 test: venv binaries test-deps lint security ## Everything: lint, security checks, unit tests and cluster tests on the local control plane (fault tests included)
 	$(BIN)/pytest
@@ -91,4 +99,4 @@ kind-install: ## (needs Docker) build the image, load it into the kind cluster, 
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries chart-crds test-deps bench-deps bench-gateway argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-faults demo kind-up kind-install kind-down
+.PHONY: help venv binaries chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-faults demo kind-up kind-install kind-down

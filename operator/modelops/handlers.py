@@ -1,5 +1,13 @@
 """kopf handlers: a thin shell. Every event, whatever its kind, wakes one level-based reconcile
-of the ModelService it concerns (modelops.reconcile)."""
+of the ModelService it concerns (modelops.reconcile).
+
+Standalone (one replica), the operator's own watches (modelops.kube.cache: ModelServices, and
+children label-selected on the server) feed a cache the reconcile reads from and wake it, on a
+pool of threads: no GET per child per wake, no cluster-wide pod watch filtered on the client,
+and no kopf bookkeeping per ModelService event (kopf then runs no resource handler). With
+peering (HA), kopf's own watches wake it instead (watch_with_kopf), since kopf pauses them on
+the standby replica; the reconcile then reads from the API server.
+"""
 
 import logging
 import time
@@ -13,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from modelops.api import GROUP, KIND, PLURAL, VERSION
 from modelops.coalesce import Coalescer
 from modelops.kopf_storage import DigestDiffBaseStorage
+from modelops.kube.cache import CachedKube
 from modelops.kube.client import Kube, NamespaceTerminatingError
 from modelops.kube.events import post_events
 from modelops.metrics import (
@@ -34,6 +43,7 @@ from modelops.render.meta import (
     MANAGED_BY,
 )
 from modelops.slots import RolloutSlots
+from modelops.wakequeue import WakeQueue
 from modelops.waker import Backoff, Waker
 
 CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
@@ -42,6 +52,8 @@ CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
 log = logging.getLogger("modelops.reconcile")
 _coalescer = Coalescer()
 _waker = Waker()
+_queue = WakeQueue(workers=16)
+# A reconcile that failed (the API server or etcd away, a timeout) is tried again after this.
 _retries = Backoff(first=1.0, limit=30.0)
 _slots = RolloutSlots(0)
 _seen: set[tuple[str, str]] = set()
@@ -69,11 +81,22 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # kopf's default 60 s: a standby replica waits that long after the active one dies
     # without saying goodbye (SIGKILL, a lost node). A graceful stop says goodbye at once.
     settings.peering.lifetime = int(getattr(memo, "peering_lifetime", 60) or 60)
-    memo.kube = Kube.from_environment()
+    kube = Kube.from_environment()
+    # Rollouts already under way hold their slots before any wake can claim one (the cache
+    # below starts waking reconciles as soon as it has listed).
     _slots.limit = int(getattr(memo, "max_concurrent_rollouts", 0) or 0)
     if _slots.limit:
         namespaces = list(getattr(memo, "namespaces", None) or []) or [None]
-        _slots.seed(rollouts_in_flight(memo.kube, namespaces))
+        _slots.seed(rollouts_in_flight(kube, namespaces))
+    if getattr(memo, "standalone", False):
+        cached = CachedKube(
+            kube,
+            list(getattr(memo, "namespaces", None) or []) or None,
+            lambda namespace, name: _wake(cached, namespace, name, memo.gateway_image),
+        )
+        cached.start()
+        kube = cached
+    memo.kube = kube
 
 
 def rollouts_in_flight(kube: Kube, namespaces: list[str | None]) -> list[tuple[str, str]]:
@@ -122,7 +145,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
             _waker.schedule(
                 (namespace, name),
                 outcome.wake_after,
-                lambda: _reconcile_by_name(kube, namespace, name, gateway_image),
+                lambda: _wake(kube, namespace, name, gateway_image),
             )
         _wake_queued(kube, outcome.wake, gateway_image)
         status = outcome.status or {}
@@ -147,9 +170,9 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
     try:
         _coalescer.run(key, once)
     except Exception as error:
-        # The API server or etcd away, a timeout: retried here with a backoff. Left to the
-        # caller, a failure in a timer's thread would be printed and the rollout would stall
-        # until some watch event happened to wake it (a canary that holds still has none).
+        # Retried here with a backoff, whoever called: left to the caller, a failure in a
+        # timer's or a pool's thread would be printed and the rollout would stall until some
+        # watch event happened to wake it (a canary that holds still has none).
         delay = _retries.failed(key)
         log.warning(
             "reconcile of %s/%s failed, retrying in %.0fs: %s: %s",
@@ -159,9 +182,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
             type(error).__name__,
             error,
         )
-        _waker.schedule(
-            key, delay, lambda: _reconcile_by_name(kube, namespace, name, gateway_image)
-        )
+        _waker.schedule(key, delay, lambda: _wake(kube, namespace, name, gateway_image))
     else:
         _retries.succeeded(key)
 
@@ -170,24 +191,18 @@ def _wake_queued(kube: Kube, keys: list[Hashable], gateway_image: str) -> None:
     """Queued rollouts a freed slot may start: reconciled now, not at their next timer."""
     for key in keys:
         namespace, name = cast(tuple[str, str], key)
-        _waker.schedule(key, 0.0, partial(_reconcile_by_name, kube, namespace, name, gateway_image))
+        _wake(kube, namespace, name, gateway_image)
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
-def model_service_changed(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+def _wake(kube: Kube, namespace: str, name: str, gateway_image: str) -> None:
+    """Queue a reconcile on the pool (from a watch thread or a timer: never run it there);
+    _reconcile_by_name retries its own failures."""
+    work = partial(_reconcile_by_name, kube, namespace, name, gateway_image)
+    _queue.wake((namespace, name), work, known=(namespace, name) in _seen)
+
+
+def _model_service_event(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
     _reconcile_by_name(memo.kube, namespace or "default", name, memo.gateway_image)
-
-
-def _request_event(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
-    _reconcile_by_name(memo.kube, namespace or "default", name, memo.gateway_image)
-
-
-# kopf's update handler does not wake on annotation changes: a promote or abort request
-# (an annotation) wakes the reconcile through the watch events of objects that carry one.
-for _annotation in (ANNOTATION_PROMOTE, ANNOTATION_ABORT, ANNOTATION_PAUSE):
-    kopf.on.event(GROUP, VERSION, PLURAL, annotations={_annotation: kopf.PRESENT})(_request_event)
 
 
 def _child_event(body: dict[str, Any], memo: Any) -> None:
@@ -198,16 +213,30 @@ def _child_event(body: dict[str, Any], memo: Any) -> None:
         _reconcile_by_name(memo.kube, namespace, owner, memo.gateway_image)
 
 
-# Children and pods only wake the parent: a readiness change updates status without polling,
-# and a child edited or deleted by hand is put back.
-for _group, _version, _plural in (
-    ("apps", "v1", "deployments"),
-    ("", "v1", "pods"),
-    ("", "v1", "services"),
-    ("", "v1", "configmaps"),
-    ("autoscaling", "v2", "horizontalpodautoscalers"),
-    ("policy", "v1", "poddisruptionbudgets"),
-):
-    kopf.on.event(_group, _version, _plural, labels=CHILD_LABELS)(
-        lambda body, memo, **_: _child_event(body, memo)
-    )
+def watch_with_kopf() -> None:
+    """With peering, kopf's watches wake the reconcile (kopf pauses them on the standby);
+    standalone, modelops.kube.cache does it and kopf watches nothing.
+
+    ModelServices: created, changed, and found at start (resume). kopf's update handler does
+    not fire on annotation changes, so a promote or abort request (an annotation) wakes the
+    reconcile through the watch events of objects that carry one. Children and pods: a
+    readiness change updates status without polling, and a child edited or deleted by hand
+    is put back."""
+    kopf.on.resume(GROUP, VERSION, PLURAL)(_model_service_event)
+    kopf.on.create(GROUP, VERSION, PLURAL)(_model_service_event)
+    kopf.on.update(GROUP, VERSION, PLURAL)(_model_service_event)
+    for annotation in (ANNOTATION_PROMOTE, ANNOTATION_ABORT, ANNOTATION_PAUSE):
+        kopf.on.event(GROUP, VERSION, PLURAL, annotations={annotation: kopf.PRESENT})(
+            _model_service_event
+        )
+    for group, version, plural in (
+        ("apps", "v1", "deployments"),
+        ("", "v1", "pods"),
+        ("", "v1", "services"),
+        ("", "v1", "configmaps"),
+        ("autoscaling", "v2", "horizontalpodautoscalers"),
+        ("policy", "v1", "poddisruptionbudgets"),
+    ):
+        kopf.on.event(group, version, plural, labels=CHILD_LABELS)(
+            lambda body, memo, **_: _child_event(body, memo)
+        )

@@ -11,7 +11,7 @@ import kopf
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from modelops import handlers  # noqa: F401 - registers the kopf handlers
+from modelops import handlers  # importing registers the kopf handlers
 
 
 class JsonFormatter(logging.Formatter):
@@ -76,6 +76,9 @@ def peering_priority(asked: int | None) -> int:
 def run_operator(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, args.verbose)
 
+    if not args.standalone:
+        handlers.watch_with_kopf()
+
     async def main() -> None:
         runner = await serve_http(args.metrics_port)
         try:
@@ -91,6 +94,7 @@ def run_operator(args: argparse.Namespace) -> int:
                     namespaced=bool(args.namespace),
                     namespaces=list(args.namespace),
                     peering_lifetime=args.peering_lifetime,
+                    standalone=bool(args.standalone),
                 ),
             )
         finally:

@@ -76,8 +76,8 @@ def _sync_children(kube: Kube, ctx: RenderContext, outcome: Outcome) -> dict[Chi
     desired = {ref_of(manifest): manifest for manifest in desired_children(ctx)}
     lives: dict[ChildRef, Any] = {}
     for ref in possible_children(ctx):
-        live = kube.get(ref.kind, ctx.namespace, ref.name)
         manifest = desired.get(ref)
+        live = kube.lookup(ref.kind, ctx.namespace, ref.name, wanted=manifest is not None)
         if live is not None and not owned_by(live, ctx.uid):
             # Someone else's object holds the name: never overwrite or delete it.
             if manifest is not None:
@@ -100,12 +100,14 @@ def _sync_children(kube: Kube, ctx: RenderContext, outcome: Outcome) -> dict[Chi
 def _observe_track(
     kube: Kube, ctx: RenderContext, track: Track, deployment: dict[str, Any] | None
 ) -> WorkloadObservation:
-    observed = observe_deployment(deployment, [], ANNOTATION_REVISION)
+    autoscaling = ctx.spec.autoscaling
+    at_least = autoscaling.min_replicas if autoscaling and track is Track.STABLE else 0
+    observed = observe_deployment(deployment, [], ANNOTATION_REVISION, at_least)
     if not observed.exists or observed.rolled_out:
         return observed
-    # Only a track that is not all ready costs a pod LIST: why its pods do not serve.
+    # Only a track that is not all ready looks at pods: why they do not serve.
     pods = kube.list("Pod", ctx.namespace, track_selector(ctx, track))
-    return observe_deployment(deployment, pods, ANNOTATION_REVISION)
+    return observe_deployment(deployment, pods, ANNOTATION_REVISION, at_least)
 
 
 def _write_status(

@@ -44,21 +44,22 @@ def installed(cluster: Cluster, install_prerequisites: None) -> Iterator[None]:
         cluster.kubectl("delete", kind, "modelops", "--ignore-not-found", check=False)
 
 
-def token_kubeconfig(cluster: Cluster, directory: Path) -> str:
-    """A kubeconfig for the same API server that authenticates as the ServiceAccount."""
+def token_kubeconfig(cluster: Cluster, directory: Path, account: str = "modelops") -> str:
+    """A kubeconfig for the same API server that authenticates as a ServiceAccount of
+    modelops-system (bench/reconcile.py uses its own, ``modelops-bench``)."""
     admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())
     context = next(c["context"] for c in admin["contexts"] if c["name"] == admin["current-context"])
     server = next(c["cluster"] for c in admin["clusters"] if c["name"] == context["cluster"])
-    token = cluster.kubectl("create", "token", "modelops", "-n", SYSTEM, "--duration=2h")
+    token = cluster.kubectl("create", "token", account, "-n", SYSTEM, "--duration=2h")
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "local", "cluster": server}],
-        "users": [{"name": "modelops", "user": {"token": token.stdout.strip()}}],
-        "contexts": [{"name": "modelops", "context": {"cluster": "local", "user": "modelops"}}],
-        "current-context": "modelops",
+        "users": [{"name": account, "user": {"token": token.stdout.strip()}}],
+        "contexts": [{"name": account, "context": {"cluster": "local", "user": account}}],
+        "current-context": account,
     }
-    path = directory / "modelops-sa.kubeconfig"
+    path = directory / f"{account}-sa.kubeconfig"
     path.write_text(yaml.safe_dump(config))
     path.chmod(0o600)
     return str(path)

@@ -186,6 +186,9 @@ def test_inconclusive_analysis_pauses_or_fails_as_configured() -> None:
     step = tick(pausing, step.status, ready(old), ready(pausing, desired=1), unknown, at=1)
     assert step.status.phase is Phase.PROGRESSING
     assert "inconclusive" in (step.status.message or "") and step.status.current_step == 0
+    # A wake between analysis runs (no metrics this time) keeps the pause: not a pass.
+    between = tick(pausing, step.status, ready(old), ready(pausing, desired=1), None, at=2)
+    assert between.status.stage is Stage.CANARY and "inconclusive" in (between.status.message or "")
     failing = spec(
         "2.0.0",
         [{"weight": 20}],

@@ -155,3 +155,24 @@ def test_conflict_wins_over_everything() -> None:
 
 def test_status_patch_nulls_removed_keys() -> None:
     assert status_patch({"a": 1, "b": 2}, {"a": 1, "c": 3}) == {"b": None, "c": 3}
+
+
+def test_an_autoscaled_deployment_is_not_rolled_out_below_min_replicas() -> None:
+    """Created without replicas (1) until the HPA's first sync: not ready at 1 of 2."""
+    deployment = {
+        "metadata": {"generation": 1},
+        "spec": {},
+        "status": {
+            "observedGeneration": 1,
+            "replicas": 1,
+            "updatedReplicas": 1,
+            "readyReplicas": 1,
+        },
+    }
+    assert observe_deployment(deployment, [], "rev").rolled_out
+    waiting = observe_deployment(deployment, [], "rev", at_least=2)
+    assert (waiting.desired, waiting.rolled_out) == (2, False)
+    scaled = {**deployment, "spec": {"replicas": 3}}
+    scaled["status"] = {**deployment["status"], "replicas": 3, "updatedReplicas": 3}
+    scaled["status"]["readyReplicas"] = 3
+    assert observe_deployment(scaled, [], "rev", at_least=2).rolled_out

@@ -6,6 +6,7 @@ can tell the operator's writes apart.
 """
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from kubernetes import client, config
@@ -18,6 +19,8 @@ USER_AGENT = f"modelops/{__version__}"
 FIELD_MANAGER = "modelops"
 # (connect, read) seconds: a hung API server must not hold a worker thread forever.
 REQUEST_TIMEOUT = (5, 30)
+# Named outside the class: inside it, ``list`` is the method.
+Objects = list[dict[str, Any]]
 
 
 class NamespaceTerminatingError(RuntimeError):
@@ -94,30 +97,84 @@ class Kube:
             raise ApiException(http_resp=response)
         return json.loads(response.data) if response.data else None
 
-    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    def get(
+        self, kind: str, namespace: str, name: str, cached: bool = False
+    ) -> dict[str, Any] | None:
+        """``cached``: the API server may answer from its watch cache (resourceVersion=0), a
+        little behind but without a read from etcd."""
+        query = [("resourceVersion", "0")] if cached else None
         try:
-            found: dict[str, Any] = self._call("GET", resource(kind).item(namespace, name))
+            found: dict[str, Any] = self._call(
+                "GET", resource(kind).item(namespace, name), query=query
+            )
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
         return found
 
-    def list_all(self, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+    def list_all(self, kind: str, namespace: str | None) -> Objects:
         """Every object of ``kind`` in ``namespace``, or in all namespaces for None."""
-        path = (
-            resource(kind).everywhere()
-            if namespace is None
-            else resource(kind).collection(namespace)
-        )
-        items: list[dict[str, Any]] = self._call("GET", path).get("items", [])
+        items, _ = self.list_versioned(kind, namespace, {})
         return items
 
+    def lookup(self, kind: str, namespace: str, name: str, wanted: bool) -> dict[str, Any] | None:
+        """The object, for a reconcile that ``wanted`` it to exist (a cache may answer a
+        child that is not wanted without asking the API server)."""
+        return self.get(kind, namespace, name)
+
     def list(self, kind: str, namespace: str, selector: dict[str, str]) -> list[dict[str, Any]]:
-        query = [("labelSelector", ",".join(f"{k}={v}" for k, v in sorted(selector.items())))]
-        found = self._call("GET", resource(kind).collection(namespace), query=query)
-        items: list[dict[str, Any]] = found.get("items", [])
+        items, _ = self.list_versioned(kind, namespace, selector)
         return items
+
+    def list_versioned(
+        self, kind: str, namespace: str | None, selector: dict[str, str]
+    ) -> tuple[Objects, str]:
+        """The objects and the list's resourceVersion (where a watch takes over); all
+        namespaces when ``namespace`` is None."""
+        found = self._call("GET", resource(kind).collection(namespace), query=_selector(selector))
+        items: Objects = found.get("items", [])
+        return items, str(found.get("metadata", {}).get("resourceVersion", ""))
+
+    def watch(
+        self,
+        kind: str,
+        namespace: str | None,
+        selector: dict[str, str],
+        resource_version: str,
+        timeout_seconds: int = 300,
+    ) -> Iterator[dict[str, Any]]:
+        """Watch events (``{"type": ..., "object": ...}``, BOOKMARKs included) from
+        ``resource_version`` until the server ends the watch after ``timeout_seconds``."""
+        query = [
+            *_selector(selector),
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(timeout_seconds)),
+        ]
+        if resource_version:
+            query.append(("resourceVersion", resource_version))
+        method, url, headers, _, _ = self.api.param_serialize(
+            method="GET",
+            resource_path=resource(kind).collection(namespace),
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(
+            method, url, header_params=headers, _request_timeout=(REQUEST_TIMEOUT[0], None)
+        )
+        if not 200 <= response.status < 300:
+            response.read()  # type: ignore[no-untyped-call]
+            raise ApiException(http_resp=response)
+        # The client never preloads: the urllib3 response streams, one event per line.
+        stream = response.response
+        try:
+            for line in stream:
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            stream.release_conn()
 
     def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply as field manager ``modelops``, taking over conflicting fields (the
@@ -168,10 +225,20 @@ class Kube:
             content_type="application/merge-patch+json",
         )
 
-    def patch_status(self, kind: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self._call(
+    def patch_status(
+        self, kind: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """JSON merge patch of the status subresource; the object as patched."""
+        patched: dict[str, Any] = self._call(
             "PATCH",
             resource(kind).item(namespace, name) + "/status",
             body={"status": status},
             content_type="application/merge-patch+json",
         )
+        return patched
+
+
+def _selector(selector: dict[str, str]) -> list[tuple[str, str]]:
+    if not selector:
+        return []
+    return [("labelSelector", ",".join(f"{k}={v}" for k, v in sorted(selector.items())))]

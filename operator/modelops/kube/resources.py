@@ -11,16 +11,12 @@ class Resource:
     api_version: str
     plural: str
 
-    @property
-    def prefix(self) -> str:
-        return "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
-
-    def collection(self, namespace: str) -> str:
-        return f"{self.prefix}/namespaces/{namespace}/{self.plural}"
-
-    def everywhere(self) -> str:
-        """The collection across all namespaces."""
-        return f"{self.prefix}/{self.plural}"
+    def collection(self, namespace: str | None) -> str:
+        """The objects in ``namespace``, or in all namespaces when it is None."""
+        prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
+        if namespace is None:
+            return f"{prefix}/{self.plural}"
+        return f"{prefix}/namespaces/{namespace}/{self.plural}"
 
     def item(self, namespace: str, name: str) -> str:
         return f"{self.collection(namespace)}/{name}"

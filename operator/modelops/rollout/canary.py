@@ -293,6 +293,13 @@ def _check(
     restarted = previous.canary_restarts is not None and canary.restarts > previous.canary_restarts
     restart_note = "canary containers restarted" if restarted else ""
     if metrics is None:
+        # Between analysis runs the last verdict stands: a wake in between (a pod event)
+        # must not take an inconclusive run for a pass and move the rollout on.
+        last = (previous.analysis.results if previous.analysis else None) or []
+        unknown = [m for m in last if m.ok is None]
+        pausing = rollout.analysis.inconclusive is Inconclusive.PAUSE
+        if unknown and pausing and not restarted:
+            return _inconclusive(rollout, unknown)
         return Health(failed_run=restarted, message=restart_note)
     failed = [m for m in metrics if m.ok is False]
     unknown = [m for m in metrics if m.ok is None]
@@ -300,11 +307,15 @@ def _check(
         parts = [f"{m.name}={m.value} ({m.message})" for m in failed]
         return Health(failed_run=True, message="; ".join(parts) or restart_note)
     if unknown:
-        text = "; ".join(f"{m.name}: {m.message}" for m in unknown)
-        if rollout.analysis.inconclusive is Inconclusive.FAIL:
-            return Health(failed_run=True, message=f"inconclusive: {text}")
-        return Health(paused=f"analysis inconclusive, rollout paused: {text}")
+        return _inconclusive(rollout, unknown)
     return Health()
+
+
+def _inconclusive(rollout: Rollout, unknown: list[MetricResult]) -> Health:
+    text = "; ".join(f"{m.name}: {m.message}" for m in unknown)
+    if rollout.analysis.inconclusive is Inconclusive.FAIL:
+        return Health(failed_run=True, message=f"inconclusive: {text}")
+    return Health(paused=f"analysis inconclusive, rollout paused: {text}")
 
 
 def _rolled_back(tick: Tick, previous: ModelServiceStatus, reason: str) -> Step:

@@ -57,8 +57,14 @@ class WorkloadObservation:
 
 
 def observe_deployment(
-    deployment: dict[str, Any] | None, pods: list[dict[str, Any]], revision_key: str
+    deployment: dict[str, Any] | None,
+    pods: list[dict[str, Any]],
+    revision_key: str,
+    at_least: int = 0,
 ) -> WorkloadObservation:
+    """``at_least``: the replicas wanted whatever the Deployment says yet. An autoscaled
+    Deployment is created without replicas (1) until the HPA's next sync scales it to
+    minReplicas: it is not ready before it serves with minReplicas."""
     if deployment is None:
         return WorkloadObservation()
     spec = deployment.get("spec", {})
@@ -71,7 +77,7 @@ def observe_deployment(
     problems, restarts = pod_problems(pods)
     return WorkloadObservation(
         exists=True,
-        desired=int(spec.get("replicas", 1)),
+        desired=max(int(spec.get("replicas", 1)), at_least),
         replicas=int(status.get("replicas", 0)),
         updated=int(status.get("updatedReplicas", 0)),
         ready=int(status.get("readyReplicas", 0)),
