@@ -42,8 +42,8 @@ chart-crds: ## Copy the CRDs (crds/, kopf peering) and the alert rules into the 
 	cp manifests/monitoring/prometheusrule.yaml $(CHART)/files/
 
 lint: venv ## ruff, mypy --strict, import-linter contracts
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff format --check operator tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -48,12 +48,20 @@ class AuditTail:
         self._needle = user.encode()
         self._handle = path.open("rb")
         self._handle.seek(0, os.SEEK_END)  # only what happens from now on
+        self._partial = b""
         self._inode = os.fstat(self._handle.fileno()).st_ino
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
     def _read_available(self) -> None:
-        for line in self._handle:
+        for chunk in self._handle:
+            # The API server may be half-way through writing a line: keep that part until
+            # the rest (and its newline) arrives.
+            line = self._partial + chunk
+            if not line.endswith(b"\n"):
+                self._partial = line
+                continue
+            self._partial = b""
             if self._needle not in line:
                 continue
             entry = json.loads(line)
@@ -82,6 +90,7 @@ class AuditTail:
             return
         if inode != self._inode:
             self._read_available()  # the rest of the renamed file
+            self._partial = b""
             self._handle.close()
             self._handle = self.path.open("rb")
             self._inode = inode

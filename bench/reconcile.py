@@ -116,7 +116,7 @@ class FirstTimes:
                         with self._changed:
                             self.times[name] = time.time()
                             self._changed.notify_all()
-            except Exception as error:  # noqa: BLE001 - a bench watch retries whatever broke
+            except Exception as error:
                 print(f"watch {self._kind}: {error!r}; again", file=sys.stderr)
                 time.sleep(1)
 
@@ -331,7 +331,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print(head)
     for row in rows:
         latency = row["create_to_ready_seconds"]
-        converge = row["requests_converge"] if "requests_converge" in row else {}
+        converge = row.get("requests_converge", {})
         rest = row.get("requests_steady", {})
         total_writes = sum(v for k, v in converge.items() if k not in ("get", "list", "watch"))
         print(
