@@ -82,16 +82,16 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # without saying goodbye (SIGKILL, a lost node). A graceful stop says goodbye at once.
     settings.peering.lifetime = int(getattr(memo, "peering_lifetime", 60) or 60)
     kube = Kube.from_environment()
+    watched: list[str] = list(getattr(memo, "namespaces", None) or [])  # empty: all of them
     # Rollouts already under way hold their slots before any wake can claim one (the cache
     # below starts waking reconciles as soon as it has listed).
     _slots.limit = int(getattr(memo, "max_concurrent_rollouts", 0) or 0)
     if _slots.limit:
-        namespaces = list(getattr(memo, "namespaces", None) or []) or [None]
-        _slots.seed(rollouts_in_flight(kube, namespaces))
+        _slots.seed(rollouts_in_flight(kube, [*watched] or [None]))
     if getattr(memo, "standalone", False):
         cached = CachedKube(
             kube,
-            list(getattr(memo, "namespaces", None) or []) or None,
+            watched or None,
             lambda namespace, name: _wake(cached, namespace, name, memo.gateway_image),
         )
         cached.start()
