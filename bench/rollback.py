@@ -4,7 +4,8 @@ Every run is a fresh rollout of 4 replicas whose v1 is fully rolled out first; v
 25 % (one step, a pause only a failure can end) on the replica ratio (our ``trafficRouting:
 {replicas: {}}``, Argo's basic canary without a traffic router). Scenarios:
 
-- metric (modelops and Argo Rollouts, analysis interval 5 s and 15 s, interleaved run by run):
+- metric (modelops as shipped, modelops with sampling between runs off, and Argo Rollouts;
+  analysis interval 5 s and 15 s, interleaved run by run):
   both query the same real Prometheus (Debian's package) with the same query and interval and
   roll back on the first failed measurement (our failureLimit 1 = Argo's failureLimit 0, see
   bench/argo_rollouts.py). Once the canary pauses at its first step, and after a wait in
@@ -285,7 +286,8 @@ def main() -> int:
         controller = argo.ArgoController(binary, cluster.kubeconfig, namespace)
         print(f"operator log: {operator.log_path}\nargo-rollouts log: {controller.log_path}")
         ours, theirs = Modelops(cluster, api), ArgoRollouts(cluster, api)
-        contenders: list[Contender] = [ours, theirs]
+        unsampled = Modelops(cluster, api, sampled=False)
+        contenders: list[Contender] = [ours, unsampled, theirs]
         with (
             tempfile.TemporaryDirectory() as workdir,
             failing_metric_source(Path(workdir)) as source,
@@ -300,11 +302,12 @@ def main() -> int:
             for interval in INTERVALS:
                 rows: dict[str, list[dict[str, Any]]] = {c.label: [] for c in contenders}
                 for run, wait in enumerate(spread_waits(waits, runs, interval)):
-                    # Alternate who goes first, so neither always runs on a warmer machine.
-                    for contender in contenders if run % 2 == 0 else contenders[::-1]:
+                    # Rotate who goes first, so none always runs on a warmer machine.
+                    shift = run % len(contenders)
+                    for contender in contenders[shift:] + contenders[:shift]:
                         measured = bench.metric(contender, interval, run, wait)
                         rows[contender.label].append(measured)
-                metric.append(comparison(interval, rows["modelops"], rows["argo-rollouts"]))
+                metric.append(comparison(interval, rows))
     finally:
         if operator is not None:
             operator.stop()
@@ -315,7 +318,7 @@ def main() -> int:
     for label, crashed in crash.items():
         table(f"crash-loop canary, {label}: CrashLoopBackOff seen -> 100 % on stable", crashed)
     for c in metric:
-        for label in ("modelops", "argo-rollouts"):
+        for label in (c.label for c in contenders):
             table(
                 f"failing metric, interval {c['interval_seconds']:g}s, {label}: "
                 "failing value in Prometheus -> 100 % on stable",

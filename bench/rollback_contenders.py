@@ -3,7 +3,9 @@
 modelops gets a ModelService; Argo Rollouts a Rollout plus AnalysisTemplate that mirror it
 (bench/argo_rollouts.py). Both have 4 replicas, one canary step at 25 % with a pause only a
 failure can end, the replica ratio as the traffic split, and, for the metric scenario, the same
-Prometheus query at the same interval, rolling back on the first failed measurement.
+Prometheus query at the same interval, rolling back on the first failed measurement. modelops
+runs twice: as shipped, sampling the metrics between runs (``analysis.sampleInterval``, 1 s by
+default), and with sampling off, measuring only at the interval as Argo Rollouts does.
 """
 
 from dataclasses import dataclass
@@ -89,13 +91,18 @@ class Contender(Protocol):
 
 
 class Modelops:
-    label, prefix = "modelops", "ours"
+    """As shipped (the metrics sampled between runs every 1 s, the default), or with
+    ``sampled=False`` (``sampleInterval: 0s``): measurements only at the interval, as Argo's."""
 
-    def __init__(self, cluster: Cluster, api: Api) -> None:
+    def __init__(self, cluster: Cluster, api: Api, *, sampled: bool = True) -> None:
         self.cluster, self.api = cluster, api
+        self.sampled = sampled
+        self.label = "modelops" if sampled else "modelops-unsampled"
+        self.prefix = "ours" if sampled else "oursns"
 
-    @staticmethod
-    def manifest(name: str, version: str, analysis: Analysis | None, crash: bool) -> dict[str, Any]:
+    def manifest(
+        self, name: str, version: str, analysis: Analysis | None, crash: bool
+    ) -> dict[str, Any]:
         rollout: dict[str, Any] = {}
         if analysis is not None:
             metric = {
@@ -107,6 +114,7 @@ class Modelops:
                 "interval": f"{analysis.interval:g}s",
                 "failureLimit": 1,
                 "metrics": [metric],
+                **({} if self.sampled else {"sampleInterval": "0s"}),
             }
         steps = [{"weight": 25, "pause": LONG_PAUSE}]
         extra = {"podTemplate": {"labels": CRASH_LABELS}} if crash else {}

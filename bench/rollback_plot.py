@@ -3,8 +3,9 @@
 from pathlib import Path
 from typing import Any
 
-COLOURS = {"modelops": "tab:blue", "argo-rollouts": "tab:orange"}
-CONTROLLERS = ("modelops", "argo-rollouts")
+COLOURS = {"modelops": "tab:blue", "modelops-unsampled": "tab:cyan", "argo-rollouts": "tab:orange"}
+CONTROLLERS = ("modelops", "modelops-unsampled", "argo-rollouts")
+SHORT = {"modelops-unsampled": "unsampled"}  # tick labels that fit
 
 
 def _values(rows: list[dict[str, Any]], key: str = "rollback") -> list[float]:
@@ -31,6 +32,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     figure, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 4.4), squeeze=False)
     for axis, comparison in zip(axes[0], metric, strict=False):
         for x, label in enumerate(CONTROLLERS):
+            if label not in comparison:
+                continue
             scenario = comparison[label]
             _dots(axis, x, _values(scenario["rows"]), label, scenario["rollback"]["median"])
         axis.axhline(
@@ -39,7 +42,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
         ratio = comparison["ratio_of_medians"]
         ratio_text = "" if ratio is None else f", Argo/ours {ratio:.2f}x"
         axis.set_title(f"failing metric, interval {comparison['interval_seconds']:g} s{ratio_text}")
-        axis.set_xticks(range(len(CONTROLLERS)), CONTROLLERS)
+        axis.set_xticks(range(len(CONTROLLERS)), [SHORT.get(c, c) for c in CONTROLLERS])
         axis.set_ylabel("first failing observation -> 100 % on stable (s)")
         axis.set_ylim(bottom=0)
         axis.legend(loc="upper left")
@@ -47,12 +50,14 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ticks, names = [], []
     for group, comparison in enumerate(metric):
         for offset, label in enumerate(CONTROLLERS):
-            x = group * 3 + offset
+            x = group * (len(CONTROLLERS) + 1) + offset
+            if label not in comparison:
+                continue
             scenario = comparison[label]
             values = _values(scenario["rows"], "reaction")
             _dots(reaction, x, values, label, scenario["reaction"]["median"])
             ticks.append(x)
-            names.append(f"{label}\n{comparison['interval_seconds']:g} s")
+            names.append(f"{SHORT.get(label, label)}\n{comparison['interval_seconds']:g} s")
     reaction.set_xticks(ticks, names, fontsize=8)
     reaction.set_ylim(bottom=0)
     reaction.set_title("reaction: own failing measurement -> stable")

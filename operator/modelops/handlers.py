@@ -18,8 +18,9 @@ from typing import Any, cast
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from modelops.api import GROUP, KIND, PLURAL, VERSION
+from modelops.api import GROUP, KIND, PLURAL, VERSION, ModelServiceSpec
 from modelops.coalesce import Coalescer
+from modelops.health.analysis import sample_fails
 from modelops.kopf_storage import DigestDiffBaseStorage
 from modelops.kube.cache import CachedKube
 from modelops.kube.client import Kube, NamespaceTerminatingError
@@ -33,7 +34,7 @@ from modelops.metrics import (
     forget,
     set_phase,
 )
-from modelops.reconcile import holds_slot, previous_status, reconcile
+from modelops.reconcile import Outcome, holds_slot, previous_status, reconcile
 from modelops.render.meta import (
     ANNOTATION_ABORT,
     ANNOTATION_PAUSE,
@@ -42,6 +43,7 @@ from modelops.render.meta import (
     LABEL_MANAGED_BY,
     MANAGED_BY,
 )
+from modelops.sampler import Sampler
 from modelops.slots import RolloutSlots
 from modelops.wakequeue import WakeQueue
 from modelops.waker import Backoff, Waker
@@ -56,6 +58,7 @@ _queue = WakeQueue(workers=16)
 # A reconcile that failed (the API server or etcd away, a timeout) is tried again after this.
 _retries = Backoff(first=1.0, limit=30.0)
 _slots = RolloutSlots(0)
+_sampler = Sampler()
 _seen: set[tuple[str, str]] = set()
 
 
@@ -116,6 +119,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
             _seen.discard((namespace, name))
             MANAGED.set(len(_seen))
             _waker.cancel((namespace, name))
+            _sampler.forget((namespace, name))
             _wake_queued(kube, _slots.forget((namespace, name)), gateway_image)
             forget(namespace, name)
             return
@@ -124,12 +128,14 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
         started = time.perf_counter()
         result = "error"
         try:
-            outcome = reconcile(kube, body, gateway_image, _slots)
+            sampled_failure = _sampler.take_failure((namespace, name))
+            outcome = reconcile(kube, body, gateway_image, _slots, sampled_failure=sampled_failure)
             result = "changed" if outcome.applied or outcome.deleted else "unchanged"
         except NamespaceTerminatingError:
             # The namespace controller is removing children and owner alike: do not fight it,
             # and free its rollout slot now rather than when the namespace is finally gone.
             result = "namespace-terminating"
+            _sampler.forget((namespace, name))
             _wake_queued(kube, _slots.forget((namespace, name)), gateway_image)
             return
         except ApiException as error:
@@ -141,30 +147,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
         finally:
             RECONCILES.labels(result).inc()
             RECONCILE_SECONDS.labels(result).observe(time.perf_counter() - started)
-        if outcome.wake_after is not None:
-            _waker.schedule(
-                (namespace, name),
-                outcome.wake_after,
-                lambda: _wake(kube, namespace, name, gateway_image),
-            )
-        _wake_queued(kube, outcome.wake, gateway_image)
-        status = outcome.status or {}
-        CANARY_WEIGHT.labels(namespace, name).set(status.get("canaryWeight") or 0)
-        set_phase(namespace, name, status.get("phase"))
-        for event in outcome.events:
-            if event.reason in {"Promoted", "RolledBack"}:
-                ROLLOUTS.labels(event.reason).inc()
-        post_events(kube, body, outcome.events)
-        if outcome.applied or outcome.deleted or outcome.status_written:
-            log.info(
-                "reconciled %s/%s: phase=%s applied=%s deleted=%s conflicts=%s",
-                namespace,
-                name,
-                outcome.phase,
-                outcome.applied,
-                outcome.deleted,
-                outcome.conflicts,
-            )
+        _act_on(kube, body, outcome, gateway_image)
 
     key = (namespace, name)
     try:
@@ -185,6 +168,52 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
         _waker.schedule(key, delay, lambda: _wake(kube, namespace, name, gateway_image))
     else:
         _retries.succeeded(key)
+
+
+def _act_on(kube: Kube, body: dict[str, Any], outcome: Outcome, gateway_image: str) -> None:
+    """What a reconcile leaves to the shell: timers, queued rollouts, sampling, metrics,
+    Events and one log line."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    if outcome.wake_after is not None:
+        _waker.schedule(
+            (namespace, name),
+            outcome.wake_after,
+            lambda: _wake(kube, namespace, name, gateway_image),
+        )
+    _wake_queued(kube, outcome.wake, gateway_image)
+    _sample(kube, body, outcome.sample_every, gateway_image)
+    status = outcome.status or {}
+    CANARY_WEIGHT.labels(namespace, name).set(status.get("canaryWeight") or 0)
+    set_phase(namespace, name, status.get("phase"))
+    for event in outcome.events:
+        if event.reason in {"Promoted", "RolledBack"}:
+            ROLLOUTS.labels(event.reason).inc()
+    post_events(kube, body, outcome.events)
+    if outcome.applied or outcome.deleted or outcome.status_written:
+        log.info(
+            "reconciled %s/%s: phase=%s applied=%s deleted=%s conflicts=%s",
+            namespace,
+            name,
+            outcome.phase,
+            outcome.applied,
+            outcome.deleted,
+            outcome.conflicts,
+        )
+
+
+def _sample(kube: Kube, body: dict[str, Any], every: float | None, gateway_image: str) -> None:
+    """Sample the canary's metrics between analysis runs while the reconcile asks for it."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    if every is None:
+        _sampler.forget((namespace, name))
+        return
+    spec = ModelServiceSpec.model_validate(body.get("spec") or {})
+    _sampler.watch(
+        (namespace, name),
+        every,
+        fails=partial(sample_fails, spec, namespace, name),
+        wake=partial(_wake, kube, namespace, name, gateway_image),
+    )
 
 
 def _wake_queued(kube: Kube, keys: list[Hashable], gateway_image: str) -> None:

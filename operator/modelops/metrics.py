@@ -26,6 +26,11 @@ CANARY_WEIGHT = Gauge(
     "Traffic weight of the canary per ModelService (0 when none runs).",
     ["namespace", "name"],
 )
+ANALYSIS_SAMPLES = Counter(
+    "modelops_analysis_samples_total",
+    "Samples of canary metrics between analysis runs, by result (pass, fail, error).",
+    ["result"],
+)
 MANAGED = Gauge("modelops_managed_modelservices", "ModelServices this operator reconciles.")
 PHASES = Gauge(
     "modelops_modelservice_phase",

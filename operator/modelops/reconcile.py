@@ -30,7 +30,15 @@ from modelops.render.meta import (
     track_selector,
 )
 from modelops.render.refs import ChildRef, ref_of
-from modelops.rollout.canary import Commands, Plan, advance, analysis_due, plan, rolling_out
+from modelops.rollout.canary import (
+    Commands,
+    Plan,
+    advance,
+    analysis_due,
+    plan,
+    rolling_out,
+    sampling_interval,
+)
 from modelops.rollout.conditions import Wanted, set_conditions
 from modelops.rollout.events import Event
 from modelops.rollout.observe import WorkloadObservation, observe_deployment
@@ -50,6 +58,8 @@ class Outcome:
     wake_after: float | None = None
     status: dict[str, Any] | None = None
     wake: list[Hashable] = field(default_factory=list)  # queued rollouts a freed slot may start
+    # Seconds between samples of the canary's metrics until the next reconcile; None: none.
+    sample_every: float | None = None
 
 
 def owned_by(live: dict[str, Any], uid: str) -> bool:
@@ -184,7 +194,11 @@ def reconcile(
     body: dict[str, Any],
     gateway_image: str = DEFAULT_GATEWAY_IMAGE,
     slots: RolloutSlots | None = None,
+    *,
+    sampled_failure: bool = False,
 ) -> Outcome:
+    """``sampled_failure``: a sample of the canary's metrics failed since the last reconcile
+    (modelops.sampler), so the analysis may run before its interval is up."""
     now = datetime.now(UTC)
     try:
         service = ModelService.model_validate(body)
@@ -192,7 +206,15 @@ def reconcile(
         message = "; ".join(format_validation_error(error).messages)
         return _invalid(kube, body, message, k8s_time(now), "InvalidSpec")
     try:
-        return _reconcile_valid(kube, body, service, now, gateway_image=gateway_image, slots=slots)
+        return _reconcile_valid(
+            kube,
+            body,
+            service,
+            now,
+            gateway_image=gateway_image,
+            slots=slots,
+            sampled_failure=sampled_failure,
+        )
     except RejectedError as error:
         # Retrying cannot help; the next change of the spec is the next try.
         return _invalid(
@@ -208,6 +230,7 @@ def _reconcile_valid(
     *,
     gateway_image: str,
     slots: RolloutSlots | None,
+    sampled_failure: bool,
 ) -> Outcome:
     before = previous_status(body)
     chosen = plan(service.spec, before)
@@ -216,7 +239,9 @@ def _reconcile_valid(
     lives = _sync_children(kube, ctx, outcome)
     stable = _observe_track(kube, ctx, Track.STABLE, lives.get(_deployment_ref(ctx, Track.STABLE)))
     canary = _observe_canary(kube, ctx, lives.get(_deployment_ref(ctx, Track.CANARY)))
-    due = analysis_due(service.spec, before, canary.rolled_out, now)
+    due = analysis_due(
+        service.spec, before, canary.rolled_out, now, sampled_failure=sampled_failure
+    )
     metrics = run_analysis(service.spec, ctx.namespace, ctx.name) if due else None
     key = (ctx.namespace, ctx.name)
     # Claimed only by a service whose spec asks for a canary: a steady one never holds a slot.
@@ -245,6 +270,7 @@ def _reconcile_valid(
         outcome.wake = slots.update(key, holds_slot(step.status), queued=queued)
     outcome.events = step.events
     outcome.wake_after = step.wake_after
+    outcome.sample_every = sampling_interval(service.spec, step.status, canary.rolled_out)
     outcome.status = step.status.to_api()
     return outcome
 

@@ -4,7 +4,9 @@ The queries are PromQL constants, so the test controls the value the canary is j
 the HTTP API, the parsing and the decision are all real.
 """
 
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,45 @@ def test_passing_metric_promotes(
         message="promoted after passing analysis",
     )
     assert status(cluster, namespace, "good")["history"][-1]["result"] == "Promoted"
+
+
+def test_a_metric_failing_between_runs_is_caught_by_a_sample(
+    cluster: Cluster, operator: OperatorProcess, namespace: str, prometheus: str
+) -> None:
+    """interval 60s: after a first run that passes, the next scheduled run is a minute away.
+    The query turns bad at a set time (PromQL's time()), and the sample between runs must
+    bring the run forward and roll back long before that minute is up."""
+    flip = time.time() + 20
+    query = f"vector(0.5 * (time() > bool {flip:.0f}))"
+    metric = {"name": "errors", "max": 0.05, "prometheus": {"address": prometheus, "query": query}}
+    analysis = {"interval": "60s", "sampleInterval": "1s", "failureLimit": 1, "metrics": [metric]}
+    steps: list[dict[str, Any]] = [{"weight": 25, "pause": "600s"}, {"weight": 50}]
+
+    def sampled(version: str) -> dict[str, Any]:
+        return canary_service("sampled", version, steps, rollout={"analysis": analysis})
+
+    cluster.apply(sampled("1.0.0"), namespace)
+    wait_phase(cluster, namespace, "sampled", "Stable", 60)
+    cluster.apply(sampled("2.0.0"), namespace)
+
+    def first_run() -> str | None:
+        """When the first run was, once one passed."""
+        analysis = status(cluster, namespace, "sampled").get("analysis") or {}
+        results = analysis.get("results") or [{}]
+        return str(analysis["lastRunAt"]) if results[0].get("ok") is True else None
+
+    wait_until(lambda: first_run() is not None, 18, message="a first analysis run that passed")
+    first = first_run()
+    assert first is not None
+    assert time.time() < flip, "the first run came after the flip: this run proves nothing"
+    wait_phase(cluster, namespace, "sampled", "RolledBack", int(flip - time.time()) + 20)
+    current = status(cluster, namespace, "sampled")
+    assert "errors=0.5" in current["message"]
+    assert current["stableVersion"] == "1.0.0"
+    seconds = datetime.fromisoformat(current["analysis"]["lastRunAt"]) - datetime.fromisoformat(
+        first
+    )
+    assert seconds.total_seconds() < 60, "the failing run waited for its interval"
 
 
 def rollout_without_prometheus(

@@ -8,7 +8,14 @@ from modelops.api.spec import ModelServiceSpec
 from modelops.api.status import MetricResult, ModelServiceStatus, Phase, Stage
 from modelops.manifests import parse_model_service
 from modelops.render.pod import revision
-from modelops.rollout.canary import Commands, Step, advance, analysis_due, plan
+from modelops.rollout.canary import (
+    Commands,
+    Step,
+    advance,
+    analysis_due,
+    plan,
+    sampling_interval,
+)
 from modelops.rollout.observe import WorkloadObservation
 from modelops.slots import RolloutSlots
 from tests.support.samples import model_service
@@ -157,6 +164,66 @@ def test_failed_analysis_rolls_back_after_failure_limit() -> None:
     step = tick(new, step.status, ready(old), ready(new, desired=1), bad, at=17)
     assert step.status.phase is Phase.ROLLED_BACK
     assert "analysis failed 2 times" in (step.status.message or "")
+
+
+GOOD = [MetricResult(name="errors", value=0.01, ok=True, message="within bounds")]
+BAD = [MetricResult(name="errors", value=0.3, ok=False, message="above max 0.05")]
+
+
+def sampled_rollout(**analysis: Any) -> tuple[ModelServiceSpec, WorkloadObservation, Step]:
+    """v2 under analysis with a long pause, its canary ready at t=1 and its first run passed
+    then: the new spec, stable's observation and that step."""
+    old, status = deployed()
+    new = spec(
+        "2.0.0", [{"weight": 20, "pause": "600s"}], analysis={**analysis, "metrics": [METRIC]}
+    )
+    step = tick(new, status, ready(old), WorkloadObservation(exists=True, desired=1), at=0)
+    # Nothing is sampled before the first run: that run is due at once anyway.
+    assert sampling_interval(new, step.status, True) is None
+    step = tick(new, step.status, ready(old), ready(new, desired=1), GOOD, at=1)
+    return new, ready(old), step
+
+
+def test_a_failing_sample_brings_the_first_failure_forward_and_later_runs_keep_the_interval() -> (
+    None
+):
+    new, stable, step = sampled_rollout(interval="60s", failureLimit=2)
+    assert sampling_interval(new, step.status, True) == 1.0  # the default sampleInterval
+    assert sampling_interval(new, step.status, False) is None  # canary not ready: no sampling
+    at_5 = T0 + timedelta(seconds=5)
+    assert not analysis_due(new, step.status, True, at_5)
+    assert analysis_due(new, step.status, True, at_5, sampled_failure=True)
+    step = tick(new, step.status, stable, ready(new, desired=1), BAD, at=5)
+    assert [e.reason for e in step.events] == ["AnalysisFailed"]
+    assert step.status.phase is Phase.PROGRESSING  # failureLimit 2: one failure is not enough
+    # A failure is counted: no more sampling, and a second bad sample cannot hurry the next run.
+    assert sampling_interval(new, step.status, True) is None
+    at_10 = T0 + timedelta(seconds=10)
+    assert not analysis_due(new, step.status, True, at_10, sampled_failure=True)
+    assert analysis_due(new, step.status, True, T0 + timedelta(seconds=65))
+    step = tick(new, step.status, stable, ready(new, desired=1), BAD, at=65)
+    assert step.status.phase is Phase.ROLLED_BACK
+
+
+def test_a_failing_sample_rolls_back_at_once_under_failure_limit_one() -> None:
+    new, stable, step = sampled_rollout(interval="60s", failureLimit=1)
+    assert analysis_due(new, step.status, True, T0 + timedelta(seconds=3), sampled_failure=True)
+    step = tick(new, step.status, stable, ready(new, desired=1), BAD, at=3)
+    assert step.status.phase is Phase.ROLLED_BACK
+    assert "errors=0.3" in (step.status.message or "")
+
+
+def test_sampling_is_off_at_0s_when_not_shorter_than_the_interval_and_without_metrics() -> None:
+    for every in ("0s", "30s"):
+        new, _, step = sampled_rollout(interval="30s", sampleInterval=every)
+        assert sampling_interval(new, step.status, True) is None, every
+    new, _, step = sampled_rollout(interval="30s", sampleInterval="500ms")
+    assert sampling_interval(new, step.status, True) == 0.5
+    old, status = deployed()
+    plain = spec("2.0.0", [{"weight": 20, "pause": "600s"}])
+    step = tick(plain, status, ready(old), WorkloadObservation(exists=True, desired=1), at=0)
+    step = tick(plain, step.status, ready(old), ready(plain, desired=1), at=1)
+    assert sampling_interval(plain, step.status, True) is None
 
 
 def test_a_passing_check_resets_the_failure_count_and_pause_is_honoured() -> None:

@@ -34,3 +34,9 @@ def run_analysis(spec: ModelServiceSpec, namespace: str, name: str) -> list[Metr
             continue
         results.append(_judge(check, value))
     return results
+
+
+def sample_fails(spec: ModelServiceSpec, namespace: str, name: str) -> bool:
+    """One sample between analysis runs: does any check fail right now? An inconclusive
+    sample is not a failure; the scheduled run decides what that means."""
+    return any(result.ok is False for result in run_analysis(spec, namespace, name))

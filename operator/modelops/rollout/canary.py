@@ -405,18 +405,57 @@ def _interval(spec: ModelServiceSpec) -> float:
     return parse_duration_seconds(_rollout(spec).analysis.interval)
 
 
-def analysis_due(
-    spec: ModelServiceSpec, status: ModelServiceStatus, canary_ready: bool, now: datetime
-) -> bool:
-    """Should the shell query the metrics now? Only for a ready canary, once per interval."""
+def _analysing(spec: ModelServiceSpec, status: ModelServiceStatus, canary_ready: bool) -> bool:
+    """A ready canary of this rollout is under metric analysis (not queued, not promoting)."""
     if not rolling_out(spec, status) or not canary_ready or status.stage is Stage.PROMOTING:
         return False
-    if not _rollout(spec).analysis.metrics:
+    return bool(_rollout(spec).analysis.metrics)
+
+
+def _run_passed(status: ModelServiceStatus) -> bool:
+    """A run of this rollout's analysis happened, and no failure is counted (the last one
+    passed or was inconclusive)."""
+    analysis = status.analysis
+    return (
+        analysis is not None
+        and analysis.last_run_at is not None
+        and (analysis.consecutive_failures == 0)
+    )
+
+
+def analysis_due(
+    spec: ModelServiceSpec,
+    status: ModelServiceStatus,
+    canary_ready: bool,
+    now: datetime,
+    *,
+    sampled_failure: bool = False,
+) -> bool:
+    """Should the shell query the metrics now? Only for a ready canary, once per interval, or
+    at once when a sample between runs failed and no failure is counted yet. Later runs keep
+    the interval, so ``failureLimit`` still spans failureLimit - 1 intervals and one noisy
+    sample cannot roll back a rollout that allows more than one failure."""
+    if not _analysing(spec, status, canary_ready):
         return False
     if status.canary_revision != revision(spec) or status.analysis is None:
         return True
+    if sampled_failure and _run_passed(status):
+        return True
     last = status.analysis.last_run_at
     return last is None or _since(last, now) >= _interval(spec)
+
+
+def sampling_interval(
+    spec: ModelServiceSpec, status: ModelServiceStatus, canary_ready: bool
+) -> float | None:
+    """Seconds between samples of the metrics, while a sample could bring the next analysis
+    run forward (after a first run that counted no failure); None when nothing is sampled."""
+    if status.stage is not Stage.CANARY or not _analysing(spec, status, canary_ready):
+        return None
+    if status.canary_revision != revision(spec) or not _run_passed(status):
+        return None
+    every = parse_duration_seconds(_rollout(spec).analysis.sample_interval)
+    return every if 0 < every < _interval(spec) else None
 
 
 def _started(tick: Tick, previous: ModelServiceStatus) -> tuple[ModelServiceStatus, list[Event]]:
