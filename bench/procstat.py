@@ -56,3 +56,50 @@ class Sampler:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat's first line."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def components_cpu(pid_dir: Path) -> dict[str, float]:
+    """CPU seconds of each local control-plane component (hack/cluster-up.sh records their
+    pids in .cluster/pids); empty for a cluster this machine does not run."""
+    found = {}
+    for pidfile in sorted(pid_dir.glob("*.pid")) if pid_dir.is_dir() else []:
+        try:
+            found[pidfile.stem] = cpu_seconds(int(pidfile.read_text().strip()))
+        except (ValueError, FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
+class CpuWindow:
+    """Where the machine's CPU went between ``start`` and ``stop``: each control-plane
+    component's CPU seconds, the operator's, and how busy all CPUs were (0..1)."""
+
+    def __init__(self, pid_dir: Path, operator_pid: int | None = None) -> None:
+        self._pid_dir, self._operator = pid_dir, operator_pid
+        self._ticks = machine_ticks()
+        self._components = self._read()
+
+    def _read(self) -> dict[str, float]:
+        seen = components_cpu(self._pid_dir)
+        if self._operator is not None:
+            seen["operator"] = cpu_seconds(self._operator)
+        return seen
+
+    def stop(self) -> dict[str, object]:
+        busy, total = machine_ticks()
+        now = self._read()
+        spent = {k: round(now[k] - v, 2) for k, v in self._components.items() if k in now}
+        cpus = os.cpu_count() or 1
+        window = (total - self._ticks[1]) / TICKS / cpus
+        return {
+            "busy_fraction": round((busy - self._ticks[0]) / max(total - self._ticks[1], 1), 3),
+            "cpu_seconds": spent,
+            "window_seconds": round(window, 1),
+        }

@@ -13,6 +13,8 @@ KUBECONFIG's; the request counts need the local one's audit log), with the real 
 - the operator's API requests by verb (the API server's audit log, which records every request
   of ``modelops-bench``: kopf's watches and annotation patches as well as the reconcile's
   reads and writes), during convergence and during a steady-state window afterwards;
+- where the machine's CPU went while converging: how busy all CPUs were (/proc/stat), and the
+  CPU seconds of each control-plane component (their pids in .cluster/pids) and the operator;
 - the floor, in the same run: the same children (rendered by the same code, without owner)
   server-side applied by one plain loop with the Python client in another namespace, then
   waited for until every Deployment is ready. Reported: operator converge time / floor time.
@@ -46,7 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.audit import AuditTail, by_agent_verb_resource, by_verb, writes  # noqa: E402
-from bench.procstat import Sampler, cpu_seconds  # noqa: E402
+from bench.procstat import CpuWindow, Sampler, cpu_seconds  # noqa: E402
 from tests.cluster.test_rbac import token_kubeconfig  # noqa: E402
 from tests.support.cluster import Cluster, acquire, release  # noqa: E402
 from tests.support.operator import OperatorProcess, install_crd  # noqa: E402
@@ -175,6 +177,7 @@ class Bench:
         self._install_identity()
         self.operator_kubeconfig = token_kubeconfig(cluster, workdir, ACCOUNT)
         audit = Path(cluster.kubeconfig).parent / "audit.log"
+        self.pid_dir = Path(cluster.kubeconfig).parent / "pids"
         self.audit = AuditTail(audit, USER) if audit.exists() else None
         if self.audit is None:
             print(f"no audit log at {audit}: request counts are left out", file=sys.stderr)
@@ -224,6 +227,7 @@ class Bench:
             cpu_start = cpu_seconds(pid)
             ready = FirstTimes(self.kube, KIND, namespace, service_ready)
             created: dict[str, float] = {}
+            window = CpuWindow(self.pid_dir, pid)
             started = time.time()
 
             def create(index: int) -> None:
@@ -238,6 +242,7 @@ class Bench:
             converged = ready.wait(n, timeout)
             finished = max(ready.times.values()) if ready.times else time.time()
             cpu_converged = cpu_seconds(pid)
+            machine_converge = window.stop()
             rss_converged = sampler.sample()[1]
             ready.stop()
             time.sleep(5)  # HPA and KWOK settle; the operator's last wakes drain
@@ -263,6 +268,7 @@ class Bench:
             "one_more_create_to_ready_seconds": percentiles(one_by_one),
             "operator_cpu_seconds_converge": cpu_converged - cpu_start,
             "operator_cpu_seconds_steady": cpu_steady,
+            "machine_converge": machine_converge,
             "operator_rss_mb_idle": idle_rss,
             "operator_rss_mb_converged": rss_converged,
             "operator_rss_mb_peak": peak,
@@ -293,15 +299,18 @@ class Bench:
                 manifests.append(child)
         deployments = sum(1 for m in manifests if m["kind"] == "Deployment")
         ready = FirstTimes(self.kube, "Deployment", namespace, deployment_ready)
+        window = CpuWindow(self.pid_dir)
         started = time.time()
         for manifest in manifests:
             self.kube.apply(manifest)
         applied = time.time()
         converged = ready.wait(deployments, timeout)
         finished = max(ready.times.values()) if ready.times else time.time()
+        machine = window.stop()
         ready.stop()
         return {
             "namespace": namespace,
+            "machine_converge": machine,
             "objects": len(manifests),
             "converged": converged,
             "apply_seconds": applied - started,
@@ -345,6 +354,13 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             f"{total_writes:>7} {sum(rest.values()):>9} {row.get('writes_steady', '-'):>11}"
         )
     for row in rows:
+        for who, part in (("operator", row), ("floor", row["floor"])):
+            machine = part.get("machine_converge")
+            if machine:
+                print(
+                    f"N={row['n']}: while the {who} converged, all CPUs were "
+                    f"{machine['busy_fraction']:.0%} busy; CPU seconds {machine['cpu_seconds']}"
+                )
         print(f"N={row['n']}: requests while converging {row.get('requests_converge')}")
         print(
             f"N={row['n']}: requests in {row['steady_seconds']:.0f} s at rest "
