@@ -36,9 +36,9 @@ crd: venv ## Regenerate crds/ from the pydantic models (and the chart's copy)
 	$(MAKE) chart-crds
 
 CHART := charts/modelops
-chart-crds: ## Copy the CRDs (crds/, kopf peering) and the alert rules into the Helm chart
+chart-crds: ## Copy the CRD (crds/) and the alert rules into the Helm chart
 	mkdir -p $(CHART)/crds $(CHART)/files
-	cp $(CRD) manifests/crd/kopf-peerings.yaml $(CHART)/crds/
+	cp $(CRD) $(CHART)/crds/
 	cp manifests/monitoring/prometheusrule.yaml $(CHART)/files/
 
 lint: venv ## ruff, mypy --strict, import-linter contracts
@@ -85,7 +85,7 @@ test: venv binaries test-deps lint security ## Everything: lint, security checks
 	$(BIN)/pytest
 
 test-faults: venv binaries test-deps ## Only the fault tests: API server/etcd stopped, operator SIGKILLed, HA takeover, 500 updates (~18 min on a busy 2-core box)
-	$(BIN)/pytest tests/faults tests/cluster/test_peering.py tests/cluster/test_rollout_resilience.py
+	$(BIN)/pytest tests/faults tests/cluster/test_leader_election.py tests/cluster/test_rollout_resilience.py
 
 demo: venv binaries ## Local control plane + operator + a sample ModelService through a rollout
 	hack/demo.sh

@@ -83,7 +83,6 @@ def install_prerequisites(cluster: Cluster, monitoring_crds: None) -> None:
     cluster.kubectl(
         "apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests/crd")
     )
-    for crd in (CRD_NAME, "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"):
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
     for namespace in ("modelops-system", "ml"):
         ensure_namespace(cluster, namespace)

@@ -72,24 +72,28 @@ def parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the operator")
     run.add_argument("-n", "--namespace", action="append", default=[], help="watch only these")
-    run.add_argument("--standalone", action="store_true", help="no peering (one replica)")
     run.add_argument(
-        "--peering",
-        default=None,
-        help="peering object name: makes peering mandatory (HA; needs kopf's peering CRD)",
+        "--standalone",
+        action="store_true",
+        help="one replica, no leader election (the default without --leader-elect)",
     )
     run.add_argument(
-        "--priority",
-        type=int,
+        "--leader-elect",
+        action="store_true",
+        help="HA: replicas elect a leader through a coordination.k8s.io Lease; only it acts",
+    )
+    run.add_argument("--lease-name", default="modelops", help="the Lease (with --leader-elect)")
+    run.add_argument(
+        "--lease-namespace",
         default=None,
-        help="peering priority: the highest live one acts (default: drawn at random per process)",
+        help="the Lease's namespace (default: the pod's own, else modelops-system)",
     )
     run.add_argument(
-        "--peering-lifetime",
+        "--lease-duration",
         type=int,
-        default=60,
-        help="seconds a replica's peering record stays valid: how long a standby waits after "
-        "the active replica died without stopping (kopf keeps it alive 5-10 s sooner)",
+        default=15,
+        help="seconds a follower waits for a leader that stopped renewing (killed, cut off) "
+        "before it takes over; a graceful stop hands the Lease over at once",
     )
     run.add_argument("--metrics-port", type=int, default=8080, help="/metrics and /healthz")
     run.add_argument("--log-format", choices=["plain", "json"], default="plain")

@@ -1,12 +1,12 @@
 """kopf handlers: a thin shell. Every event, whatever its kind, wakes one level-based reconcile
 of the ModelService it concerns (modelops.reconcile).
 
-Standalone (one replica), the operator's own watches (modelops.kube.cache: ModelServices, and
-children label-selected on the server) feed a cache the reconcile reads from and wake it, on a
-pool of threads: no GET per child per wake, no cluster-wide pod watch filtered on the client,
-and no kopf bookkeeping per ModelService event (kopf then runs no resource handler). With
-peering (HA), kopf's own watches wake it instead (watch_with_kopf), since kopf pauses them on
-the standby replica; the reconcile then reads from the API server.
+The operator's own watches (modelops.kube.cache: ModelServices, and children label-selected on
+the server) feed a cache the reconcile reads from and wake it, on a pool of threads: no GET per
+child per wake, no cluster-wide pod watch filtered on the client, and no kopf bookkeeping per
+ModelService event. kopf runs the process (start-up, clean-up, signals) but no resource
+handler. With ``--leader-elect`` the cache starts only once this replica holds the Lease
+(modelops.kube.leader): a follower watches nothing but the Lease.
 """
 
 import logging
@@ -18,13 +18,13 @@ from typing import Any, cast
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from modelops.api import GROUP, KIND, PLURAL, VERSION, ModelServiceSpec
+from modelops.api import KIND, ModelServiceSpec
 from modelops.coalesce import Coalescer
 from modelops.health.analysis import sample_fails
-from modelops.kopf_storage import DigestDiffBaseStorage
 from modelops.kube.cache import CachedKube
 from modelops.kube.client import Kube, NamespaceTerminatingError
 from modelops.kube.events import post_events
+from modelops.kube.leader import Leadership
 from modelops.metrics import (
     CANARY_WEIGHT,
     MANAGED,
@@ -35,20 +35,11 @@ from modelops.metrics import (
     set_phase,
 )
 from modelops.reconcile import Outcome, holds_slot, previous_status, reconcile
-from modelops.render.meta import (
-    ANNOTATION_ABORT,
-    ANNOTATION_PAUSE,
-    ANNOTATION_PROMOTE,
-    LABEL_INSTANCE,
-    LABEL_MANAGED_BY,
-    MANAGED_BY,
-)
 from modelops.sampler import Sampler
 from modelops.slots import RolloutSlots
 from modelops.wakequeue import WakeQueue
 from modelops.waker import Backoff, Waker
 
-CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
 # What the operator did, one line per reconcile that changed something (kopf's own per-object
 # logger is quiet unless --verbose).
 log = logging.getLogger("modelops.reconcile")
@@ -64,42 +55,46 @@ _seen: set[tuple[str, str]] = set()
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    # kopf's bookkeeping goes to annotations, so the status holds only our typed status.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = DigestDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
     # Our Events are posted by the reconcile (modelops.kube.events); kopf posts none.
     settings.posting.enabled = False
-    settings.execution.max_workers = 16
-    # Reconnect watches promptly after an API server restart.
-    settings.watching.server_timeout = 300
-    settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
     # With --namespace the operator runs on a Role (manifests/overlays/namespaced): it may not
     # list namespaces or watch CRDs, and kopf, told so, takes the namespaces as exact names and
     # the CRDs from one discovery at start instead of retrying those reads for a minute.
     if getattr(memo, "namespaced", False):
         settings.scanning.disabled = True
-    # kopf's default 60 s: a standby replica waits that long after the active one dies
-    # without saying goodbye (SIGKILL, a lost node). A graceful stop says goodbye at once.
-    settings.peering.lifetime = int(getattr(memo, "peering_lifetime", 60) or 60)
     kube = Kube.from_environment()
     watched: list[str] = list(getattr(memo, "namespaces", None) or [])  # empty: all of them
-    # Rollouts already under way hold their slots before any wake can claim one (the cache
-    # below starts waking reconciles as soon as it has listed).
     _slots.limit = int(getattr(memo, "max_concurrent_rollouts", 0) or 0)
-    if _slots.limit:
-        _slots.seed(rollouts_in_flight(kube, [*watched] or [None]))
-    if getattr(memo, "standalone", False):
+
+    def act() -> None:
+        # Rollouts already under way hold their slots before any wake can claim one (the cache
+        # starts waking reconciles as soon as it has listed).
+        if _slots.limit:
+            _slots.seed(rollouts_in_flight(kube, [*watched] or [None]))
         cached = CachedKube(
             kube,
             watched or None,
             lambda namespace, name: _wake(cached, namespace, name, memo.gateway_image),
         )
         cached.start()
-        kube = cached
-    memo.kube = kube
+
+    memo.leadership = None
+    if getattr(memo, "leader_elect", False):
+        memo.leadership = Leadership(
+            memo.lease_name, memo.lease_namespace, int(memo.lease_duration), on_started=act
+        )
+        memo.leadership.start()
+    else:
+        act()
+
+
+@kopf.on.cleanup()
+def hand_over(memo: kopf.Memo, **_: Any) -> None:
+    """A graceful stop (SIGTERM: a rolling update, a drain) hands the Lease to a follower now."""
+    leadership: Leadership | None = getattr(memo, "leadership", None)
+    if leadership is not None:
+        leadership.release()
 
 
 def rollouts_in_flight(kube: Kube, namespaces: list[str | None]) -> list[tuple[str, str]]:
@@ -228,44 +223,3 @@ def _wake(kube: Kube, namespace: str, name: str, gateway_image: str) -> None:
     _reconcile_by_name retries its own failures."""
     work = partial(_reconcile_by_name, kube, namespace, name, gateway_image)
     _queue.wake((namespace, name), work, known=(namespace, name) in _seen)
-
-
-def _model_service_event(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
-    _reconcile_by_name(memo.kube, namespace or "default", name, memo.gateway_image)
-
-
-def _child_event(body: dict[str, Any], memo: Any) -> None:
-    labels = body.get("metadata", {}).get("labels") or {}
-    owner = labels.get(LABEL_INSTANCE)
-    if owner:
-        namespace = body["metadata"]["namespace"]
-        _reconcile_by_name(memo.kube, namespace, owner, memo.gateway_image)
-
-
-def watch_with_kopf() -> None:
-    """With peering, kopf's watches wake the reconcile (kopf pauses them on the standby);
-    standalone, modelops.kube.cache does it and kopf watches nothing.
-
-    ModelServices: created, changed, and found at start (resume). kopf's update handler does
-    not fire on annotation changes, so a promote or abort request (an annotation) wakes the
-    reconcile through the watch events of objects that carry one. Children and pods: a
-    readiness change updates status without polling, and a child edited or deleted by hand
-    is put back."""
-    kopf.on.resume(GROUP, VERSION, PLURAL)(_model_service_event)
-    kopf.on.create(GROUP, VERSION, PLURAL)(_model_service_event)
-    kopf.on.update(GROUP, VERSION, PLURAL)(_model_service_event)
-    for annotation in (ANNOTATION_PROMOTE, ANNOTATION_ABORT, ANNOTATION_PAUSE):
-        kopf.on.event(GROUP, VERSION, PLURAL, annotations={annotation: kopf.PRESENT})(
-            _model_service_event
-        )
-    for group, version, plural in (
-        ("apps", "v1", "deployments"),
-        ("", "v1", "pods"),
-        ("", "v1", "services"),
-        ("", "v1", "configmaps"),
-        ("autoscaling", "v2", "horizontalpodautoscalers"),
-        ("policy", "v1", "poddisruptionbudgets"),
-    ):
-        kopf.on.event(group, version, plural, labels=CHILD_LABELS)(
-            lambda body, memo, **_: _child_event(body, memo)
-        )

@@ -4,14 +4,14 @@ import argparse
 import asyncio
 import json
 import logging
-import secrets
 from typing import Any
 
 import kopf
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from modelops import handlers  # importing registers the kopf handlers
+from modelops import handlers  # noqa: F401  (importing registers the kopf handlers)
+from modelops.kube.leader import own_namespace
 
 
 class JsonFormatter(logging.Formatter):
@@ -67,17 +67,8 @@ async def serve_http(port: int) -> web.AppRunner:
     return runner
 
 
-def peering_priority(asked: int | None) -> int:
-    """The replicas of one Deployment share their arguments, and kopf pauses every peer when
-    two of equal priority meet: unless asked, each process draws its own (the highest acts)."""
-    return asked if asked is not None else 1 + secrets.randbelow(2**31 - 1)
-
-
 def run_operator(args: argparse.Namespace) -> int:
     configure_logging(args.log_format, args.verbose)
-
-    if not args.standalone:
-        handlers.watch_with_kopf()
 
     async def main() -> None:
         runner = await serve_http(args.metrics_port)
@@ -85,16 +76,18 @@ def run_operator(args: argparse.Namespace) -> int:
             await kopf.operator(
                 clusterwide=not args.namespace,
                 namespaces=args.namespace,
-                standalone=args.standalone or None,
-                peering_name=None if args.standalone else args.peering,
-                priority=peering_priority(args.priority),
+                # kopf runs no resource handlers (modelops.handlers says why): no kopf peering
+                # either; --leader-elect elects through a Lease (modelops.kube.leader).
+                standalone=True,
                 memo=kopf.Memo(
                     gateway_image=args.gateway_image,
                     max_concurrent_rollouts=args.max_concurrent_rollouts,
                     namespaced=bool(args.namespace),
                     namespaces=list(args.namespace),
-                    peering_lifetime=args.peering_lifetime,
-                    standalone=bool(args.standalone),
+                    leader_elect=bool(args.leader_elect) and not args.standalone,
+                    lease_name=args.lease_name,
+                    lease_namespace=args.lease_namespace or own_namespace(),
+                    lease_duration=args.lease_duration,
                 ),
             )
         finally:

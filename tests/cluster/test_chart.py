@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from modelops.cli import parser
 from tests.cluster.test_manifests import build
 from tests.support.cluster import REPO, Cluster, cache_bin_dir, versions
 from tests.support.hardening import hardening_problems, pod_specs
@@ -35,7 +36,7 @@ COMBINATIONS: dict[str, list[str]] = {
     ],
     "standalone-no-service": [
         "--set",
-        "peering.enabled=false",
+        "leaderElection.enabled=false",
         "--set",
         "replicaCount=1",
         "--set",
@@ -116,21 +117,33 @@ def kinds(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {o["kind"]: o for o in objects}
 
 
+def role(objects: list[dict[str, Any]], suffix: str = "") -> dict[str, Any]:
+    """The one Role whose name ends with ``suffix`` ("" for the operator's own rules)."""
+    (found,) = [
+        o
+        for o in objects
+        if o["kind"] == "Role"
+        and o["metadata"]["name"].endswith("-leader-election") == bool(suffix)
+    ]
+    return found
+
+
 def test_combinations_render_what_they_say() -> None:
     default = kinds(template())
-    assert {"ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering", "Service"} <= set(default)
-    args = default["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert "--peering=modelops" in args and "--gateway-image=modelops:0.1.0" in args
-    namespaced = kinds(template(*COMBINATIONS["namespaced-monitoring"]))
-    assert not {"ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"} & set(namespaced)
-    assert {"Role", "RoleBinding", "KopfPeering", "ServiceMonitor", "PrometheusRule"} <= set(
-        namespaced
+    assert {"ClusterRole", "ClusterRoleBinding", "Role", "Service"} <= set(default)
+    args = parser().parse_args(
+        default["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
     )
+    assert args.leader_elect and args.gateway_image == "modelops:0.1.0"
+    assert (args.lease_name, args.lease_namespace) == ("modelops", "modelops-system")
+    namespaced = kinds(template(*COMBINATIONS["namespaced-monitoring"]))
+    assert not {"ClusterRole", "ClusterRoleBinding"} & set(namespaced)
+    assert {"Role", "RoleBinding", "ServiceMonitor", "PrometheusRule"} <= set(namespaced)
     assert "modelops.json" in namespaced["ConfigMap"]["data"]
     args = namespaced["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--namespace=ml" in args
     standalone = kinds(template(*COMBINATIONS["standalone-no-service"], release="x"))
-    assert "Service" not in standalone and "ClusterKopfPeering" not in standalone
+    assert "Service" not in standalone and "Role" not in standalone  # no Lease to elect with
     pod = standalone["Deployment"]["spec"]["template"]["spec"]
     assert "--standalone" in pod["containers"][0]["args"] and pod["serviceAccountName"] == "ops"
     rule = kinds(template("--set", "metrics.prometheusRule.enabled=true", release="x"))[
@@ -144,9 +157,11 @@ def test_rbac_matches_the_kustomize_manifests(cluster: Cluster) -> None:
     chart_cluster = kinds(template())["ClusterRole"]["rules"]
     base = kinds(build(cluster, "base"))["ClusterRole"]["rules"]
     assert chart_cluster == base
-    chart_role = kinds(template(*COMBINATIONS["namespaced-monitoring"]))["Role"]["rules"]
-    overlay = kinds(build(cluster, "overlays/namespaced"))["Role"]["rules"]
-    assert chart_role == overlay
+    chart_namespaced = template(*COMBINATIONS["namespaced-monitoring"])
+    overlay = build(cluster, "overlays/namespaced")
+    assert role(chart_namespaced)["rules"] == role(overlay)["rules"]
+    for objects in (chart_namespaced, template()):
+        assert role(objects, "-leader-election")["rules"] == role(overlay, "-")["rules"]
 
 
 @pytest.mark.parametrize(
@@ -155,7 +170,7 @@ def test_rbac_matches_the_kustomize_manifests(cluster: Cluster) -> None:
         (["--set", "unknown=1"], "additional properties 'unknown' not allowed"),
         (["--set", "replicaCount=two"], "want integer"),
         (["--set", "rbac.scope=everywhere"], "rbac/scope"),
-        (["--set", "peering.enabled=false"], "replicaCount > 1 needs peering.enabled"),
+        (["--set", "leaderElection.enabled=false"], "replicaCount > 1 needs leaderElection"),
         (["--set", "rbac.scope=namespace"], "needs at least one entry in watchNamespaces"),
     ],
 )

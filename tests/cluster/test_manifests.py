@@ -6,11 +6,13 @@ run creates neither: the ``install_prerequisites`` fixture creates the CRDs (man
 and the namespaces for real; everything else is only dry-run.
 """
 
+import argparse
 from typing import Any
 
 import pytest
 import yaml
 
+from modelops.cli import parser
 from tests.support.cluster import REPO, Cluster
 from tests.support.hardening import hardening_problems, pod_specs
 from tests.support.operator import CRD_NAME
@@ -52,19 +54,28 @@ def test_server_dry_run(cluster: Cluster, install_prerequisites: None, path: str
     assert result.stdout.count("(server dry run)") == len(built), result.stdout
 
 
-def test_base_is_cluster_wide_with_peering(cluster: Cluster) -> None:
+def operator_args(objects: dict[tuple[str, str], Any]) -> argparse.Namespace:
+    """The operator container's arguments, parsed by the operator's own parser: a replacement
+    that hits the wrong argument (it once turned --log-format into the image) fails here."""
+    container = objects[("Deployment", "modelops")]["spec"]["template"]["spec"]["containers"][0]
+    args = parser().parse_args(container["args"])
+    assert args.gateway_image == container["image"]
+    return args
+
+
+def test_base_is_cluster_wide_with_leader_election(cluster: Cluster) -> None:
     objects = {(o["kind"], o["metadata"]["name"]): o for o in build(cluster, "base")}
     assert ("ClusterRole", "modelops") in objects
-    assert ("ClusterKopfPeering", "modelops") in objects
+    assert ("Role", "modelops-leader-election") in objects
     assert ("CustomResourceDefinition", CRD_NAME) in objects
+    args = operator_args(objects)
+    assert args.leader_elect and not args.standalone and args.lease_duration == 15
+    assert args.log_format == "json" and args.namespace == []
     deployment = objects[("Deployment", "modelops")]
     spec = deployment["spec"]
     assert spec["replicas"] == 2
     pod = spec["template"]["spec"]
     container = pod["containers"][0]
-    assert "--peering=modelops" in container["args"]
-    assert not any(a.startswith("--namespace") for a in container["args"])
-    assert f"--gateway-image={container['image']}" in container["args"]
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         assert container[probe]["httpGet"]["path"] == "/healthz"
     assert container["resources"]["requests"] and container["resources"]["limits"]
@@ -73,10 +84,10 @@ def test_base_is_cluster_wide_with_peering(cluster: Cluster) -> None:
 def test_namespaced_overlay_has_no_cluster_scoped_rbac(cluster: Cluster) -> None:
     objects = {(o["kind"], o["metadata"]["name"]): o for o in build(cluster, "overlays/namespaced")}
     kinds = {kind for kind, _ in objects}
-    assert not kinds & {"ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"}
-    assert {"Role", "RoleBinding", "KopfPeering"} <= kinds
-    args = objects[("Deployment", "modelops")]["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert "--namespace=ml" in args
+    assert not kinds & {"ClusterRole", "ClusterRoleBinding"}
+    assert {"Role", "RoleBinding"} <= kinds
+    args = operator_args(objects)
+    assert args.namespace == ["ml"] and args.leader_elect
 
 
 def test_argocd_config_carries_the_health_check(cluster: Cluster) -> None:

@@ -1,5 +1,5 @@
 """The operator's RBAC (manifests/base) is enough: the operator runs as its ServiceAccount (a
-token, not the admin certificate) with kopf peering on, through a canary promotion, a
+token, not the admin certificate) with leader election on, through a canary promotion, a
 crash-loop rollback and mesh-routed rollouts, and the API server never answers 403.
 
 Only this module's operator may act while it runs: a second operator on the same objects
@@ -15,13 +15,13 @@ operator: the same steps and assertions, no copies.
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from tests.cluster import test_canary as canary
 from tests.cluster import test_routing_rollout as routing
+from tests.cluster.test_leader_election import holder
 from tests.support.cluster import REPO, Cluster, wait_until
 from tests.support.operator import OperatorProcess, paused
 
@@ -30,18 +30,27 @@ pytestmark = pytest.mark.cluster
 SYSTEM = "modelops-system"
 ACCOUNT = f"system:serviceaccount:{SYSTEM}:modelops"
 BASE = REPO / "manifests" / "base"
+LEASE = "modelops"
+LEADER_ELECTION = [
+    ("rolebinding", "modelops-leader-election"),
+    ("role", "modelops-leader-election"),
+    ("lease", LEASE),
+]
+ELECT = ("--leader-elect", "--lease-name", LEASE, "--lease-namespace", SYSTEM)
 
 
 @pytest.fixture(scope="module")
 def installed(cluster: Cluster, install_prerequisites: None) -> Iterator[None]:
-    """manifests/base applied for real: CRDs, namespace, RBAC, peering object, Deployment
+    """manifests/base applied for real: CRDs, namespace, RBAC, Deployment
     (its pods are KWOK's: nothing runs). Removed afterwards but for the CRDs and the namespace
     (install_prerequisites' own)."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(BASE))
     yield
     cluster.kubectl("delete", "deployment", "modelops", "-n", SYSTEM, "--ignore-not-found")
-    for kind in ("clusterrolebinding", "clusterrole", "clusterkopfpeering"):
+    for kind in ("clusterrolebinding", "clusterrole"):
         cluster.kubectl("delete", kind, "modelops", "--ignore-not-found", check=False)
+    for kind, name in LEADER_ELECTION:
+        cluster.kubectl("delete", kind, name, "-n", SYSTEM, "--ignore-not-found", check=False)
 
 
 def token_kubeconfig(cluster: Cluster, directory: Path, account: str = "modelops") -> str:
@@ -82,13 +91,11 @@ def rbac_operator(
     audit_from: tuple[Path, int],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
-    """`modelops run --peering modelops` as the ServiceAccount, cluster-wide like the
+    """`modelops run --leader-elect` as the ServiceAccount, cluster-wide like the
     Deployment, and the only operator running."""
     kubeconfig = token_kubeconfig(cluster, tmp_path_factory.mktemp("rbac"))
     with paused():
-        running = OperatorProcess(
-            cluster, "--peering", "modelops", kubeconfig=kubeconfig, standalone=False
-        )
+        running = OperatorProcess(cluster, *ELECT, kubeconfig=kubeconfig, standalone=False)
         yield running
         running.stop()
 
@@ -128,19 +135,19 @@ def test_no_secrets_and_no_wildcards(cluster: Cluster, installed: None) -> None:
     assert can_i(cluster, "update", "deployments", "-n", "default") == "no"  # apply is a PATCH
     assert can_i(cluster, "delete", "pods", "-n", "default") == "no"
     assert can_i(cluster, "update", "modelservices.modelops.dev", "-n", "default") == "no"
+    assert can_i(cluster, "patch", "modelservices.modelops.dev", "-n", "default") == "no"
+    assert can_i(cluster, "update", "leases.coordination.k8s.io", "-n", SYSTEM) == "yes"
+    assert can_i(cluster, "update", "leases.coordination.k8s.io", "-n", "default") == "no"
     role = cluster.get("clusterrole", "modelops")
     for rule in role["rules"]:
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
 
 
-def test_peering_is_active(cluster: Cluster, rbac_operator: OperatorProcess) -> None:
-    """kopf keeps this replica's entry in the ClusterKopfPeering (list, watch, patch)."""
+def test_the_operator_holds_the_lease(cluster: Cluster, rbac_operator: OperatorProcess) -> None:
+    """Leader election through the Lease in modelops-system (get, create, update)."""
 
-    def peers() -> dict[str, Any]:
-        found: dict[str, Any] = cluster.get("clusterkopfpeering", "modelops").get("status") or {}
-        return found
-
-    wait_until(peers, 30, message="the operator recorded in the peering object")
+    wait_until(lambda: holder(cluster, LEASE, SYSTEM), 30, message="the operator holds the Lease")
+    assert "holding the Lease" in rbac_operator.log()
 
 
 def test_promotion_as_service_account(
@@ -202,29 +209,26 @@ def test_audit_log_shows_no_refused_write(
     assert ("patch", "deployments.apps") in used and ("delete", "deployments.apps") in used
     assert ("patch", "modelservices/status.modelops.dev") in used
     assert ("create", "events") in used
-    assert ("patch", "clusterkopfpeerings.kopf.dev") in used
+    assert ("update", "leases.coordination.k8s.io") in used  # renewals
 
 
 def test_namespaced_overlay_is_enough_in_its_namespace(
     cluster: Cluster, rbac_operator: OperatorProcess, tmp_path: Path
 ) -> None:
     """Last in this module: the overlay's Role alone (the ClusterRoleBinding removed), the
-    operator as the overlay runs it (`--namespace=ml`, KopfPeering), a canary promotion in ml,
+    operator as the overlay runs it (`--namespace=ml`, the Lease), a canary promotion in ml,
     and not one refusal."""
     rbac_operator.stop()
     cluster.kubectl("delete", "clusterrolebinding", "modelops")
     built = cluster.kubectl("kustomize", str(REPO / "manifests/overlays/namespaced")).stdout
     wanted = [
-        doc
-        for doc in yaml.safe_load_all(built)
-        if doc and doc["kind"] in ("Role", "RoleBinding", "KopfPeering")
+        doc for doc in yaml.safe_load_all(built) if doc and doc["kind"] in ("Role", "RoleBinding")
     ]
     cluster.apply(yaml.safe_dump_all(wanted))
     cluster.kubectl("delete", "msvc", "promo", "-n", "ml", "--ignore-not-found", "--wait=true")
     scoped = OperatorProcess(
         cluster,
-        "--peering",
-        "modelops",
+        *ELECT,
         "--namespace",
         "ml",
         kubeconfig=token_kubeconfig(cluster, tmp_path),

@@ -48,7 +48,7 @@ class OperatorProcess:
     """``modelops run --standalone`` against the test cluster, its log in a temp file.
 
     ``kubeconfig``: another identity on the same cluster (the RBAC test's ServiceAccount token);
-    ``standalone=False``: no ``--standalone``, for a run with ``--peering``."""
+    ``standalone=False``: no ``--standalone``, for a run with ``--leader-elect``."""
 
     running: ClassVar[set["OperatorProcess"]] = set()  # started and not stopped, for paused()
 

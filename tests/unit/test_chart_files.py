@@ -13,7 +13,6 @@ COPIES = {
     CHART / "crds" / "modelops.dev_modelservices.yaml": REPO
     / "crds"
     / "modelops.dev_modelservices.yaml",
-    CHART / "crds" / "kopf-peerings.yaml": REPO / "manifests" / "crd" / "kopf-peerings.yaml",
     CHART / "files" / "prometheusrule.yaml": REPO
     / "manifests"
     / "monitoring"

@@ -41,7 +41,7 @@ there (a unit test keeps the two equal). */}}
 {{- define "modelops.namespacedRules" -}}
 - apiGroups: [modelops.dev]
   resources: [modelservices]
-  verbs: [get, list, watch, patch]
+  verbs: [get, list, watch]
 - apiGroups: [modelops.dev]
   resources: [modelservices/status]
   verbs: [patch]

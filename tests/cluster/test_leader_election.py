@@ -1,13 +1,15 @@
-"""Two operator processes with kopf peering, as the 2-replica Deployment runs them: exactly one
-reconciles, and when it stops (SIGTERM) or dies (SIGKILL, mid-rollout) the other takes over;
-the takeover times are measured and printed.
+"""Two operator processes electing a leader through a Lease, as the 2-replica Deployment runs
+them: exactly one reconciles, and when it stops (SIGTERM: it hands the Lease over) or dies
+(SIGKILL mid-rollout: the Lease must run out) the other takes over; the takeover times are
+measured and printed.
 
 Like test_rbac, the only operators while this runs (``paused()`` stops the session's), with a
-ClusterKopfPeering of their own.
+Lease of their own.
 """
 
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,24 +23,31 @@ from tests.support.operator import OperatorProcess, paused
 
 pytestmark = pytest.mark.cluster
 
-PEERING = "modelops-ha-test"
-# Short, so a SIGKILLed peer is presumed dead soon (kopf's default is 60 s).
-LIFETIME = 10
+LEASE_NAMESPACE = "default"
+# Short, so a SIGKILLed leader's Lease runs out soon (the manifests and the chart use 15 s).
+LEASE_SECONDS = 8
 
 
 @pytest.fixture
-def pair(cluster: Cluster, install_prerequisites: None) -> Iterator[list[OperatorProcess]]:
-    cluster.apply(
-        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": PEERING}}
-    )
+def lease() -> str:
+    return f"modelops-ha-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def pair(
+    cluster: Cluster, lease: str, install_prerequisites: None
+) -> Iterator[list[OperatorProcess]]:
     with paused():
         started = [
             OperatorProcess(
                 cluster,
-                "--peering",
-                PEERING,
-                "--peering-lifetime",
-                str(LIFETIME),
+                "--leader-elect",
+                "--lease-name",
+                lease,
+                "--lease-namespace",
+                LEASE_NAMESPACE,
+                "--lease-duration",
+                str(LEASE_SECONDS),
                 standalone=False,
             )
             for _ in range(2)
@@ -46,7 +55,22 @@ def pair(cluster: Cluster, install_prerequisites: None) -> Iterator[list[Operato
         yield started
         for operator in started:
             operator.stop()
-    cluster.kubectl("delete", "clusterkopfpeering", PEERING, "--ignore-not-found", check=False)
+    cluster.kubectl("delete", "lease", lease, "-n", LEASE_NAMESPACE, "--ignore-not-found")
+
+
+def holder(cluster: Cluster, lease: str, namespace: str = LEASE_NAMESPACE) -> str:
+    """Who holds the Lease ("" while nobody does, or it does not exist yet)."""
+    found = cluster.kubectl(
+        "get",
+        "lease",
+        lease,
+        "-n",
+        namespace,
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+        check=False,
+    )
+    return found.stdout.strip() if found.returncode == 0 else ""
 
 
 def reconciled(operator: OperatorProcess, namespace: str, name: str) -> int:
@@ -54,31 +78,31 @@ def reconciled(operator: OperatorProcess, namespace: str, name: str) -> int:
 
 
 def active_and_standby(
-    cluster: Cluster, pair: list[OperatorProcess], namespace: str, steps: list[dict[str, Any]]
+    cluster: Cluster,
+    pair: list[OperatorProcess],
+    namespace: str,
+    steps: list[dict[str, Any]],
+    lease: str,
 ) -> tuple[OperatorProcess, OperatorProcess]:
-    """v1 of "ha" deployed; the process that reconciled it, and the other."""
-
-    def peers() -> int:
-        entries = cluster.get("clusterkopfpeering", PEERING).get("status") or {}
-        return len(entries)
-
-    # Both recorded in the peering object; which one acts shows in what they do (a process that
-    # starts after its higher peer stays paused without saying so in its log).
-    wait_until(lambda: peers() == 2, 30, message="both operators in the peering object")
+    """v1 of "ha" deployed; the process that holds the Lease and reconciled it, and the other."""
+    wait_until(lambda: holder(cluster, lease), 30, message="a replica holds the Lease")
     cluster.apply(canary_service("ha", "1.0.0", steps), namespace)
     wait_phase(cluster, namespace, "ha", "Stable", 60)
     counts = [reconciled(o, namespace, "ha") for o in pair]
     assert sorted(counts)[0] == 0 and sorted(counts)[1] > 0, f"reconciles per process: {counts}"
-    return (pair[0], pair[1]) if counts[0] else (pair[1], pair[0])
+    active, standby = (pair[0], pair[1]) if counts[0] else (pair[1], pair[0])
+    assert "holding the Lease" in active.log() and "holding the Lease" not in standby.log()
+    return active, standby
 
 
 def test_one_acts_and_the_other_takes_over(
-    cluster: Cluster, pair: list[OperatorProcess], namespace: str
+    cluster: Cluster, pair: list[OperatorProcess], namespace: str, lease: str
 ) -> None:
     steps = [{"weight": 50, "pause": "1s"}]
-    active, standby = active_and_standby(cluster, pair, namespace, steps)
+    active, standby = active_and_standby(cluster, pair, namespace, steps, lease)
 
-    active.stop()  # SIGTERM, as at a rolling update or a pod deletion
+    active.stop()  # SIGTERM, as at a rolling update or a pod deletion: it hands the Lease over
+    assert "released the Lease" in active.log_path.read_text()
     stopped = time.monotonic()
     cluster.apply(canary_service("ha", "2.0.0", steps), namespace)
     wait_until(
@@ -88,15 +112,17 @@ def test_one_acts_and_the_other_takes_over(
     )
     took = time.monotonic() - stopped
     print(f"\ntakeover: stop of the active replica -> 2.0.0 promoted by the other in {took:.2f}s")
-    assert "Resuming operations" in standby.log()
+    assert "holding the Lease" in standby.log()
     assert reconciled(standby, namespace, "ha") > 0
+    # Handed over, not run out: well within one lease duration plus a retry.
+    assert took < LEASE_SECONDS, f"takeover took {took:.1f}s: the Lease ran out instead"
 
 
 def test_killed_active_replica_mid_rollout_the_standby_finishes_it(
-    cluster: Cluster, pair: list[OperatorProcess], namespace: str
+    cluster: Cluster, pair: list[OperatorProcess], namespace: str, lease: str
 ) -> None:
     steps = [{"weight": 25, "pause": "3s"}, {"weight": 50, "pause": "3s"}]
-    active, standby = active_and_standby(cluster, pair, namespace, steps)
+    active, standby = active_and_standby(cluster, pair, namespace, steps, lease)
     with traced(cluster, namespace, "ha", interval=0.1) as trace:
         cluster.apply(canary_service("ha", "2.0.0", steps), namespace)
         wait_until(
@@ -105,11 +131,11 @@ def test_killed_active_replica_mid_rollout_the_standby_finishes_it(
             interval=0.05,
             message="step 1, canary ready",
         )
-        active.process.kill()  # no goodbye in the peering object: the standby must time it out
+        active.process.kill()  # no hand-over: the standby must wait for the Lease to run out
         killed = time.monotonic()
         resumed = wait_until(
-            lambda: "Resuming operations" in standby.log() and time.monotonic(),
-            LIFETIME * 3 + 30,
+            lambda: "holding the Lease" in standby.log() and time.monotonic(),
+            LEASE_SECONDS * 3 + 30,
             interval=0.1,
             message="the standby resumed",
         )
@@ -121,7 +147,7 @@ def test_killed_active_replica_mid_rollout_the_standby_finishes_it(
         promoted = time.monotonic()
     active.stop()
     print(
-        f"\ntakeover after SIGKILL (peering lifetime {LIFETIME}s): standby resumed in "
+        f"\ntakeover after SIGKILL (lease {LEASE_SECONDS}s): the standby led after "
         f"{resumed - killed:.1f}s, the rollout promoted {promoted - killed:.1f}s after the kill"
     )
     assert trace.weights() == [25, 50], f"a step repeated or skipped: {trace.points}"
