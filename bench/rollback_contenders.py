@@ -4,8 +4,9 @@ modelops gets a ModelService; Argo Rollouts a Rollout plus AnalysisTemplate that
 (bench/argo_rollouts.py). Both have 4 replicas, one canary step at 25 % with a pause only a
 failure can end, the replica ratio as the traffic split, and, for the metric scenario, the same
 Prometheus query at the same interval, rolling back on the first failed measurement. modelops
-runs twice: as shipped, sampling the metrics between runs (``analysis.sampleInterval``, 1 s by
-default), and with sampling off, measuring only at the interval as Argo Rollouts does.
+runs twice: as shipped, sampling the metrics between runs (``analysis.sampleInterval``, a tenth
+of the interval by default), and with sampling off, measuring only at the interval as Argo
+Rollouts does.
 """
 
 from dataclasses import dataclass
@@ -91,7 +92,7 @@ class Contender(Protocol):
 
 
 class Modelops:
-    """As shipped (the metrics sampled between runs every 1 s, the default), or with
+    """As shipped (the metrics sampled between runs every interval/10, the default), or with
     ``sampled=False`` (``sampleInterval: 0s``): measurements only at the interval, as Argo's."""
 
     def __init__(self, cluster: Cluster, api: Api, *, sampled: bool = True) -> None:

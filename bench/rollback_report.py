@@ -86,7 +86,7 @@ def print_summary(metric: list[dict[str, Any]]) -> None:
     print(
         "\nfailing metric, medians (s): first failing observation -> 100 % on stable "
         "(min-max), and its last part, the reaction (controller's first failing measurement "
-        "-> 100 % on stable); modelops as shipped samples between runs every 1 s, "
+        "-> 100 % on stable); modelops as shipped samples between runs (interval/10), "
         "unsampled measures only at the interval\n"
         "  interval  modelops (min-max)      unsampled (min-max)     argo-rollouts (min-max)  "
         "argo/ours  argo/unsampled  reaction ours / argo  goal ours<=I+2 (median/max)  goal >=5x"

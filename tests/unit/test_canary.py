@@ -188,7 +188,7 @@ def test_a_failing_sample_brings_the_first_failure_forward_and_later_runs_keep_t
     None
 ):
     new, stable, step = sampled_rollout(interval="60s", failureLimit=2)
-    assert sampling_interval(new, step.status, True) == 1.0  # the default sampleInterval
+    assert sampling_interval(new, step.status, True) == 6.0  # default: a tenth of the interval
     assert sampling_interval(new, step.status, False) is None  # canary not ready: no sampling
     at_5 = T0 + timedelta(seconds=5)
     assert not analysis_due(new, step.status, True, at_5)
@@ -219,6 +219,8 @@ def test_sampling_is_off_at_0s_when_not_shorter_than_the_interval_and_without_me
         assert sampling_interval(new, step.status, True) is None, every
     new, _, step = sampled_rollout(interval="30s", sampleInterval="500ms")
     assert sampling_interval(new, step.status, True) == 0.5
+    new, _, step = sampled_rollout(interval="2s")
+    assert sampling_interval(new, step.status, True) == 0.5  # the default's floor
     old, status = deployed()
     plain = spec("2.0.0", [{"weight": 20, "pause": "600s"}])
     step = tick(plain, status, ready(old), WorkloadObservation(exists=True, desired=1), at=0)

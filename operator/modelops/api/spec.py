@@ -434,12 +434,13 @@ class Inconclusive(StrEnum):
 
 class Analysis(ApiModel):
     interval: Duration = Field(default="15s", description="How often health is checked.")
-    sample_interval: Duration = Field(
-        default="1s",
+    sample_interval: Duration | None = Field(
+        default=None,
         description=(
             "Between analysis runs the metrics are sampled this often, and a failing sample "
             "runs the analysis at once: a failure is counted within this time instead of up "
-            "to an interval later. Passing samples change nothing. 0s turns sampling off."
+            "to an interval later. Passing samples change nothing. Default: a tenth of "
+            "interval, at least 500ms. 0s turns sampling off."
         ),
     )
     failure_limit: int = Field(

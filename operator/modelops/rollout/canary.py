@@ -44,6 +44,8 @@ from modelops.rollout.steady import steady_status
 # While waiting on time itself (a pause, the next analysis, a deadline) the shell is woken at
 # most this late; pod and Deployment events wake it sooner.
 MAX_WAKE_SECONDS = 30.0
+# The shortest default sampling period between analysis runs (analysis.sampleInterval).
+MIN_SAMPLE_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -454,8 +456,12 @@ def sampling_interval(
         return None
     if status.canary_revision != revision(spec) or not _run_passed(status):
         return None
-    every = parse_duration_seconds(_rollout(spec).analysis.sample_interval)
-    return every if 0 < every < _interval(spec) else None
+    asked = _rollout(spec).analysis.sample_interval
+    interval = _interval(spec)
+    # By default a tenth of the interval: the user's interval says how fast their metrics
+    # move, so the sampling (and its load on Prometheus) scales with it.
+    every = parse_duration_seconds(asked) if asked else max(MIN_SAMPLE_SECONDS, interval / 10)
+    return every if 0 < every < interval else None
 
 
 def _started(tick: Tick, previous: ModelServiceStatus) -> tuple[ModelServiceStatus, list[Event]]:
