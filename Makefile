@@ -75,7 +75,7 @@ bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx (~5 min; 
 argo-rollouts: ## Build Argo Rollouts' controller and fetch its CRDs (the rollback bench's baseline), cached
 	hack/build-argo-rollouts.sh
 
-bench-rollback: bench-venv binaries test-deps argo-rollouts ## Rollback speed vs Argo Rollouts (~11 min; BENCH_ARGS=--quick ~4 min)
+bench-rollback: bench-venv binaries test-deps argo-rollouts ## Rollback speed vs Argo Rollouts (~12 min; BENCH_ARGS=--quick ~5 min)
 	PYTHONPATH=. $(BIN)/python bench/rollback.py $(BENCH_ARGS)
 
 bench: ## All benchmarks: reconcile scale, rollback vs Argo Rollouts, gateway (BENCH_ARGS=--quick for the short versions)
