@@ -55,6 +55,14 @@ def _gateway(args: argparse.Namespace) -> int:
     return code
 
 
+def _lease_seconds(text: str) -> int:
+    """--lease-duration: whole seconds, at least 3 (the renew deadline and retries fit inside)."""
+    seconds = int(text)
+    if seconds < 3:
+        raise argparse.ArgumentTypeError(f"{seconds}: at least 3 seconds")
+    return seconds
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="modelops", description=__doc__)
     commands = top.add_subparsers(dest="command", required=True)
@@ -90,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--lease-duration",
-        type=int,
+        type=_lease_seconds,
         default=15,
         help="seconds a follower waits for a leader that stopped renewing (killed, cut off) "
         "before it takes over; a graceful stop hands the Lease over at once",
