@@ -12,7 +12,8 @@ KUBECONFIG's; the request counts need the local one's audit log), with the real 
 - the operator's peak RSS (VmHWM) and CPU seconds (/proc), during convergence and at rest;
 - the operator's API requests by verb (the API server's audit log, which records every request
   of ``modelops-bench``: the watch cache's lists and watches as well as the reconcile's
-  reads and writes, and kopf's own if it made any), during convergence and during a steady-state window afterwards;
+  reads and writes, and kopf's own if it made any), during convergence and during a
+  steady-state window afterwards;
 - where the machine's CPU went while converging: how busy all CPUs were (/proc/stat), and the
   CPU seconds of each control-plane component (their pids in .cluster/pids) and the operator;
 - the floor, in the same run: the same children (rendered by the same code, without owner)
