@@ -18,7 +18,7 @@ from typing import Any, cast
 import kopf
 from kubernetes.client.exceptions import ApiException
 
-from modelops.api import KIND, ModelServiceSpec
+from modelops.api import KIND
 from modelops.coalesce import Coalescer
 from modelops.health.analysis import sample_fails
 from modelops.kube.cache import CachedKube
@@ -114,8 +114,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
             _seen.discard((namespace, name))
             MANAGED.set(len(_seen))
             _waker.cancel((namespace, name))
-            _sampler.forget((namespace, name))
-            _wake_queued(kube, _slots.forget((namespace, name)), gateway_image)
+            _drop_rollout(kube, namespace, name, gateway_image)
             forget(namespace, name)
             return
         _seen.add((namespace, name))
@@ -130,8 +129,7 @@ def _reconcile_by_name(kube: Kube, namespace: str, name: str, gateway_image: str
             # The namespace controller is removing children and owner alike: do not fight it,
             # and free its rollout slot now rather than when the namespace is finally gone.
             result = "namespace-terminating"
-            _sampler.forget((namespace, name))
-            _wake_queued(kube, _slots.forget((namespace, name)), gateway_image)
+            _drop_rollout(kube, namespace, name, gateway_image)
             return
         except ApiException as error:
             if error.status != 404:
@@ -176,7 +174,7 @@ def _act_on(kube: Kube, body: dict[str, Any], outcome: Outcome, gateway_image: s
             lambda: _wake(kube, namespace, name, gateway_image),
         )
     _wake_queued(kube, outcome.wake, gateway_image)
-    _sample(kube, body, outcome.sample_every, gateway_image)
+    _sample(kube, namespace, name, outcome, gateway_image)
     status = outcome.status or {}
     CANARY_WEIGHT.labels(namespace, name).set(status.get("canaryWeight") or 0)
     set_phase(namespace, name, status.get("phase"))
@@ -196,19 +194,24 @@ def _act_on(kube: Kube, body: dict[str, Any], outcome: Outcome, gateway_image: s
         )
 
 
-def _sample(kube: Kube, body: dict[str, Any], every: float | None, gateway_image: str) -> None:
+def _sample(kube: Kube, namespace: str, name: str, outcome: Outcome, gateway_image: str) -> None:
     """Sample the canary's metrics between analysis runs while the reconcile asks for it."""
-    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    if every is None:
+    if outcome.sample_every is None or outcome.spec is None:
         _sampler.forget((namespace, name))
         return
-    spec = ModelServiceSpec.model_validate(body.get("spec") or {})
     _sampler.watch(
         (namespace, name),
-        every,
-        fails=partial(sample_fails, spec, namespace, name),
+        outcome.sample_every,
+        fails=partial(sample_fails, outcome.spec, namespace, name),
         wake=partial(_wake, kube, namespace, name, gateway_image),
     )
+
+
+def _drop_rollout(kube: Kube, namespace: str, name: str, gateway_image: str) -> None:
+    """A ModelService going away: no more sampling, and its rollout slot (if any) freed for
+    the head of the line."""
+    _sampler.forget((namespace, name))
+    _wake_queued(kube, _slots.forget((namespace, name)), gateway_image)
 
 
 def _wake_queued(kube: Kube, keys: list[Hashable], gateway_image: str) -> None:

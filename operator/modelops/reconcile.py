@@ -12,7 +12,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from modelops.api import KIND, ModelService, ModelServiceStatus, format_validation_error
+from modelops.api import (
+    KIND,
+    ModelService,
+    ModelServiceSpec,
+    ModelServiceStatus,
+    format_validation_error,
+)
 from modelops.api.base import k8s_time
 from modelops.api.status import Phase, Stage
 from modelops.health.analysis import run_analysis
@@ -60,6 +66,7 @@ class Outcome:
     wake: list[Hashable] = field(default_factory=list)  # queued rollouts a freed slot may start
     # Seconds between samples of the canary's metrics until the next reconcile; None: none.
     sample_every: float | None = None
+    spec: ModelServiceSpec | None = None  # the spec reconciled (what a sample checks)
 
 
 def owned_by(live: dict[str, Any], uid: str) -> bool:
@@ -271,6 +278,7 @@ def _reconcile_valid(
     outcome.events = step.events
     outcome.wake_after = step.wake_after
     outcome.sample_every = sampling_interval(service.spec, step.status, canary.rolled_out)
+    outcome.spec = service.spec
     outcome.status = step.status.to_api()
     return outcome
 

@@ -65,9 +65,8 @@ class Leadership:
         namespace: str,
         lease_seconds: int,
         on_started: Callable[[], None],
-        identity: str | None = None,
     ) -> None:
-        self.identity = identity or f"{socket.gethostname()}-{os.getpid()}"
+        self.identity = f"{socket.gethostname()}-{os.getpid()}"
         self.leading = threading.Event()
         self._lock = _ReleasableLease(name, namespace, self.identity)
         # client-go's proportions (15 s lease, 10 s renew deadline, 2 s retry), scaled.

@@ -421,7 +421,7 @@ def _run_passed(status: ModelServiceStatus) -> bool:
     return (
         analysis is not None
         and analysis.last_run_at is not None
-        and (analysis.consecutive_failures == 0)
+        and analysis.consecutive_failures == 0
     )
 
 
