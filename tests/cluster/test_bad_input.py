@@ -84,15 +84,8 @@ def test_generated_documents_are_refused_reconciled_or_reported(
         # Server-side: no last-applied annotation copying the (maybe huge) document. JSON, not
         # YAML: PyYAML leaves a string "n" or "y" unquoted, which the API server's YAML 1.1
         # reading takes for a boolean.
-        result = cluster.kubectl(
-            "apply",
-            "--server-side",
-            "-n",
-            namespace,
-            "-f",
-            "-",
-            input_text=json.dumps(case.manifest(name)),
-            check=False,
+        result = cluster.apply(
+            json.dumps(case.manifest(name)), namespace, check=False, server_side=True
         )
         if result.returncode != 0:
             assert case.field is not None, f"{case.kind} refused: {result.stderr[-2000:]}"

@@ -42,16 +42,7 @@ def service(index: int, version: str) -> dict[str, Any]:
 def apply_all(cluster: Cluster, namespace: str, version: str) -> None:
     """All of them in one kubectl call: the updates land within seconds of each other."""
     docs = [service(index, version) for index in range(SERVICES)]
-    cluster.kubectl(
-        "apply",
-        "--server-side",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        input_text=yaml.safe_dump_all(docs),
-        timeout=600,
-    )
+    cluster.apply(yaml.safe_dump_all(docs), namespace, server_side=True, timeout=600)
 
 
 def all_done(trace: NamespaceTrace, version: str) -> bool:

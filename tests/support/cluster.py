@@ -70,11 +70,20 @@ class Cluster:
         return result
 
     def apply(
-        self, manifest: dict[str, Any] | str, namespace: str | None = None, check: bool = True
+        self,
+        manifest: dict[str, Any] | str,
+        namespace: str | None = None,
+        check: bool = True,
+        *,
+        server_side: bool = False,
+        timeout: float = 60,
     ) -> subprocess.CompletedProcess[str]:
         text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
         where = ["-n", namespace] if namespace else []
-        return self.kubectl("apply", *where, "-f", "-", input_text=text, check=check)
+        side = ["--server-side"] if server_side else []
+        return self.kubectl(
+            "apply", *side, *where, "-f", "-", input_text=text, check=check, timeout=timeout
+        )
 
     def get(self, *args: str) -> Any:
         return yaml.safe_load(self.kubectl("get", *args, "-o", "yaml").stdout)
