@@ -7,6 +7,7 @@
 #   etcd                                                              <- go.etcd.io/etcd/server/v3
 #   kwok, kwokctl                                                     <- sigs.k8s.io/kwok
 #   helm                                                              <- helm.sh/helm/v3
+#   coredns (the real node's cluster DNS)                             <- github.com/coredns/coredns
 #
 # k8s.io/kubernetes replaces its staging modules (k8s.io/api, k8s.io/client-go, ...) with local
 # paths, so `go install k8s.io/kubernetes/cmd/...@vX` fails. A wrapper module requires
@@ -115,13 +116,20 @@ build_helm() {
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 }
 
+build_coredns() {
+  if have_all coredns; then log "coredns $COREDNS_VERSION: cached"; return; fi
+  log "coredns $COREDNS_VERSION: building"
+  GOBIN="$bin" go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
+}
+
 start=$SECONDS
 case "${1:-all}" in
-  all) build_etcd; build_kwok; build_helm; build_kubernetes ;;
+  all) build_etcd; build_kwok; build_helm; build_coredns; build_kubernetes ;;
+  coredns) build_coredns ;;
   helm) build_helm ;;
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   kwok) build_kwok ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|kwok|helm]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|kwok|helm|coredns]" >&2; exit 2 ;;
 esac
 log "binaries ready in $bin ($((SECONDS - start)) s)"

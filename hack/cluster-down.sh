@@ -6,6 +6,8 @@ source "$here/versions.env"
 source "$here/lib.sh"
 source "$here/lib/components.sh"
 dir="$(cluster_dir)"
+# The real node first, and always: it is found by name, so this also clears one a killed run left.
+"$here/real-node-down.sh"
 [[ -d "$dir" ]] || { log "no cluster in $dir"; exit 0; }
 # Reverse start order: the clients first, etcd last.
 for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do

@@ -6,6 +6,8 @@
 # handed, and this way every process, port, flag and certificate is visible in one file.
 # Idempotent: when the cluster in .cluster/ is already up and healthy it only says so.
 #
+# With REAL_NODES=1 (the default) it then joins one real node (hack/real-node-up.sh).
+#
 #   NODES=3 GPU_NODES=2 hack/cluster-up.sh      -> .cluster/kubeconfig
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,7 +24,9 @@ kubectl=("$bin/kubectl" --kubeconfig "$kubeconfig")
 start=$SECONDS
 
 healthy() {
-  [[ -f "$kubeconfig" ]] && "${kubectl[@]}" get --raw=/readyz >/dev/null 2>&1
+  [[ -f "$kubeconfig" ]] && "${kubectl[@]}" get --raw=/readyz >/dev/null 2>&1 || return 1
+  [[ $REAL_NODES == 0 ]] || [[ $("${kubectl[@]}" get node "$NODE_NAME" \
+    -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
 }
 
 if healthy; then
@@ -37,8 +41,9 @@ for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
   fi
 done
 
-# A half-started cluster from an earlier run is stopped and wiped first.
-[[ -d "$dir" ]] && "$here/cluster-down.sh" >/dev/null 2>&1 || true
+# A half-started cluster from an earlier run is stopped and wiped first (and a real node that a
+# killed run of any checkout left behind).
+"$here/cluster-down.sh" >/dev/null 2>&1 || true
 mkdir -p "$pki" "$dir/logs" "$dir/pids" "$dir/etcd"
 
 # --- certificates: one CA, a serving cert for the API server, one admin client cert ---------
@@ -46,19 +51,28 @@ ossl() { openssl "$@" >/dev/null 2>&1; }
 ossl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=modelops-local-ca" \
   -keyout "$pki/ca.key" -out "$pki/ca.crt"
 cat > "$pki/serving.ext" <<EXT
-subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.96.0.1
+subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:$SERVICE_FIRST_IP,IP:$LINK_HOST_IP
 extendedKeyUsage=serverAuth
 EXT
 ossl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout "$pki/apiserver.key" -out "$pki/apiserver.csr"
 ossl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
   -days 3650 -extfile "$pki/serving.ext" -out "$pki/apiserver.crt"
+printf 'extendedKeyUsage=clientAuth\n' > "$pki/client.ext"
+client_cert() {  # file stem, subject
+  ossl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$pki/$1.key" -out "$pki/$1.csr"
+  ossl x509 -req -in "$pki/$1.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$pki/client.ext" -out "$pki/$1.crt"
+}
 # One admin identity (system:masters) for every local component and the tests: this cluster
 # lives on loopback for the length of a test run. RBAC is still on, so the operator's own
 # ServiceAccount can be tested for least privilege by impersonation.
-printf 'extendedKeyUsage=clientAuth\n' > "$pki/client.ext"
-ossl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=modelops-admin" -keyout "$pki/admin.key" -out "$pki/admin.csr"
-ossl x509 -req -in "$pki/admin.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
-  -days 3650 -extfile "$pki/client.ext" -out "$pki/admin.crt"
+client_cert admin "/O=system:masters/CN=modelops-admin"
+# The real node's parts (hack/real-node-up.sh): the kubelet as its Node identity, kube-proxy as
+# the user the default system:node-proxier binding names, and the API server's own identity when
+# it calls the kubelet (logs, exec, port-forward).
+client_cert node "/O=system:nodes/CN=system:node:$NODE_NAME"
+client_cert kube-proxy "/CN=system:kube-proxy"
+client_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
 ossl genrsa -out "$pki/sa.key" 2048
 ossl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub"
 
@@ -149,6 +163,8 @@ wait_for "nodes Ready" "$READY_TIMEOUT" nodes_ready || exit 1
 wait_for "default ServiceAccount" "$READY_TIMEOUT" "${kubectl[@]}" get serviceaccount default -n default || exit 1
 # Gateway API and Istio VirtualService CRDs, for the mesh routing providers.
 "$here/install-routing-crds.sh" "$kubeconfig" >/dev/null
+# One real node beside the simulated ones (REAL_NODES=0 skips it).
+[[ $REAL_NODES == 0 ]] || "$here/real-node-up.sh"
 
-log "cluster up in $((SECONDS - start)) s ($K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, $NODES nodes, $GPU_NODES with GPUs)"
+log "cluster up in $((SECONDS - start)) s ($K8S_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, $NODES simulated nodes, $GPU_NODES with GPUs, $([[ $REAL_NODES == 0 ]] && echo no || echo one) real node)"
 echo "export KUBECONFIG=$kubeconfig"

@@ -11,6 +11,16 @@
 # Reverse of this order stops the clients first and etcd last.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
+# With a real node, pods reach the API server through the `kubernetes` Service, whose endpoint is
+# this machine's end of the node link (a forwarder there leads to 127.0.0.1, where the API server
+# alone listens); `kubectl logs/exec` reach the kubelet with a client certificate of their own.
+real_node_apiserver_flags=()
+if [[ $REAL_NODES != 0 ]]; then
+  real_node_apiserver_flags=(--advertise-address "$LINK_HOST_IP"
+    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt"
+    --kubelet-client-key "$pki/apiserver-kubelet-client.key")
+fi
+
 component_command() {  # name -> the command line in the array `cmd`
   case "$1" in
     etcd)
@@ -29,7 +39,8 @@ component_command() {  # name -> the command line in the array `cmd`
         --client-ca-file "$pki/ca.crt"
         --service-account-issuer https://kubernetes.default.svc.cluster.local
         --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key"
-        --service-cluster-ip-range 10.96.0.0/16
+        --service-cluster-ip-range "$SERVICE_CIDR"
+        "${real_node_apiserver_flags[@]}"
         --authorization-mode Node,RBAC --allow-privileged=true
         --max-requests-inflight 2000 --max-mutating-requests-inflight 1000
         --profiling=false) ;;
@@ -50,7 +61,7 @@ component_command() {  # name -> the command line in the array `cmd`
         --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --profiling=false) ;;
     kwok)
       cmd=("$bin/kwok" --kubeconfig "$kubeconfig" --config "$here/kwok/stages.yaml"
-        --server-address "127.0.0.1:$KWOK_PORT") ;;
+        --server-address "127.0.0.1:$KWOK_PORT" --cidr "$KWOK_POD_CIDR") ;;
     *) log "unknown component: $1 (one of: ${COMPONENTS[*]})"; return 2 ;;
   esac
 }
