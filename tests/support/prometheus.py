@@ -13,26 +13,26 @@ from tests.support.processes import free_port, require_binary, stop, wait_http_o
 
 @contextmanager
 def running_prometheus(
-    config: dict[str, Any], workdir: Path, port: int | None = None
+    config: dict[str, Any], workdir: Path, port: int | None = None, host: str = "127.0.0.1"
 ) -> Iterator[str]:
-    """Prometheus with ``config``, its data under ``workdir`` (on ``port`` when given, else a
-    free one); yields its base URL."""
+    """Prometheus with ``config``, its data under ``workdir``, listening on ``host`` (on
+    ``port`` when given, else a free one); yields its base URL."""
     binary = require_binary("prometheus")
     config_file = workdir / "prometheus.yml"
     config_file.write_text(yaml.safe_dump(config))
-    port = port or free_port()
+    port = port or free_port(host)
     process = subprocess.Popen(
         [
             binary,
             f"--config.file={config_file}",
             f"--storage.tsdb.path={workdir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
+            f"--web.listen-address={host}:{port}",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     try:
-        wait_http_ok(f"http://127.0.0.1:{port}/-/ready", process, "prometheus")
-        yield f"http://127.0.0.1:{port}"
+        wait_http_ok(f"http://{host}:{port}/-/ready", process, "prometheus")
+        yield f"http://{host}:{port}"
     finally:
         stop(process)

@@ -1,0 +1,167 @@
+"""The end-to-end tests' world: the real node (a missing one fails every test, loudly), the
+operator running there as pods installed from the Helm chart, and a real Prometheus that
+discovers and scrapes the model pods.
+
+While the package runs, the chart's operator is the only one acting: the host-side operators of
+the other test packages are paused, and started again once the release is uninstalled.
+"""
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import yaml
+from tests.e2e.support import (
+    NODE_NAME,
+    ON_REAL_NODE,
+    OPERATOR_IMAGE,
+    OPERATOR_NAMESPACE,
+    RELEASE,
+    Release,
+    host_address_towards,
+    node_ip,
+    node_problem,
+    prometheus_scrape_config,
+)
+from tests.support.cluster import REPO, Cluster, cache_bin_dir
+from tests.support.operator import paused
+from tests.support.prometheus import running_prometheus
+
+CHART = REPO / "charts" / "modelops"
+INSTALL_TIMEOUT = 240
+
+
+@pytest.fixture(scope="package")
+def real_node(cluster: Cluster) -> str:
+    """The name of the real node; its absence fails the test (never a skip)."""
+    problem = node_problem(cluster)
+    if problem:
+        pytest.fail(f"the e2e tests need the real node: {problem}", pytrace=False)
+    return NODE_NAME
+
+
+@pytest.fixture(scope="package")
+def link_host_ip(cluster: Cluster, real_node: str) -> str:
+    """This machine's address on the link to the real node: reachable from its pods."""
+    return host_address_towards(node_ip(cluster))
+
+
+@pytest.fixture(scope="package")
+def prometheus(
+    cluster: Cluster, link_host_ip: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Debian's Prometheus on the link address, so the operator's pods can query it too;
+    scrapes every real-node pod that asks for it (prometheus.io/* annotations) each second."""
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [prometheus_scrape_config(cluster.kubeconfig)],
+    }
+    with running_prometheus(
+        config, tmp_path_factory.mktemp("prometheus"), host=link_host_ip
+    ) as url:
+        yield url
+
+
+def helm(cluster: Cluster, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    binary = cache_bin_dir() / "helm"
+    if not binary.exists():
+        pytest.fail(
+            f"{binary} is missing: run `make binaries` (hack/build-binaries.sh helm)", pytrace=False
+        )
+    return subprocess.run(
+        [str(binary), "--kubeconfig", cluster.kubeconfig, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def operator_values() -> dict[str, object]:
+    """What this machine needs beyond the chart's defaults: the locally built image (never
+    pulled), and placement on the real node. RBAC, ServiceAccount and leader election stay as
+    shipped; the gateway image is left to default to the operator's."""
+    return {
+        "image": {"repository": OPERATOR_IMAGE.rsplit(":", 1)[0], "tag": "dev"},
+        "replicaCount": 2,
+        "leaderElection": {"enabled": True},
+        "nodeSelector": ON_REAL_NODE["nodeSelector"],
+        "tolerations": ON_REAL_NODE["tolerations"],
+        "operator": {"logFormat": "plain"},
+    }
+
+
+def operator_diagnostics(cluster: Cluster) -> str:
+    where = ["-n", OPERATOR_NAMESPACE]
+    out = [
+        cluster.kubectl("get", "pods", *where, "-o", "wide", check=False).stdout,
+        cluster.kubectl("describe", "pods", *where, check=False).stdout[-6000:],
+        cluster.kubectl(
+            "logs", *where, "-l", "app.kubernetes.io/component=operator", "--tail=60", check=False
+        ).stdout,
+    ]
+    return "\n".join(out)
+
+
+def _namespace_gone(cluster: Cluster) -> None:
+    """A kept cluster may still be deleting the namespace of an earlier run."""
+    cluster.kubectl(
+        "wait",
+        "--for=delete",
+        f"namespace/{OPERATOR_NAMESPACE}",
+        "--timeout=120s",
+        check=False,
+        timeout=130,
+    )
+
+
+@pytest.fixture(scope="package", autouse=True)
+def chart_operator(
+    cluster: Cluster, real_node: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Release]:
+    """``helm install`` of charts/modelops, the operator's pods on the real node, Ready; the
+    host-side operators paused meanwhile. Uninstalled (and waited for) at the end."""
+    values = operator_values()
+    values_file = tmp_path_factory.mktemp("chart") / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    with paused():
+        helm(cluster, "uninstall", RELEASE, "-n", OPERATOR_NAMESPACE, "--wait", timeout=120)
+        _namespace_gone(cluster)
+        installed = helm(
+            cluster,
+            "install",
+            RELEASE,
+            str(CHART),
+            "--namespace",
+            OPERATOR_NAMESPACE,
+            "--create-namespace",
+            "--values",
+            str(values_file),
+            "--wait",
+            "--timeout",
+            f"{INSTALL_TIMEOUT}s",
+            timeout=INSTALL_TIMEOUT + 30,
+        )
+        if installed.returncode != 0:
+            diagnostics = operator_diagnostics(cluster)
+            helm(cluster, "uninstall", RELEASE, "-n", OPERATOR_NAMESPACE, "--wait", timeout=120)
+            pytest.fail(
+                f"helm install of the operator failed:\n{installed.stdout}{installed.stderr}\n"
+                f"{diagnostics}",
+                pytrace=False,
+            )
+        try:
+            yield Release(RELEASE, OPERATOR_NAMESPACE, values)
+        finally:
+            helm(cluster, "uninstall", RELEASE, "-n", OPERATOR_NAMESPACE, "--wait", timeout=120)
+            cluster.kubectl("delete", "namespace", OPERATOR_NAMESPACE, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def module_namespace(cluster: Cluster) -> Iterator[str]:
+    """A namespace for the tests of one module that share a ModelService."""
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

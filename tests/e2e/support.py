@@ -1,0 +1,357 @@
+"""Helpers of the end-to-end tests: the real node, its addresses, the operator installed from
+the Helm chart, ModelServices whose pods run there, and HTTP through a Service's ClusterIP.
+
+Every request goes from this test process to a Service's ClusterIP (routed into the real
+node's network namespace by hack/real-node-up.sh, answered by kube-proxy's rules there), or to
+a pod IP for a scrape, never through a port-forward.
+"""
+
+import json
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.support.cluster import Cluster, wait_until
+from tests.support.msvc import status
+
+from modelops.render.meta import LABEL_INSTANCE, LABEL_TRACK
+
+NODE_NAME = "real-node-0"
+NODE_LABEL = "modelops.dev/real-node"
+ON_REAL_NODE: dict[str, Any] = {
+    "nodeSelector": {NODE_LABEL: "true"},
+    "tolerations": [
+        {"key": NODE_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+    ],
+}
+OPERATOR_IMAGE = "localhost/modelops:dev"
+DEMO_IMAGE = "localhost/modelops-demo-model:dev"
+DEMO_PORT = 8080
+CLIENT_HEADER = "X-API-Key"
+RELEASE = "modelops-e2e"
+OPERATOR_NAMESPACE = "modelops-e2e"
+# No proxy from the environment: every address here is on this machine.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def node_problem(cluster: Cluster) -> str | None:
+    """Why the real node cannot run the e2e tests, or None when it is there and Ready."""
+    found = cluster.kubectl("get", "node", NODE_NAME, "-o", "json", check=False)
+    if found.returncode != 0:
+        return (
+            f"node {NODE_NAME} does not exist ({found.stderr.strip()}); hack/cluster-up.sh "
+            "starts it unless REAL_NODES=0 (hack/real-node-up.sh, root needed)"
+        )
+    node = json.loads(found.stdout)
+    ready = [c for c in node["status"].get("conditions", []) if c["type"] == "Ready"]
+    if not ready or ready[0]["status"] != "True":
+        detail = ready[0].get("message", "") if ready else "no Ready condition"
+        return f"node {NODE_NAME} is not Ready: {detail}"
+    if node["metadata"].get("labels", {}).get(NODE_LABEL) != "true":
+        return f"node {NODE_NAME} lacks the label {NODE_LABEL}=true"
+    return None
+
+
+def node_ip(cluster: Cluster) -> str:
+    addresses = cluster.get("node", NODE_NAME)["status"]["addresses"]
+    return str(next(a["address"] for a in addresses if a["type"] == "InternalIP"))
+
+
+def host_address_towards(ip: str) -> str:
+    """This machine's source address for packets to ``ip``: for the real node, the host end of
+    its link (hack/lib/net.sh's LINK_HOST_IP), the one address of ours its pods can reach."""
+    route = subprocess.run(
+        ["ip", "-o", "route", "get", ip], capture_output=True, text=True, timeout=10, check=True
+    ).stdout
+    match = re.search(r"\bsrc (\S+)", route)
+    if not match:
+        raise AssertionError(f"no source address in the route to {ip}: {route!r}")
+    return match.group(1)
+
+
+@dataclass
+class Release:
+    """The operator's Helm release and the values it was installed with."""
+
+    name: str
+    namespace: str
+    values: dict[str, object]
+
+    @property
+    def selector(self) -> str:
+        return f"app.kubernetes.io/instance={self.name},app.kubernetes.io/component=operator"
+
+
+def release_pods(cluster: Cluster, release: Release) -> list[dict[str, Any]]:
+    found = cluster.get("pods", "-n", release.namespace, "-l", release.selector)
+    items: list[dict[str, Any]] = found["items"]
+    return items
+
+
+# --- ModelServices on the real node -----------------------------------------------------------
+
+
+def probes() -> dict[str, Any]:
+    """The demo model's endpoints, probed often: the tests wait on readiness."""
+    return {
+        "readiness": {"path": "/ready", "periodSeconds": 1, "failureThreshold": 1},
+        "liveness": {"path": "/health", "periodSeconds": 5},
+        "startup": {"path": "/health", "periodSeconds": 1, "failureThreshold": 60},
+    }
+
+
+def demo_service(
+    name: str,
+    version: str,
+    *,
+    env: dict[str, str] | None = None,
+    replicas: int = 1,
+    **spec: Any,
+) -> dict[str, Any]:
+    """A ModelService of the demo model image, scheduled on the real node."""
+    variables = {"MODEL_VERSION": version, **(env or {})}
+    body: dict[str, Any] = {
+        "model": {
+            "name": "demo-model",
+            "version": version,
+            "image": DEMO_IMAGE,
+            "port": DEMO_PORT,
+            "env": [{"name": key, "value": value} for key, value in sorted(variables.items())],
+            "resources": {"requests": {"cpu": "20m", "memory": "32Mi"}},
+        },
+        "podTemplate": ON_REAL_NODE,
+        "replicas": replicas,
+        "probes": probes(),
+        **spec,
+    }
+    return {
+        "apiVersion": "modelops.dev/v1alpha1",
+        "kind": "ModelService",
+        "metadata": {"name": name},
+        "spec": body,
+    }
+
+
+def wait_ready(cluster: Cluster, namespace: str, name: str, timeout: float = 120) -> None:
+    """The ModelService's Ready condition is True, or fail with its status and pods."""
+
+    def ready() -> bool:
+        conditions = status(cluster, namespace, name).get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+    try:
+        wait_until(ready, timeout, interval=0.5, message=f"ModelService {name} Ready")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{describe(cluster, namespace, name)}") from None
+
+
+def wait_phase(
+    cluster: Cluster, namespace: str, name: str, want: str, timeout: float
+) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        current = status(cluster, namespace, name)
+        return current if current.get("phase") == want else None
+
+    try:
+        found: dict[str, Any] = wait_until(
+            reached, timeout, interval=0.5, message=f"{name} in phase {want}"
+        )
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{describe(cluster, namespace, name)}") from None
+    return found
+
+
+def describe(cluster: Cluster, namespace: str, name: str) -> str:
+    """The ModelService's status and its pods' states, for a failure message."""
+    current = status(cluster, namespace, name)
+    pods = cluster.kubectl(
+        "get", "pods", "-n", namespace, "-l", f"{LABEL_INSTANCE}={name}", "-o", "wide", check=False
+    )
+    return f"status: {json.dumps(current, indent=1)[-3000:]}\npods:\n{pods.stdout}{pods.stderr}"
+
+
+def pods(cluster: Cluster, namespace: str, name: str, track: str = "") -> list[dict[str, Any]]:
+    selector = f"{LABEL_INSTANCE}={name}" + (f",{LABEL_TRACK}={track}" if track else "")
+    items: list[dict[str, Any]] = cluster.get("pods", "-n", namespace, "-l", selector)["items"]
+    return items
+
+
+def deployments(cluster: Cluster, namespace: str, name: str) -> dict[str, dict[str, Any]]:
+    items = cluster.get("deployment", "-n", namespace, "-l", f"{LABEL_INSTANCE}={name}")["items"]
+    return {d["metadata"]["labels"][LABEL_TRACK]: d for d in items}
+
+
+def last_history(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    history = status(cluster, namespace, name).get("history") or [{}]
+    return dict(history[-1])
+
+
+# --- HTTP through the Service ------------------------------------------------------------------
+
+
+def service_url(cluster: Cluster, namespace: str, name: str) -> str:
+    """http://<ClusterIP>:<port> of the ModelService's Service."""
+    ip = cluster.kubectl(
+        "get", "svc", name, "-n", namespace, "-o", "jsonpath={.spec.clusterIP}"
+    ).stdout.strip()
+    port = cluster.kubectl(
+        "get", "svc", name, "-n", namespace, "-o", "jsonpath={.spec.ports[0].port}"
+    ).stdout.strip()
+    assert ip and ip != "None" and port, f"Service {namespace}/{name} has no ClusterIP ({ip!r})"
+    return f"http://{ip}:{port}"
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def chat_body(text: str = "Say hello.") -> dict[str, Any]:
+    return {"model": "demo-model", "messages": [{"role": "user", "content": text}]}
+
+
+def post(url: str, body: dict[str, Any], client: str | None, timeout: float = 10) -> Answer:
+    """One POST on a new connection (urllib never reuses one), so kube-proxy picks an endpoint
+    for every request: what makes the replica-ratio split visible."""
+    headers = {"Content-Type": "application/json"}
+    if client is not None:
+        headers[CLIENT_HEADER] = client
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers=headers, method="POST"
+    )
+    try:
+        with OPENER.open(request, timeout=timeout) as response:
+            return Answer(response.status, dict(response.headers.items()), response.read())
+    except urllib.error.HTTPError as error:
+        return Answer(error.code, dict(error.headers.items()), error.read())
+
+
+def chat(base: str, client: str | None = "e2e", text: str = "Say hello.") -> Answer:
+    return post(f"{base}/v1/chat/completions", chat_body(text), client)
+
+
+def version_of(answer: Answer) -> str:
+    return answer.headers.get("X-Model-Version", "")
+
+
+def wait_serving(base: str, client: str, version: str, timeout: float = 60) -> None:
+    """The Service answers 200 from ``version`` (kube-proxy's rules follow endpoints within a
+    second or two of the pods turning ready)."""
+    last: list[Answer | str] = []
+
+    def answered() -> bool:
+        try:
+            answer = chat(base, client)
+        except OSError as error:
+            last[:] = [repr(error)]
+            return False
+        last[:] = [answer]
+        return answer.status == 200 and version_of(answer) == version
+
+    wait_until(answered, timeout, interval=0.5, message=f"{base} answering {version} ({last})")
+
+
+@dataclass
+class Traffic:
+    """Requests sent in a loop by a thread, one new connection each, with what came back."""
+
+    base: str
+    client: str
+    pause: float = 0.05
+    answers: list[tuple[float, int, str]] = field(default_factory=list)  # (time, status, version)
+    errors: list[str] = field(default_factory=list)
+    running: bool = True
+
+    def run(self) -> None:
+        while self.running:
+            try:
+                answer = chat(self.base, self.client)
+                self.answers.append((time.monotonic(), answer.status, version_of(answer)))
+            except OSError as error:
+                self.errors.append(repr(error))
+            time.sleep(self.pause)
+
+
+# --- Prometheus ---------------------------------------------------------------------------------
+
+
+def prometheus_scrape_config(
+    kubeconfig: str, namespaces: list[str] | None = None
+) -> dict[str, Any]:
+    """Pods discovered through the API server (Prometheus reads our kubeconfig), scraped where
+    their prometheus.io/* annotations say, and relabelled as modelops.health.presets assumes."""
+    discovery: dict[str, Any] = {"role": "pod", "kubeconfig_file": kubeconfig}
+    if namespaces:
+        discovery["namespaces"] = {"names": namespaces}
+    return {
+        "job_name": "modelops-pods",
+        "scrape_interval": "1s",
+        "scrape_timeout": "1s",
+        "kubernetes_sd_configs": [discovery],
+        "relabel_configs": [
+            # Only the real node's pods have reachable addresses (KWOK's are blackholed).
+            {
+                "source_labels": ["__meta_kubernetes_pod_node_name"],
+                "regex": NODE_NAME,
+                "action": "keep",
+            },
+            {
+                "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
+                "regex": "true",
+                "action": "keep",
+            },
+            {
+                "source_labels": ["__meta_kubernetes_pod_phase"],
+                "regex": "Running",
+                "action": "keep",
+            },
+            {
+                "source_labels": [
+                    "__meta_kubernetes_pod_ip",
+                    "__meta_kubernetes_pod_annotation_prometheus_io_port",
+                ],
+                "regex": "(.+);(.+)",
+                "replacement": "$1:$2",
+                "target_label": "__address__",
+            },
+            {
+                "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"],
+                "regex": "(.+)",
+                "target_label": "__metrics_path__",
+            },
+            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+            {
+                "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"],
+                "target_label": "instance_name",
+            },
+        ],
+    }
+
+
+def promql(base: str, query: str) -> list[dict[str, Any]]:
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    with OPENER.open(url, timeout=5) as response:
+        doc = json.loads(response.read())
+    assert doc["status"] == "success", doc
+    result: list[dict[str, Any]] = doc["data"]["result"]
+    return result
+
+
+def promql_value(base: str, query: str) -> float | None:
+    """The one value of an instant query; None when it has no series."""
+    result = promql(base, query)
+    if not result:
+        return None
+    assert len(result) == 1, result
+    return float(result[0]["value"][1])
