@@ -12,17 +12,25 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
+
 from tests.e2e.support import (
     NODE_NAME,
     ON_REAL_NODE,
     OPERATOR_IMAGE,
     OPERATOR_NAMESPACE,
     RELEASE,
+    SERVED_LIMITS,
+    SERVED_VERSION,
     Release,
+    Served,
+    demo_service,
     host_address_towards,
     node_ip,
     node_problem,
     prometheus_scrape_config,
+    service_url,
+    wait_ready,
+    wait_serving,
 )
 from tests.support.cluster import REPO, Cluster, cache_bin_dir
 from tests.support.operator import paused
@@ -158,10 +166,16 @@ def chart_operator(
             cluster.kubectl("delete", "namespace", OPERATOR_NAMESPACE, "--wait=false", check=False)
 
 
-@pytest.fixture(scope="module")
-def module_namespace(cluster: Cluster) -> Iterator[str]:
-    """A namespace for the tests of one module that share a ModelService."""
-    name = f"e2e-{uuid.uuid4().hex[:8]}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+@pytest.fixture(scope="package")
+def served(cluster: Cluster, chart_operator: Release) -> Iterator[Served]:
+    """One rate-limited ModelService of the demo model on the real node, Ready and answering
+    through its Service: what the serving and hardening tests call."""
+    namespace = f"e2e-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", namespace)
+    name = "chat"
+    cluster.apply(demo_service(name, SERVED_VERSION, rateLimit=SERVED_LIMITS), namespace)
+    wait_ready(cluster, namespace, name)
+    url = service_url(cluster, namespace, name)
+    wait_serving(url, "warm-up", SERVED_VERSION)
+    yield Served(namespace, name, url, SERVED_VERSION)
+    cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)

@@ -16,10 +16,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelops.render.meta import LABEL_INSTANCE, LABEL_TRACK
 from tests.support.cluster import Cluster, wait_until
 from tests.support.msvc import status
-
-from modelops.render.meta import LABEL_INSTANCE, LABEL_TRACK
 
 NODE_NAME = "real-node-0"
 NODE_LABEL = "modelops.dev/real-node"
@@ -85,6 +84,35 @@ class Release:
     @property
     def selector(self) -> str:
         return f"app.kubernetes.io/instance={self.name},app.kubernetes.io/component=operator"
+
+
+# The shared ModelService's limits: a tier per test that counts, so no test spends another's.
+SERVED_VERSION = "1.0.0"
+REQUEST_LIMIT = 3
+TOKEN_BUDGET = 100
+SERVED_LIMITS: dict[str, Any] = {
+    "clientHeader": CLIENT_HEADER,
+    "tiers": [
+        {"name": "free", "requestsPerMinute": REQUEST_LIMIT},
+        {"name": "budget", "tokensPerMinute": TOKEN_BUDGET},
+        {"name": "metered", "requestsPerMinute": 100000, "tokensPerMinute": 100000000},
+        {"name": "pro", "requestsPerMinute": 100000, "tokensPerMinute": 100000000},
+    ],
+    "clients": [
+        {"id": "key-free", "tier": "free"},
+        {"id": "key-budget", "tier": "budget"},
+        {"id": "key-metered", "tier": "metered"},
+    ],
+    "defaultTier": "pro",
+}
+
+
+@dataclass
+class Served:
+    namespace: str
+    name: str
+    url: str  # http://<ClusterIP>:<port>
+    version: str
 
 
 def release_pods(cluster: Cluster, release: Release) -> list[dict[str, Any]]:
