@@ -6,7 +6,6 @@ limits, and a real Prometheus scraping the gateway in the pod.
 import time
 from collections.abc import Callable, Iterator
 
-import httpx
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
@@ -36,19 +35,24 @@ MESSAGES: list[ChatCompletionMessageParam] = [
 def client_for(served: Served) -> Iterator[ClientFor]:
     """``client_for(key)``: an OpenAI client for the Service, as the client ``key``; no retries,
     so a 429 reaches the test."""
-    http = httpx.Client(trust_env=False, timeout=10)
+    made: list[openai.OpenAI] = []
 
     def make(key: str) -> openai.OpenAI:
-        return openai.OpenAI(
+        client = openai.OpenAI(
             base_url=f"{served.url}/v1",
             api_key="unused",  # the gateway identifies clients by CLIENT_HEADER
             default_headers={CLIENT_HEADER: key},
             max_retries=0,
-            http_client=http,
+            timeout=10,
+            # Every address here is on this machine: no proxy from the environment.
+            http_client=openai.DefaultHttpxClient(trust_env=False),
         )
+        made.append(client)
+        return client
 
     yield make
-    http.close()
+    for client in made:
+        client.close()
 
 
 def test_rate_limited_service_on_the_real_node_becomes_ready(
