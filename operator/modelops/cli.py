@@ -128,7 +128,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["gateway"]:
+        # The gateway parses its own flags. argparse's REMAINDER does not take arguments that
+        # start with "--" right after a subcommand, so `modelops gateway --listen ...` (the
+        # sidecar's command) must not go through the top-level parser.
+        return _gateway(argparse.Namespace(gateway_args=given[1:]))
+    args = parser().parse_args(given)
     code: int = args.handler(args)
     return code
 
