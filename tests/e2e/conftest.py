@@ -21,6 +21,7 @@ from tests.e2e.support import (
     RELEASE,
     SERVED_LIMITS,
     SERVED_VERSION,
+    PodTargets,
     Release,
     Served,
     demo_service,
@@ -60,15 +61,19 @@ def prometheus(
     cluster: Cluster, link_host_ip: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """Debian's Prometheus on the link address, so the operator's pods can query it too;
-    scrapes every real-node pod that asks for it (prometheus.io/* annotations) each second."""
+    scrapes every real-node pod that asks for it (prometheus.io/* annotations) each second,
+    found by ``PodTargets``."""
+    workdir = tmp_path_factory.mktemp("prometheus")
+    discovery = PodTargets(cluster.kubeconfig, workdir / "pods.json")
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [prometheus_scrape_config(cluster.kubeconfig)],
+        "scrape_configs": [prometheus_scrape_config(discovery.path)],
     }
-    with running_prometheus(
-        config, tmp_path_factory.mktemp("prometheus"), host=link_host_ip
-    ) as url:
-        yield url
+    try:
+        with running_prometheus(config, workdir, host=link_host_ip) as url:
+            yield url
+    finally:
+        discovery.stop()
 
 
 def helm(cluster: Cluster, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

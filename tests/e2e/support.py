@@ -6,19 +6,25 @@ node's network namespace by hack/real-node-up.sh, answered by kube-proxy's rules
 a pod IP for a scrape, never through a port-forward.
 """
 
+import contextlib
 import json
 import re
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import kubernetes
 
 from modelops.render.meta import LABEL_INSTANCE, LABEL_TRACK
 from tests.support.cluster import Cluster, wait_until
 from tests.support.msvc import status
+from tests.support.scrape import RELABEL
 
 NODE_NAME = "real-node-0"
 NODE_LABEL = "modelops.dev/real-node"
@@ -313,58 +319,69 @@ class Traffic:
 # --- Prometheus ---------------------------------------------------------------------------------
 
 
-def prometheus_scrape_config(
-    kubeconfig: str, namespaces: list[str] | None = None
-) -> dict[str, Any]:
-    """Pods discovered through the API server (Prometheus reads our kubeconfig), scraped where
-    their prometheus.io/* annotations say, and relabelled as modelops.health.presets assumes."""
-    discovery: dict[str, Any] = {"role": "pod", "kubeconfig_file": kubeconfig}
-    if namespaces:
-        discovery["namespaces"] = {"names": namespaces}
+def prometheus_scrape_config(targets_file: Path) -> dict[str, Any]:
+    """Scrape what ``PodTargets`` writes each second, relabelled as modelops.health.presets
+    assumes (the rules of its docstring, tests/support/scrape.py's RELABEL)."""
     return {
         "job_name": "modelops-pods",
         "scrape_interval": "1s",
         "scrape_timeout": "1s",
-        "kubernetes_sd_configs": [discovery],
-        "relabel_configs": [
-            # Only the real node's pods have reachable addresses (KWOK's are blackholed).
-            {
-                "source_labels": ["__meta_kubernetes_pod_node_name"],
-                "regex": NODE_NAME,
-                "action": "keep",
-            },
-            {
-                "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
-                "regex": "true",
-                "action": "keep",
-            },
-            {
-                "source_labels": ["__meta_kubernetes_pod_phase"],
-                "regex": "Running",
-                "action": "keep",
-            },
-            {
-                "source_labels": [
-                    "__meta_kubernetes_pod_ip",
-                    "__meta_kubernetes_pod_annotation_prometheus_io_port",
-                ],
-                "regex": "(.+);(.+)",
-                "replacement": "$1:$2",
-                "target_label": "__address__",
-            },
-            {
-                "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"],
-                "regex": "(.+)",
-                "target_label": "__metrics_path__",
-            },
-            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
-            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
-            {
-                "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"],
-                "target_label": "instance_name",
-            },
-        ],
+        "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": "1s"}],
+        "relabel_configs": RELABEL,
     }
+
+
+class PodTargets:
+    """Kubernetes pod discovery for a Prometheus built without it (Debian's package has no
+    kubernetes_sd_configs): every second the real node's running pods annotated
+    ``prometheus.io/scrape: "true"`` become file_sd targets at ``<pod IP>:<prometheus.io/port>``
+    with the ``__meta_kubernetes_*`` labels Kubernetes discovery would give them."""
+
+    def __init__(self, kubeconfig: str, path: Path) -> None:
+        self._api = kubernetes.client.CoreV1Api(
+            kubernetes.config.new_client_from_config(config_file=kubeconfig)
+        )
+        self.path = path
+        self._stop = threading.Event()
+        self.write()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def targets(self) -> list[dict[str, Any]]:
+        listed = self._api.list_pod_for_all_namespaces(
+            field_selector=f"spec.nodeName={NODE_NAME},status.phase=Running", _request_timeout=5
+        )
+        out = []
+        for pod in listed.items:
+            notes = pod.metadata.annotations or {}
+            ip = pod.status.pod_ip if pod.status else None
+            if notes.get("prometheus.io/scrape") != "true" or not ip:
+                continue
+            labels = {
+                "__meta_kubernetes_namespace": pod.metadata.namespace,
+                "__meta_kubernetes_pod_name": pod.metadata.name,
+                "__meta_kubernetes_pod_label_app_kubernetes_io_instance": (
+                    pod.metadata.labels or {}
+                ).get(LABEL_INSTANCE, ""),
+                "__metrics_path__": notes.get("prometheus.io/path", "/metrics"),
+            }
+            port = notes.get("prometheus.io/port", "80")
+            out.append({"targets": [f"{ip}:{port}"], "labels": labels})
+        return sorted(out, key=lambda t: str(t["targets"]))
+
+    def write(self) -> None:
+        staged = self.path.with_suffix(".tmp")
+        staged.write_text(json.dumps(self.targets()))
+        staged.replace(self.path)  # Prometheus never reads half a file
+
+    def _loop(self) -> None:
+        while not self._stop.wait(1.0):
+            with contextlib.suppress(Exception):  # a missed round is retried a second later
+                self.write()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 def promql(base: str, query: str) -> list[dict[str, Any]]:
