@@ -2,7 +2,8 @@
 # Build the local control plane's binaries from their Go modules, once, into a cache outside
 # the repository. Every step is restartable: a binary already in the cache is never rebuilt.
 #
-#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl  <- k8s.io/kubernetes
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
+#   kubelet, kube-proxy (the real node)                               <- k8s.io/kubernetes
 #   etcd                                                              <- go.etcd.io/etcd/server/v3
 #   kwok, kwokctl                                                     <- sigs.k8s.io/kwok
 #   helm                                                              <- helm.sh/helm/v3
@@ -25,7 +26,7 @@ mkdir -p "$bin" "$work"
 have_all() { for b in "$@"; do [[ -x "$bin/$b" ]] || return 1; done; }
 
 build_kubernetes() {
-  local names=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  local names=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
   if have_all "${names[@]}"; then log "kubernetes $K8S_VERSION: cached"; return; fi
   local dir="$work/kubernetes-$K8S_VERSION" minor staging_version gomod
   minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
@@ -55,6 +56,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
   log "kubernetes $K8S_VERSION: go mod tidy ($(grep -c '^replace' "$dir/go.mod") staging modules)"
@@ -67,7 +70,8 @@ GO
   log "kubernetes $K8S_VERSION: go build (the long step: 15-30 min cold on 2 cores)"
   (cd "$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)
 }
 
 build_etcd() {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages of the commands missing from PATH, and nothing when none is.
 # Usage: install-missing.sh COMMAND=PACKAGE[=VERSION_FLAG] ...  (VERSION_FLAG defaults to --version)
+# A COMMAND given as an absolute path (a program kept off PATH, like the CNI plugins) is checked
+# by that path.
 set -euo pipefail
 
 declare -A package=() flag=()
@@ -11,9 +13,10 @@ for spec in "$@"; do
   package[$cmd]=$pkg
   flag[$cmd]=${ver:---version}
 done
+have() { if [[ $1 == /* ]]; then [[ -x $1 ]]; else command -v "$1" >/dev/null 2>&1; fi; }
 missing=()
 for cmd in "${commands[@]}"; do
-  if command -v "$cmd" >/dev/null 2>&1; then
+  if have "$cmd"; then
     echo "$cmd present: $("$cmd" "${flag[$cmd]}" 2>&1 | head -n1)"
   else
     missing+=("${package[$cmd]}")
@@ -30,6 +33,6 @@ $SUDO apt-get update
 $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
 # Packages with services start them where systemd runs; the tests and benches start their own.
 for cmd in "${commands[@]}"; do
-  command -v "$cmd" >/dev/null
+  have "$cmd"
   echo "installed: $cmd $("$cmd" "${flag[$cmd]}" 2>&1 | head -n1)"
 done
