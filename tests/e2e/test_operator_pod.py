@@ -80,8 +80,10 @@ def test_runs_as_its_service_account_with_the_shipped_rbac(
         found = cluster.kubectl("auth", "can-i", *args, "--as", subject, check=False)
         return found.stdout.strip() == "yes"
 
-    assert can("patch", "modelservices.modelops.dev/status", "-A")
+    assert can("patch", "modelservices.modelops.dev", "--subresource=status", "-A")
     assert can("create", "deployments.apps", "-A")
+    assert can("update", "leases.coordination.k8s.io", "-n", chart_operator.namespace)
+    assert not can("update", "leases.coordination.k8s.io", "-n", "default")
     assert not can("get", "secrets", "-A")
     assert not can("create", "pods", "-A")
     # The install set no RBAC values: what runs is the chart's, as shipped.
