@@ -101,7 +101,6 @@ def operator_values() -> dict[str, object]:
         "leaderElection": {"enabled": True},
         "nodeSelector": ON_REAL_NODE["nodeSelector"],
         "tolerations": ON_REAL_NODE["tolerations"],
-        "operator": {"logFormat": "plain"},
     }
 
 

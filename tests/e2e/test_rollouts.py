@@ -233,7 +233,6 @@ def test_error_rate_under_traffic_is_rolled_back_through_prometheus(
     seen = Counter((code, version) for _, code, version in loop.answers)
     assert any(code >= 500 for code, _ in seen), seen
     assert not any(code >= 500 and version == "1.0.0" for code, version in seen), seen
-    assert not loop.errors, loop.errors[:5]
     wait_until(
         lambda: "canary" not in deployments(cluster, namespace, name), 60, message="no canary"
     )
