@@ -141,7 +141,10 @@ build_base() {
   local work="$TMPDIR/base" ctr
   rm -rf "$work" && mkdir -p "$work"
   # Documentation and translations are dropped (copyright files stay); apt's lists are not kept.
+  # The merged-usr hook makes the /usr symlinks itself, as debootstrap does: otherwise apt
+  # installs the usrmerge package, which brings perl (50 MB) into every image.
   mmdebstrap --quiet --variant=apt --include="$BASE_PACKAGES" \
+    --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     "$BASE_SUITE" "$work/rootfs.tar" >&2
