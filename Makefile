@@ -22,6 +22,10 @@ venv: $(BIN)/.installed ## Create .venv with the package and its dev tools
 binaries: ## Build the control-plane binaries once into ~/.cache/modelops (minutes when cold)
 	hack/build-binaries.sh
 
+images: ## Build the real node's images with buildah, no registry (pause, modelops, demo model), cached by input hash in ~/.cache/modelops/images
+	hack/install-node-deps.sh
+	hack/build-images.sh
+
 cluster-up: ## Start the local control plane (etcd, apiserver, controllers, scheduler, KWOK) and a real node (REAL_NODES=0 skips it; needs root)
 	hack/cluster-up.sh
 
@@ -42,9 +46,10 @@ chart-crds: ## Copy the CRD (crds/) and the alert rules into the Helm chart
 	cp manifests/monitoring/prometheusrule.yaml $(CHART)/files/
 
 lint: venv ## ruff, mypy --strict, import-linter contracts
-	$(BIN)/ruff check operator tests bench
-	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/ruff check operator tests bench examples
+	$(BIN)/ruff format --check operator tests bench examples
 	$(BIN)/mypy
+	$(BIN)/mypy --strict --python-version 3.11 examples/demo-model/demomodel
 	$(BIN)/lint-imports
 
 security: venv ## bandit on the code (operator/, hack/), pip-audit on the installed dependencies
@@ -102,4 +107,4 @@ kind-install: ## (needs Docker) build the image, load it into the kind cluster, 
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-faults demo kind-up kind-install kind-down
+.PHONY: help venv binaries images chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-faults demo kind-up kind-install kind-down
