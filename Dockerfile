@@ -9,6 +9,10 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
+# Where TLS is re-signed, pip must trust that CA: hack/build-images.sh bind-mounts the host's
+# bundle read-only for RUN and names it here. A build argument of this stage only: it never
+# reaches the final image (and unset, pip keeps its own bundle).
+ARG PIP_CERT
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ONLY_BINARY=:all:

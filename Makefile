@@ -22,10 +22,14 @@ venv: $(BIN)/.installed ## Create .venv with the package and its dev tools
 binaries: ## Build the control-plane binaries once into ~/.cache/modelops (minutes when cold)
 	hack/build-binaries.sh
 
-cluster-up: ## Start the local control plane (etcd, apiserver, controllers, scheduler, KWOK)
+images: ## Build the real node's images with buildah, no registry (pause, modelops, demo model), cached by input hash in ~/.cache/modelops/images
+	hack/install-node-deps.sh
+	hack/build-images.sh
+
+cluster-up: ## Start the local control plane (etcd, apiserver, controllers, scheduler, KWOK) and a real node (REAL_NODES=0 skips it; needs root)
 	hack/cluster-up.sh
 
-cluster-down: ## Stop the local control plane and remove its data
+cluster-down: ## Stop the local control plane and the real node, and remove their data, netns, links and routes
 	hack/cluster-down.sh
 
 cluster-status: ## Show the local control plane's processes, version and nodes
@@ -42,9 +46,10 @@ chart-crds: ## Copy the CRD (crds/) and the alert rules into the Helm chart
 	cp manifests/monitoring/prometheusrule.yaml $(CHART)/files/
 
 lint: venv ## ruff, mypy --strict, import-linter contracts
-	$(BIN)/ruff check operator tests bench
-	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/ruff check operator tests bench examples
+	$(BIN)/ruff format --check operator tests bench examples
 	$(BIN)/mypy
+	$(BIN)/mypy --strict --python-version 3.11 examples/demo-model/demomodel
 	$(BIN)/lint-imports
 
 security: venv ## bandit on the code (operator/, hack/), pip-audit on the installed dependencies
@@ -66,8 +71,11 @@ $(BIN)/.bench-installed: $(BIN)/.installed
 
 bench-venv: $(BIN)/.bench-installed ## The benchmarks' Python extras (matplotlib, for the plots) in .venv
 
-bench-reconcile: bench-venv binaries ## N ModelServices at once vs a plain-loop floor, N=100,1000,5000 (BENCH_ARGS=--quick: 100,1000; see bench/reconcile.py)
-	PYTHONPATH=. $(BIN)/python bench/reconcile.py $(BENCH_ARGS)
+bench-reconcile: bench-venv binaries ## (no real node: REAL_NODES=0) N ModelServices at once vs a plain-loop floor, N=100,1000,5000 (BENCH_ARGS=--quick: 100,1000; see bench/reconcile.py)
+	REAL_NODES=0 PYTHONPATH=. $(BIN)/python bench/reconcile.py $(BENCH_ARGS)
+
+bench-real-crashloop: bench-venv binaries ## A canary's real CrashLoopBackOff on the real node -> 100% on stable, vs the same on KWOK (BENCH_ARGS=--quick: 2 runs)
+	PYTHONPATH=. $(BIN)/python bench/real_crashloop.py $(BENCH_ARGS)
 
 bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx (~5 min; BENCH_ARGS=--quick ~1 min)
 	PYTHONPATH=. $(BIN)/python bench/gateway.py $(BENCH_ARGS)
@@ -99,4 +107,4 @@ kind-install: ## (needs Docker) build the image, load it into the kind cluster, 
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-faults demo kind-up kind-install kind-down
+.PHONY: help venv binaries images chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-faults demo kind-up kind-install kind-down

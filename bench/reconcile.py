@@ -20,6 +20,9 @@ KUBECONFIG's; the request counts need the local one's audit log), with the real 
   server-side applied by one plain loop with the Python client in another namespace, then
   waited for until every Deployment is ready. Reported: operator converge time / floor time.
 
+The cluster must have no real node (REAL_NODES=0): its kube-proxy would program iptables rules
+for every Service the bench creates, CPU the figures would then include.
+
 Between sizes the operator is stopped and both namespaces are deleted (and waited for), so
 each N starts from an empty cluster. Everything shares one 2-core machine with the control
 plane (and whatever else runs on it): the numbers are noisy, ratios within a run are the
@@ -52,6 +55,8 @@ from bench.audit import AuditTail, by_agent_verb_resource, by_verb, writes  # no
 from bench.procstat import CpuWindow, Sampler, cpu_seconds  # noqa: E402
 from tests.cluster.test_rbac import token_kubeconfig  # noqa: E402
 from tests.support.cluster import Cluster, acquire, release  # noqa: E402
+
+REAL_NODE_LABEL = "modelops.dev/real-node=true"
 from tests.support.operator import OperatorProcess, install_crd  # noqa: E402
 from tests.support.samples import model_service  # noqa: E402
 
@@ -469,6 +474,15 @@ def main() -> None:
         sizes = [int(s) for s in args.sizes.split(",")]
     steady = args.steady if args.steady is not None else (30.0 if args.quick else 300.0)
     cluster = acquire()
+    if cluster.kubectl("get", "nodes", "-l", REAL_NODE_LABEL, "-o", "name").stdout.strip():
+        release(cluster)
+        print(
+            "This cluster has a real node, whose kube-proxy programs iptables rules for every "
+            "Service and would skew the figures: run on a cluster without one "
+            "(make bench-reconcile starts it with REAL_NODES=0; make cluster-down first).",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     rows = []
     try:
         with tempfile.TemporaryDirectory() as workdir:

@@ -57,3 +57,25 @@ def test_the_image_user_satisfies_the_deployment() -> None:
     user = [rest for instruction, rest in stages()[-1] if instruction == "USER"][-1]
     deployment = (REPO / "manifests" / "base" / "deployment.yaml").read_text()
     assert f"runAsUser: {user.split(':')[0]}" in deployment
+
+
+def test_the_build_ca_reaches_only_the_build_stage() -> None:
+    """hack/build-images.sh names a bind-mounted CA bundle through PIP_CERT for pip: an ARG of
+    the build stage, so the final image carries neither the bundle nor the setting."""
+    build, final = stages()[0], stages()[-1]
+    assert ("ARG", "PIP_CERT") in build
+    for instruction, rest in final:
+        assert "PIP_CERT" not in rest and "REQUESTS_CA_BUNDLE" not in rest, (instruction, rest)
+        assert "ca-certificates" not in rest, (instruction, rest)
+
+
+def test_the_demo_model_image_trains_at_build_and_runs_unprivileged() -> None:
+    text = (REPO / "examples" / "demo-model" / "Containerfile").read_text()
+    joined = re.sub(r"\\\n", " ", text)
+    lines = [line.strip() for line in joined.splitlines() if line and not line.startswith("#")]
+    assert "ARG PYTHON_IMAGE=python:3.11-slim-bookworm" in lines
+    runs = " ".join(line for line in lines if line.startswith("RUN "))
+    assert "python -m demomodel.train data/sentiment.csv /app/model.json" in runs
+    user = next(line for line in reversed(lines) if line.startswith("USER ")).split()[1]
+    assert user.split(":")[0].isdigit() and user.split(":")[0] != "0"
+    assert 'ENTRYPOINT ["python", "-m", "demomodel"]' in lines
