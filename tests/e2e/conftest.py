@@ -15,8 +15,6 @@ import yaml
 
 from tests.e2e.support import (
     NODE_NAME,
-    ON_REAL_NODE,
-    OPERATOR_IMAGE,
     OPERATOR_NAMESPACE,
     RELEASE,
     SERVED_LIMITS,
@@ -38,6 +36,9 @@ from tests.support.operator import paused
 from tests.support.prometheus import running_prometheus
 
 CHART = REPO / "charts" / "modelops"
+# The values `make demo` uses too: the locally built image (never pulled), placement on the
+# real node; replicas, leader election, RBAC and the gateway image stay the chart's defaults.
+VALUES = REPO / "hack" / "real-node-values.yaml"
 INSTALL_TIMEOUT = 240
 
 
@@ -91,19 +92,6 @@ def helm(cluster: Cluster, *args: str, timeout: float = 60) -> subprocess.Comple
     )
 
 
-def operator_values() -> dict[str, object]:
-    """What this machine needs beyond the chart's defaults: the locally built image (never
-    pulled), and placement on the real node. RBAC, ServiceAccount and leader election stay as
-    shipped; the gateway image is left to default to the operator's."""
-    return {
-        "image": {"repository": OPERATOR_IMAGE.rsplit(":", 1)[0], "tag": "dev"},
-        "replicaCount": 2,
-        "leaderElection": {"enabled": True},
-        "nodeSelector": ON_REAL_NODE["nodeSelector"],
-        "tolerations": ON_REAL_NODE["tolerations"],
-    }
-
-
 def operator_diagnostics(cluster: Cluster) -> str:
     where = ["-n", OPERATOR_NAMESPACE]
     out = [
@@ -129,14 +117,10 @@ def _namespace_gone(cluster: Cluster) -> None:
 
 
 @pytest.fixture(scope="package", autouse=True)
-def chart_operator(
-    cluster: Cluster, real_node: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Release]:
+def chart_operator(cluster: Cluster, real_node: str) -> Iterator[Release]:
     """``helm install`` of charts/modelops, the operator's pods on the real node, Ready; the
     host-side operators paused meanwhile. Uninstalled (and waited for) at the end."""
-    values = operator_values()
-    values_file = tmp_path_factory.mktemp("chart") / "values.yaml"
-    values_file.write_text(yaml.safe_dump(values))
+    values = yaml.safe_load(VALUES.read_text())
     with paused():
         helm(cluster, "uninstall", RELEASE, "-n", OPERATOR_NAMESPACE, "--wait", timeout=120)
         _namespace_gone(cluster)
@@ -149,7 +133,7 @@ def chart_operator(
             OPERATOR_NAMESPACE,
             "--create-namespace",
             "--values",
-            str(values_file),
+            str(VALUES),
             "--wait",
             "--timeout",
             f"{INSTALL_TIMEOUT}s",
