@@ -8,6 +8,9 @@
 # make keeps the simulated nodes and their pods as they were.
 : "${NODE_MONITOR_GRACE:=300s}"
 
+# The real node's addresses (LINK_HOST_IP, REAL_NODES, ...), which the API server's flags use.
+source "$here/lib/net.sh"
+
 # Reverse of this order stops the clients first and etcd last.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
