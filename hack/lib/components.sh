@@ -17,12 +17,14 @@ COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 # With a real node, pods reach the API server through the `kubernetes` Service, whose endpoint is
 # this machine's end of the node link (a forwarder there leads to 127.0.0.1, where the API server
 # alone listens); `kubectl logs/exec` reach the kubelet with a client certificate of their own.
-real_node_apiserver_flags=()
-if [[ $REAL_NODES != 0 ]]; then
-  real_node_apiserver_flags=(--advertise-address "$LINK_HOST_IP"
-    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt"
-    --kubelet-client-key "$pki/apiserver-kubelet-client.key")
-fi
+real_node_apiserver_flags() {  # into the array `flags`; called when $pki is set
+  flags=()
+  if [[ $REAL_NODES != 0 ]]; then
+    flags=(--advertise-address "$LINK_HOST_IP"
+      --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt"
+      --kubelet-client-key "$pki/apiserver-kubelet-client.key")
+  fi
+}
 
 component_command() {  # name -> the command line in the array `cmd`
   case "$1" in
@@ -33,6 +35,7 @@ component_command() {  # name -> the command line in the array `cmd`
         --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT"
         --unsafe-no-fsync --quota-backend-bytes 8589934592 --log-level warn) ;;
     kube-apiserver)
+      real_node_apiserver_flags
       cmd=("$bin/kube-apiserver"
         --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log"
         --audit-log-maxsize 200 --audit-log-maxbackup 2
@@ -43,7 +46,7 @@ component_command() {  # name -> the command line in the array `cmd`
         --service-account-issuer https://kubernetes.default.svc.cluster.local
         --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key"
         --service-cluster-ip-range "$SERVICE_CIDR"
-        "${real_node_apiserver_flags[@]}"
+        ${flags[@]+"${flags[@]}"}
         --authorization-mode Node,RBAC --allow-privileged=true
         --max-requests-inflight 2000 --max-mutating-requests-inflight 1000
         --profiling=false) ;;
