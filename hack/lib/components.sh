@@ -1,6 +1,7 @@
 # The control-plane components' command lines, in one place: hack/cluster-up.sh starts them
 # and hack/cluster-component.sh stops and restarts single ones (fault tests) with the very
 # same flags. Sourced after versions.env and lib.sh; needs $bin, $dir, $pki, $kubeconfig, $here.
+source "$(dirname "${BASH_SOURCE[0]}")/net.sh"
 
 # KWOK renews the node leases, but the readiness the node controller takes from pods when a
 # lease goes stale (the API server stopped for a fault test, a box too busy to renew in time)
@@ -14,12 +15,13 @@ COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 # With a real node, pods reach the API server through the `kubernetes` Service, whose endpoint is
 # this machine's end of the node link (a forwarder there leads to 127.0.0.1, where the API server
 # alone listens); `kubectl logs/exec` reach the kubelet with a client certificate of their own.
-real_node_apiserver_flags=()
-if [[ $REAL_NODES != 0 ]]; then
-  real_node_apiserver_flags=(--advertise-address "$LINK_HOST_IP"
-    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt"
-    --kubelet-client-key "$pki/apiserver-kubelet-client.key")
-fi
+real_node_apiserver_flags() {
+  [[ $REAL_NODES == 0 ]] && return
+  echo --advertise-address "$LINK_HOST_IP" \
+    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP
+}
 
 component_command() {  # name -> the command line in the array `cmd`
   case "$1" in
@@ -40,7 +42,7 @@ component_command() {  # name -> the command line in the array `cmd`
         --service-account-issuer https://kubernetes.default.svc.cluster.local
         --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key"
         --service-cluster-ip-range "$SERVICE_CIDR"
-        "${real_node_apiserver_flags[@]}"
+        $(real_node_apiserver_flags)
         --authorization-mode Node,RBAC --allow-privileged=true
         --max-requests-inflight 2000 --max-mutating-requests-inflight 1000
         --profiling=false) ;;
