@@ -1,6 +1,7 @@
 # The control-plane components' command lines, in one place: hack/cluster-up.sh starts them
 # and hack/cluster-component.sh stops and restarts single ones (fault tests) with the very
 # same flags. Sourced after versions.env and lib.sh; needs $bin, $dir, $pki, $kubeconfig, $here.
+source "$(dirname "${BASH_SOURCE[0]}")/net.sh"
 
 # KWOK renews the node leases, but the readiness the node controller takes from pods when a
 # lease goes stale (the API server stopped for a fault test, a box too busy to renew in time)
@@ -8,22 +9,18 @@
 # make keeps the simulated nodes and their pods as they were.
 : "${NODE_MONITOR_GRACE:=300s}"
 
-# The real node's addresses (LINK_HOST_IP, REAL_NODES, ...), which the API server's flags use.
-source "$here/lib/net.sh"
-
 # Reverse of this order stops the clients first and etcd last.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 # With a real node, pods reach the API server through the `kubernetes` Service, whose endpoint is
 # this machine's end of the node link (a forwarder there leads to 127.0.0.1, where the API server
 # alone listens); `kubectl logs/exec` reach the kubelet with a client certificate of their own.
-real_node_apiserver_flags() {  # into the array `flags`; called when $pki is set
-  flags=()
-  if [[ $REAL_NODES != 0 ]]; then
-    flags=(--advertise-address "$LINK_HOST_IP"
-      --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt"
-      --kubelet-client-key "$pki/apiserver-kubelet-client.key")
-  fi
+real_node_apiserver_flags() {
+  [[ $REAL_NODES == 0 ]] && return
+  echo --advertise-address "$LINK_HOST_IP" \
+    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" \
+    --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP
 }
 
 component_command() {  # name -> the command line in the array `cmd`
@@ -35,7 +32,6 @@ component_command() {  # name -> the command line in the array `cmd`
         --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT"
         --unsafe-no-fsync --quota-backend-bytes 8589934592 --log-level warn) ;;
     kube-apiserver)
-      real_node_apiserver_flags
       cmd=("$bin/kube-apiserver"
         --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log"
         --audit-log-maxsize 200 --audit-log-maxbackup 2
@@ -46,7 +42,7 @@ component_command() {  # name -> the command line in the array `cmd`
         --service-account-issuer https://kubernetes.default.svc.cluster.local
         --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key"
         --service-cluster-ip-range "$SERVICE_CIDR"
-        ${flags[@]+"${flags[@]}"}
+        $(real_node_apiserver_flags)
         --authorization-mode Node,RBAC --allow-privileged=true
         --max-requests-inflight 2000 --max-mutating-requests-inflight 1000
         --profiling=false) ;;
