@@ -98,7 +98,9 @@ def test_the_leader_reconciles(cluster: Cluster, chart_operator: Release, namesp
     cluster.apply(body, namespace)
     wait_phase(cluster, namespace, "reconciled", "Stable", 60)
     assert status(cluster, namespace, "reconciled")["observedGeneration"] == 1
-    children = cluster.get("deployment", "-n", namespace, "reconciled-stable")
+    children = cluster.get(
+        "deployment", "-n", namespace, "reconciled-stable", "--show-managed-fields"
+    )
     managers = {m["manager"] for m in children["metadata"]["managedFields"]}
     assert "modelops" in managers, json.dumps(children["metadata"]["managedFields"])[:2000]
     # The pods' own metrics (pod IPs are routed from this machine): the leader reconciled,

@@ -55,7 +55,8 @@ def canary(
     rollout = {
         "strategy": "Canary",
         "steps": [{"weight": 50, "pause": pause}],
-        "analysis": analysis or {"interval": "2s", "failureLimit": 1},
+        # failureLimit stays the API's default (2): one restart alone does not roll back.
+        "analysis": analysis or {"interval": "2s"},
         "progressDeadlineSeconds": deadline,
     }
     return demo_service(name, version, env=env, rateLimit=OPEN_LIMITS, rollout=rollout)
