@@ -12,7 +12,9 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from tests.e2e.support import (
     CLIENT_HEADER,
+    DEMO_IMAGE,
     NODE_NAME,
+    OPERATOR_IMAGE,
     REQUEST_LIMIT,
     TOKEN_BUDGET,
     Served,
@@ -66,6 +68,9 @@ def test_rate_limited_service_on_the_real_node_becomes_ready(
     containers = {c["name"]: c for c in pod["status"]["containerStatuses"]}
     assert set(containers) == {"model", "gateway"}
     assert all(c["ready"] and c["restartCount"] == 0 for c in containers.values()), containers
+    # The sidecar runs the operator's image (the chart's default gateway image).
+    images = {c["name"]: c["image"] for c in pod["spec"]["containers"]}
+    assert images == {"model": DEMO_IMAGE, "gateway": OPERATOR_IMAGE}, images
     service = cluster.get("svc", "-n", served.namespace, served.name)
     assert service["spec"]["ports"][0]["targetPort"] == "gateway"  # the gateway is in front
 
