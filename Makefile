@@ -92,6 +92,9 @@ bench: ## All benchmarks: reconcile scale, rollback vs Argo Rollouts, gateway (B
 test: venv binaries test-deps lint security ## Everything: lint, security checks, unit tests and cluster tests on the local control plane (fault tests included)
 	$(BIN)/pytest
 
+test-e2e: venv binaries test-deps ## Only the end-to-end tests on the real node: the operator installed from the chart, real pods, requests through ClusterIPs (~4 min)
+	$(BIN)/pytest tests/e2e
+
 test-faults: venv binaries test-deps ## Only the fault tests: API server/etcd stopped, operator SIGKILLed, HA takeover, 500 updates (~18 min on a busy 2-core box)
 	$(BIN)/pytest tests/faults tests/cluster/test_leader_election.py tests/cluster/test_rollout_resilience.py
 
@@ -107,4 +110,4 @@ kind-install: ## (needs Docker) build the image, load it into the kind cluster, 
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries images chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-faults demo kind-up kind-install kind-down
+.PHONY: help venv binaries images chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-e2e test-faults demo kind-up kind-install kind-down
