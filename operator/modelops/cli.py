@@ -43,9 +43,11 @@ def _render(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     # Imported here so `modelops render` and `crd` never load kopf or the Kubernetes client.
-    from modelops.operator import run_operator  # noqa: PLC0415
+    from modelops.controller.config import OperatorConfig  # noqa: PLC0415
+    from modelops.controller.process import run_operator  # noqa: PLC0415
+    from modelops.kube.leader import own_namespace  # noqa: PLC0415
 
-    return run_operator(args)
+    return run_operator(OperatorConfig.from_args(args, own_namespace()))
 
 
 def _gateway(args: argparse.Namespace) -> int:

@@ -7,8 +7,8 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from modelops.controller.wakequeue import WakeQueue
 from modelops.kube.cache import CachedKube, Store
-from modelops.wakequeue import WakeQueue
 
 
 def pod(name: str, version: int, owner: str = "svc", **labels: str) -> dict[str, Any]:
@@ -110,6 +110,7 @@ def test_list_of_pods_comes_from_the_cache_by_selector() -> None:
 
 def test_wake_queue_runs_a_key_once_for_a_burst_queued_before_it_starts() -> None:
     queue = WakeQueue(workers=1)
+    queue.start()
     gate = threading.Event()
     runs: list[str] = []
     queue.wake("block", gate.wait)  # holds the only worker
@@ -134,6 +135,7 @@ def test_a_read_is_a_copy_the_caller_may_change() -> None:
 
 def test_wake_queue_runs_objects_seen_before_ahead_of_new_ones() -> None:
     queue = WakeQueue(workers=1)
+    queue.start()
     gate = threading.Event()
     runs: list[str] = []
     queue.wake("block", gate.wait)

@@ -6,6 +6,7 @@ from typing import Any
 
 from modelops.api.spec import ModelServiceSpec
 from modelops.api.status import MetricResult, ModelServiceStatus, Phase, Stage
+from modelops.controller.slots import RolloutSlots
 from modelops.manifests import parse_model_service
 from modelops.render.pod import revision
 from modelops.rollout.canary import (
@@ -17,7 +18,6 @@ from modelops.rollout.canary import (
     sampling_interval,
 )
 from modelops.rollout.observe import WorkloadObservation
-from modelops.slots import RolloutSlots
 from tests.support.samples import model_service
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

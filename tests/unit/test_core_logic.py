@@ -4,8 +4,8 @@ import threading
 import time
 
 from modelops.api.status import ModelServiceStatus, Phase
-from modelops.coalesce import Coalescer
-from modelops.reconcile import status_patch
+from modelops.controller.coalesce import Coalescer
+from modelops.controller.reconcile import status_patch
 from modelops.render.drift import contained, in_sync
 from modelops.rollout.events import transition_events
 from modelops.rollout.observe import WorkloadObservation, observe_deployment
