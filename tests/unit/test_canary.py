@@ -177,24 +177,23 @@ def test_a_passing_check_resets_the_failure_count_and_pause_is_honoured() -> Non
     assert step.status.current_step == 1
 
 
-def test_inconclusive_analysis_pauses_or_fails_as_configured() -> None:
+def analysed(results: list[MetricResult], **analysis: Any) -> tuple[ModelServiceSpec, Step]:
+    """v2 with one step under ``analysis``, its canary ready at t=1 with these ``results``."""
     old, status = deployed()
+    new = spec("2.0.0", [{"weight": 20}], analysis={"metrics": [METRIC], **analysis})
+    step = tick(new, status, ready(old), WorkloadObservation(exists=True, desired=1))
+    return new, tick(new, step.status, ready(old), ready(new, desired=1), results, at=1)
+
+
+def test_inconclusive_analysis_pauses_or_fails_as_configured() -> None:
     unknown = [MetricResult(name="errors", ok=None, message="Prometheus unreachable")]
-    pausing = spec("2.0.0", [{"weight": 20}], analysis={"metrics": [METRIC]})
-    step = tick(pausing, status, ready(old), WorkloadObservation(exists=True, desired=1))
-    step = tick(pausing, step.status, ready(old), ready(pausing, desired=1), unknown, at=1)
+    pausing, step = analysed(unknown)
     assert step.status.phase is Phase.PROGRESSING
     assert "inconclusive" in (step.status.message or "") and step.status.current_step == 0
     # A wake between analysis runs (no metrics this time) keeps the pause: not a pass.
-    between = tick(pausing, step.status, ready(old), ready(pausing, desired=1), None, at=2)
+    between = tick(pausing, step.status, ready(spec("1.0.0")), ready(pausing, desired=1), at=2)
     assert between.status.stage is Stage.CANARY and "inconclusive" in (between.status.message or "")
-    failing = spec(
-        "2.0.0",
-        [{"weight": 20}],
-        analysis={"metrics": [METRIC], "inconclusive": "Fail", "failureLimit": 1},
-    )
-    step = tick(failing, status, ready(old), WorkloadObservation(exists=True, desired=1))
-    step = tick(failing, step.status, ready(old), ready(failing, desired=1), unknown, at=1)
+    _, step = analysed(unknown, inconclusive="Fail", failureLimit=1)
     assert step.status.phase is Phase.ROLLED_BACK
 
 
@@ -373,3 +372,35 @@ def test_slots_a_key_that_stops_waiting_leaves_the_line() -> None:
     slots.update("reverted", active=False)  # its spec went back: no longer queued
     assert slots.update("running", active=False) == ["next"]
     assert slots.forget("next") == [] and slots.claim("any")
+
+
+REFUSED = [
+    MetricResult(
+        name="errors",
+        ok=None,
+        error=True,
+        message="query 'rate((' failed: Prometheus refused the query (400): parse error",
+    )
+]
+
+
+def test_a_refused_query_is_an_analysis_error_that_pauses_or_fails_per_inconclusive() -> None:
+    pausing, step = analysed(REFUSED)
+    assert step.status.stage is Stage.CANARY and step.status.current_step == 0
+    progressing = next(c for c in step.status.conditions or [] if c.type == "Progressing")
+    assert progressing.reason == "AnalysisError"
+    assert "rate((" in progressing.message and "parse error" in progressing.message
+    [event] = step.events
+    assert (event.type, event.reason) == ("Warning", "AnalysisError")
+    assert "rate((" in event.message
+    # A wake between runs keeps the verdict and posts no second Event.
+    between = tick(pausing, step.status, ready(spec("1.0.0")), ready(pausing, desired=1), at=2)
+    assert between.events == [] and "rate((" in (between.status.message or "")
+
+    failing, step = analysed(REFUSED, inconclusive="Fail", failureLimit=2)
+    assert [(e.type, e.reason) for e in step.events] == [("Warning", "AnalysisError")]
+    assert step.status.stage is Stage.CANARY
+    step = tick(
+        failing, step.status, ready(spec("1.0.0")), ready(failing, desired=1), REFUSED, at=20
+    )
+    assert step.status.phase is Phase.ROLLED_BACK and "rate((" in (step.status.message or "")

@@ -51,6 +51,11 @@ class MetricResult(ApiModel):
     name: str
     value: float | None = Field(default=None, description="The query's value; unset if none.")
     ok: bool | None = Field(default=None, description="Within bounds; unset when inconclusive.")
+    error: bool | None = Field(
+        default=None,
+        description="Prometheus refused the query (bad PromQL): an AnalysisError, whose message "
+        "holds the query and Prometheus' answer. Inconclusive, like no answer at all.",
+    )
     message: str = ""
 
 

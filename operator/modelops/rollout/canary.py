@@ -282,6 +282,8 @@ class Health:
     failed_run: bool = False  # one failed check (counts toward failureLimit)
     paused: str | None = None  # inconclusive analysis under Inconclusive=Pause
     message: str = ""
+    # AnalysisError when Prometheus refused a query: the condition's reason and a Warning.
+    reason: str | None = None
 
 
 def _rollout(spec: ModelServiceSpec) -> Rollout:
@@ -330,9 +332,12 @@ def _check(
 
 def _inconclusive(rollout: Rollout, unknown: list[MetricResult]) -> Health:
     text = "; ".join(f"{m.name}: {m.message}" for m in unknown)
+    refused = any(m.error for m in unknown)
+    reason = "AnalysisError" if refused else None
+    what = "analysis error" if refused else "analysis inconclusive"
     if rollout.analysis.inconclusive is Inconclusive.FAIL:
-        return Health(failed_run=True, message=f"inconclusive: {text}")
-    return Health(paused=f"analysis inconclusive, rollout paused: {text}")
+        return Health(failed_run=True, message=f"{what}: {text}", reason=reason)
+    return Health(paused=f"{what}, rollout paused: {text}", message=text, reason=reason)
 
 
 def _rolled_back(tick: Tick, previous: ModelServiceStatus, reason: str) -> Step:
@@ -564,7 +569,8 @@ def _next_step(
         previous = previous.model_copy(update={"step_ready_at": tick.stamp})
     if tick.spec.paused or commands.pause or health.paused:
         message = health.paused or f"{where}: paused (spec.paused or modelops pause)"
-        return _progress(tick, previous, message, events, _interval(tick.spec), reason="Paused")
+        reason = health.reason or "Paused"
+        return _progress(tick, previous, message, events, _interval(tick.spec), reason=reason)
     pause_text = steps[index].pause
     pause = parse_duration_seconds(pause_text) if pause_text else 0.0
     waited = _since(previous.step_ready_at, tick.now)
@@ -655,7 +661,9 @@ def _canary_step(
         )
         step = _rolled_back(tick, previous.model_copy(update={"analysis": analysis}), reason)
         return Step(step.status, events + step.events)
-    if health.failed_run:
+    if metrics is not None and health.reason:
+        events.append(Event("Warning", health.reason, health.paused or health.message))
+    elif health.failed_run:
         events.append(Event("Warning", "AnalysisFailed", health.message))
     previous = previous.model_copy(
         update={"analysis": analysis, "canary_restarts": canary.restarts}
