@@ -12,12 +12,15 @@ A new revision under strategy Canary:
 A rolled-back revision is not retried until the spec changes again.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from modelops.api.base import K8S_TIME_FORMAT, k8s_time, parse_duration_seconds
 from modelops.api.spec import (
+    CanaryStep,
     Inconclusive,
     ModelServiceSpec,
     ModelSpec,
@@ -114,15 +117,25 @@ def rolling_out(spec: ModelServiceSpec, status: ModelServiceStatus) -> bool:
     )
 
 
-def _step_index(spec: ModelServiceSpec, status: ModelServiceStatus) -> int:
-    if status.canary_revision != revision(spec) or status.current_step is None:
-        return 0
-    return status.current_step
+def steps_of(spec: ModelServiceSpec) -> list[CanaryStep]:
+    return list(spec.rollout.steps or []) if spec.rollout else []
 
 
-def _weight(spec: ModelServiceSpec, index: int) -> int:
-    steps = spec.rollout.steps if spec.rollout and spec.rollout.steps else []
-    return steps[min(index, len(steps) - 1)].weight if steps else 0
+def step_hash(spec: ModelServiceSpec) -> str:
+    """A short hash of the canary steps (Argo Rollouts' ``currentStepHash``)."""
+    steps = [step.to_api() for step in steps_of(spec)]
+    return hashlib.sha256(json.dumps(steps, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def steps_changed(spec: ModelServiceSpec, status: ModelServiceStatus) -> bool:
+    """The steps of a canary under way were edited, or no longer reach the step status
+    records: the step under way means nothing any more. A status written before step hashes
+    existed (none recorded) keeps its step while that step exists."""
+    if status.canary_revision != revision(spec) or status.stage is not Stage.CANARY:
+        return False
+    if (status.current_step or 0) >= len(steps_of(spec)):
+        return True
+    return status.step_hash is not None and status.step_hash != step_hash(spec)
 
 
 def plan(spec: ModelServiceSpec, status: ModelServiceStatus) -> Plan:
@@ -139,9 +152,10 @@ def plan(spec: ModelServiceSpec, status: ModelServiceStatus) -> Plan:
     if same_rollout and status.stage is Stage.PROMOTING:
         # Stable takes the new template; the canary keeps serving until stable is ready.
         return Plan(stable_spec=spec, canary_spec=spec, weight=status.canary_weight or 0)
-    return Plan(
-        stable_spec=stable, canary_spec=spec, weight=_weight(spec, _step_index(spec, status))
-    )
+    # The weight has one source: the status of a rollout under way (the machine moves it, and
+    # restarts it when the steps change); a rollout yet to start begins at the first step.
+    weight = status.canary_weight or 0 if same_rollout else steps_of(spec)[0].weight
+    return Plan(stable_spec=stable, canary_spec=spec, weight=weight)
 
 
 def _iso(moment: datetime) -> str:
@@ -252,6 +266,7 @@ ROLLOUT_CLEARED: dict[str, Any] = {
     "canary_revision": None,
     "canary_weight": 0,
     "current_step": None,
+    "step_hash": None,
     "stage": None,
     "step_started_at": None,
     "step_ready_at": None,
@@ -267,6 +282,8 @@ class Health:
     failed_run: bool = False  # one failed check (counts toward failureLimit)
     paused: str | None = None  # inconclusive analysis under Inconclusive=Pause
     message: str = ""
+    # AnalysisError when Prometheus refused a query: the condition's reason and a Warning.
+    reason: str | None = None
 
 
 def _rollout(spec: ModelServiceSpec) -> Rollout:
@@ -315,9 +332,12 @@ def _check(
 
 def _inconclusive(rollout: Rollout, unknown: list[MetricResult]) -> Health:
     text = "; ".join(f"{m.name}: {m.message}" for m in unknown)
+    refused = any(m.error for m in unknown)
+    reason = "AnalysisError" if refused else None
+    what = "analysis error" if refused else "analysis inconclusive"
     if rollout.analysis.inconclusive is Inconclusive.FAIL:
-        return Health(failed_run=True, message=f"inconclusive: {text}")
-    return Health(paused=f"analysis inconclusive, rollout paused: {text}")
+        return Health(failed_run=True, message=f"{what}: {text}", reason=reason)
+    return Health(paused=f"{what}, rollout paused: {text}", message=text, reason=reason)
 
 
 def _rolled_back(tick: Tick, previous: ModelServiceStatus, reason: str) -> Step:
@@ -488,6 +508,7 @@ def _started(tick: Tick, previous: ModelServiceStatus) -> tuple[ModelServiceStat
             "canary_revision": revision(tick.spec),
             "canary_version": tick.spec.model.version,
             "current_step": 0,
+            "step_hash": step_hash(tick.spec),
             "stage": Stage.CANARY,
             "step_started_at": tick.stamp,
             "analysis": None,
@@ -495,6 +516,27 @@ def _started(tick: Tick, previous: ModelServiceStatus) -> tuple[ModelServiceStat
         }
     )
     return started, events
+
+
+def _restarted(tick: Tick, previous: ModelServiceStatus) -> tuple[ModelServiceStatus, list[Event]]:
+    """rollout.steps changed mid-rollout: the canary (same revision) goes back to the first of
+    the new steps, as in Argo Rollouts. Never more traffic than the new steps' first weight
+    before it has passed them; failures already counted still count."""
+    first = steps_of(tick.spec)[0].weight
+    message = (
+        f"rollout.steps changed at step {(previous.current_step or 0) + 1}: canary "
+        f"{tick.spec.model.version} restarts at step 1/{len(steps_of(tick.spec))} ({first}%)"
+    )
+    restarted = previous.model_copy(
+        update={
+            "current_step": 0,
+            "step_hash": step_hash(tick.spec),
+            "canary_weight": first,
+            "step_started_at": tick.stamp,
+            "step_ready_at": None,
+        }
+    )
+    return restarted, [Event("Normal", "StepsChanged", message)]
 
 
 def _analysis_after(
@@ -527,7 +569,8 @@ def _next_step(
         previous = previous.model_copy(update={"step_ready_at": tick.stamp})
     if tick.spec.paused or commands.pause or health.paused:
         message = health.paused or f"{where}: paused (spec.paused or modelops pause)"
-        return _progress(tick, previous, message, events, _interval(tick.spec), reason="Paused")
+        reason = health.reason or "Paused"
+        return _progress(tick, previous, message, events, _interval(tick.spec), reason=reason)
     pause_text = steps[index].pause
     pause = parse_duration_seconds(pause_text) if pause_text else 0.0
     waited = _since(previous.step_ready_at, tick.now)
@@ -550,6 +593,7 @@ def _next_step(
         previous = previous.model_copy(
             update={
                 "current_step": index + 1,
+                "step_hash": step_hash(tick.spec),
                 "canary_weight": weight,
                 "step_started_at": tick.stamp,
                 "step_ready_at": None,
@@ -587,6 +631,11 @@ def _canary_step(
         return _progress(tick, queued, message, [], MAX_WAKE_SECONDS, reason="Queued")
     if fresh:
         previous, events = _started(tick, previous)
+    elif steps_changed(tick.spec, previous) and not (commands.abort or commands.promote):
+        # Like a step advance, the restart is the whole of this tick: the next one observes
+        # the canary at the new weight.
+        previous, events = _restarted(tick, previous)
+        return _progress(tick, previous, events[0].message, events, 1.0)
     if commands.abort:
         return _rolled_back(tick, previous, "aborted by request (modelops abort)")
     if commands.promote and previous.stage is not Stage.PROMOTING:
@@ -612,7 +661,9 @@ def _canary_step(
         )
         step = _rolled_back(tick, previous.model_copy(update={"analysis": analysis}), reason)
         return Step(step.status, events + step.events)
-    if health.failed_run:
+    if metrics is not None and health.reason:
+        events.append(Event("Warning", health.reason, health.paused or health.message))
+    elif health.failed_run:
         events.append(Event("Warning", "AnalysisFailed", health.message))
     previous = previous.model_copy(
         update={"analysis": analysis, "canary_restarts": canary.restarts}
