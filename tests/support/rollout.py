@@ -7,8 +7,9 @@ from modelops.api.spec import ModelServiceSpec
 from modelops.api.status import MetricResult, ModelServiceStatus, Phase
 from modelops.manifests import parse_model_service
 from modelops.render.pod import revision
-from modelops.rollout.canary import Commands, Step, advance, plan
 from modelops.rollout.observe import WorkloadObservation
+from modelops.rollout.plan import plan
+from modelops.rollout.transitions import Commands, Transition, advance
 from tests.support.samples import model_service
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -51,7 +52,7 @@ def tick(
     at: float = 0.0,
     commands: Commands | None = None,
     generation: int = 1,
-) -> Step:
+) -> Transition:
     return advance(
         spec_,
         status,

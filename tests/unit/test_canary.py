@@ -8,8 +8,10 @@ from modelops.api.spec import ModelServiceSpec
 from modelops.api.status import MetricResult, ModelServiceStatus, Phase, Stage
 from modelops.controller.slots import RolloutSlots
 from modelops.render.pod import revision
-from modelops.rollout.canary import Commands, Step, analysis_due, plan, sampling_interval
 from modelops.rollout.observe import WorkloadObservation
+from modelops.rollout.plan import plan
+from modelops.rollout.transitions import Commands, Transition
+from modelops.rollout.verdict import analysis_due, sampling_interval
 from tests.support.rollout import METRIC, T0, deployed, ready, spec, tick
 
 
@@ -100,7 +102,7 @@ GOOD = [MetricResult(name="errors", value=0.01, ok=True, message="within bounds"
 BAD = [MetricResult(name="errors", value=0.3, ok=False, message="above max 0.05")]
 
 
-def sampled_rollout(**analysis: Any) -> tuple[ModelServiceSpec, WorkloadObservation, Step]:
+def sampled_rollout(**analysis: Any) -> tuple[ModelServiceSpec, WorkloadObservation, Transition]:
     """v2 under analysis with a long pause, its canary ready at t=1 and its first run passed
     then: the new spec, stable's observation and that step."""
     old, status = deployed()
@@ -177,7 +179,7 @@ def test_a_passing_check_resets_the_failure_count_and_pause_is_honoured() -> Non
     assert step.status.current_step == 1
 
 
-def analysed(results: list[MetricResult], **analysis: Any) -> tuple[ModelServiceSpec, Step]:
+def analysed(results: list[MetricResult], **analysis: Any) -> tuple[ModelServiceSpec, Transition]:
     """v2 with one step under ``analysis``, its canary ready at t=1 with these ``results``."""
     old, status = deployed()
     new = spec("2.0.0", [{"weight": 20}], analysis={"metrics": [METRIC], **analysis})
@@ -258,6 +260,7 @@ def test_rolled_back_service_stays_ready_but_not_up_to_date() -> None:
         "Progressing": "False",
         "Degraded": "True",
         "UpToDate": "False",
+        "Stalled": "True",
     }
     up_to_date = next(c for c in step.status.conditions or [] if c.type == "UpToDate")
     assert up_to_date.reason == "RolledBack"

@@ -3,8 +3,8 @@ defined outcome (docs/rollouts.md, "Editing a ModelService mid-rollout") and non
 
 from modelops.api.spec import ModelServiceSpec
 from modelops.api.status import ModelServiceStatus, Stage
-from modelops.rollout.canary import plan
 from modelops.rollout.observe import WorkloadObservation
+from modelops.rollout.plan import plan
 from tests.support.rollout import deployed, ready, spec, tick
 
 STEPS = [{"weight": 20}, {"weight": 40, "pause": "10m"}, {"weight": 60}]

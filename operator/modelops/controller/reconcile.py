@@ -43,18 +43,12 @@ from modelops.render.meta import (
     track_selector,
 )
 from modelops.render.refs import ChildRef, ref_of
-from modelops.rollout.canary import (
-    Commands,
-    Plan,
-    advance,
-    analysis_due,
-    plan,
-    rolling_out,
-    sampling_interval,
-)
 from modelops.rollout.conditions import Wanted, set_conditions
 from modelops.rollout.events import Event
 from modelops.rollout.observe import WorkloadObservation, observe_deployment
+from modelops.rollout.plan import Plan, plan, rolling_out
+from modelops.rollout.transitions import Commands, advance
+from modelops.rollout.verdict import analysis_due, sampling_interval
 
 # Present in status only while reconciles of the ModelService fail.
 RECONCILED = "Reconciled"
