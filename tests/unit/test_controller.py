@@ -5,6 +5,7 @@ import copy
 import subprocess
 import sys
 from collections.abc import Callable, Hashable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -222,3 +223,46 @@ def test_an_api_error_is_described_without_its_headers() -> None:
     error.headers = {"Audit-Id": "changes-every-time"}
     text = reconcile_module.describe_error(error)
     assert text == "ApiException: 500 Internal Server Error: etcdserver: request timed out"
+
+
+def set_deployment_status(kube: FakeKube, **status: int) -> None:
+    deployment = kube.objects[("Deployment", NAMESPACE, f"{NAME}-stable")]
+    deployment["metadata"]["generation"] = 1
+    deployment["status"] = {"observedGeneration": 1, **status}
+
+
+def backdate_conditions(kube: FakeKube, seconds: float) -> None:
+    stamp = (datetime.now(UTC) - timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for condition in status_of(kube).get("conditions") or []:
+        condition["lastTransitionTime"] = stamp
+
+
+def test_a_first_deployment_writes_progressing_then_stable_and_posts_one_event() -> None:
+    controller, kube, timers = controller_with_one_service()
+    controller.reconcile_key(NAMESPACE, NAME)
+    assert status_of(kube)["phase"] == "Progressing"
+    assert len(kube.status_patches) == 1
+    assert kube.events == []  # a new ModelService's first status is no news
+
+    # Counts move (the ReplicaSet exists, no pod ready yet): held back, a timer writes them.
+    set_deployment_status(kube, replicas=2, updatedReplicas=2, readyReplicas=0)
+    controller.reconcile_key(NAMESPACE, NAME)
+    assert len(kube.status_patches) == 1
+    assert 0 < timers.scheduled[-1][1] <= 5
+
+    # Ready: a change of state, written at once, with its Event.
+    set_deployment_status(kube, replicas=2, updatedReplicas=2, readyReplicas=2, availableReplicas=2)
+    controller.reconcile_key(NAMESPACE, NAME)
+    assert status_of(kube)["phase"] == "Stable"
+    assert len(kube.status_patches) == 2
+    assert [(e["type"], e["reason"]) for e in kube.events] == [("Normal", "Stable")]
+
+
+def test_counts_held_back_are_written_once_the_quiet_time_is_over() -> None:
+    controller, kube, _ = controller_with_one_service()
+    controller.reconcile_key(NAMESPACE, NAME)
+    set_deployment_status(kube, replicas=2, updatedReplicas=2, readyReplicas=0)
+    backdate_conditions(kube, 6)
+    controller.reconcile_key(NAMESPACE, NAME)
+    assert len(kube.status_patches) == 2
+    assert "2/2 updated" in status_of(kube)["message"]

@@ -55,6 +55,14 @@ RECONCILED = "Reconciled"
 RECONCILE_ERROR = "ReconcileError"
 # Longest error text carried into the condition and the Event.
 ERROR_CHARS = 1024
+# While a ModelService converges, replica counts and messages move with every pod event.
+# Within this many seconds of the status' last change of state (a condition's status or
+# reason), a change of counts and messages alone is written when the time is up (a timer
+# wakes the reconcile), not at once: a first deployment ready within it costs two status
+# writes (Progressing, then Stable), not one more per Deployment status update. Phases,
+# conditions, the rollout's own fields and observedGeneration are always written at once.
+PROGRESS_QUIET_SECONDS = 5.0
+_PROGRESS_FIELDS = frozenset({"message", "replicas", "readyReplicas", "ready", "conditions"})
 
 
 @dataclass
@@ -172,6 +180,28 @@ def record_failure(kube: Kube, body: dict[str, Any], message: str, now: str) -> 
     )
     after = before.model_copy(update={"conditions": conditions})
     return _patch_status(kube, body, before, after)
+
+
+def _state(status: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The conditions without their messages: what a change of state changes."""
+    return [
+        (c.get("type"), c.get("status"), c.get("reason"), c.get("lastTransitionTime"))
+        for c in status.get("conditions") or []
+    ]
+
+
+def progress_held(before: ModelServiceStatus, after: ModelServiceStatus, now: datetime) -> float:
+    """Seconds to hold back writing ``after`` (0: write now): only counts and messages moved,
+    within PROGRESS_QUIET_SECONDS of the last change of state."""
+    old, new = before.to_api(), _without_failure(after).to_api()
+    patch = status_patch(old, new)
+    if not patch or not set(patch) <= _PROGRESS_FIELDS or _state(old) != _state(new):
+        return 0.0
+    stamps = [c.last_transition_time for c in before.conditions or [] if c.last_transition_time]
+    if not stamps:
+        return 0.0
+    since = (now - max(datetime.fromisoformat(stamp) for stamp in stamps)).total_seconds()
+    return max(0.0, PROGRESS_QUIET_SECONDS - since)
 
 
 def _write_status(
@@ -326,13 +356,20 @@ def _reconcile_valid(
         # Act on the decision now (a rollback takes the canary away at once).
         _sync_children(kube, _context(service, following, sidecar_image), result)
     result.phase = step.status.phase
-    result.status_written = _write_status(kube, body, before, step.status)
+    wake_after = step.wake_after
+    held = progress_held(before, step.status, now)
+    if held:
+        wake_after = held if wake_after is None else min(wake_after, held)
+    else:
+        result.status_written = _write_status(kube, body, before, step.status)
     if slots is not None:
         # After the write: a slot is free only once the status says the rollout ended.
         queued = step.status.stage is Stage.QUEUED
         result.wake = slots.update(key, holds_slot(step.status), queued=queued)
-    result.events = step.events
-    result.wake_after = step.wake_after
+    # A new ModelService's first status is no news (its next phase is): Warnings only.
+    first = before.phase is None
+    result.events = [e for e in step.events if not first or e.type == "Warning"]
+    result.wake_after = wake_after
     result.sample_every = sampling_interval(service.spec, step.status, canary.rolled_out)
     result.spec = service.spec
     result.status = step.status.to_api()
