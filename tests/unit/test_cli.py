@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelops.cli import main, parser
+from modelops.controller.config import OperatorConfig
 
 SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples"
 
@@ -66,3 +67,23 @@ def test_offline_commands_never_load_the_kubernetes_client(command: list[str]) -
         timeout=120,
     )
     assert done.stdout.strip() == ""
+
+
+def test_run_arguments_become_one_operator_config() -> None:
+    args = parser().parse_args(
+        [
+            *("run", "-n", "ml", "-n", "nlp", "--leader-elect", "--gateway-image", "img:1"),
+            *("--max-concurrent-rollouts", "3", "--lease-duration", "20"),
+        ]
+    )
+    config = OperatorConfig.from_args(args, own_namespace="ops")
+    assert config.namespaces == ("ml", "nlp")
+    assert config.namespaced
+    assert config.sidecar_image == "img:1"
+    assert config.max_concurrent_rollouts == 3
+    assert (config.leader_elect, config.lease_namespace, config.lease_seconds) == (True, "ops", 20)
+    standalone = OperatorConfig.from_args(
+        parser().parse_args(["run", "--standalone", "--leader-elect"]), own_namespace="ops"
+    )
+    assert not standalone.leader_elect
+    assert not standalone.namespaced
