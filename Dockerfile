@@ -22,7 +22,7 @@ COPY operator ./operator
 # Not editable: the package is copied into the environment (and its bytecode compiled there,
 # since the final root filesystem is read-only).
 RUN python -m venv /opt/modelops \
-    && /opt/modelops/bin/pip install --no-binary=modelops . \
+    && /opt/modelops/bin/pip install --no-binary=modelops-operator . \
     && /opt/modelops/bin/python -m compileall -q /opt/modelops/lib
 
 FROM ${PYTHON_IMAGE}

@@ -1,4 +1,8 @@
-"""The ``modelops`` command (also installed as ``kubectl-modelops``)."""
+"""The modelops command line (also installed as kubectl-modelops, so `kubectl modelops ...`
+works).
+
+`render` and `crd` work offline: they never load kopf or the Kubernetes client (the other
+commands import them when they run)."""
 
 import argparse
 import sys
@@ -43,9 +47,11 @@ def _render(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     # Imported here so `modelops render` and `crd` never load kopf or the Kubernetes client.
-    from modelops.operator import run_operator  # noqa: PLC0415
+    from modelops.controller.config import OperatorConfig  # noqa: PLC0415
+    from modelops.controller.process import run_operator  # noqa: PLC0415
+    from modelops.kube.leader import own_namespace  # noqa: PLC0415
 
-    return run_operator(args)
+    return run_operator(OperatorConfig.from_args(args, own_namespace()))
 
 
 def _gateway(args: argparse.Namespace) -> int:
@@ -63,8 +69,15 @@ def _lease_seconds(text: str) -> int:
     return seconds
 
 
+DESCRIPTION = (
+    "Run and drive the modelops Kubernetes operator: canary rollouts, health analysis, "
+    "automatic rollback and rate limits for model services. Also a kubectl plugin: "
+    "`kubectl modelops status NAME`."
+)
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="modelops", description=__doc__)
+    top = argparse.ArgumentParser(prog="modelops", description=DESCRIPTION)
     commands = top.add_subparsers(dest="command", required=True)
 
     commands.add_parser("crd", help="print the ModelService CRD").set_defaults(handler=_crd)
@@ -121,20 +134,20 @@ def parser() -> argparse.ArgumentParser:
 
     add_commands(commands)
 
-    gateway = commands.add_parser("gateway", help="run the rate-limit gateway", add_help=False)
-    gateway.add_argument("gateway_args", nargs=argparse.REMAINDER)
-    gateway.set_defaults(handler=_gateway)
+    # Listed here for `modelops --help`; main() hands every argument after `gateway` (--help
+    # included) to the gateway's own parser, which argparse.REMAINDER would not.
+    gateway = commands.add_parser(
+        "gateway", help="run the rate-limit gateway sidecar (see `modelops gateway --help`)"
+    )
+    gateway.set_defaults(handler=_gateway, gateway_args=[])
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    given = list(sys.argv[1:] if argv is None else argv)
-    if given[:1] == ["gateway"]:
-        # The gateway parses its own flags. argparse's REMAINDER does not take arguments that
-        # start with "--" right after a subcommand, so `modelops gateway --listen ...` (the
-        # sidecar's command) must not go through the top-level parser.
-        return _gateway(argparse.Namespace(gateway_args=given[1:]))
-    args = parser().parse_args(given)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["gateway"]:
+        return _gateway(argparse.Namespace(gateway_args=arguments[1:]))
+    args = parser().parse_args(arguments)
     code: int = args.handler(args)
     return code
 

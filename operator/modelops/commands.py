@@ -1,16 +1,19 @@
 """``modelops status|promote|abort NAME`` (also ``kubectl modelops ...``): read a ModelService's
-status for people, and ask the operator to promote or abort the canary that runs now."""
+status for people, and ask the operator to promote or abort the canary that runs now.
+
+The Kubernetes client is imported when one of these commands runs, not when the command line
+is built: `modelops render` and `crd` never load it."""
 
 import argparse
 import json
 import time
-from typing import Any
-
-from kubernetes import config
+from typing import TYPE_CHECKING, Any
 
 from modelops.api import KIND
-from modelops.kube.client import Kube
 from modelops.render.meta import ANNOTATION_ABORT, ANNOTATION_PAUSE, ANNOTATION_PROMOTE
+
+if TYPE_CHECKING:
+    from modelops.kube.client import Kube
 
 WATCH_INTERVAL = 2.0
 RESUMED = "none"
@@ -19,6 +22,8 @@ RESUMED = "none"
 def _namespace(args: argparse.Namespace) -> str:
     if args.namespace:
         return str(args.namespace)
+    from kubernetes import config  # noqa: PLC0415
+
     try:
         _, current = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
     except (config.ConfigException, OSError):
@@ -26,7 +31,13 @@ def _namespace(args: argparse.Namespace) -> str:
     return str(current.get("context", {}).get("namespace") or "default")
 
 
-def _fetch(kube: Kube, namespace: str, name: str) -> dict[str, Any]:
+def _kube() -> "Kube":
+    from modelops.kube.client import Kube  # noqa: PLC0415
+
+    return Kube.from_environment()
+
+
+def _fetch(kube: "Kube", namespace: str, name: str) -> dict[str, Any]:
     body = kube.get(KIND, namespace, name)
     if body is None:
         raise SystemExit(f"error: ModelService {namespace}/{name} not found")
@@ -71,7 +82,7 @@ def progress_bar(percent: int, width: int = 20) -> str:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    kube = Kube.from_environment()
+    kube = _kube()
     namespace = _namespace(args)
     shown = None
     while True:
@@ -89,7 +100,7 @@ def status_command(args: argparse.Namespace) -> int:
 def _annotate(
     args: argparse.Namespace, annotation: str, verb: str, value: str | None = None
 ) -> int:
-    kube = Kube.from_environment()
+    kube = _kube()
     namespace = _namespace(args)
     body = _fetch(kube, namespace, args.name)
     revision = (body.get("status") or {}).get("canaryRevision")

@@ -243,6 +243,6 @@ def test_namespaced_overlay_is_enough_in_its_namespace(
         manifest = yaml.safe_dump_all(wanted)
         cluster.kubectl("delete", "--ignore-not-found", "-f", "-", input_text=manifest, check=False)
     # No refusal at all: with --namespace, kopf does not try the cluster-scoped reads (namespaces,
-    # CRDs) a Role cannot grant (modelops.handlers.configure: settings.scanning.disabled).
+    # CRDs) a Role cannot grant (modelops.controller.hooks.configure: settings.scanning.disabled).
     refused = [line for line in lines if any(text in line for text in RBAC_REFUSALS)]
     assert not refused, "\n".join(refused[:20])

@@ -7,8 +7,9 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from modelops.controller.wakequeue import WakeQueue
 from modelops.kube.cache import CachedKube, Store
-from modelops.wakequeue import WakeQueue
+from modelops.kube.client import Kube
 
 
 def pod(name: str, version: int, owner: str = "svc", **labels: str) -> dict[str, Any]:
@@ -68,11 +69,17 @@ def test_owned_follows_label_changes() -> None:
     assert [p["metadata"]["name"] for p in store.owned("ns", "two")] == ["a"]
 
 
-def synced_cache(objects: dict[str, dict[str, Any]], gets: list[str]) -> CachedKube:
+def synced_cache(
+    objects: dict[str, dict[str, Any]], gets: list[str], foreign: bool = False
+) -> CachedKube:
     """A CachedKube with no informers (so every store counts as synced) whose API requests
-    are answered from ``objects`` by path, and recorded in ``gets``."""
+    are answered from ``objects`` by path, and recorded in ``gets``; ``foreign``: with the
+    stores of someone else's objects (else a wanted child missing from the cache is asked
+    of the API server, as before those watches have listed)."""
     cache = CachedKube.__new__(CachedKube)
     cache.stores = {kind: Store(kind) for kind in ("Pod", "Deployment", "ConfigMap")}
+    kinds = ("Deployment", "ConfigMap") if foreign else ()
+    cache.foreign = {kind: Store(kind, foreign=True) for kind in kinds}
     cache.informers = []
 
     def call(method: str, path: str, *_: Any, **__: Any) -> Any:
@@ -110,6 +117,7 @@ def test_list_of_pods_comes_from_the_cache_by_selector() -> None:
 
 def test_wake_queue_runs_a_key_once_for_a_burst_queued_before_it_starts() -> None:
     queue = WakeQueue(workers=1)
+    queue.start()
     gate = threading.Event()
     runs: list[str] = []
     queue.wake("block", gate.wait)  # holds the only worker
@@ -134,6 +142,7 @@ def test_a_read_is_a_copy_the_caller_may_change() -> None:
 
 def test_wake_queue_runs_objects_seen_before_ahead_of_new_ones() -> None:
     queue = WakeQueue(workers=1)
+    queue.start()
     gate = threading.Event()
     runs: list[str] = []
     queue.wake("block", gate.wait)
@@ -145,3 +154,62 @@ def test_wake_queue_runs_objects_seen_before_ahead_of_new_ones() -> None:
     while len(runs) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert runs == ["seen", "new"]
+
+
+def test_someone_elses_names_come_from_the_metadata_watch_with_no_get() -> None:
+    gets: list[str] = []
+    cache = synced_cache({}, gets, foreign=True)
+    theirs = {
+        "metadata": {
+            "name": "x-stable",
+            "namespace": "ns",
+            "uid": "their-uid",
+            "resourceVersion": "7",
+            "labels": {"app": "theirs"},
+            "annotations": {"big": "x" * 1000},
+        }
+    }
+    cache.foreign["Deployment"].put(theirs)
+    found = cache.lookup("Deployment", "ns", "x-stable", wanted=True)
+    # Enough to see whose it is, nothing more is kept.
+    assert found == {
+        "metadata": {
+            "name": "x-stable",
+            "namespace": "ns",
+            "uid": "their-uid",
+            "resourceVersion": "7",
+        }
+    }
+    # Nobody holds the name: free to create, and nothing asked.
+    assert cache.lookup("Deployment", "ns", "x-other", wanted=True) is None
+    assert cache.lookup("ConfigMap", "ns", "x-ratelimit", wanted=True) is None
+    assert gets == []
+    # Someone else's objects belong to no ModelService: their changes wake nothing.
+    assert cache.foreign["Deployment"].owner_of(theirs) == ("ns", "")
+
+
+def test_someone_elses_objects_are_listed_and_watched_as_metadata_only() -> None:
+    sent: list[tuple[str, Any, Any]] = []
+    kube = Kube(api=None)  # type: ignore[arg-type]
+
+    def call(
+        method: str, path: str, *_: Any, query: Any = None, accept: str = "", **__: Any
+    ) -> Any:
+        sent.append((path, query, accept))
+        return {"items": [], "metadata": {"resourceVersion": "5"}}
+
+    kube._call = call  # type: ignore[method-assign]
+    kube.list_versioned(
+        "ConfigMap",
+        "ns",
+        {},
+        excluding={"app.kubernetes.io/managed-by": "modelops"},
+        metadata_only=True,
+    )
+    assert sent == [
+        (
+            "/api/v1/namespaces/ns/configmaps",
+            [("labelSelector", "app.kubernetes.io/managed-by!=modelops")],
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+        )
+    ]

@@ -1,86 +1,18 @@
 """The rollout state machine, transition by transition, with no cluster."""
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from modelops.api.spec import ModelServiceSpec
 from modelops.api.status import MetricResult, ModelServiceStatus, Phase, Stage
-from modelops.manifests import parse_model_service
+from modelops.controller.slots import RolloutSlots
 from modelops.render.pod import revision
-from modelops.rollout.canary import (
-    Commands,
-    Step,
-    advance,
-    analysis_due,
-    plan,
-    sampling_interval,
-)
 from modelops.rollout.observe import WorkloadObservation
-from modelops.slots import RolloutSlots
-from tests.support.samples import model_service
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-METRIC = {
-    "name": "errors",
-    "max": 0.05,
-    "prometheus": {"address": "http://prometheus:9090", "query": "x"},
-}
-
-
-def spec(
-    version: str, steps: list[dict[str, Any]] | None = None, **rollout: Any
-) -> ModelServiceSpec:
-    body = {"strategy": "Canary", "steps": steps or [{"weight": 20}, {"weight": 60}], **rollout}
-    return parse_model_service(model_service("m", version, rollout=body)).spec
-
-
-def ready(spec_: ModelServiceSpec, desired: int = 2, **fields: Any) -> WorkloadObservation:
-    base: dict[str, Any] = {
-        "exists": True,
-        "desired": desired,
-        "replicas": desired,
-        "updated": desired,
-        "ready": desired,
-        "available": desired,
-        "generation": 1,
-        "observed_generation": 1,
-        "revision": revision(spec_),
-    }
-    base.update(fields)
-    return WorkloadObservation(**base)
-
-
-def tick(
-    spec_: ModelServiceSpec,
-    status: ModelServiceStatus,
-    stable: WorkloadObservation,
-    canary: WorkloadObservation | None = None,
-    metrics: list[MetricResult] | None = None,
-    at: float = 0.0,
-    commands: Commands | None = None,
-) -> Step:
-    return advance(
-        spec_,
-        status,
-        generation=1,
-        stable=stable,
-        canary=canary or WorkloadObservation(),
-        metrics=metrics,
-        conflicts=[],
-        now=T0 + timedelta(seconds=at),
-        commands=commands,
-    )
-
-
-def deployed(version: str = "1.0.0") -> tuple[ModelServiceSpec, ModelServiceStatus]:
-    """A service whose first version is Stable."""
-    first = spec(version)
-    assert plan(first, ModelServiceStatus()).canary_spec is None  # no canary for the first one
-    step = tick(first, ModelServiceStatus(), ready(first))
-    assert step.status.phase is Phase.STABLE
-    assert step.status.stable_template is not None
-    return first, step.status
+from modelops.rollout.plan import plan
+from modelops.rollout.transitions import Commands, Transition
+from modelops.rollout.verdict import analysis_due, sampling_interval
+from tests.support.rollout import METRIC, T0, deployed, ready, spec, tick
 
 
 def test_new_version_walks_the_steps_and_is_promoted() -> None:
@@ -170,7 +102,7 @@ GOOD = [MetricResult(name="errors", value=0.01, ok=True, message="within bounds"
 BAD = [MetricResult(name="errors", value=0.3, ok=False, message="above max 0.05")]
 
 
-def sampled_rollout(**analysis: Any) -> tuple[ModelServiceSpec, WorkloadObservation, Step]:
+def sampled_rollout(**analysis: Any) -> tuple[ModelServiceSpec, WorkloadObservation, Transition]:
     """v2 under analysis with a long pause, its canary ready at t=1 and its first run passed
     then: the new spec, stable's observation and that step."""
     old, status = deployed()
@@ -247,24 +179,23 @@ def test_a_passing_check_resets_the_failure_count_and_pause_is_honoured() -> Non
     assert step.status.current_step == 1
 
 
-def test_inconclusive_analysis_pauses_or_fails_as_configured() -> None:
+def analysed(results: list[MetricResult], **analysis: Any) -> tuple[ModelServiceSpec, Transition]:
+    """v2 with one step under ``analysis``, its canary ready at t=1 with these ``results``."""
     old, status = deployed()
+    new = spec("2.0.0", [{"weight": 20}], analysis={"metrics": [METRIC], **analysis})
+    step = tick(new, status, ready(old), WorkloadObservation(exists=True, desired=1))
+    return new, tick(new, step.status, ready(old), ready(new, desired=1), results, at=1)
+
+
+def test_inconclusive_analysis_pauses_or_fails_as_configured() -> None:
     unknown = [MetricResult(name="errors", ok=None, message="Prometheus unreachable")]
-    pausing = spec("2.0.0", [{"weight": 20}], analysis={"metrics": [METRIC]})
-    step = tick(pausing, status, ready(old), WorkloadObservation(exists=True, desired=1))
-    step = tick(pausing, step.status, ready(old), ready(pausing, desired=1), unknown, at=1)
+    pausing, step = analysed(unknown)
     assert step.status.phase is Phase.PROGRESSING
     assert "inconclusive" in (step.status.message or "") and step.status.current_step == 0
     # A wake between analysis runs (no metrics this time) keeps the pause: not a pass.
-    between = tick(pausing, step.status, ready(old), ready(pausing, desired=1), None, at=2)
+    between = tick(pausing, step.status, ready(spec("1.0.0")), ready(pausing, desired=1), at=2)
     assert between.status.stage is Stage.CANARY and "inconclusive" in (between.status.message or "")
-    failing = spec(
-        "2.0.0",
-        [{"weight": 20}],
-        analysis={"metrics": [METRIC], "inconclusive": "Fail", "failureLimit": 1},
-    )
-    step = tick(failing, status, ready(old), WorkloadObservation(exists=True, desired=1))
-    step = tick(failing, step.status, ready(old), ready(failing, desired=1), unknown, at=1)
+    _, step = analysed(unknown, inconclusive="Fail", failureLimit=1)
     assert step.status.phase is Phase.ROLLED_BACK
 
 
@@ -329,6 +260,7 @@ def test_rolled_back_service_stays_ready_but_not_up_to_date() -> None:
         "Progressing": "False",
         "Degraded": "True",
         "UpToDate": "False",
+        "Stalled": "True",
     }
     up_to_date = next(c for c in step.status.conditions or [] if c.type == "UpToDate")
     assert up_to_date.reason == "RolledBack"
@@ -443,3 +375,35 @@ def test_slots_a_key_that_stops_waiting_leaves_the_line() -> None:
     slots.update("reverted", active=False)  # its spec went back: no longer queued
     assert slots.update("running", active=False) == ["next"]
     assert slots.forget("next") == [] and slots.claim("any")
+
+
+REFUSED = [
+    MetricResult(
+        name="errors",
+        ok=None,
+        error=True,
+        message="query 'rate((' failed: Prometheus refused the query (400): parse error",
+    )
+]
+
+
+def test_a_refused_query_is_an_analysis_error_that_pauses_or_fails_per_inconclusive() -> None:
+    pausing, step = analysed(REFUSED)
+    assert step.status.stage is Stage.CANARY and step.status.current_step == 0
+    progressing = next(c for c in step.status.conditions or [] if c.type == "Progressing")
+    assert progressing.reason == "AnalysisError"
+    assert "rate((" in progressing.message and "parse error" in progressing.message
+    [event] = step.events
+    assert (event.type, event.reason) == ("Warning", "AnalysisError")
+    assert "rate((" in event.message
+    # A wake between runs keeps the verdict and posts no second Event.
+    between = tick(pausing, step.status, ready(spec("1.0.0")), ready(pausing, desired=1), at=2)
+    assert between.events == [] and "rate((" in (between.status.message or "")
+
+    failing, step = analysed(REFUSED, inconclusive="Fail", failureLimit=2)
+    assert [(e.type, e.reason) for e in step.events] == [("Warning", "AnalysisError")]
+    assert step.status.stage is Stage.CANARY
+    step = tick(
+        failing, step.status, ready(spec("1.0.0")), ready(failing, desired=1), REFUSED, at=20
+    )
+    assert step.status.phase is Phase.ROLLED_BACK and "rate((" in (step.status.message or "")

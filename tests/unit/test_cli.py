@@ -1,9 +1,16 @@
-"""``modelops run``'s leader-election arguments: defaults, and a lease too short to work;
-``modelops gateway``'s flags reach the gateway."""
+"""The command line: ``modelops run``'s leader-election arguments, help texts, and the offline
+commands that must not load the Kubernetes client."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from modelops.cli import main, parser
+from modelops.controller.config import OperatorConfig
+
+SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples"
 
 
 def test_leader_election_defaults() -> None:
@@ -19,12 +26,64 @@ def test_a_lease_shorter_than_its_renewals_is_refused(capsys: pytest.CaptureFixt
     assert "at least 3 seconds" in capsys.readouterr().err
 
 
-def test_gateway_takes_its_own_flags(capsys: pytest.CaptureFixture[str]) -> None:
-    """The sidecar's command is `modelops gateway --listen ...`: the flags reach the gateway's
-    parser (here it refuses a bad one), not the top-level one."""
-    with pytest.raises(SystemExit) as exited:
-        main(["gateway", "--listen", "nowhere"])
-    assert exited.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("usage: modelops gateway"), err
-    assert "expected HOST:PORT" in err
+def test_gateway_help_is_the_gateways_own(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["gateway", "--help"])
+    assert stopped.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: modelops gateway")
+    assert "--listen" in out
+
+
+def test_top_level_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--help"])
+    assert stopped.value.code == 0
+    out = capsys.readouterr().out
+    assert "gateway" in out
+    assert "render" in out
+    assert "``" not in out
+
+
+OFFLINE = """
+import io, sys, contextlib
+from modelops.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    assert main(sys.argv[1:]) == 0
+loaded = sorted({name.split(".")[0] for name in sys.modules} & {"kubernetes", "kopf", "aiohttp"})
+print(",".join(loaded))
+"""
+
+
+@pytest.mark.parametrize(
+    "command", [["crd"], ["render", "-f", str(SAMPLES / "sentiment.yaml")]], ids=["crd", "render"]
+)
+def test_offline_commands_never_load_the_kubernetes_client(command: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", OFFLINE, *command],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == ""
+
+
+def test_run_arguments_become_one_operator_config() -> None:
+    args = parser().parse_args(
+        [
+            *("run", "-n", "ml", "-n", "nlp", "--leader-elect", "--gateway-image", "img:1"),
+            *("--max-concurrent-rollouts", "3", "--lease-duration", "20"),
+        ]
+    )
+    config = OperatorConfig.from_args(args, own_namespace="ops")
+    assert config.namespaces == ("ml", "nlp")
+    assert config.namespaced
+    assert config.sidecar_image == "img:1"
+    assert config.max_concurrent_rollouts == 3
+    assert (config.leader_elect, config.lease_namespace, config.lease_seconds) == (True, "ops", 20)
+    standalone = OperatorConfig.from_args(
+        parser().parse_args(["run", "--standalone", "--leader-elect"]), own_namespace="ops"
+    )
+    assert not standalone.leader_elect
+    assert not standalone.namespaced

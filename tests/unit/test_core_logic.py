@@ -2,13 +2,15 @@
 
 import threading
 import time
+from typing import Any
 
 from modelops.api.status import ModelServiceStatus, Phase
-from modelops.coalesce import Coalescer
-from modelops.reconcile import status_patch
+from modelops.controller.coalesce import Coalescer
+from modelops.controller.reconcile import status_patch
 from modelops.render.drift import contained, in_sync
 from modelops.rollout.events import transition_events
 from modelops.rollout.observe import WorkloadObservation, observe_deployment
+from modelops.rollout.report import Moment
 from modelops.rollout.steady import steady_status
 
 
@@ -74,16 +76,10 @@ def observation(**fields: object) -> WorkloadObservation:
 def status(
     previous: ModelServiceStatus, stable: WorkloadObservation, **extra: object
 ) -> ModelServiceStatus:
-    args = {
-        "generation": 3,
-        "version": "1.0",
-        "revision": "r1",
-        "stable": stable,
-        "conflicts": [],
-        "now": "T1",
-    }
+    args: dict[str, Any] = {"version": "1.0", "revision": "r1", "conflicts": [], "now": "T1"}
     args.update(extra)
-    return steady_status(previous, **args)  # type: ignore[arg-type]
+    moment = Moment(3, stable, args["version"], args["now"])
+    return steady_status(previous, moment, revision=args["revision"], conflicts=args["conflicts"])
 
 
 def test_steady_status_ready_when_rolled_out() -> None:

@@ -11,12 +11,15 @@ from typing import Any
 
 import pytest
 
+from modelops.health.analysis import run_analysis
 from modelops.health.prometheus import (
     NoDataError,
     PrometheusUnavailableError,
     QueryError,
     query_scalar,
 )
+from modelops.manifests import parse_model_service
+from tests.support.samples import model_service
 
 
 @dataclass
@@ -152,3 +155,21 @@ def test_credentials_go_in_a_header_and_never_in_a_message(stub: tuple[str, Answ
     assert "s3cret" not in str(raised.value)
     assert "reader" not in str(raised.value)
     assert address in str(raised.value)
+
+
+def test_run_analysis_reports_a_refused_query_as_an_analysis_error(
+    stub: tuple[str, Answer],
+) -> None:
+    address, answer = stub
+    answer.status = 400
+    answer.body = b'{"status":"error","errorType":"bad_data","error":"parse error at char 5"}'
+    metric = {"name": "errors", "max": 0.05, "prometheus": {"address": address, "query": "rate(("}}
+    body = model_service(
+        "m", rollout={"steps": [{"weight": 10}], "analysis": {"metrics": [metric]}}
+    )
+    [result] = run_analysis(parse_model_service(body).spec, "ml", "m")
+    assert (result.name, result.ok, result.error) == ("errors", None, True)
+    assert "'rate(('" in result.message and "parse error at char 5" in result.message
+    answer.status, answer.body = 200, vector("0.5")
+    [result] = run_analysis(parse_model_service(body).spec, "ml", "m")
+    assert (result.ok, result.error, result.value) == (False, None, 0.5)

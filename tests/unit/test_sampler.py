@@ -3,7 +3,7 @@
 import threading
 from collections.abc import Callable
 
-from modelops.sampler import Sampler
+from modelops.controller.sampler import Sampler
 
 WAIT = 5.0  # seconds: a wait for something that should happen in milliseconds
 

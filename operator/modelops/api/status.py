@@ -51,6 +51,11 @@ class MetricResult(ApiModel):
     name: str
     value: float | None = Field(default=None, description="The query's value; unset if none.")
     ok: bool | None = Field(default=None, description="Within bounds; unset when inconclusive.")
+    error: bool | None = Field(
+        default=None,
+        description="Prometheus refused the query (bad PromQL): an AnalysisError, whose message "
+        "holds the query and Prometheus' answer. Inconclusive, like no answer at all.",
+    )
     message: str = ""
 
 
@@ -69,7 +74,14 @@ class ModelServiceStatus(ApiModel):
     stable_version: str | None = None
     canary_version: str | None = None
     canary_weight: int | None = Field(default=None, ge=0, le=100)
-    current_step: int | None = None
+    current_step: int | None = Field(
+        default=None, description="Index of the canary step under way, in rollout.steps."
+    )
+    step_hash: str | None = Field(
+        default=None,
+        description="Hash of rollout.steps when the step under way was entered; an edit of the "
+        "steps mid-rollout restarts the canary at the first of the new steps.",
+    )
     replicas: int | None = None
     ready_replicas: int | None = None
     ready: str | None = Field(default=None, description="Ready/desired pods, for kubectl get.")

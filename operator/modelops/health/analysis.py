@@ -1,13 +1,20 @@
 """Run a ModelService's metric checks against Prometheus: one result per check.
 
-Prometheus unreachable or without data gives an inconclusive result (``ok`` unset); the
-rollout machine decides what that means (pause, or a failure, per ``analysis.inconclusive``).
+No answer from Prometheus escapes as an exception: the rollout machine must see every outcome
+to put it in status. Prometheus unreachable or without data gives an inconclusive result
+(``ok`` unset); a query Prometheus refuses (bad PromQL, HTTP 400 ``bad_data``) is inconclusive
+too, but marked ``error`` with the query in the message, so status and a Warning Event say
+``AnalysisError`` and which query to fix. The machine decides what an inconclusive result
+means (pause, or a failure, per ``analysis.inconclusive``).
 """
 
 from modelops.api.spec import MetricCheck, ModelServiceSpec
 from modelops.api.status import MetricResult
 from modelops.health.presets import metric_query
-from modelops.health.prometheus import NoDataError, PrometheusUnavailableError, query_scalar
+from modelops.health.prometheus import PrometheusError, QueryError, query_scalar
+
+# Room in a status message for the query and Prometheus' own words about it.
+_MESSAGE_CHARS = 600
 
 
 def _judge(check: MetricCheck, value: float) -> MetricResult:
@@ -29,7 +36,11 @@ def run_analysis(spec: ModelServiceSpec, namespace: str, name: str) -> list[Metr
         address, query = metric_query(check, namespace, name)
         try:
             value = query_scalar(address, query)
-        except (PrometheusUnavailableError, NoDataError) as error:
+        except QueryError as error:
+            message = f"query {query!r} failed: {error}"[:_MESSAGE_CHARS]
+            results.append(MetricResult(name=check.name, ok=None, error=True, message=message))
+            continue
+        except PrometheusError as error:
             results.append(MetricResult(name=check.name, ok=None, message=str(error)[:300]))
             continue
         results.append(_judge(check, value))

@@ -10,6 +10,11 @@ with the new object); the watch event that echoes them later is not newer, so it
 nothing. resourceVersions are compared as integers (what etcd gives), which keeps a late
 event from putting an older object back. A delete leaves a tombstone at the deleted object's
 version for the same reason.
+
+Objects of the child kinds that are *not* ours (``managed-by!=modelops``) are watched too, as
+metadata only (PartialObjectMetadata: name, uid, owners): the names someone else holds. A
+reconcile that wants a child its cache does not hold learns from them, with no GET, whether
+the name is free or someone else's object holds it (a conflict it reports, never touches).
 """
 
 import json
@@ -32,6 +37,8 @@ CHILD_KINDS = (
     "HorizontalPodAutoscaler",
     "PodDisruptionBudget",
 )
+# Kinds whose names a ModelService's children claim (Pods are named by their ReplicaSet).
+FOREIGN_KINDS = tuple(kind for kind in CHILD_KINDS if kind != "Pod")
 SELECTOR = {LABEL_MANAGED_BY: MANAGED_BY}
 WATCH_SECONDS = 300
 log = logging.getLogger("modelops.cache")
@@ -47,9 +54,16 @@ def _version(body: dict[str, Any]) -> int:
         return 0
 
 
-def _trim(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+# Of someone else's object, what tells whose it is.
+_FOREIGN_FIELDS = ("name", "namespace", "uid", "resourceVersion", "ownerReferences")
+
+
+def _trim(kind: str, body: dict[str, Any], foreign: bool = False) -> dict[str, Any]:
     """What the reconcile reads, nothing more: the cache holds every child of thousands of
     ModelServices. managedFields is most of an applied object's size."""
+    if foreign:
+        found = body.get("metadata", {})
+        return {"metadata": {k: found[k] for k in _FOREIGN_FIELDS if k in found}}
     meta = {k: v for k, v in body.get("metadata", {}).items() if k != "managedFields"}
     if kind == "Pod":  # only status and labels decide health
         return {"metadata": meta, "status": body.get("status") or {}}
@@ -65,10 +79,12 @@ class _Entry:
 
 class Store:
     """Objects of one kind by (namespace, name), indexed by owner for pod lookups. Each read
-    decodes a fresh copy, so a caller may change what it got."""
+    decodes a fresh copy, so a caller may change what it got. ``foreign``: someone else's
+    objects, metadata only, owned by no ModelService (their changes wake nothing)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, foreign: bool = False) -> None:
         self.kind = kind
+        self.foreign = foreign
         self._lock = threading.Lock()
         self._objects: dict[Key, _Entry] = {}
         self._tombstones: dict[Key, int] = {}
@@ -76,6 +92,8 @@ class Store:
 
     def owner_of(self, body: dict[str, Any]) -> Key:
         meta = body["metadata"]
+        if self.foreign:
+            return (meta.get("namespace", ""), "")
         if self.kind == KIND:
             return (meta.get("namespace", ""), meta["name"])
         labels = meta.get("labels") or {}
@@ -87,7 +105,7 @@ class Store:
         key = (meta.get("namespace", ""), meta["name"])
         version = _version(body)
         owner = self.owner_of(body)[1]
-        data = json.dumps(_trim(self.kind, body), separators=(",", ":")).encode()
+        data = json.dumps(_trim(self.kind, body, self.foreign), separators=(",", ":")).encode()
         with self._lock:
             held = self._objects.get(key)
             floor = held.version if held is not None else self._tombstones.get(key, -1)
@@ -149,10 +167,13 @@ class Informer:
         self.namespace = namespace
         self.wake = wake
         self.synced = threading.Event()
-        # Children by our label; ModelServices are all ours.
-        self.selector = {} if store.kind == KIND else SELECTOR
+        # Children by our label; ModelServices are all ours; someone else's: all but ours.
+        self.selector = {} if store.kind == KIND or store.foreign else SELECTOR
+        self.excluding = SELECTOR if store.foreign else None
         self._thread = threading.Thread(
-            target=self._run, name=f"informer-{store.kind}-{namespace or '*'}", daemon=True
+            target=self._run,
+            name=f"informer-{store.kind}{'-foreign' if store.foreign else ''}-{namespace or '*'}",
+            daemon=True,
         )
 
     def start(self) -> None:
@@ -164,7 +185,13 @@ class Informer:
             self.wake(namespace, owner)
 
     def _relist(self) -> str:
-        items, version = self.kube.list_versioned(self.store.kind, self.namespace, self.selector)
+        items, version = self.kube.list_versioned(
+            self.store.kind,
+            self.namespace,
+            self.selector,
+            excluding=self.excluding,
+            metadata_only=self.store.foreign,
+        )
         listed = set()
         for item in items:
             item.setdefault("metadata", {}).setdefault("namespace", self.namespace or "")
@@ -196,7 +223,13 @@ class Informer:
     def _watch(self, version: str) -> str:
         """One watch request; the version to go on from, or "" to relist."""
         for event in self.kube.watch(
-            self.store.kind, self.namespace, self.selector, version, WATCH_SECONDS
+            self.store.kind,
+            self.namespace,
+            self.selector,
+            version,
+            WATCH_SECONDS,
+            excluding=self.excluding,
+            metadata_only=self.store.foreign,
         ):
             kind, body = event.get("type"), event.get("object") or {}
             if kind == "ERROR":  # 410 Gone: the version is too old to watch from
@@ -220,10 +253,11 @@ class CachedKube(Kube):
     def __init__(self, kube: Kube, namespaces: list[str] | None, wake: Wake) -> None:
         super().__init__(kube.api)
         self.stores = {kind: Store(kind) for kind in (KIND, *CHILD_KINDS)}
+        self.foreign = {kind: Store(kind, foreign=True) for kind in FOREIGN_KINDS}
         where: list[str | None] = list(namespaces) if namespaces else [None]
         self.informers = [
             Informer(kube, store, namespace, wake)
-            for store in self.stores.values()
+            for store in (*self.stores.values(), *self.foreign.values())
             for namespace in where
         ]
 
@@ -231,8 +265,9 @@ class CachedKube(Kube):
         for informer in self.informers:
             informer.start()
 
-    def _store(self, kind: str) -> Store | None:
-        store = self.stores.get(kind)
+    def _store(self, kind: str, foreign: bool = False) -> Store | None:
+        """The store of ``kind`` once its informers have listed; None before, or if none."""
+        store = (self.foreign if foreign else self.stores).get(kind)
         if store is None:
             return None
         synced = all(i.synced.is_set() for i in self.informers if i.store is store)
@@ -255,11 +290,21 @@ class CachedKube(Kube):
         return found
 
     def lookup(self, kind: str, namespace: str, name: str, wanted: bool) -> dict[str, Any] | None:
+        """A child by name: ours from the cache; else, for a wanted child, someone else's
+        object of that name (its metadata: enough to see it is not ours), or None when
+        nobody holds the name. The API server is asked only while the watches have not listed
+        yet, or for a kind they do not cover."""
         store = self._store(kind)
-        if store is not None and not wanted:
+        if store is None:
+            return self.get(kind, namespace, name)
+        held = store.get((namespace, name))
+        if held is not None or not wanted:
             # Not desired: only an object of ours (labelled, so in the cache) is deleted.
-            return store.get((namespace, name))
-        return self.get(kind, namespace, name)
+            return held
+        foreign = self._store(kind, foreign=True)
+        if foreign is None:
+            return self.get(kind, namespace, name)
+        return foreign.get((namespace, name))
 
     def list(self, kind: str, namespace: str, selector: dict[str, str]) -> Objects:
         store = self._store(kind)

@@ -21,6 +21,11 @@ FIELD_MANAGER = "modelops"
 REQUEST_TIMEOUT = (5, 30)
 # Named outside the class: inside it, ``list`` is the method.
 Objects = list[dict[str, Any]]
+# What the API server answers, for a list and for a watch, when asked for metadata only:
+# PartialObjectMetadata (name, namespace, uid, labels, ownerReferences...) without spec or
+# status, whatever the kind.
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+METADATA_ITEM = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 class NamespaceTerminatingError(RuntimeError):
@@ -80,12 +85,14 @@ class Kube:
         body: Any = None,
         query: list[tuple[str, str]] | None = None,
         content_type: str = "application/json",
+        *,
+        accept: str = "application/json",
     ) -> Any:
         method, url, headers, body, _ = self.api.param_serialize(
             method=method,
             resource_path=path,
             query_params=query or [],
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            header_params={"Content-Type": content_type, "Accept": accept},
             body=body,
             auth_settings=["BearerToken"],
         )
@@ -128,11 +135,23 @@ class Kube:
         return items
 
     def list_versioned(
-        self, kind: str, namespace: str | None, selector: dict[str, str]
+        self,
+        kind: str,
+        namespace: str | None,
+        selector: dict[str, str],
+        *,
+        excluding: dict[str, str] | None = None,
+        metadata_only: bool = False,
     ) -> tuple[Objects, str]:
         """The objects and the list's resourceVersion (where a watch takes over); all
-        namespaces when ``namespace`` is None."""
-        found = self._call("GET", resource(kind).collection(namespace), query=_selector(selector))
+        namespaces when ``namespace`` is None. ``excluding``: labels the objects must not
+        have (``key!=value``); ``metadata_only``: PartialObjectMetadata, no spec or status."""
+        found = self._call(
+            "GET",
+            resource(kind).collection(namespace),
+            query=_selector(selector, excluding),
+            accept=METADATA_LIST if metadata_only else "application/json",
+        )
         items: Objects = found.get("items", [])
         return items, str(found.get("metadata", {}).get("resourceVersion", ""))
 
@@ -143,11 +162,15 @@ class Kube:
         selector: dict[str, str],
         resource_version: str,
         timeout_seconds: int = 300,
+        *,
+        excluding: dict[str, str] | None = None,
+        metadata_only: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Watch events (``{"type": ..., "object": ...}``, BOOKMARKs included) from
-        ``resource_version`` until the server ends the watch after ``timeout_seconds``."""
+        ``resource_version`` until the server ends the watch after ``timeout_seconds``;
+        ``excluding`` and ``metadata_only`` as for ``list_versioned``."""
         query = [
-            *_selector(selector),
+            *_selector(selector, excluding),
             ("watch", "true"),
             ("allowWatchBookmarks", "true"),
             ("timeoutSeconds", str(timeout_seconds)),
@@ -158,7 +181,7 @@ class Kube:
             method="GET",
             resource_path=resource(kind).collection(namespace),
             query_params=query,
-            header_params={"Accept": "application/json"},
+            header_params={"Accept": METADATA_ITEM if metadata_only else "application/json"},
             auth_settings=["BearerToken"],
         )
         response = self.api.call_api(
@@ -238,7 +261,9 @@ class Kube:
         return patched
 
 
-def _selector(selector: dict[str, str]) -> list[tuple[str, str]]:
-    if not selector:
-        return []
-    return [("labelSelector", ",".join(f"{k}={v}" for k, v in sorted(selector.items())))]
+def _selector(
+    selector: dict[str, str], excluding: dict[str, str] | None = None
+) -> list[tuple[str, str]]:
+    terms = [f"{k}={v}" for k, v in sorted(selector.items())]
+    terms += [f"{k}!={v}" for k, v in sorted((excluding or {}).items())]
+    return [("labelSelector", ",".join(terms))] if terms else []

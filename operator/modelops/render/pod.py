@@ -126,12 +126,21 @@ def pod_template(ctx: RenderContext, spec: ModelServiceSpec, track: Track) -> di
     return {"metadata": {"labels": labels, "annotations": annotations}, "spec": pod}
 
 
+def shaping(spec: ModelServiceSpec) -> dict[str, Any]:
+    """The part of a spec that shapes the pods, written once: ``revision`` hashes it, and a
+    rollout keeps it in status.stableTemplate to render stable from it (``with_shaping``)."""
+    out: dict[str, Any] = {"model": spec.model.to_api()}
+    if spec.pod_template:
+        out["podTemplate"] = spec.pod_template.to_api()
+    if spec.probes:
+        out["probes"] = spec.probes.to_api()
+    return out
+
+
 def revision(spec: ModelServiceSpec) -> str:
     """A short hash of everything that shapes the pods; a new one means a new rollout."""
-    shaping = {
-        "model": spec.model.to_api(),
-        "podTemplate": spec.pod_template.to_api() if spec.pod_template else None,
-        "probes": spec.probes.to_api() if spec.probes else None,
-    }
-    digest = hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
+    # Absent parts hash as null, as they always have: the same spec keeps its revision
+    # across operator upgrades (a changed hash would start a rollout of every service).
+    hashed = {"podTemplate": None, "probes": None, **shaping(spec)}
+    digest = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()
     return digest[:10]

@@ -44,9 +44,16 @@ class Wanted:
 
 
 def set_conditions(
-    previous: list[Condition] | None, wanted: list[Wanted], *, now: str, generation: int
+    previous: list[Condition] | None,
+    wanted: list[Wanted],
+    *,
+    now: str,
+    generation: int,
+    absent: frozenset[str] = frozenset(),
 ) -> list[Condition]:
-    conditions = list(previous or [])
+    """``wanted`` set as they should read now; the types in ``absent`` removed (kstatus'
+    abnormal-true conditions, Reconciling and Stalled, are present only while True)."""
+    conditions = [c for c in previous or [] if c.type not in absent]
     for item in wanted:
         conditions = set_condition(
             conditions,

@@ -7,6 +7,8 @@ that arrive while it runs are folded by the Coalescer into one more run afterwar
 Two lanes: a ModelService already reconciled once (its children exist; a wake is usually one
 status patch at most) goes before one never seen. Thousands created at once then become Ready
 one after another, instead of all after the last one got its children.
+
+Nothing runs until ``start``: wakes queued before it wait for the workers.
 """
 
 import itertools
@@ -19,14 +21,26 @@ URGENT, NEW = 0, 1
 
 class WakeQueue:
     def __init__(self, workers: int) -> None:
+        self._workers = workers
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._queued: set[Hashable] = set()
         self._order = itertools.count()  # first in, first out within a lane
         self._lanes: queue.PriorityQueue[tuple[int, int, Hashable, Callable[[], None]]] = (
             queue.PriorityQueue()
         )
-        for index in range(workers):
-            threading.Thread(target=self._work, name=f"reconcile-{index}", daemon=True).start()
+
+    def start(self) -> None:
+        """Start the worker threads (once)."""
+        with self._lock:
+            if self._threads:
+                return
+            self._threads = [
+                threading.Thread(target=self._work, name=f"reconcile-{index}", daemon=True)
+                for index in range(self._workers)
+            ]
+        for thread in self._threads:
+            thread.start()
 
     def wake(self, key: Hashable, work: Callable[[], None], known: bool = True) -> None:
         """Run ``work`` on the pool unless a run for ``key`` is already waiting to start;

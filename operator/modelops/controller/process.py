@@ -1,6 +1,5 @@
 """``modelops run``: logging, the /metrics and /healthz server, and kopf's main loop."""
 
-import argparse
 import asyncio
 import json
 import logging
@@ -10,8 +9,10 @@ import kopf
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from modelops import handlers  # noqa: F401  (importing registers the kopf handlers)
-from modelops.kube.leader import own_namespace
+from modelops.controller import hooks
+from modelops.controller.config import OperatorConfig
+from modelops.controller.manager import Controller
+from modelops.kube.client import Kube
 
 
 class JsonFormatter(logging.Formatter):
@@ -67,28 +68,20 @@ async def serve_http(port: int) -> web.AppRunner:
     return runner
 
 
-def run_operator(args: argparse.Namespace) -> int:
-    configure_logging(args.log_format, args.verbose)
+def run_operator(config: OperatorConfig) -> int:
+    configure_logging(config.log_format, config.verbose)
+    controller = Controller(config, Kube.from_environment())
 
     async def main() -> None:
-        runner = await serve_http(args.metrics_port)
+        runner = await serve_http(config.metrics_port)
         try:
             await kopf.operator(
-                clusterwide=not args.namespace,
-                namespaces=args.namespace,
-                # kopf runs no resource handlers (modelops.handlers says why): no kopf peering
-                # either; --leader-elect elects through a Lease (modelops.kube.leader).
+                registry=hooks.registry(controller),
+                clusterwide=not config.namespaced,
+                namespaces=list(config.namespaces),
+                # kopf runs no resource handlers (modelops.controller says why): no kopf
+                # peering either; leader election goes through a Lease (modelops.kube.leader).
                 standalone=True,
-                memo=kopf.Memo(
-                    gateway_image=args.gateway_image,
-                    max_concurrent_rollouts=args.max_concurrent_rollouts,
-                    namespaced=bool(args.namespace),
-                    namespaces=list(args.namespace),
-                    leader_elect=bool(args.leader_elect) and not args.standalone,
-                    lease_name=args.lease_name,
-                    lease_namespace=args.lease_namespace or own_namespace(),
-                    lease_duration=args.lease_duration,
-                ),
             )
         finally:
             await runner.cleanup()

@@ -3,13 +3,19 @@
 Reads the object and its children, renders what should exist (pure), applies only what
 differs (so a steady state makes zero writes), deletes owned children no longer wanted,
 computes the status (pure) and writes it only when it changed.
+
+A reconcile that raises is reported by the controller (modelops.controller.manager) through
+``record_failure``: a ``Reconciled=False`` condition, reason ``ReconcileError``, which the
+next status written by a successful reconcile no longer carries.
 """
 
+import json
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from modelops.api import (
@@ -21,6 +27,7 @@ from modelops.api import (
 )
 from modelops.api.base import k8s_time
 from modelops.api.status import Phase, Stage
+from modelops.controller.slots import RolloutSlots
 from modelops.health.analysis import run_analysis
 from modelops.kube.client import Kube, RejectedError
 from modelops.metrics import API_WRITES
@@ -36,23 +43,30 @@ from modelops.render.meta import (
     track_selector,
 )
 from modelops.render.refs import ChildRef, ref_of
-from modelops.rollout.canary import (
-    Commands,
-    Plan,
-    advance,
-    analysis_due,
-    plan,
-    rolling_out,
-    sampling_interval,
-)
 from modelops.rollout.conditions import Wanted, set_conditions
 from modelops.rollout.events import Event
 from modelops.rollout.observe import WorkloadObservation, observe_deployment
-from modelops.slots import RolloutSlots
+from modelops.rollout.plan import Plan, plan, rolling_out
+from modelops.rollout.transitions import Commands, advance
+from modelops.rollout.verdict import analysis_due, sampling_interval
+
+# Present in status only while reconciles of the ModelService fail.
+RECONCILED = "Reconciled"
+RECONCILE_ERROR = "ReconcileError"
+# Longest error text carried into the condition and the Event.
+ERROR_CHARS = 1024
+# While a ModelService converges, replica counts and messages move with every pod event.
+# Within this many seconds of the status' last change of state (a condition's status or
+# reason), a change of counts and messages alone is written when the time is up (a timer
+# wakes the reconcile), not at once: a first deployment ready within it costs two status
+# writes (Progressing, then Stable), not one more per Deployment status update. Phases,
+# conditions, the rollout's own fields and observedGeneration are always written at once.
+PROGRESS_QUIET_SECONDS = 5.0
+_PROGRESS_FIELDS = frozenset({"message", "replicas", "readyReplicas", "ready", "conditions"})
 
 
 @dataclass
-class Outcome:
+class ReconcileResult:
     """What one reconcile did, for logs, Events and tests."""
 
     applied: list[str] = field(default_factory=list)
@@ -89,7 +103,7 @@ def status_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any
     return patch
 
 
-def _sync_children(kube: Kube, ctx: RenderContext, outcome: Outcome) -> dict[ChildRef, Any]:
+def _sync_children(kube: Kube, ctx: RenderContext, result: ReconcileResult) -> dict[ChildRef, Any]:
     desired = {ref_of(manifest): manifest for manifest in desired_children(ctx)}
     lives: dict[ChildRef, Any] = {}
     for ref in possible_children(ctx):
@@ -98,18 +112,18 @@ def _sync_children(kube: Kube, ctx: RenderContext, outcome: Outcome) -> dict[Chi
         if live is not None and not owned_by(live, ctx.uid):
             # Someone else's object holds the name: never overwrite or delete it.
             if manifest is not None:
-                outcome.conflicts.append(f"{ref.kind}/{ref.name}")
+                result.conflicts.append(f"{ref.kind}/{ref.name}")
             continue
         if manifest is None:
             if live is not None:
                 kube.delete(ref.kind, ctx.namespace, ref.name, live["metadata"]["uid"])
                 API_WRITES.labels("delete", ref.kind).inc()
-                outcome.deleted.append(f"{ref.kind}/{ref.name}")
+                result.deleted.append(f"{ref.kind}/{ref.name}")
             continue
         if live is None or not in_sync(manifest, live):
             live = kube.apply(manifest)
             API_WRITES.labels("apply", ref.kind).inc()
-            outcome.applied.append(f"{ref.kind}/{ref.name}")
+            result.applied.append(f"{ref.kind}/{ref.name}")
         lives[ref] = live
     return lives
 
@@ -127,7 +141,77 @@ def _observe_track(
     return observe_deployment(deployment, pods, ANNOTATION_REVISION, at_least)
 
 
+def describe_error(error: BaseException) -> str:
+    """One line for a condition, an Event and a log: the type and message, and for an API
+    error its code and the API server's message (never the response headers, which change
+    from one try to the next)."""
+    if isinstance(error, ApiException):
+        detail = error.reason or ""
+        try:
+            message = json.loads(error.body or "{}").get("message")
+        except (ValueError, AttributeError):
+            message = None
+        if message:
+            detail = f"{detail}: {message}" if detail else str(message)
+        text = f"ApiException: {error.status} {detail}".rstrip()
+    else:
+        text = f"{type(error).__name__}: {error}".rstrip(": ")
+    return text[:ERROR_CHARS]
+
+
+def _without_failure(status: ModelServiceStatus) -> ModelServiceStatus:
+    """A reconcile that got as far as writing status succeeded: the failure condition goes."""
+    conditions = status.conditions or []
+    if not any(condition.type == RECONCILED for condition in conditions):
+        return status
+    kept = [condition for condition in conditions if condition.type != RECONCILED]
+    return status.model_copy(update={"conditions": kept or None})
+
+
+def record_failure(kube: Kube, body: dict[str, Any], message: str, now: str) -> bool:
+    """Say in status that reconciles fail, and why; True if the status changed (a failure
+    already reported the same way writes nothing)."""
+    before = previous_status(body)
+    conditions = set_conditions(
+        before.conditions,
+        [Wanted(RECONCILED, False, RECONCILE_ERROR, message)],
+        now=now,
+        generation=int(body["metadata"].get("generation", 0)),
+    )
+    after = before.model_copy(update={"conditions": conditions})
+    return _patch_status(kube, body, before, after)
+
+
+def _state(status: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The conditions without their messages: what a change of state changes."""
+    return [
+        (c.get("type"), c.get("status"), c.get("reason"), c.get("lastTransitionTime"))
+        for c in status.get("conditions") or []
+    ]
+
+
+def progress_held(before: ModelServiceStatus, after: ModelServiceStatus, now: datetime) -> float:
+    """Seconds to hold back writing ``after`` (0: write now): only counts and messages moved,
+    within PROGRESS_QUIET_SECONDS of the last change of state."""
+    old, new = before.to_api(), _without_failure(after).to_api()
+    patch = status_patch(old, new)
+    if not patch or not set(patch) <= _PROGRESS_FIELDS or _state(old) != _state(new):
+        return 0.0
+    stamps = [c.last_transition_time for c in before.conditions or [] if c.last_transition_time]
+    if not stamps:
+        return 0.0
+    since = (now - max(datetime.fromisoformat(stamp) for stamp in stamps)).total_seconds()
+    return max(0.0, PROGRESS_QUIET_SECONDS - since)
+
+
 def _write_status(
+    kube: Kube, body: dict[str, Any], before: ModelServiceStatus, after: ModelServiceStatus
+) -> bool:
+    """The status a reconcile computed, written if it changed; True if it was."""
+    return _patch_status(kube, body, before, _without_failure(after))
+
+
+def _patch_status(
     kube: Kube, body: dict[str, Any], before: ModelServiceStatus, after: ModelServiceStatus
 ) -> bool:
     patch = status_patch(before.to_api(), after.to_api())
@@ -139,7 +223,9 @@ def _write_status(
     return True
 
 
-def _invalid(kube: Kube, body: dict[str, Any], message: str, now: str, reason: str) -> Outcome:
+def _invalid(
+    kube: Kube, body: dict[str, Any], message: str, now: str, reason: str
+) -> ReconcileResult:
     """A spec the API server accepted but the operator cannot act on (an older CRD, or a
     child the API server refuses): a Degraded condition and a Warning Event, never an
     exception loop."""
@@ -159,16 +245,16 @@ def _invalid(kube: Kube, body: dict[str, Any], message: str, now: str, reason: s
             "conditions": conditions,
         }
     )
-    outcome = Outcome(phase=Phase.FAILED)
-    outcome.status_written = _write_status(kube, body, before, after)
-    if outcome.status_written:
-        outcome.events.append(Event("Warning", reason, message))
-    return outcome
+    result = ReconcileResult(phase=Phase.FAILED)
+    result.status_written = _write_status(kube, body, before, after)
+    if result.status_written:
+        result.events.append(Event("Warning", reason, message))
+    return result
 
 
-def _context(service: ModelService, chosen: Plan, gateway_image: str) -> RenderContext:
+def _context(service: ModelService, chosen: Plan, sidecar_image: str) -> RenderContext:
     return RenderContext.for_service(
-        service, chosen.stable_spec, chosen.canary_spec, chosen.weight, gateway_image
+        service, chosen.stable_spec, chosen.canary_spec, chosen.weight, sidecar_image
     )
 
 
@@ -199,13 +285,13 @@ def _commands(service: ModelService, before: ModelServiceStatus, may_start: bool
 def reconcile(
     kube: Kube,
     body: dict[str, Any],
-    gateway_image: str = DEFAULT_GATEWAY_IMAGE,
+    sidecar_image: str = DEFAULT_GATEWAY_IMAGE,
     slots: RolloutSlots | None = None,
     *,
     sampled_failure: bool = False,
-) -> Outcome:
+) -> ReconcileResult:
     """``sampled_failure``: a sample of the canary's metrics failed since the last reconcile
-    (modelops.sampler), so the analysis may run before its interval is up."""
+    (modelops.controller.sampler), so the analysis may run before its interval is up."""
     now = datetime.now(UTC)
     try:
         service = ModelService.model_validate(body)
@@ -218,7 +304,7 @@ def reconcile(
             body,
             service,
             now,
-            gateway_image=gateway_image,
+            sidecar_image=sidecar_image,
             slots=slots,
             sampled_failure=sampled_failure,
         )
@@ -235,15 +321,15 @@ def _reconcile_valid(
     service: ModelService,
     now: datetime,
     *,
-    gateway_image: str,
+    sidecar_image: str,
     slots: RolloutSlots | None,
     sampled_failure: bool,
-) -> Outcome:
+) -> ReconcileResult:
     before = previous_status(body)
     chosen = plan(service.spec, before)
-    ctx = _context(service, chosen, gateway_image)
-    outcome = Outcome()
-    lives = _sync_children(kube, ctx, outcome)
+    ctx = _context(service, chosen, sidecar_image)
+    result = ReconcileResult()
+    lives = _sync_children(kube, ctx, result)
     stable = _observe_track(kube, ctx, Track.STABLE, lives.get(_deployment_ref(ctx, Track.STABLE)))
     canary = _observe_canary(kube, ctx, lives.get(_deployment_ref(ctx, Track.CANARY)))
     due = analysis_due(
@@ -262,25 +348,32 @@ def _reconcile_valid(
         stable=stable,
         canary=canary,
         metrics=metrics,
-        conflicts=outcome.conflicts,
+        conflicts=result.conflicts,
         now=now,
     )
     following = plan(service.spec, step.status)
-    if following != chosen and not outcome.conflicts:
+    if following != chosen and not result.conflicts:
         # Act on the decision now (a rollback takes the canary away at once).
-        _sync_children(kube, _context(service, following, gateway_image), outcome)
-    outcome.phase = step.status.phase
-    outcome.status_written = _write_status(kube, body, before, step.status)
+        _sync_children(kube, _context(service, following, sidecar_image), result)
+    result.phase = step.status.phase
+    wake_after = step.wake_after
+    held = progress_held(before, step.status, now)
+    if held:
+        wake_after = held if wake_after is None else min(wake_after, held)
+    else:
+        result.status_written = _write_status(kube, body, before, step.status)
     if slots is not None:
         # After the write: a slot is free only once the status says the rollout ended.
         queued = step.status.stage is Stage.QUEUED
-        outcome.wake = slots.update(key, holds_slot(step.status), queued=queued)
-    outcome.events = step.events
-    outcome.wake_after = step.wake_after
-    outcome.sample_every = sampling_interval(service.spec, step.status, canary.rolled_out)
-    outcome.spec = service.spec
-    outcome.status = step.status.to_api()
-    return outcome
+        result.wake = slots.update(key, holds_slot(step.status), queued=queued)
+    # A new ModelService's first status is no news (its next phase is): Warnings only.
+    first = before.phase is None
+    result.events = [e for e in step.events if not first or e.type == "Warning"]
+    result.wake_after = wake_after
+    result.sample_every = sampling_interval(service.spec, step.status, canary.rolled_out)
+    result.spec = service.spec
+    result.status = step.status.to_api()
+    return result
 
 
 def holds_slot(status: ModelServiceStatus) -> bool:

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Hashable
 
 
-class Waker:
+class Timers:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._timers: dict[Hashable, threading.Timer] = {}
