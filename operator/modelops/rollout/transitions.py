@@ -89,7 +89,9 @@ class Tick:
 
     @property
     def moment(self) -> Moment:
-        return Moment(self.generation, self.stable, self.spec.model.version, self.stamp)
+        rollout = self.spec.rollout
+        routing = rollout.traffic_routing.provider if rollout else "replicas"
+        return Moment(self.generation, self.stable, self.spec.model.version, self.stamp, routing)
 
     def report(
         self, previous: ModelServiceStatus, report: Report, **updates: Any
@@ -326,6 +328,9 @@ def _canary(
         previous, events = _started(tick, previous)
     elif steps_changed(tick.spec, previous) and not (commands.abort or commands.promote):
         return _restarted(tick, previous)
+    elif previous.step_hash is None and previous.stage is Stage.CANARY:
+        # Written by an operator without step hashes: these steps are the ones under way.
+        previous = previous.model_copy(update={"step_hash": step_hash(tick.spec)})
     if commands.abort:
         return _rolled_back(tick, previous, "aborted by request (modelops abort)")
     if commands.promote and previous.stage is not Stage.PROMOTING:
