@@ -531,6 +531,11 @@ class ModelServiceSpec(ApiModel):
     )
     paused: bool = Field(default=False, description="Hold the rollout where it is.")
 
+    @property
+    def routing_provider(self) -> str:
+        """The traffic routing provider: replicas when no rollout section says otherwise."""
+        return self.rollout.traffic_routing.provider if self.rollout else "replicas"
+
 
 class ObjectMeta(ApiModel):
     """The part of metadata the operator reads."""

@@ -15,10 +15,8 @@ class Track(StrEnum):
 
 
 def _retired_routing(service: ModelService) -> str | None:
-    rollout = service.spec.rollout
-    current = rollout.traffic_routing.provider if rollout else "replicas"
     rendered = (service.status or {}).get("routing")
-    return str(rendered) if rendered and rendered != current else None
+    return str(rendered) if rendered and rendered != service.spec.routing_provider else None
 
 
 @dataclass(frozen=True)

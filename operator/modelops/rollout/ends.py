@@ -17,6 +17,8 @@ def stalled_report(tick: Tick, message: str) -> Report:
 
 
 def rolled_back(tick: Tick, previous: ModelServiceStatus, reason: str) -> Transition:
+    """The canary goes at once (the plan renders no canary for a failed revision); the
+    version is remembered as failed, so it is not retried until the spec changes again."""
     message = f"version {tick.spec.model.version} rolled back: {reason}"
     status = tick.report(
         previous,
@@ -29,6 +31,8 @@ def rolled_back(tick: Tick, previous: ModelServiceStatus, reason: str) -> Transi
 
 
 def promoted(tick: Tick, previous: ModelServiceStatus) -> Transition:
+    """Stable runs the new template and is ready: the new version is the stable one (its
+    shaping kept in status.stableTemplate) and the plan renders no canary any more."""
     message = f"version {tick.spec.model.version} promoted"
     skipped = (previous.current_step or 0) < len(steps_of(tick.spec)) - 1
     reason = (

@@ -52,9 +52,10 @@ class Tick:
 
     @property
     def moment(self) -> Moment:
-        rollout = self.spec.rollout
-        routing = rollout.traffic_routing.provider if rollout else "replicas"
-        return Moment(self.generation, self.stable, self.spec.model.version, self.stamp, routing)
+        spec = self.spec
+        return Moment(
+            self.generation, self.stable, spec.model.version, self.stamp, spec.routing_provider
+        )
 
     def report(
         self, previous: ModelServiceStatus, report: Report, **updates: Any
