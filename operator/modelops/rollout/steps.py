@@ -103,9 +103,11 @@ def next_step(
     if waited < pause or not analysed:
         left = max(pause - waited, 0.0)
         message = f"{where}: {steps[index].weight}% to canary, {int(left)}s of pause left"
-        return progress(
-            tick, previous, message, events, min(left, interval) if has_metrics else left
-        )
+        if health.reason:  # an AnalysisError counted as a failure (Inconclusive=Fail)
+            message = f"{where}: {health.message}"
+        wake = min(left, interval) if has_metrics else left
+        reason = health.reason or "CanaryProgressing"
+        return progress(tick, previous, message, events, wake, reason=reason)
     if index + 1 < len(steps):
         weight = steps[index + 1].weight
         message = f"step {index + 2}/{len(steps)}: {weight}% to canary"
