@@ -132,6 +132,22 @@ def test_analysis_metrics_changed_take_effect_at_the_next_run() -> None:
     assert step.status.current_step == 2
 
 
+def test_analysis_metrics_removed_while_inconclusive_the_pause_alone_decides() -> None:
+    """The last run's inconclusive verdict (Pause) must not outlive the metrics: with none
+    left no run comes to replace it, and the step would stay paused for good."""
+    _, status = deployed()
+    new = spec("2.0.0", STEPS, analysis={"metrics": [METRIC]})
+    step = tick(new, status, ready(OLD), WorkloadObservation(exists=True, desired=1), at=0)
+    unknown = [MetricResult(name="errors", ok=None, message="Prometheus unreachable")]
+    step = tick(new, step.status, ready(OLD), ready(new, desired=1), unknown, at=1)
+    assert step.status.current_step == 0 and "inconclusive" in (step.status.message or "")
+    bare = spec("2.0.0", STEPS)
+    step = tick(bare, step.status, ready(OLD), ready(bare, desired=1), at=2)
+    assert step.status.current_step == 1 and "inconclusive" not in (step.status.message or "")
+    reasons = {c.type: c.reason for c in step.status.conditions or []}
+    assert reasons["Progressing"] == "CanaryProgressing"
+
+
 def test_canary_switched_to_immediate_rolls_stable_to_the_new_version() -> None:
     new, status = at_second_step()
     immediate = edited(new, rollout={"strategy": "Immediate"})

@@ -116,8 +116,11 @@ def judge(
     restart_note = "canary containers restarted" if restarted else ""
     if metrics is None:
         # Between analysis runs the last verdict stands: a wake in between (a pod event)
-        # must not take an inconclusive run for a pass and move the rollout on.
+        # must not take an inconclusive run for a pass and move the rollout on. With the
+        # metrics removed no run will replace that verdict: the step's pause alone decides.
         last = (previous.analysis.results if previous.analysis else None) or []
+        if not rollout.analysis.metrics:
+            last = []
         unknown = [m for m in last if m.ok is None]
         pausing = rollout.analysis.inconclusive is Inconclusive.PAUSE
         if unknown and pausing and not restarted:
