@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from modelops.render.meta import LABEL_INSTANCE
-from tests.cluster.test_canary import canary_service, deployments, image
+from tests.cluster.test_canary import canary_service, deployments, image, modelops_cli
 from tests.cluster.test_rollout_resilience import watching_stable
 from tests.support.cluster import Cluster, wait_until
 from tests.support.msvc import status, wait_phase
@@ -522,6 +522,49 @@ def test_autoscaling_added(cluster: Cluster, namespace: str, no_error_loop: None
     assert current["stepHash"] == before["stepHash"], current
     assert current["phase"] == "Progressing", current
     assert "StepsChanged" not in reasons(cluster, namespace, name)
+
+
+def test_autoscaling_added_within_the_replicas_then_promoted(
+    cluster: Cluster, namespace: str, no_error_loop: None
+) -> None:
+    """minReplicas below the replicas stable runs: the HPA (no metrics here) writes nothing.
+    The promotion then applies stable without replicas, and stable must keep its 4 (it used
+    to drop to 1 until the HPA raised it to minReplicas)."""
+    name = "promoted"
+    before = start_canary(cluster, namespace, name)
+    autoscaling = {"minReplicas": 2, "maxReplicas": 10, "targetCPUUtilizationPercentage": 70}
+    edit(cluster, namespace, name, autoscaling=autoscaling)
+    wait_until(
+        lambda: (
+            exists(cluster, namespace, "hpa", name)
+            and track_replicas(cluster, namespace, name)
+            == {"stable": REPLICAS, "canary": canary_replicas(40, base=2)}
+        ),
+        30,
+        message="HPA created, canary 40% of minReplicas",
+    )
+    current = observed(cluster, namespace, name)
+    assert (current["currentStep"], current["stepHash"]) == (1, before["stepHash"]), current
+    with watching_stable(cluster, namespace, name) as readings:
+        modelops_cli(cluster, "promote", name, "-n", namespace)
+        wait_until(
+            lambda: (
+                (s := status(cluster, namespace, name)).get("phase") == "Stable"
+                and s.get("stableVersion") == "2.0.0"
+            ),
+            60,
+            message="2.0.0 promoted",
+        )
+        wait_until(
+            lambda: set(deployments(cluster, namespace, name)) == {"stable"},
+            30,
+            message="canary removed",
+        )
+        time.sleep(6)  # past the HPA's sync period (5 s): a drop would show by now
+    ready = [count for count, _ in readings]
+    assert ready and min(ready) >= REPLICAS, f"stable scaled down on the way: {ready}"
+    assert track_replicas(cluster, namespace, name) == {"stable": REPLICAS}
+    assert image(deployments(cluster, namespace, name)["stable"]) == image_of("2.0.0")
 
 
 # --- paused, then deleted -------------------------------------------------------------------
