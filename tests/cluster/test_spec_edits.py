@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from modelops.render.meta import LABEL_INSTANCE
+from modelops.render.meta import LABEL_INSTANCE, LABEL_TRACK
 from tests.cluster.test_canary import canary_service, deployments, image, modelops_cli
 from tests.cluster.test_rollout_resilience import watching_stable
 from tests.support.cluster import Cluster, wait_until
@@ -345,7 +345,7 @@ def test_analysis_metrics_added_then_removed(
     assert paused["stepHash"] == before["stepHash"], paused
     assert conditions(paused)["Progressing"]["reason"] == "Paused", paused
     cluster.apply(canary_service(name, "2.0.0", STEPS), namespace)
-    current = observed(cluster, namespace, name)
+    observed(cluster, namespace, name)
     wait_until(
         lambda: "pause left" in status(cluster, namespace, name)["message"],
         15,
@@ -356,6 +356,36 @@ def test_analysis_metrics_added_then_removed(
     assert conditions(current)["Progressing"]["reason"] == "CanaryProgressing", current
     assert current["stepHash"] == before["stepHash"], current
     assert "StepsChanged" not in reasons(cluster, namespace, name)
+
+
+def stable_pods(cluster: Cluster, namespace: str, name: str) -> set[str]:
+    selector = f"{LABEL_INSTANCE}={name},{LABEL_TRACK}=stable"
+    pods = cluster.get("pods", "-n", namespace, "-l", selector)["items"]
+    return {p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")}
+
+
+def test_spec_back_to_the_stable_version(
+    cluster: Cluster, namespace: str, no_error_loop: None
+) -> None:
+    """The canary goes (RolloutAborted); stable never changed."""
+    name = "regret"
+    start_canary(cluster, namespace, name)
+    before = stable_pods(cluster, namespace, name)
+    assert len(before) == REPLICAS, before
+    cluster.apply(canary_service(name, "1.0.0", STEPS), namespace)
+    wait_until(
+        lambda: set(deployments(cluster, namespace, name)) == {"stable"},
+        30,
+        message="canary Deployment deleted",
+    )
+    current = observed(cluster, namespace, name)
+    assert current["phase"] == "Stable" and current["stableVersion"] == "1.0.0", current
+    for key in ("canaryVersion", "currentStep", "stepHash", "stage"):
+        assert key not in current, current
+    found = events(cluster, namespace, name)
+    assert ("Normal", "RolloutAborted", "the spec no longer asks for the canary") in found, found
+    assert image(deployments(cluster, namespace, name)["stable"]) == image_of("1.0.0")
+    assert stable_pods(cluster, namespace, name) == before, "stable was disturbed"
 
 
 def test_canary_switched_to_immediate(
