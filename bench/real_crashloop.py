@@ -1,9 +1,9 @@
 """How fast a canary whose real pods crash-loop is rolled back, on the local cluster's real node.
 
-Every run rolls out v1 of the demo model (examples/demo-model, ``localhost/modelops-demo-model:dev``)
-on the real node, 2 replicas behind the gateway sidecar, then v2 with ``CRASH_ON_START=1``: its
-container exits at once, and the kubelet puts the pod in its real CrashLoopBackOff. The canary is
-one step at 50 % with a pause only a failure can end.
+Every run rolls out v1 of the demo model (examples/demo-model, image
+``localhost/modelops-demo-model:dev``) on the real node, 2 replicas behind the gateway sidecar,
+then v2 with ``CRASH_ON_START=1``: its container exits at once, and the kubelet puts the pod in
+its real CrashLoopBackOff. The canary is one step at 50 % with a pause only a failure can end.
 
 t_fail is when a watch on v2's pods (opened before v2 is applied) first delivers one in
 CrashLoopBackOff; t_stable the first poll (every 50 ms) where the ModelService reports
@@ -40,7 +40,9 @@ RESULTS = REPO / "bench" / "results"
 DEMO_IMAGE = "localhost/modelops-demo-model:dev"
 REAL_NODE = {
     "nodeSelector": {"modelops.dev/real-node": "true"},
-    "tolerations": [{"key": "modelops.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}],
+    "tolerations": [
+        {"key": "modelops.dev/real-node", "operator": "Exists", "effect": "NoSchedule"}
+    ],
 }
 
 
@@ -105,7 +107,9 @@ def main() -> int:
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
         release(cluster)
     for label, measured in rows.items():
-        table(f"crash-loop canary ({V2}), {label}: CrashLoopBackOff seen -> 100 % on stable", measured)
+        table(
+            f"crash-loop canary ({V2}), {label}: CrashLoopBackOff seen -> 100 % on stable", measured
+        )
     summaries = {label: scenario(measured) for label, measured in rows.items()}
     real_over_simulated = ratio(summaries[real.label], summaries[simulated.label])
     medians = [r["rollback"] for r in rows[real.label] if r.get("rollback") is not None]

@@ -121,11 +121,33 @@ def _sync_children(kube: Kube, ctx: RenderContext, result: ReconcileResult) -> d
                 result.deleted.append(f"{ref.kind}/{ref.name}")
             continue
         if live is None or not in_sync(manifest, live):
+            if live is not None:
+                _hand_over_replicas(kube, manifest, live)
             live = kube.apply(manifest)
             API_WRITES.labels("apply", ref.kind).inc()
             result.applied.append(f"{ref.kind}/{ref.name}")
         lives[ref] = live
     return lives
+
+
+def _hand_over_replicas(kube: Kube, manifest: dict[str, Any], live: dict[str, Any]) -> None:
+    """A Deployment now applied without ``replicas`` (autoscaling added: the HPA's from now
+    on) keeps the replicas it runs. Dropped from the operator's apply, the field would reset
+    to 1: stable down to one pod at the next template change (a promotion), until the HPA
+    scales it back to minReplicas."""
+    replicas = (live.get("spec") or {}).get("replicas")
+    if manifest["kind"] != "Deployment" or "replicas" in manifest["spec"] or replicas is None:
+        return
+    meta = manifest["metadata"]
+    kube.hand_over(
+        {
+            "apiVersion": manifest["apiVersion"],
+            "kind": manifest["kind"],
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+            "spec": {"replicas": replicas},
+        }
+    )
+    API_WRITES.labels("handover", manifest["kind"]).inc()
 
 
 def _observe_track(

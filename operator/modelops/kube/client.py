@@ -17,6 +17,8 @@ from modelops.kube.resources import resource
 
 USER_AGENT = f"modelops/{__version__}"
 FIELD_MANAGER = "modelops"
+# Holds a field the operator stops setting until its new owner (an HPA) writes it.
+HANDOVER_MANAGER = "modelops-handover"
 # (connect, read) seconds: a hung API server must not hold a worker thread forever.
 REQUEST_TIMEOUT = (5, 30)
 # Named outside the class: inside it, ``list`` is the method.
@@ -219,6 +221,25 @@ class Kube:
                 raise rejected from None  # the response body can quote the object
             raise
         return applied
+
+    def hand_over(self, fragment: dict[str, Any]) -> None:
+        """Server-side apply of ``fragment`` (live values of fields the operator is about to
+        stop setting) as another field manager, without force. A field its only manager drops
+        from an apply is reset to its default (a Deployment's replicas to 1); co-owned, it
+        keeps its value, as Kubernetes' docs hand replicas over to an HPA. A conflict means
+        another manager (the HPA) already set the field: nothing to hand over."""
+        meta = fragment["metadata"]
+        try:
+            self._call(
+                "PATCH",
+                resource(fragment["kind"]).item(meta["namespace"], meta["name"]),
+                body=json.dumps(fragment),
+                query=[("fieldManager", HANDOVER_MANAGER)],
+                content_type="application/apply-patch+yaml",
+            )
+        except ApiException as error:
+            if error.status != 409:
+                raise
 
     def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """POST: fails with 409 where the name is taken (never touches an existing object)."""

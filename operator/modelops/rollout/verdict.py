@@ -116,12 +116,21 @@ def judge(
     restart_note = "canary containers restarted" if restarted else ""
     if metrics is None:
         # Between analysis runs the last verdict stands: a wake in between (a pod event)
-        # must not take an inconclusive run for a pass and move the rollout on.
+        # must not take an inconclusive run for a pass and move the rollout on. With the
+        # metrics removed no run will replace that verdict: the step's pause alone decides.
         last = (previous.analysis.results if previous.analysis else None) or []
+        if not rollout.analysis.metrics:
+            last = []
         unknown = [m for m in last if m.ok is None]
         pausing = rollout.analysis.inconclusive is Inconclusive.PAUSE
         if unknown and pausing and not restarted:
             return _inconclusive(rollout, unknown)
+        refused = [m for m in unknown if m.error]
+        if refused and not restarted:
+            # Under Fail the run counted its failure; until the next one, status still says
+            # which query Prometheus refused.
+            text = "; ".join(f"{m.name}: {m.message}" for m in refused)
+            return CanaryHealth(message=f"analysis error: {text}", reason=ANALYSIS_ERROR)
         return CanaryHealth(failed_run=restarted, message=restart_note)
     failed = [m for m in metrics if m.ok is False]
     unknown = [m for m in metrics if m.ok is None]
