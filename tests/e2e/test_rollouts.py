@@ -7,6 +7,7 @@ Replica-ratio routing with one stable replica: a canary step puts one canary pod
 so the Service (kube-proxy picks an endpoint per connection) splits about half and half.
 """
 
+import math
 import re
 import threading
 import time
@@ -222,7 +223,7 @@ def test_error_rate_under_traffic_is_rolled_back_through_prometheus(
 
     def rolled_back() -> bool:
         rate = promql_value(prometheus, query)
-        if rate is not None:
+        if rate is not None and not math.isnan(rate):  # NaN: no canary requests yet
             rates.append(rate)
         return status(cluster, namespace, name).get("phase") == "RolledBack"
 
