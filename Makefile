@@ -22,9 +22,9 @@ venv: $(BIN)/.installed ## Create .venv with the package and its dev tools
 binaries: ## Build the control-plane binaries once into ~/.cache/modelops (minutes when cold)
 	hack/build-binaries.sh
 
-images: ## Build the real node's images with buildah, no registry (pause, modelops, demo model), cached by input hash in ~/.cache/modelops/images
+images: ## Build the real node's images with buildah, no registry (pause, modelops, demo model), cached by input hash; imported into the real node when one runs
 	hack/install-node-deps.sh
-	hack/build-images.sh
+	hack/node-images.sh
 
 cluster-up: ## Start the local control plane (etcd, apiserver, controllers, scheduler, KWOK) and a real node (REAL_NODES=0 skips it; needs root)
 	hack/cluster-up.sh
