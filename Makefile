@@ -89,7 +89,7 @@ bench-rollback: bench-venv binaries test-deps argo-rollouts ## Rollback speed vs
 bench: ## All benchmarks: reconcile scale, rollback vs Argo Rollouts, gateway (BENCH_ARGS=--quick for the short versions)
 	$(MAKE) bench-reconcile bench-rollback bench-gateway BENCH_ARGS='$(BENCH_ARGS)'
 
-test: venv binaries test-deps lint security ## Everything: lint, security checks, unit tests and cluster tests on the local control plane (fault tests included)
+test: venv binaries test-deps images lint security ## Everything: lint, security checks, unit tests and cluster tests on the local control plane (fault tests included)
 	$(BIN)/pytest
 
 test-faults: venv binaries test-deps ## Only the fault tests: API server/etcd stopped, operator SIGKILLed, HA takeover, 500 updates (~18 min on a busy 2-core box)
