@@ -22,9 +22,9 @@ venv: $(BIN)/.installed ## Create .venv with the package and its dev tools
 binaries: ## Build the control-plane binaries once into ~/.cache/modelops (minutes when cold)
 	hack/build-binaries.sh
 
-images: ## Build the real node's images with buildah, no registry (pause, modelops, demo model), cached by input hash in ~/.cache/modelops/images
+images: ## Build the real node's images with buildah, no registry (pause, modelops, demo model), cached by input hash; imported into the real node when one runs
 	hack/install-node-deps.sh
-	hack/build-images.sh
+	hack/node-images.sh
 
 cluster-up: ## Start the local control plane (etcd, apiserver, controllers, scheduler, KWOK) and a real node (REAL_NODES=0 skips it; needs root)
 	hack/cluster-up.sh
@@ -89,7 +89,7 @@ bench-rollback: bench-venv binaries test-deps argo-rollouts ## Rollback speed vs
 bench: ## All benchmarks: reconcile scale, rollback vs Argo Rollouts, gateway (BENCH_ARGS=--quick for the short versions)
 	$(MAKE) bench-reconcile bench-rollback bench-gateway BENCH_ARGS='$(BENCH_ARGS)'
 
-test: venv binaries test-deps lint security ## Everything: lint, security checks, unit tests and cluster tests on the local control plane (fault tests included)
+test: venv binaries test-deps images lint security ## Everything: lint, security checks, unit tests and cluster tests on the local control plane (fault tests included)
 	$(BIN)/pytest
 
 test-e2e: venv binaries test-deps ## Only the end-to-end tests on the real node: the operator installed from the chart, real pods, requests through ClusterIPs (~4 min)

@@ -133,10 +133,7 @@ state = "$NODE_ROOT/run/containerd"
 TOML
 launch_node_part containerd "${in_node[@]}" containerd --config "$NODE_ROOT/containerd.toml"
 wait_for containerd 30 ctr --address "$sock" version || exit 1
-"$here/build-images.sh" >&2
-while read -r archive; do
-  ctr --address "$sock" -n k8s.io images import "$archive" >/dev/null
-done < <("$here/build-images.sh" --list)
+"$here/node-images.sh"
 
 # --- kubelet ---------------------------------------------------------------------------------
 # Its cgroups live under a root of their own, so two local clusters' kubelets never meet.
