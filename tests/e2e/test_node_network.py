@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
 from tests.support.cluster import Cluster, kubectl_binary, wait_until
 from tests.support.realnode import NodeNetwork, node_network
 
