@@ -23,8 +23,6 @@ from tests.e2e.support import (
     Release,
     Served,
     demo_service,
-    host_address_towards,
-    node_ip,
     node_problem,
     prometheus_scrape_config,
     service_url,
@@ -34,6 +32,7 @@ from tests.e2e.support import (
 from tests.support.cluster import REPO, Cluster, cache_bin_dir
 from tests.support.operator import paused
 from tests.support.prometheus import running_prometheus
+from tests.support.realnode import node_network
 
 CHART = REPO / "charts" / "modelops"
 # The values `make demo` uses too: the locally built image (never pulled), placement on the
@@ -53,8 +52,9 @@ def real_node(cluster: Cluster) -> str:
 
 @pytest.fixture(scope="package")
 def link_host_ip(cluster: Cluster, real_node: str) -> str:
-    """This machine's address on the link to the real node: reachable from its pods."""
-    return host_address_towards(node_ip(cluster))
+    """This machine's address on the link to the real node (hack/lib/net.sh's LINK_HOST_IP):
+    reachable from its pods."""
+    return node_network(cluster).link_host_ip
 
 
 @pytest.fixture(scope="package")

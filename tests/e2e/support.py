@@ -8,8 +8,6 @@ a pod IP for a scrape, never through a port-forward.
 
 import contextlib
 import json
-import re
-import subprocess
 import threading
 import time
 import urllib.error
@@ -60,23 +58,6 @@ def node_problem(cluster: Cluster) -> str | None:
     if node["metadata"].get("labels", {}).get(NODE_LABEL) != "true":
         return f"node {NODE_NAME} lacks the label {NODE_LABEL}=true"
     return None
-
-
-def node_ip(cluster: Cluster) -> str:
-    addresses = cluster.get("node", NODE_NAME)["status"]["addresses"]
-    return str(next(a["address"] for a in addresses if a["type"] == "InternalIP"))
-
-
-def host_address_towards(ip: str) -> str:
-    """This machine's source address for packets to ``ip``: for the real node, the host end of
-    its link (hack/lib/net.sh's LINK_HOST_IP), the one address of ours its pods can reach."""
-    route = subprocess.run(
-        ["ip", "-o", "route", "get", ip], capture_output=True, text=True, timeout=10, check=True
-    ).stdout
-    match = re.search(r"\bsrc (\S+)", route)
-    if not match:
-        raise AssertionError(f"no source address in the route to {ip}: {route!r}")
-    return match.group(1)
 
 
 @dataclass
