@@ -6,6 +6,7 @@ While the package runs, the chart's operator is the only one acting: the host-si
 the other test packages are paused, and started again once the release is uninstalled.
 """
 
+import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -32,13 +33,14 @@ from tests.e2e.support import (
 from tests.support.cluster import REPO, Cluster, cache_bin_dir
 from tests.support.operator import paused
 from tests.support.prometheus import running_prometheus
-from tests.support.realnode import node_network
+from tests.support.realnode import api_server_port, node_network
 
 CHART = REPO / "charts" / "modelops"
 # The values `make demo` uses too: the locally built image (never pulled), placement on the
 # real node; replicas, leader election, RBAC and the gateway image stay the chart's defaults.
 VALUES = REPO / "hack" / "real-node-values.yaml"
 INSTALL_TIMEOUT = 240
+IMAGES_TIMEOUT = 540  # a cold build of the three images takes about 4 minutes on 2 cores
 
 
 @pytest.fixture(scope="package")
@@ -116,10 +118,29 @@ def _namespace_gone(cluster: Cluster) -> None:
     )
 
 
+def import_current_images(cluster: Cluster) -> None:
+    """The checkout's images in the node's containerd (hack/node-images.sh: rebuilt only when
+    their inputs changed, seconds otherwise), so a kept cluster never runs a stale operator."""
+    env = {**os.environ, "APISERVER_PORT": str(api_server_port(cluster))}
+    done = subprocess.run(
+        ["bash", str(REPO / "hack" / "node-images.sh")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=IMAGES_TIMEOUT,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(
+            "hack/node-images.sh failed:\n" + (done.stdout + done.stderr)[-4000:], pytrace=False
+        )
+
+
 @pytest.fixture(scope="package", autouse=True)
 def chart_operator(cluster: Cluster, real_node: str) -> Iterator[Release]:
     """``helm install`` of charts/modelops, the operator's pods on the real node, Ready; the
     host-side operators paused meanwhile. Uninstalled (and waited for) at the end."""
+    import_current_images(cluster)
     values = yaml.safe_load(VALUES.read_text())
     with paused():
         helm(cluster, "uninstall", RELEASE, "-n", OPERATOR_NAMESPACE, "--wait", timeout=120)
