@@ -12,7 +12,9 @@
 # Each image is kept as an OCI archive in $(cache_root)/images/, named by a hash of its inputs
 # (the files it is built from, its base's hash, the compiler's version, and the text of the shell
 # functions that build it), and rebuilt only when that hash changes: a warm run takes seconds.
-# buildah's storage lives in $(cache_root)/buildah, never in the repository.
+# buildah's storage lives in $(cache_root)/buildah, never in the repository. The base's hash
+# covers its recipe, not the day's Debian archive: to pick up Debian's security updates, remove
+# $(cache_root)/images/python-base-*.oci.tar and run again.
 #
 #   hack/build-images.sh          build what is stale; logs on stderr
 #   hack/build-images.sh --list   the current archives' absolute paths, one per line on stdout
@@ -107,14 +109,17 @@ pick_storage_driver() {
   mkdir -p "$TMPDIR"
 }
 
-# Save IMAGE as an OCI archive at FILE (written beside it, then renamed: never half a file),
-# and drop the archives of this image's older hashes.
+# Save IMAGE as an OCI archive at FILE (written beside it, then renamed: never half a file).
+# Worktrees share this cache and may want different hashes at once, so the newest
+# $KEEP_ARCHIVES archives of each image are kept (a path --list just gave out stays valid), and
+# older ones are removed.
+KEEP_ARCHIVES=4
 archive_image() {
   local image="$1" file="$2" stem="$3"
   rm -f "$file.partial"
   bh push -q "$image" "oci-archive:$file.partial:$image" >&2
   mv "$file.partial" "$file"
-  find "$images" -maxdepth 1 -name "$stem-*.oci.tar" ! -path "$file" -delete
+  ls -1t "$images/$stem"-*.oci.tar | tail -n +$((KEEP_ARCHIVES + 1)) | xargs -r rm -f
 }
 
 # The image in buildah's storage, loaded from its archive when the storage was emptied.
