@@ -246,6 +246,8 @@ main() {
   done
   pick_storage_driver
   log "buildah storage: $store ($STORAGE_DRIVER)"
+  # Working containers left by a run that was killed (builds hold the lock, so none is live).
+  bh rm --all >/dev/null 2>&1 || true
   if [[ ! -f "$pause_archive" ]]; then
     timed "pause ($pause_hash)" build_pause
     archive_image "$PAUSE_IMAGE" "$pause_archive" pause
@@ -268,7 +270,11 @@ main() {
     check_no_host_ca "$DEMO_IMAGE"
     archive_image "$DEMO_IMAGE" "$demo_archive" demo-model
   fi
-  # Intermediate stages and replaced tags are not kept.
+  # Intermediate stages, replaced tags and older bases are not kept in the storage (the
+  # archives are the cache).
+  local name
+  bh images --noheading --format '{{.Name}}:{{.Tag}}' | grep "^$BASE_REPO:" | grep -vxF "$BASE_IMAGE" |
+    while IFS= read -r name; do bh rmi "$name" >/dev/null 2>&1 || true; done || true
   bh rmi --prune >/dev/null 2>&1 || true
   log "images: done in $((SECONDS - started)) s"
   ls -l "$pause_archive" "$modelops_archive" "$demo_archive" >&2
