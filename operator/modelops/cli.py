@@ -128,7 +128,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["gateway"]:
+        # argparse's REMAINDER does not take flags that come first: `modelops gateway --listen
+        # ...` (the sidecar's command) would be refused as unrecognized arguments.
+        from modelops.gateway import main as gateway_main  # noqa: PLC0415
+
+        return gateway_main(arguments[1:])
+    args = parser().parse_args(arguments)
     code: int = args.handler(args)
     return code
 
