@@ -3,6 +3,8 @@ official ``openai`` client, streaming and not, and by plain HTTP for the failure
 
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -185,6 +187,22 @@ def test_one_log_line_per_request_and_never_the_prompt(start: Callable[..., Serv
     posts = [(r["path"], r["status"]) for r in requests if r["method"] == "POST"]
     assert posts == [("/v1/chat/completions", 200)] * 2 + [("/predict", 200)]
     assert all(r["tokens"] > 0 for r in requests if r["path"] == "/v1/chat/completions")
+
+
+def test_a_client_resetting_a_keep_alive_connection_is_not_an_error(
+    start: Callable[..., Server],
+) -> None:
+    server = start()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        # Close with a reset while the server waits for the next request on this connection.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    time.sleep(0.3)
+    assert server.get("/health")[0] == 200
+    out, err = server.stop()
+    assert "Traceback" not in out + err
+    assert "handler-error" not in out
 
 
 def test_fail_readiness(start: Callable[..., Server]) -> None:
