@@ -36,6 +36,7 @@ store="$(cache_root)/buildah"
 HOST_CA=/etc/ssl/certs/ca-certificates.crt
 PAUSE_IMAGE=localhost/pause:3.10
 MODELOPS_IMAGE=localhost/modelops:dev
+MODELOPS_BUILD_STAGE=localhost/modelops-build-stage:dev
 DEMO_IMAGE=localhost/modelops-demo-model:dev
 BASE_REPO=localhost/modelops-python-base
 BASE_SUITE=bookworm
@@ -165,9 +166,14 @@ build_base() {
 build_modelops() {
   # PIP_CERT reaches only the build stage's RUN (a build argument, not ENV); the bundle is a
   # read-only bind mount during RUN steps, so no layer holds it.
-  bh bud --quiet --isolation chroot --network host --pull=never \
-    -v "$HOST_CA:$HOST_CA:ro" --build-arg "PIP_CERT=$HOST_CA" \
-    --build-arg "PYTHON_IMAGE=$BASE_IMAGE" -t "$MODELOPS_IMAGE" -f "$repo/Dockerfile" "$repo" >&2
+  # --layers: the Dockerfile's dependency layer is reused while pyproject.toml is unchanged, so
+  # an edit to operator/ does not reinstall every dependency. The build stage gets a tag of its
+  # own first, so that pruning dangling images keeps that layer.
+  local args=(--quiet --layers --isolation chroot --network host --pull=never
+    -v "$HOST_CA:$HOST_CA:ro" --build-arg "PIP_CERT=$HOST_CA"
+    --build-arg "PYTHON_IMAGE=$BASE_IMAGE" -f "$repo/Dockerfile")
+  bh bud "${args[@]}" --target build -t "$MODELOPS_BUILD_STAGE" "$repo" >&2
+  bh bud "${args[@]}" -t "$MODELOPS_IMAGE" "$repo" >&2
 }
 
 build_demo() {
