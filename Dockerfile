@@ -17,12 +17,17 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ONLY_BINARY=:all:
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# The dependencies first, read from pyproject.toml, in a layer of their own: a builder with a
+# layer cache (docker, buildah --layers) reuses it when only the sources changed.
+COPY pyproject.toml ./
+RUN python -m venv /opt/modelops \
+    && python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"], sep="\n")' >/tmp/requirements.txt \
+    && /opt/modelops/bin/pip install -r /tmp/requirements.txt
+COPY README.md ./
 COPY operator ./operator
 # Not editable: the package is copied into the environment (and its bytecode compiled there,
 # since the final root filesystem is read-only).
-RUN python -m venv /opt/modelops \
-    && /opt/modelops/bin/pip install --no-binary=modelops-operator . \
+RUN /opt/modelops/bin/pip install --no-deps --no-binary=modelops-operator . \
     && /opt/modelops/bin/python -m compileall -q /opt/modelops/lib
 
 FROM ${PYTHON_IMAGE}

@@ -12,7 +12,9 @@
 # Each image is kept as an OCI archive in $(cache_root)/images/, named by a hash of its inputs
 # (the files it is built from, its base's hash, the compiler's version, and the text of the shell
 # functions that build it), and rebuilt only when that hash changes: a warm run takes seconds.
-# buildah's storage lives in $(cache_root)/buildah, never in the repository.
+# buildah's storage lives in $(cache_root)/buildah, never in the repository. The base's hash
+# covers its recipe, not the day's Debian archive: to pick up Debian's security updates, remove
+# $(cache_root)/images/python-base-*.oci.tar and run again.
 #
 #   hack/build-images.sh          build what is stale; logs on stderr
 #   hack/build-images.sh --list   the current archives' absolute paths, one per line on stdout
@@ -34,6 +36,7 @@ store="$(cache_root)/buildah"
 HOST_CA=/etc/ssl/certs/ca-certificates.crt
 PAUSE_IMAGE=localhost/pause:3.10
 MODELOPS_IMAGE=localhost/modelops:dev
+MODELOPS_BUILD_STAGE=localhost/modelops-build-stage:dev
 DEMO_IMAGE=localhost/modelops-demo-model:dev
 BASE_REPO=localhost/modelops-python-base
 BASE_SUITE=bookworm
@@ -107,14 +110,17 @@ pick_storage_driver() {
   mkdir -p "$TMPDIR"
 }
 
-# Save IMAGE as an OCI archive at FILE (written beside it, then renamed: never half a file),
-# and drop the archives of this image's older hashes.
+# Save IMAGE as an OCI archive at FILE (written beside it, then renamed: never half a file).
+# Worktrees share this cache and may want different hashes at once, so the newest
+# $KEEP_ARCHIVES archives of each image are kept (a path --list just gave out stays valid), and
+# older ones are removed.
+KEEP_ARCHIVES=4
 archive_image() {
   local image="$1" file="$2" stem="$3"
   rm -f "$file.partial"
   bh push -q "$image" "oci-archive:$file.partial:$image" >&2
   mv "$file.partial" "$file"
-  find "$images" -maxdepth 1 -name "$stem-*.oci.tar" ! -path "$file" -delete
+  ls -1t "$images/$stem"-*.oci.tar | tail -n +$((KEEP_ARCHIVES + 1)) | xargs -r rm -f
 }
 
 # The image in buildah's storage, loaded from its archive when the storage was emptied.
@@ -160,9 +166,14 @@ build_base() {
 build_modelops() {
   # PIP_CERT reaches only the build stage's RUN (a build argument, not ENV); the bundle is a
   # read-only bind mount during RUN steps, so no layer holds it.
-  bh bud --quiet --isolation chroot --network host --pull=never \
-    -v "$HOST_CA:$HOST_CA:ro" --build-arg "PIP_CERT=$HOST_CA" \
-    --build-arg "PYTHON_IMAGE=$BASE_IMAGE" -t "$MODELOPS_IMAGE" -f "$repo/Dockerfile" "$repo" >&2
+  # --layers: the Dockerfile's dependency layer is reused while pyproject.toml is unchanged, so
+  # an edit to operator/ does not reinstall every dependency. The build stage gets a tag of its
+  # own first, so that pruning dangling images keeps that layer.
+  local args=(--quiet --layers --isolation chroot --network host --pull=never
+    -v "$HOST_CA:$HOST_CA:ro" --build-arg "PIP_CERT=$HOST_CA"
+    --build-arg "PYTHON_IMAGE=$BASE_IMAGE" -f "$repo/Dockerfile")
+  bh bud "${args[@]}" --target build -t "$MODELOPS_BUILD_STAGE" "$repo" >&2
+  bh bud "${args[@]}" -t "$MODELOPS_IMAGE" "$repo" >&2
 }
 
 build_demo() {
@@ -241,6 +252,8 @@ main() {
   done
   pick_storage_driver
   log "buildah storage: $store ($STORAGE_DRIVER)"
+  # Working containers left by a run that was killed (builds hold the lock, so none is live).
+  bh rm --all >/dev/null 2>&1 || true
   if [[ ! -f "$pause_archive" ]]; then
     timed "pause ($pause_hash)" build_pause
     archive_image "$PAUSE_IMAGE" "$pause_archive" pause
@@ -263,7 +276,11 @@ main() {
     check_no_host_ca "$DEMO_IMAGE"
     archive_image "$DEMO_IMAGE" "$demo_archive" demo-model
   fi
-  # Intermediate stages and replaced tags are not kept.
+  # Intermediate stages, replaced tags and older bases are not kept in the storage (the
+  # archives are the cache).
+  local name
+  bh images --noheading --format '{{.Name}}:{{.Tag}}' | grep "^$BASE_REPO:" | grep -vxF "$BASE_IMAGE" |
+    while IFS= read -r name; do bh rmi "$name" >/dev/null 2>&1 || true; done || true
   bh rmi --prune >/dev/null 2>&1 || true
   log "images: done in $((SECONDS - started)) s"
   ls -l "$pause_archive" "$modelops_archive" "$demo_archive" >&2

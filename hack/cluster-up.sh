@@ -45,6 +45,7 @@ done
 # killed run of any checkout left behind).
 "$here/cluster-down.sh" >/dev/null 2>&1 || true
 mkdir -p "$pki" "$dir/logs" "$dir/pids" "$dir/etcd"
+echo "$REAL_NODES" >"$dir/real-nodes"
 
 # --- certificates: one CA, a serving cert for the API server, one admin client cert ---------
 ossl() { openssl "$@" >/dev/null 2>&1; }

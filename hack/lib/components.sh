@@ -15,8 +15,9 @@ COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 # With a real node, pods reach the API server through the `kubernetes` Service, whose endpoint is
 # this machine's end of the node link (a forwarder there leads to 127.0.0.1, where the API server
 # alone listens); `kubectl logs/exec` reach the kubelet with a client certificate of their own.
+# Whether the cluster has one is recorded at cluster-up, so a restart (fault tests) keeps it.
 real_node_apiserver_flags() {
-  [[ $REAL_NODES == 0 ]] && return
+  [[ $(cat "$dir/real-nodes" 2>/dev/null || echo "$REAL_NODES") == 0 ]] && return
   echo --advertise-address "$LINK_HOST_IP" \
     --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" \
     --kubelet-client-key "$pki/apiserver-kubelet-client.key" \

@@ -26,6 +26,20 @@ def test_a_lease_shorter_than_its_renewals_is_refused(capsys: pytest.CaptureFixt
     assert "at least 3 seconds" in capsys.readouterr().err
 
 
+def test_the_gateway_gets_its_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sidecar runs `modelops gateway --listen ...`: the flags reach the gateway's parser."""
+    seen: list[list[str]] = []
+
+    def gateway_main(argv: list[str]) -> int:
+        seen.append(argv)
+        return 0
+
+    monkeypatch.setattr("modelops.gateway.main", gateway_main)
+    flags = ["--listen", "0.0.0.0:9000", "--upstream", "http://127.0.0.1:8080", "--track", "canary"]
+    assert main(["gateway", *flags]) == 0
+    assert seen == [flags]
+
+
 def test_gateway_help_is_the_gateways_own(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stopped:
         main(["gateway", "--help"])

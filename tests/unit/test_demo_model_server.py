@@ -3,6 +3,8 @@ official ``openai`` client, streaming and not, and by plain HTTP for the failure
 
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -187,6 +189,22 @@ def test_one_log_line_per_request_and_never_the_prompt(start: Callable[..., Serv
     assert all(r["tokens"] > 0 for r in requests if r["path"] == "/v1/chat/completions")
 
 
+def test_a_client_resetting_a_keep_alive_connection_is_not_an_error(
+    start: Callable[..., Server],
+) -> None:
+    server = start()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        # Close with a reset while the server waits for the next request on this connection.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    time.sleep(0.3)
+    assert server.get("/health")[0] == 200
+    out, err = server.stop()
+    assert "Traceback" not in out + err
+    assert "handler-error" not in out
+
+
 def test_fail_readiness(start: Callable[..., Server]) -> None:
     server = start(FAIL_READINESS="1")
     assert server.get("/health")[0] == 200
@@ -228,17 +246,21 @@ def test_latency(start: Callable[..., Server]) -> None:
 
 
 def test_slow_start(start: Callable[..., Server]) -> None:
-    server = start(wait=None, SLOW_START_S="1.5")
+    """Listening at once, failing both probes for SLOW_START_S, then passing them."""
+    server = start(wait=None, SLOW_START_S="3")
     deadline = time.monotonic() + 10
-    while True:  # listening first, then failing its probes
+    while True:
         try:
             status = server.get("/health")[0]
             break
         except OSError:
-            assert time.monotonic() < deadline
+            assert time.monotonic() < deadline, "not listening"
             time.sleep(0.05)
+    listening = time.monotonic()
     assert status == 503
     assert server.get("/ready")[0] == 503
-    time.sleep(1.6)
-    assert server.get("/health")[0] == 200
+    while server.get("/health")[0] == 503:
+        assert time.monotonic() - listening < 5
+        time.sleep(0.05)
+    assert time.monotonic() - listening > 0.5  # it failed for a while, not only once
     assert server.get("/ready")[0] == 200

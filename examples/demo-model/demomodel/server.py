@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -101,10 +102,19 @@ class DemoServer(ThreadingHTTPServer):
         self.created = int(time.time())
         self.random = random.Random()  # noqa: S311  (which requests fail, not a secret)
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """One log line instead of socketserver's traceback on stderr; a client that went
+        away (a proxy closing its idle keep-alive connections) is not an error at all."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            return
+        log(event="handler-error", error=repr(error), trace=traceback.format_exc(limit=8))
+
 
 class Handler(BaseHTTPRequestHandler):
     server: DemoServer
     protocol_version = "HTTP/1.1"
+    timeout = 300  # seconds an idle keep-alive connection holds its thread
     server_version = "demo-model"
     sys_version = ""
 
