@@ -138,6 +138,8 @@ def demo_service(
             "port": DEMO_PORT,
             "env": [{"name": key, "value": value} for key, value in sorted(variables.items())],
             "resources": {"requests": {"cpu": "20m", "memory": "32Mi"}},
+            # The demo model writes nothing outside /tmp: both containers run read-only.
+            "readOnlyRootFilesystem": True,
         },
         "podTemplate": ON_REAL_NODE,
         "replicas": replicas,

@@ -12,6 +12,7 @@ import pytest
 from modelops.manifests import dump_all, parse_model_service
 from modelops.render import RenderContext, Track, desired_children
 from modelops.render.children import canary_replicas
+from modelops.render.pod import MODEL_TMP_VOLUME, model_container, revision
 from tests.support.hardening import hardening_problems, pod_specs
 from tests.support.samples import full_model_service, model_service
 
@@ -204,3 +205,17 @@ def test_without_rate_limit_there_is_no_sidecar() -> None:
     assert [c["name"] for c in deployment["spec"]["template"]["spec"]["containers"]] == ["model"]
     (service,) = by_kind(manifests, "Service")
     assert service["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_read_only_model_container_gets_a_tmp_and_unset_renders_as_before() -> None:
+    plain = model_service("ro", "1.0.0")
+    read_only = model_service("ro", "1.0.0")
+    read_only["spec"]["model"]["readOnlyRootFilesystem"] = True
+    before = parse_model_service(plain).spec
+    after = parse_model_service(read_only).spec
+    assert revision(before) != revision(after)
+    rendered = model_container(after)
+    assert rendered["securityContext"]["readOnlyRootFilesystem"] is True
+    assert rendered["volumeMounts"] == [{"name": MODEL_TMP_VOLUME, "mountPath": "/tmp"}]
+    assert "readOnlyRootFilesystem" not in model_container(before)["securityContext"]
+    assert "volumeMounts" not in model_container(before)

@@ -78,6 +78,15 @@ class ModelSpec(ApiModel):
         default=None, max_length=256, description="Environment variables."
     )
     resources: Resources | None = Field(default=None, description="Container resources.")
+    # Off unless asked: the model server is the user's image, and many write caches or compiled
+    # kernels beside their code. Left unset, a spec renders (and hashes) exactly as before.
+    read_only_root_filesystem: bool | None = Field(
+        default=None,
+        description=(
+            "Run the model container on a read-only root filesystem, with an empty /tmp "
+            "(the gateway sidecar always runs read-only)."
+        ),
+    )
 
 
 class PodTemplate(ApiModel):

@@ -11,6 +11,7 @@ from modelops.render.sidecar import GATEWAY_PORT, gateway_container, policy_volu
 
 CONTAINER_NAME = "model"
 PORT_NAME = "http"
+MODEL_TMP_VOLUME = "model-tmp"  # the writable /tmp of a read-only model container
 
 
 # Pods run with the restricted Pod Security Standard's settings. Functions, not constants:
@@ -80,6 +81,9 @@ def model_container(spec: ModelServiceSpec) -> dict[str, Any]:
         container["env"] = [env.to_api() for env in model.env]
     if model.resources:
         container["resources"] = model.resources.to_api()
+    if model.read_only_root_filesystem:
+        container["securityContext"]["readOnlyRootFilesystem"] = True
+        container["volumeMounts"] = [{"name": MODEL_TMP_VOLUME, "mountPath": "/tmp"}]  # noqa: S108
     return container
 
 
@@ -108,9 +112,14 @@ def pod_template(ctx: RenderContext, spec: ModelServiceSpec, track: Track) -> di
         # account's token stays out of the pod. A named account is the user's choice, token
         # and all.
         pod["automountServiceAccountToken"] = False
+    volumes = []
+    if spec.model.read_only_root_filesystem:
+        volumes.append({"name": MODEL_TMP_VOLUME, "emptyDir": {}})
     if gated:
         containers.append(gateway_container(ctx, spec, track, container_security_context()))
-        pod["volumes"] = [policy_volume(ctx)]
+        volumes.append(policy_volume(ctx))
+    if volumes:
+        pod["volumes"] = volumes
     if extra:
         optional = {
             "nodeSelector": extra.node_selector,
