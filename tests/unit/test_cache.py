@@ -196,7 +196,8 @@ def test_someone_elses_objects_are_listed_and_watched_as_metadata_only() -> None
         method: str, path: str, *_: Any, query: Any = None, accept: str = "", **__: Any
     ) -> Any:
         sent.append((path, query, accept))
-        return {"items": [], "metadata": {"resourceVersion": "5"}}
+        # What the API server says when nobody else has an object of the kind.
+        return {"items": None, "metadata": {"resourceVersion": "5"}}
 
     kube._call = call  # type: ignore[method-assign]
     kube.list_versioned(
