@@ -200,13 +200,14 @@ def test_someone_elses_objects_are_listed_and_watched_as_metadata_only() -> None
         return {"items": None, "metadata": {"resourceVersion": "5"}}
 
     kube._call = call  # type: ignore[method-assign]
-    kube.list_versioned(
+    listed = kube.list_versioned(
         "ConfigMap",
         "ns",
         {},
         excluding={"app.kubernetes.io/managed-by": "modelops"},
         metadata_only=True,
     )
+    assert listed == ([], "5")
     assert sent == [
         (
             "/api/v1/namespaces/ns/configmaps",
