@@ -403,6 +403,9 @@ def test_a_refused_query_is_an_analysis_error_that_pauses_or_fails_per_inconclus
     failing, step = analysed(REFUSED, inconclusive="Fail", failureLimit=2)
     assert [(e.type, e.reason) for e in step.events] == [("Warning", "AnalysisError")]
     assert step.status.stage is Stage.CANARY
+    for look in (step, tick(failing, step.status, ready(spec("1.0.0")), ready(failing), at=2)):
+        progressing = next(c for c in look.status.conditions or [] if c.type == "Progressing")
+        assert progressing.reason == "AnalysisError" and "rate((" in progressing.message
     step = tick(
         failing, step.status, ready(spec("1.0.0")), ready(failing, desired=1), REFUSED, at=20
     )

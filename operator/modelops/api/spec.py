@@ -370,6 +370,13 @@ class TrafficRouting(ApiModel):
     gateway_api: GatewayApiRouting | None = Field(default=None, alias="gatewayAPI")
     istio: IstioRouting | None = None
 
+    @property
+    def provider(self) -> str:
+        """The chosen provider's field name (status.routing records it)."""
+        if self.gateway_api is not None:
+            return "gatewayAPI"
+        return "istio" if self.istio is not None else "replicas"
+
 
 class PrometheusQuery(ApiModel):
     address: str = Field(
@@ -523,6 +530,11 @@ class ModelServiceSpec(ApiModel):
         ),
     )
     paused: bool = Field(default=False, description="Hold the rollout where it is.")
+
+    @property
+    def routing_provider(self) -> str:
+        """The traffic routing provider: replicas when no rollout section says otherwise."""
+        return self.rollout.traffic_routing.provider if self.rollout else "replicas"
 
 
 class ObjectMeta(ApiModel):

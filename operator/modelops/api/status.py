@@ -107,5 +107,10 @@ class ModelServiceStatus(ApiModel):
         description="Revision rolled back; not retried until the spec changes again.",
     )
     analysis: AnalysisStatus | None = None
+    routing: str | None = Field(
+        default=None,
+        description="The traffic routing provider whose objects exist (replicas, gatewayAPI, "
+        "istio): when the spec switches providers, the previous one's objects are deleted.",
+    )
     conditions: list[Condition] | None = Field(default=None, max_length=16)
     history: list[HistoryEntry] | None = Field(default=None, max_length=HISTORY_LIMIT)

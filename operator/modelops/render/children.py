@@ -6,7 +6,7 @@ from modelops.render.context import RenderContext, Track
 from modelops.render.meta import deployment_name, ratelimit_name
 from modelops.render.ratelimit import ratelimit_configmap
 from modelops.render.refs import ChildRef, ref_of
-from modelops.render.routing import RoutingProvider, provider_for
+from modelops.render.routing import RoutingProvider, provider_for, retired_children
 from modelops.render.routing.replicas import ReplicaRouting
 from modelops.render.service import service
 from modelops.render.workloads import deployment, horizontal_pod_autoscaler, pod_disruption_budget
@@ -19,9 +19,10 @@ def routing(ctx: RenderContext) -> RoutingProvider:
 
 def possible_children(ctx: RenderContext) -> list[ChildRef]:
     """Every child this ModelService may own at some point: what is not desired now and
-    exists (a canary after promotion, an HPA after autoscaling was removed) is deleted."""
+    exists (a canary after promotion, an HPA after autoscaling was removed, the route of a
+    provider the spec switched away from) is deleted."""
     return sorted(
-        [
+        {
             ChildRef("apps/v1", "Deployment", deployment_name(ctx, Track.STABLE)),
             ChildRef("apps/v1", "Deployment", deployment_name(ctx, Track.CANARY)),
             ChildRef("v1", "Service", ctx.name),
@@ -29,7 +30,8 @@ def possible_children(ctx: RenderContext) -> list[ChildRef]:
             ChildRef("policy/v1", "PodDisruptionBudget", ctx.name),
             ChildRef("v1", "ConfigMap", ratelimit_name(ctx)),
             *routing(ctx).possible_children(ctx),
-        ]
+            *retired_children(ctx),
+        }
     )
 
 

@@ -14,6 +14,11 @@ class Track(StrEnum):
     CANARY = "canary"
 
 
+def _retired_routing(service: ModelService) -> str | None:
+    rendered = (service.status or {}).get("routing")
+    return str(rendered) if rendered and rendered != service.spec.routing_provider else None
+
+
 @dataclass(frozen=True)
 class RenderContext:
     """One ModelService as it should look right now.
@@ -32,6 +37,9 @@ class RenderContext:
     canary_weight: int = 0
     # The operator's own image, which also runs the rate-limit gateway sidecar.
     gateway_image: str = DEFAULT_GATEWAY_IMAGE
+    # The routing provider status says was rendered, when the spec now names another: its
+    # objects are among the possible children, so they are deleted, not left routing.
+    retired_routing: str | None = None
 
     @classmethod
     def for_service(
@@ -51,6 +59,7 @@ class RenderContext:
             canary_spec=canary_spec,
             canary_weight=canary_weight,
             gateway_image=gateway_image,
+            retired_routing=_retired_routing(service),
         )
 
     @classmethod

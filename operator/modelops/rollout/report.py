@@ -65,6 +65,7 @@ class Moment:
     stable: WorkloadObservation
     version: str
     now: str
+    routing: str | None = None  # the spec's traffic routing provider, rendered now
 
 
 def _wanted(report: Report, moment: Moment) -> list[Wanted]:
@@ -116,6 +117,7 @@ def reported(
             "phase": report.phase,
             "message": report.message,
             "conditions": conditions,
+            "routing": moment.routing,
             **updates,
         }
     )

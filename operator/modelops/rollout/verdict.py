@@ -122,6 +122,12 @@ def judge(
         pausing = rollout.analysis.inconclusive is Inconclusive.PAUSE
         if unknown and pausing and not restarted:
             return _inconclusive(rollout, unknown)
+        refused = [m for m in unknown if m.error]
+        if refused and not restarted:
+            # Under Fail the run counted its failure; until the next one, status still says
+            # which query Prometheus refused.
+            text = "; ".join(f"{m.name}: {m.message}" for m in refused)
+            return CanaryHealth(message=f"analysis error: {text}", reason=ANALYSIS_ERROR)
         return CanaryHealth(failed_run=restarted, message=restart_note)
     failed = [m for m in metrics if m.ok is False]
     unknown = [m for m in metrics if m.ok is None]

@@ -26,6 +26,20 @@ class RoutingProvider(Protocol):
         ...
 
 
+def retired_children(ctx: RenderContext) -> list[ChildRef]:
+    """The objects of the provider the spec switched away from (``ctx.retired_routing``)."""
+    from modelops.render.routing.gateway_api import GatewayApiRouting  # noqa: PLC0415
+    from modelops.render.routing.istio import IstioRouting  # noqa: PLC0415
+    from modelops.render.routing.track_services import TrackRouting  # noqa: PLC0415
+
+    providers: dict[str, type[TrackRouting]] = {
+        "gatewayAPI": GatewayApiRouting,
+        "istio": IstioRouting,
+    }
+    retired = providers.get(ctx.retired_routing or "")
+    return retired.possible_children(ctx) if retired else []
+
+
 def provider_for(routing: TrafficRouting) -> RoutingProvider:
     # Imported here to keep each provider in its own module without import cycles.
     from modelops.render.routing.gateway_api import GatewayApiRouting  # noqa: PLC0415

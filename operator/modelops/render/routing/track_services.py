@@ -61,8 +61,9 @@ class TrackRouting:
     api_version: ClassVar[str]
     kind: ClassVar[str]
 
-    def possible_children(self, ctx: RenderContext) -> list[ChildRef]:
-        return sorted([ChildRef(self.api_version, self.kind, ctx.name), *track_service_refs(ctx)])
+    @classmethod
+    def possible_children(cls, ctx: RenderContext) -> list[ChildRef]:
+        return sorted([ChildRef(cls.api_version, cls.kind, ctx.name), *track_service_refs(ctx)])
 
     def manifests(self, ctx: RenderContext) -> list[dict[str, Any]]:
         return sorted([self.route(ctx), *track_services(ctx)], key=ref_of)

@@ -1,0 +1,128 @@
+"""Walking the canary steps: a rollout starts at the first step, holds each for its pause
+and analysis, moves on, and restarts when ``rollout.steps`` is edited under it."""
+
+from typing import Any
+
+from modelops.api.base import parse_duration_seconds
+from modelops.api.status import ModelServiceStatus, Stage
+from modelops.render.pod import revision
+from modelops.rollout.events import Event
+from modelops.rollout.plan import rollout_of, step_hash, steps_of
+from modelops.rollout.report import ROLLOUT_CLEARED, since
+from modelops.rollout.tick import Commands, Tick, Transition, progress
+from modelops.rollout.verdict import CanaryHealth, analysis_interval
+
+
+def started(tick: Tick, previous: ModelServiceStatus) -> tuple[ModelServiceStatus, list[Event]]:
+    """A new revision: its canary starts at the first step."""
+    first = steps_of(tick.spec)[0].weight
+    version = tick.spec.model.version
+    events = [
+        Event(
+            "Normal",
+            "RolloutStarted",
+            f"canary {version} at {first}% (stable {previous.stable_version})",
+        )
+    ]
+    history: dict[str, Any] = {}
+    replaced = previous.canary_version
+    if previous.canary_revision and previous.stage is not Stage.QUEUED and replaced:
+        # A new version arrived mid-rollout: the running canary is replaced, on the record.
+        reason = f"replaced by {version} before promotion"
+        events.insert(0, Event("Normal", "Superseded", f"canary {replaced} {reason}"))
+        history = tick.history(previous, "Superseded", reason, version=replaced)
+    started = previous.model_copy(
+        update={
+            **ROLLOUT_CLEARED,
+            **history,
+            "canary_revision": revision(tick.spec),
+            "canary_version": version,
+            "current_step": 0,
+            "step_hash": step_hash(tick.spec),
+            "stage": Stage.CANARY,
+            "step_started_at": tick.stamp,
+            "analysis": None,
+            "canary_weight": first,
+        }
+    )
+    return started, events
+
+
+def restarted(tick: Tick, previous: ModelServiceStatus) -> Transition:
+    """rollout.steps changed mid-rollout: the canary (same revision) goes back to the first of
+    the new steps, as in Argo Rollouts. Never more traffic than the new steps' first weight
+    before it has passed them; failures already counted still count. The restart is the whole
+    of this tick, like a step advance: the next one observes the canary at the new weight."""
+    steps = steps_of(tick.spec)
+    message = (
+        f"rollout.steps changed at step {(previous.current_step or 0) + 1}: canary "
+        f"{tick.spec.model.version} restarts at step 1/{len(steps)} ({steps[0].weight}%)"
+    )
+    restarted = previous.model_copy(
+        update={
+            "current_step": 0,
+            "step_hash": step_hash(tick.spec),
+            "canary_weight": steps[0].weight,
+            "step_started_at": tick.stamp,
+            "step_ready_at": None,
+        }
+    )
+    return progress(tick, restarted, message, [Event("Normal", "StepsChanged", message)], 1.0)
+
+
+def next_step(
+    tick: Tick,
+    previous: ModelServiceStatus,
+    health: CanaryHealth,
+    events: list[Event],
+    commands: Commands,
+) -> Transition:
+    """The canary is ready at this step: hold for the pause and analysis, then move on."""
+    rollout = rollout_of(tick.spec)
+    steps = steps_of(tick.spec)
+    index = previous.current_step or 0  # within steps: steps_changed restarts otherwise
+    where = f"step {index + 1}/{len(steps)}"
+    interval = analysis_interval(tick.spec)
+    if previous.step_ready_at is None:
+        previous = previous.model_copy(update={"step_ready_at": tick.stamp})
+    if tick.spec.paused or commands.pause or health.paused:
+        message = health.paused or f"{where}: paused (spec.paused or modelops pause)"
+        reason = health.reason or "Paused"
+        return progress(tick, previous, message, events, interval, reason=reason)
+    pause_text = steps[index].pause
+    pause = parse_duration_seconds(pause_text) if pause_text else 0.0
+    waited = since(previous.step_ready_at, tick.now)
+    analysis = previous.analysis
+    has_metrics = bool(rollout.analysis.metrics)
+    analysed = not has_metrics or (
+        analysis is not None
+        and analysis.last_run_at is not None
+        and since(analysis.last_run_at, tick.now) <= waited
+        and analysis.consecutive_failures == 0
+    )
+    if waited < pause or not analysed:
+        left = max(pause - waited, 0.0)
+        message = f"{where}: {steps[index].weight}% to canary, {int(left)}s of pause left"
+        if health.reason:  # an AnalysisError counted as a failure (Inconclusive=Fail)
+            message = f"{where}: {health.message}"
+        wake = min(left, interval) if has_metrics else left
+        reason = health.reason or "CanaryProgressing"
+        return progress(tick, previous, message, events, wake, reason=reason)
+    if index + 1 < len(steps):
+        weight = steps[index + 1].weight
+        message = f"step {index + 2}/{len(steps)}: {weight}% to canary"
+        events.append(Event("Normal", "StepAdvanced", message))
+        previous = previous.model_copy(
+            update={
+                "current_step": index + 1,
+                "step_hash": step_hash(tick.spec),
+                "canary_weight": weight,
+                "step_started_at": tick.stamp,
+                "step_ready_at": None,
+            }
+        )
+        return progress(tick, previous, message, events, 1.0)
+    message = f"all steps passed: promoting {tick.spec.model.version} to stable"
+    events.append(Event("Normal", "Promoting", message))
+    previous = previous.model_copy(update={"stage": Stage.PROMOTING})
+    return progress(tick, previous, message, events, 1.0)

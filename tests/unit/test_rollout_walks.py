@@ -1,0 +1,89 @@
+"""Random walks of spec edits and observations through the pure machine: whatever the order,
+no look raises, the step status records exists in the spec's steps, and the weight the plan
+applies is the weight status reports (and the step's weight)."""
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from modelops.api.spec import ModelServiceSpec
+from modelops.api.status import MetricResult, ModelServiceStatus, Stage
+from modelops.render.pod import revision
+from modelops.rollout.observe import WorkloadObservation
+from modelops.rollout.plan import plan, steps_of
+from tests.support.rollout import METRIC, deployed, ready, spec, tick
+
+WEIGHTS = st.lists(st.integers(1, 99), min_size=1, max_size=5, unique=True).map(sorted)
+STEPS = WEIGHTS.flatmap(
+    lambda weights: st.lists(
+        st.sampled_from([None, "0s", "5s"]), min_size=len(weights), max_size=len(weights)
+    ).map(
+        lambda pauses: [
+            {"weight": w, **({"pause": p} if p else {})}
+            for w, p in zip(weights, pauses, strict=True)
+        ]
+    )
+)
+RESULTS = st.sampled_from(
+    [
+        None,
+        [MetricResult(name="errors", value=0.0, ok=True, message="within bounds")],
+        [MetricResult(name="errors", value=0.9, ok=False, message="above max 0.05")],
+        [MetricResult(name="errors", ok=None, error=True, message="query 'x' failed: 400")],
+    ]
+)
+ACTIONS = st.one_of(
+    st.tuples(st.just("steps"), STEPS),
+    st.tuples(st.just("version"), st.sampled_from(["1.0.0", "2.0.0", "3.0.0"])),
+    st.tuples(st.just("paused"), st.booleans()),
+    st.tuples(st.just("strategy"), st.sampled_from(["Canary", "Immediate"])),
+    st.tuples(st.just("metrics"), st.booleans()),
+    # Looks are most of a walk: a rollout must start and move for edits to meet it.
+    *[st.tuples(st.just("look"), st.tuples(st.booleans(), RESULTS))] * 4,
+)
+
+
+def build(
+    version: str, steps: list[dict[str, Any]], paused: bool, strategy: str, metrics: bool
+) -> ModelServiceSpec:
+    analysis = {"metrics": [METRIC]} if metrics else {}
+    made = spec(version, steps, strategy=strategy, analysis=analysis)
+    return made.model_copy(update={"paused": paused})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(ACTIONS, min_size=1, max_size=30))
+def test_any_walk_keeps_the_step_in_range_and_one_weight(actions: list[tuple[str, Any]]) -> None:
+    _, status = deployed()
+    # Each walk starts with v2's canary under way: the edits meet a rollout in flight.
+    state: dict[str, Any] = {
+        "version": "2.0.0",
+        "steps": [{"weight": 20}, {"weight": 40}, {"weight": 60}, {"weight": 80}],
+        "paused": False,
+        "strategy": "Canary",
+        "metrics": False,
+    }
+    status = tick(build(**state), status, ready(spec("1.0.0"))).status
+    now = 0.0
+    for kind, value in actions:
+        if kind != "look":
+            state[kind] = value
+            continue
+        canary_ready, results = value
+        now += 10
+        current = build(**state)
+        stable_spec = plan(current, status).stable_spec
+        canary = ready(current, desired=1) if canary_ready else WorkloadObservation(exists=True)
+        status = tick(current, status, ready(stable_spec), canary, results, at=now).status
+        check(current, status)
+
+
+def check(current: ModelServiceSpec, status: ModelServiceStatus) -> None:
+    if status.stage is not Stage.CANARY or status.canary_revision != revision(current):
+        return
+    steps = steps_of(current)
+    index = status.current_step or 0
+    assert index < len(steps)
+    assert status.canary_weight == steps[index].weight
+    assert plan(current, status).weight == status.canary_weight
