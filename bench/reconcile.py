@@ -468,6 +468,12 @@ def main() -> None:
     )
     parser.add_argument("--out", default="reconcile", help="bench/results/OUT.json and .png")
     parser.add_argument("--no-floor", action="store_true", help="skip the plain-loop floor")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds to wait for convergence per N (max(120, N x 0.2)); a loaded machine "
+        "needs more, or the request counts cover only the services that got Ready",
+    )
     args = parser.parse_args()
     sizes = [100, 1000] if args.quick else [100, 1000, 5000] + ([10000] if args.big else [])
     if args.sizes:
@@ -488,7 +494,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as workdir:
             bench = Bench(cluster, Path(workdir))
             for n in sizes:
-                timeout = max(120.0, n * 0.2)
+                timeout = args.timeout or max(120.0, n * 0.2)
                 print(f"N={n}: operator ...", flush=True)
                 row = bench.run_operator(n, steady, timeout, args.probes)
                 print(f"N={n}: converged in {row['converge_seconds']:.1f} s; floor ...", flush=True)

@@ -85,7 +85,13 @@ def _snapshot(cluster: Cluster, namespace: str, kind: str, name: str) -> dict[st
         "uid": meta["uid"],
         "generation": meta.get("generation"),
         "labels": meta.get("labels"),
-        "annotations": meta.get("annotations"),
+        # The deployment controller annotates its Deployments (revision) when it gets to them:
+        # on a busy machine after the first snapshot. Not a write of ours.
+        "annotations": {
+            k: v
+            for k, v in (meta.get("annotations") or {}).items()
+            if not k.startswith("deployment.kubernetes.io/")
+        },
         "ownerReferences": meta.get("ownerReferences"),
         "content": json.dumps({k: found.get(k) for k in ("spec", "data")}, sort_keys=True),
         "written_by_us": sorted(

@@ -196,16 +196,18 @@ def test_someone_elses_objects_are_listed_and_watched_as_metadata_only() -> None
         method: str, path: str, *_: Any, query: Any = None, accept: str = "", **__: Any
     ) -> Any:
         sent.append((path, query, accept))
-        return {"items": [], "metadata": {"resourceVersion": "5"}}
+        # What the API server says when nobody else has an object of the kind.
+        return {"items": None, "metadata": {"resourceVersion": "5"}}
 
     kube._call = call  # type: ignore[method-assign]
-    kube.list_versioned(
+    listed = kube.list_versioned(
         "ConfigMap",
         "ns",
         {},
         excluding={"app.kubernetes.io/managed-by": "modelops"},
         metadata_only=True,
     )
+    assert listed == ([], "5")
     assert sent == [
         (
             "/api/v1/namespaces/ns/configmaps",

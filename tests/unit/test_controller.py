@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from modelops.api.status import Condition, ModelServiceStatus, Phase, Stage
 from modelops.controller import reconcile as reconcile_module
 from modelops.controller.config import OperatorConfig
 from modelops.controller.manager import Controller
@@ -266,3 +267,20 @@ def test_counts_held_back_are_written_once_the_quiet_time_is_over() -> None:
     controller.reconcile_key(NAMESPACE, NAME)
     assert len(kube.status_patches) == 2
     assert "2/2 updated" in status_of(kube)["message"]
+
+
+def test_counts_are_never_held_during_a_rollout_or_after_a_first_deployment() -> None:
+    now = datetime.now(UTC)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    condition = Condition(type="Progressing", status="True", reason="X", last_transition_time=stamp)
+    first = ModelServiceStatus(phase=Phase.PROGRESSING, ready="0/2", conditions=[condition])
+    moved = first.model_copy(update={"ready": "1/2"})
+    assert reconcile_module.progress_held(first, moved, now) > 0
+    canary = first.model_copy(update={"stage": Stage.CANARY})
+    assert (
+        reconcile_module.progress_held(canary, canary.model_copy(update={"ready": "1/2"}), now) == 0
+    )
+    served = first.model_copy(update={"stable_revision": "abc"})
+    assert (
+        reconcile_module.progress_held(served, served.model_copy(update={"ready": "1/2"}), now) == 0
+    )

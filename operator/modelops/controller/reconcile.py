@@ -55,12 +55,13 @@ RECONCILED = "Reconciled"
 RECONCILE_ERROR = "ReconcileError"
 # Longest error text carried into the condition and the Event.
 ERROR_CHARS = 1024
-# While a ModelService converges, replica counts and messages move with every pod event.
-# Within this many seconds of the status' last change of state (a condition's status or
-# reason), a change of counts and messages alone is written when the time is up (a timer
-# wakes the reconcile), not at once: a first deployment ready within it costs two status
-# writes (Progressing, then Stable), not one more per Deployment status update. Phases,
-# conditions, the rollout's own fields and observedGeneration are always written at once.
+# While a new ModelService's first deployment converges, replica counts and messages move
+# with every pod event. Within this many seconds of the status' last change of state (a
+# condition's status or reason), a change of counts and messages alone is written when the
+# time is up (a timer wakes the reconcile), not at once: a first deployment ready within it
+# costs two status writes (Progressing, then Stable), not one more per Deployment status
+# update. Phases, conditions, the rollout's own fields and observedGeneration are always
+# written at once, and nothing is held during a rollout.
 PROGRESS_QUIET_SECONDS = 5.0
 _PROGRESS_FIELDS = frozenset({"message", "replicas", "readyReplicas", "ready", "conditions"})
 
@@ -213,8 +214,12 @@ def _state(status: dict[str, Any]) -> list[tuple[Any, ...]]:
 
 
 def progress_held(before: ModelServiceStatus, after: ModelServiceStatus, now: datetime) -> float:
-    """Seconds to hold back writing ``after`` (0: write now): only counts and messages moved,
-    within PROGRESS_QUIET_SECONDS of the last change of state."""
+    """Seconds to hold back writing ``after`` (0: write now): a first deployment (nothing
+    was ever Stable, no rollout stage), only counts and messages moved, within
+    PROGRESS_QUIET_SECONDS of the last change of state. Never during a rollout: a canary's
+    steps move on the status written (held counts slowed a canary's steps several-fold)."""
+    if before.stable_revision is not None or before.stage is not None or after.stage is not None:
+        return 0.0
     old, new = before.to_api(), _without_failure(after).to_api()
     patch = status_patch(old, new)
     if not patch or not set(patch) <= _PROGRESS_FIELDS or _state(old) != _state(new):

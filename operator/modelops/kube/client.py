@@ -154,7 +154,8 @@ class Kube:
             query=_selector(selector, excluding),
             accept=METADATA_LIST if metadata_only else "application/json",
         )
-        items: Objects = found.get("items", [])
+        # A PartialObjectMetadataList with no items says "items": null.
+        items: Objects = found.get("items") or []
         return items, str(found.get("metadata", {}).get("resourceVersion", ""))
 
     def watch(
