@@ -95,7 +95,7 @@ def main() -> int:
         api = Api(cluster.kubeconfig, namespace)
         operator = OperatorProcess(cluster)
         print(f"operator log: {operator.log_path}")
-        bench = Bench(api, source=None)  # type: ignore[arg-type]  # no metric scenario here
+        bench = Bench(api)
         real, simulated = RealNodeModelops(cluster, api), Modelops(cluster, api)
         rows: dict[str, list[dict[str, Any]]] = {real.label: [], simulated.label: []}
         for run in range(runs):

@@ -182,7 +182,7 @@ def row(run: int, since: float, seen: dict[str, float], error: str | None = None
 @dataclass
 class Bench:
     api: Api
-    source: FailingMetric
+    source: FailingMetric | None = None  # the metric scenario's; crash-loop runs need none
 
     def measure(
         self,
@@ -237,6 +237,7 @@ class Bench:
         seconds later (drawn in [0, interval): anywhere in the analysis cycle)."""
         name = f"{contender.prefix}-{interval:g}s-{run}"
         source = self.source
+        assert source is not None, "the metric scenario needs a FailingMetric source"
         analysis = Analysis(source.recorder.url, error_query(name), interval)
 
         def switch() -> tuple[float, dict[str, Moment]]:
