@@ -12,6 +12,8 @@ from modelops.render.sidecar import GATEWAY_PORT, gateway_container, policy_volu
 CONTAINER_NAME = "model"
 PORT_NAME = "http"
 MODEL_TMP_VOLUME = "model-tmp"  # the writable /tmp of a read-only model container
+# A mount point inside the pod, not a file this process opens.
+MODEL_TMP_PATH = "/tmp"  # noqa: S108  # nosec B108
 
 
 # Pods run with the restricted Pod Security Standard's settings. Functions, not constants:
@@ -83,7 +85,7 @@ def model_container(spec: ModelServiceSpec) -> dict[str, Any]:
         container["resources"] = model.resources.to_api()
     if model.read_only_root_filesystem:
         container["securityContext"]["readOnlyRootFilesystem"] = True
-        container["volumeMounts"] = [{"name": MODEL_TMP_VOLUME, "mountPath": "/tmp"}]  # noqa: S108
+        container["volumeMounts"] = [{"name": MODEL_TMP_VOLUME, "mountPath": MODEL_TMP_PATH}]
     return container
 
 
