@@ -245,8 +245,15 @@ def test_a_first_deployment_writes_progressing_then_stable_and_posts_one_event()
     assert len(kube.status_patches) == 1
     assert kube.events == []  # a new ModelService's first status is no news
 
-    # Counts move (the ReplicaSet exists, no pod ready yet): held back, a timer writes them.
+    # Pods created, none ready: no news, held with no timer until a write that is news.
+    timers.scheduled.clear()
     set_deployment_status(kube, replicas=2, updatedReplicas=2, readyReplicas=0)
+    controller.reconcile_key(NAMESPACE, NAME)
+    assert len(kube.status_patches) == 1
+    assert timers.scheduled == []
+
+    # One of two ready: news, but held back within the quiet time; a timer writes it.
+    set_deployment_status(kube, replicas=2, updatedReplicas=2, readyReplicas=1)
     controller.reconcile_key(NAMESPACE, NAME)
     assert len(kube.status_patches) == 1
     assert 0 < timers.scheduled[-1][1] <= 5
@@ -262,11 +269,25 @@ def test_a_first_deployment_writes_progressing_then_stable_and_posts_one_event()
 def test_counts_held_back_are_written_once_the_quiet_time_is_over() -> None:
     controller, kube, _ = controller_with_one_service()
     controller.reconcile_key(NAMESPACE, NAME)
-    set_deployment_status(kube, replicas=2, updatedReplicas=2, readyReplicas=0)
+    set_deployment_status(kube, replicas=2, updatedReplicas=2, readyReplicas=1)
     backdate_conditions(kube, 6)
     controller.reconcile_key(NAMESPACE, NAME)
     assert len(kube.status_patches) == 2
-    assert "2/2 updated" in status_of(kube)["message"]
+    assert "2/2 updated, 1 ready" in status_of(kube)["message"]
+
+
+def test_pods_created_but_not_ready_ride_along_with_the_next_write() -> None:
+    controller, kube, _ = controller_with_one_service()
+    controller.reconcile_key(NAMESPACE, NAME)
+    set_deployment_status(kube, replicas=2, updatedReplicas=2, readyReplicas=0)
+    backdate_conditions(kube, 60)  # however long the pods take to get ready
+    controller.reconcile_key(NAMESPACE, NAME)
+    assert len(kube.status_patches) == 1
+    assert "0/2 updated" in status_of(kube)["message"]
+    set_deployment_status(kube, replicas=2, updatedReplicas=2, readyReplicas=1)
+    controller.reconcile_key(NAMESPACE, NAME)
+    assert len(kube.status_patches) == 2
+    assert "2/2 updated, 1 ready" in status_of(kube)["message"]
 
 
 def test_counts_are_never_held_during_a_rollout_or_after_a_first_deployment() -> None:
