@@ -14,7 +14,15 @@ if [[ ! -S $sock ]]; then
   log "no real node running (NET_ID $NET_ID): images built, nothing imported"
   exit 0
 fi
+# Archives are named by the hash of their inputs: one imported into this node's containerd
+# (recorded beside its state, removed with it) is never imported again.
+imported="$NODE_ROOT/imported-images"
+touch "$imported"
+count=0
 while read -r archive; do
+  grep -qxF "$archive" "$imported" && continue
   ctr --address "$sock" -n k8s.io images import "$archive" >/dev/null
+  echo "$archive" >>"$imported"
+  count=$((count + 1))
 done < <("$here/build-images.sh" --list)
-log "images imported into $NODE_NAME's containerd"
+log "$count image(s) imported into $NODE_NAME's containerd (the others were already there)"

@@ -26,9 +26,9 @@ start=$SECONDS
 
 [[ $(id -u) == 0 ]] || { log "the real node needs root (containerd, network namespaces); REAL_NODES=0 skips it"; exit 1; }
 "$here/install-node-deps.sh" >/dev/null
-for b in kubelet kube-proxy coredns; do
-  [[ -x "$bin/$b" ]] || "$here/build-binaries.sh" all
-done
+if [[ ! -x $bin/kubelet || ! -x $bin/kube-proxy || ! -x $bin/coredns ]]; then
+  "$here/build-binaries.sh" all
+fi
 
 # What a killed earlier run left behind (any checkout's, since it is found by name) goes first.
 "$here/real-node-down.sh"

@@ -16,12 +16,13 @@ COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 # this machine's end of the node link (a forwarder there leads to 127.0.0.1, where the API server
 # alone listens); `kubectl logs/exec` reach the kubelet with a client certificate of their own.
 # Whether the cluster has one is recorded at cluster-up, so a restart (fault tests) keeps it.
-real_node_apiserver_flags() {
+real_node_apiserver_flags() {  # -> the flags in the array `node_flags` (none without a node)
+  node_flags=()
   [[ $(cat "$dir/real-nodes" 2>/dev/null || echo "$REAL_NODES") == 0 ]] && return
-  echo --advertise-address "$LINK_HOST_IP" \
-    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" \
-    --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
-    --kubelet-preferred-address-types InternalIP
+  node_flags=(--advertise-address "$LINK_HOST_IP"
+    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt"
+    --kubelet-client-key "$pki/apiserver-kubelet-client.key"
+    --kubelet-preferred-address-types InternalIP)
 }
 
 component_command() {  # name -> the command line in the array `cmd`
@@ -33,6 +34,7 @@ component_command() {  # name -> the command line in the array `cmd`
         --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT"
         --unsafe-no-fsync --quota-backend-bytes 8589934592 --log-level warn) ;;
     kube-apiserver)
+      real_node_apiserver_flags
       cmd=("$bin/kube-apiserver"
         --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/audit.log"
         --audit-log-maxsize 200 --audit-log-maxbackup 2
@@ -43,7 +45,7 @@ component_command() {  # name -> the command line in the array `cmd`
         --service-account-issuer https://kubernetes.default.svc.cluster.local
         --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key"
         --service-cluster-ip-range "$SERVICE_CIDR"
-        $(real_node_apiserver_flags)
+        "${node_flags[@]}"
         --authorization-mode Node,RBAC --allow-privileged=true
         --max-requests-inflight 2000 --max-mutating-requests-inflight 1000
         --profiling=false) ;;

@@ -388,25 +388,30 @@ def test_spec_back_to_the_stable_version(
     assert stable_pods(cluster, namespace, name) == before, "stable was disturbed"
 
 
-def test_canary_switched_to_immediate(
-    cluster: Cluster, namespace: str, no_error_loop: None
-) -> None:
-    name = "hurried"
-    start_canary(cluster, namespace, name)
-    cluster.apply(immediate_service(name, "2.0.0"), namespace)
+def wait_stable_alone(cluster: Cluster, namespace: str, name: str, version: str) -> None:
+    """``version`` Stable, and the canary's Deployment gone."""
     wait_until(
         lambda: (
             (s := status(cluster, namespace, name)).get("phase") == "Stable"
-            and s.get("stableVersion") == "2.0.0"
+            and s.get("stableVersion") == version
         ),
         60,
-        message="2.0.0 Stable by a rolling update",
+        message=f"{version} Stable",
     )
     wait_until(
         lambda: set(deployments(cluster, namespace, name)) == {"stable"},
         30,
         message="canary Deployment deleted",
     )
+
+
+def test_canary_switched_to_immediate(
+    cluster: Cluster, namespace: str, no_error_loop: None
+) -> None:
+    name = "hurried"
+    start_canary(cluster, namespace, name)
+    cluster.apply(immediate_service(name, "2.0.0"), namespace)
+    wait_stable_alone(cluster, namespace, name, "2.0.0")
     assert image(deployments(cluster, namespace, name)["stable"]) == image_of("2.0.0")
     current = observed(cluster, namespace, name)
     for key in ("canaryVersion", "currentStep", "stepHash", "stage"):
@@ -560,19 +565,7 @@ def test_autoscaling_added_within_the_replicas_then_promoted(
     assert (current["currentStep"], current["stepHash"]) == (1, before["stepHash"]), current
     with watching_stable(cluster, namespace, name) as readings:
         modelops_cli(cluster, "promote", name, "-n", namespace)
-        wait_until(
-            lambda: (
-                (s := status(cluster, namespace, name)).get("phase") == "Stable"
-                and s.get("stableVersion") == "2.0.0"
-            ),
-            60,
-            message="2.0.0 promoted",
-        )
-        wait_until(
-            lambda: set(deployments(cluster, namespace, name)) == {"stable"},
-            30,
-            message="canary removed",
-        )
+        wait_stable_alone(cluster, namespace, name, "2.0.0")
         time.sleep(6)  # past the HPA's sync period (5 s): a drop would show by now
     ready = [count for count, _ in readings]
     assert ready and min(ready) >= REPLICAS, f"stable scaled down on the way: {ready}"

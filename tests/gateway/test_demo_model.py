@@ -48,6 +48,13 @@ def demo_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     stop(process)
 
 
+def openai_client(url: str, key: str) -> openai.AsyncOpenAI:
+    """The OpenAI client a user would point at the gateway, as client ``key``, no retries."""
+    return openai.AsyncOpenAI(
+        base_url=url + "/v1", api_key="unused", max_retries=0, default_headers={"X-API-Key": key}
+    )
+
+
 def test_streams_and_json_answers_are_charged_by_their_usage(
     demo_model: str, tmp_path: Path
 ) -> None:
@@ -58,12 +65,7 @@ def test_streams_and_json_answers_are_charged_by_their_usage(
 
     async def scenario() -> None:
         async with gateway(demo_model, policy) as (url, gw):
-            client = openai.AsyncOpenAI(
-                base_url=url + "/v1",
-                api_key="unused",
-                max_retries=0,
-                default_headers={"X-API-Key": "team-a"},
-            )
+            client = openai_client(url, "team-a")
             raw = await client.chat.completions.with_raw_response.create(
                 model="m", messages=messages
             )
@@ -90,12 +92,7 @@ def test_a_spent_token_budget_is_a_429_the_client_sees(demo_model: str, tmp_path
 
     async def scenario() -> None:
         async with gateway(demo_model, policy) as (url, _):
-            client = openai.AsyncOpenAI(
-                base_url=url + "/v1",
-                api_key="unused",
-                max_retries=0,
-                default_headers={"X-API-Key": "team-b"},
-            )
+            client = openai_client(url, "team-b")
             messages: list[openai.types.chat.ChatCompletionMessageParam] = [
                 {"role": "user", "content": "Works perfectly"}
             ]
