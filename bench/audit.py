@@ -27,6 +27,7 @@ class Request:
     verb: str
     agent: str  # "kopf" or "modelops" (the user agent's product)
     resource: str
+    namespace: str  # "" for a request across namespaces (a cluster-wide watch or list)
 
 
 def _epoch(stamp: str) -> float:
@@ -79,7 +80,11 @@ class AuditTail:
             with self._lock:
                 self.requests.append(
                     Request(
-                        _epoch(entry["requestReceivedTimestamp"]), entry["verb"], agent, resource
+                        _epoch(entry["requestReceivedTimestamp"]),
+                        entry["verb"],
+                        agent,
+                        resource,
+                        ref.get("namespace", ""),
                     )
                 )
 
@@ -124,6 +129,13 @@ def by_verb(requests: list[Request]) -> dict[str, int]:
 def by_agent_verb_resource(requests: list[Request]) -> dict[str, int]:
     counted = Counter(f"{r.agent} {r.verb} {r.resource}" for r in requests)
     return dict(sorted(counted.items(), key=lambda item: -item[1]))
+
+
+def in_namespace(requests: list[Request], namespace: str) -> tuple[list[Request], int]:
+    """The requests about ``namespace`` or across namespaces (the operator's watches), and
+    how many were about other namespaces (an earlier size's still being deleted)."""
+    kept = [r for r in requests if r.namespace in ("", namespace)]
+    return kept, len(requests) - len(kept)
 
 
 def writes(requests: list[Request]) -> int:
