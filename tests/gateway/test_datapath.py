@@ -200,17 +200,18 @@ class Flaky:
         return out
 
 
-async def _read_stream(http: aiohttp.ClientSession, url: str) -> bytes:
-    """What a streamed answer delivered before it ended or was cut."""
+async def _read_cut_stream(http: aiohttp.ClientSession, url: str) -> bytes:
+    """What a streamed answer delivered before it was cut (the client must see the cut: a
+    complete-looking answer would hide that it is not)."""
     received = b""
-    try:
-        async with http.post(url + CHAT, json={**PROMPT, "stream": True}) as r:
-            assert r.status == 200
+    async with http.post(url + CHAT, json={**PROMPT, "stream": True}) as r:
+        assert r.status == 200
+        try:
             async for chunk in r.content.iter_any():
                 received += chunk
-    except aiohttp.ClientPayloadError:
-        pass  # the cut: what matters is what came before it
-    return received
+        except aiohttp.ClientPayloadError:
+            return received
+    raise AssertionError(f"the stream ended as if complete after {received!r}")
 
 
 def test_503s_are_retried_with_backoff_then_answered() -> None:
@@ -271,7 +272,7 @@ def test_a_stream_broken_after_its_first_byte_is_never_retried() -> None:
             gateway(upstream, retries=3, retry_backoff=0.01) as (url, _),
             aiohttp.ClientSession() as http,
         ):
-            received = await _read_stream(http, url)
+            received = await _read_cut_stream(http, url)
             assert received.count(b"first") == 1
             await asyncio.sleep(0.2)
             assert flaky.calls == 1
@@ -321,7 +322,7 @@ def test_total_timeout_bounds_a_whole_answer() -> None:
 
     async def scenario() -> None:
         async with proxied(stub, upstream_total_timeout=0.5) as (url, _, http):
-            received = await _read_stream(http, url)
+            received = await _read_cut_stream(http, url)
             assert b"first" in received and b"second" not in received
             stub.release.set()
 

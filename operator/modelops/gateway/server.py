@@ -425,7 +425,10 @@ class Gateway:
         except (TimeoutError, aiohttp.ClientError):
             ex.error = "upstream_stream_broken"
             attempt.finish(ok=False)
-            out.force_close()  # the client must see a cut, not a complete answer
+            # The client must see a cut, not a complete answer: force_close alone still lets
+            # aiohttp end the chunked body properly once the handler returns.
+            if request.transport is not None:
+                request.transport.abort()
             return out
         attempt.finish(ok=upstream.status < 500)
         if scanner is not None:
