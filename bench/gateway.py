@@ -7,6 +7,8 @@ OpenAI-style ``usage`` at once), each started on a free 127.0.0.1 port and stopp
 - ``gateway-memory``: ``python -m modelops.gateway`` with an in-memory policy;
 - ``gateway-redis``: the same with ``redis: {address: ...}`` on a real ``redis-server``
   (``--save '' --appendonly no``) started for the run;
+- ``gateway-keys``: ``gateway-memory`` with API keys checked (``--keys``: the 32 keys stored as
+  sha256 digests, as a Secret would hold them), against ``gateway-memory`` as its baseline;
 - ``nginx``: Debian ``nginx``, one non-daemon process (``master_process off``), ``limit_req``
   keyed on ``$http_x_api_key`` and ``proxy_pass`` to a keepalive upstream: the reference.
 
@@ -43,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -69,6 +72,8 @@ ANSWER = '{"choices":[{"message":{"content":"ok"}}],"usage":{"total_tokens":3}}'
 KEYS = 32
 GOAL_ADDED_P99_MS = 2.0
 GOAL_RPS_ONE_CORE = 5000.0
+GOAL_KEYS_FEWER_PER_CORE = 0.10
+GOAL_KEYS_ADDED_P99_MS = 0.5
 SETTLE_SECONDS = 1.0
 
 STUB = f"""
@@ -449,14 +454,25 @@ def nginx_argv(tmp: Path, name: str, http: str) -> list[str]:
     return ["nginx", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
 
 
-def gateway_process(tmp: Path, name: str, port: int, upstream: int, redis: int | None) -> list[str]:
+def gateway_process(
+    tmp: Path, name: str, port: int, upstream: int, redis: int | None, *, keys: bool = False
+) -> list[str]:
     policy = tmp / f"{name}.yaml"
     text = "requestsPerMinute: 100000000\ntokensPerMinute: 1000000000\n"
     if redis is not None:
         text += f"redis: {{address: '127.0.0.1:{redis}'}}\n"
     policy.write_text(text)
     upstream_url = f"http://127.0.0.1:{upstream}"
-    return gateway_argv(port, upstream_url, "--policy", str(policy), "--log-level", "WARNING")
+    flags = ["--policy", str(policy), "--log-level", "WARNING"]
+    if keys:
+        table = tmp / f"{name}-keys.yaml"
+        entries = [
+            {"sha256": hashlib.sha256(f"bench-key-{i}".encode()).hexdigest(), "client": f"c{i}"}
+            for i in range(1, KEYS + 1)
+        ]
+        table.write_text(json.dumps({"keys": entries}))  # JSON is YAML
+        flags += ["--keys", str(table)]
+    return gateway_argv(port, upstream_url, *flags)
 
 
 def measure(
@@ -520,6 +536,9 @@ def run(s: Settings, procs: Processes, tmp: Path) -> list[Result]:
     port = free_port()
     argv = gateway_process(tmp, "gateway-redis", port, stub_port, redis_port)
     results += measure(procs, s, tmp, "gateway-redis", argv=argv, port=port)
+    port = free_port()
+    argv = gateway_process(tmp, "gateway-keys", port, stub_port, None, keys=True)
+    results += measure(procs, s, tmp, "gateway-keys", argv=argv, port=port)
     port = free_port()
     argv = nginx_argv(tmp, "nginx", NGINX_PROXY.format(port=port, upstream=stub_port))
     results += measure(procs, s, tmp, "nginx", argv=argv, port=port)
@@ -591,6 +610,30 @@ def cpu_per_request(results: list[Result]) -> list[str]:
     return out
 
 
+def keys_cost(results: list[Result]) -> list[str]:
+    """Key checking on (gateway-keys) against off (gateway-memory), same run, same shapes.
+    Goal: at most 10% fewer requests per core (req/CPU-s, closed loop) and +0.5 ms p99."""
+    by = {(r.target, r.shape): r for r in results}
+    off_c, on_c = by.get(("gateway-memory", "closed")), by.get(("gateway-keys", "closed"))
+    off_o, on_o = by.get(("gateway-memory", "open")), by.get(("gateway-keys", "open"))
+    if not (off_c and on_c and off_o and on_o):
+        return []
+    out = [f"keys on/off, closed loop: req/s {on_c.rps / off_c.rps:.3f}"]
+    if off_c.requests_per_cpu_second and on_c.requests_per_cpu_second:
+        per_core = on_c.requests_per_cpu_second / off_c.requests_per_cpu_second
+        verdict = "met" if per_core >= 1 - GOAL_KEYS_FEWER_PER_CORE else "not met"
+        out[0] += (
+            f", req/CPU-s {per_core:.3f} (goal >= {1 - GOAL_KEYS_FEWER_PER_CORE:.2f}): {verdict}"
+        )
+    delta = on_o.p99_ms - off_o.p99_ms
+    verdict = "met" if delta <= GOAL_KEYS_ADDED_P99_MS else "not met"
+    out.append(
+        f"keys on/off, open loop at {on_o.load:g} req/s: p99 {off_o.p99_ms:.2f} -> "
+        f"{on_o.p99_ms:.2f} ms ({delta:+.2f} ms, goal <= +{GOAL_KEYS_ADDED_P99_MS:g}): {verdict}"
+    )
+    return out
+
+
 def goals(results: list[Result]) -> list[str]:
     out = []
     for r in results:
@@ -652,6 +695,7 @@ def main() -> int:
     print()
     print("\n".join(cpu_per_request(results)))
     print("\n".join(goals(results)))
+    print("\n".join(keys_cost(results)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(

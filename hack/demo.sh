@@ -85,7 +85,7 @@ python3 -m json.tool /tmp/modelops-demo-answer.json | sed 's/^/    /'
 echo "  10 requests after the rollback were answered by:"
 versions_answering 10
 
-title "5. The free tier allows 5 requests a minute per client, on each replica (rateLimit.redis shares the count): then 429"
+title "5. The free tier allows 5 requests a minute per client (one replica: without rateLimit.redis, admission refuses more): then 429"
 code=""
 for i in $(seq 1 20); do
   code=$(ask free-client-$$)

@@ -78,7 +78,8 @@ async def _wait_reloaded(http: aiohttp.ClientSession, url: str, expect: int) -> 
 def test_tier_limits_and_reload_changes_limits(tmp_path: Path) -> None:
     policy = write_policy(
         tmp_path / "p.yaml",
-        "tierHeader: X-Tier\ntiers: [{name: free, requestsPerMinute: 1}]\nrequestsPerMinute: 100\n",
+        "tierHeader: X-Tier\ntierHeaderTrusted: true\ntiers: [{name: free, requestsPerMinute: 1}]\n"
+        "requestsPerMinute: 100\n",
     )
 
     async def scenario() -> None:
@@ -88,7 +89,10 @@ def test_tier_limits_and_reload_changes_limits(tmp_path: Path) -> None:
                 assert r.status == 200
             async with http.post(gw_url + CHAT, json=PROMPT, headers=free) as r:
                 assert r.status == 429
-            policy.write_text("tierHeader: X-Tier\ntiers: [{name: free, requestsPerMinute: 5}]\n")
+            policy.write_text(
+                "tierHeader: X-Tier\ntierHeaderTrusted: true\n"
+                "tiers: [{name: free, requestsPerMinute: 5}]\n"
+            )
             for _ in range(100):
                 async with http.post(gw_url + CHAT, json=PROMPT, headers=free) as r:
                     if r.status == 200:

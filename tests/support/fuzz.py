@@ -76,6 +76,10 @@ def valid_specs(draw: st.DrawFn) -> dict[str, Any]:
             ],
             "defaultTier": draw(st.sampled_from(tiers)),
         }
+        most = spec["autoscaling"]["maxReplicas"] if "autoscaling" in spec else spec["replicas"]
+        if most > 1:
+            # Counted in each pod alone otherwise: admission refuses it.
+            spec["rateLimit"]["redis"] = {"address": "redis.invalid:6379"}
     if draw(st.booleans()):
         weights = sorted(draw(st.sets(st.integers(1, 99), min_size=1, max_size=3)))
         spec["rollout"] = {

@@ -120,4 +120,35 @@ CASES = [
     Invalid(
         "probe-path", {"probes": {"readiness": {"path": "ready"}}}, "spec.probes.readiness.path"
     ),
+    # Without Redis each pod counts alone: 3 replicas would allow 3 times the limits.
+    Invalid(
+        "ratelimit-3-replicas-without-redis",
+        {"replicas": 3, "rateLimit": {"requestsPerMinute": 10}},
+        "spec.rateLimit",
+    ),
+    Invalid(
+        "ratelimit-autoscaled-without-redis",
+        {
+            "replicas": 1,
+            "autoscaling": {"minReplicas": 1, "maxReplicas": 3},
+            "rateLimit": {"requestsPerMinute": 10},
+        },
+        "spec.rateLimit",
+    ),
+    Invalid("datapath-without-ratelimit", {"dataPath": {}}, "spec.dataPath"),
+    Invalid(
+        "retries-too-many",
+        {"replicas": 1, "rateLimit": {}, "dataPath": {"retries": {"attempts": 11}}},
+        "spec.dataPath.retries.attempts",
+    ),
+    Invalid(
+        "connect-timeout-too-long",
+        {"replicas": 1, "rateLimit": {}, "dataPath": {"timeouts": {"connect": "11m"}}},
+        "spec.dataPath.timeouts.connect",
+    ),
+    Invalid(
+        "api-keys-secret-name",
+        {"replicas": 1, "rateLimit": {"auth": {"secretName": "Not_A_Name"}}},
+        "spec.rateLimit.auth.secretName",
+    ),
 ]

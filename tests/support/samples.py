@@ -34,5 +34,7 @@ def full_model_service(name: str, version: str = "1.0.0") -> dict[str, Any]:
             "requestsPerMinute": 100,
             "tiers": [{"name": "free", "requestsPerMinute": 10, "tokensPerMinute": 1000}],
             "defaultTier": "free",
+            # More than one replica: the counts must be shared (admission refuses otherwise).
+            "redis": {"address": "redis.invalid:6379"},
         },
     )

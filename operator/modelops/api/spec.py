@@ -17,6 +17,7 @@ from modelops.api.base import (
     FreeForm,
     Quantity,
 )
+from modelops.api.datapath import ApiKeys, DataPath
 from modelops.api.rules import Rule
 
 GROUP = "modelops.dev"
@@ -278,7 +279,21 @@ class RateLimit(ApiModel):
         default=None,
         max_length=128,
         pattern=r"^[A-Za-z0-9-]+$",
-        description="Request header naming the client's tier (set by a trusted auth proxy).",
+        description=(
+            "Request header naming the client's tier. Honoured only with tierHeaderTrusted; "
+            "otherwise it is ignored and stripped before the model."
+        ),
+    )
+    tier_header_trusted: bool | None = Field(
+        default=None,
+        description=(
+            "tierHeader is set by a trusted proxy in front of the Service, which removes any a "
+            "client sent: only then is it honoured (over the key's tier)."
+        ),
+    )
+    auth: ApiKeys | None = Field(
+        default=None,
+        description="Check API keys (clientHeader) against a Secret; the key gives the tier.",
     )
     requests_per_minute: int | None = Field(
         default=None, ge=0, le=100_000_000, description="Per-client requests when no tier applies."
@@ -518,8 +533,35 @@ class Rollout(ApiModel):
     )
 
 
+def _limits_hold_for_the_service(spec: "ModelServiceSpec") -> bool:
+    if spec.rate_limit is None or spec.rate_limit.redis is not None:
+        return True
+    most = spec.autoscaling.max_replicas if spec.autoscaling else spec.replicas
+    return most <= 1
+
+
 class ModelServiceSpec(ApiModel):
     """A model served in production: Deployments, Service, HPA, PDB, rate limits, rollouts."""
+
+    rules = (
+        Rule(
+            # Without Redis each pod counts alone: N replicas would allow N times the limits.
+            cel="!has(self.rateLimit) || has(self.rateLimit.redis) || "
+            "(has(self.autoscaling) ? self.autoscaling.maxReplicas <= 1 : self.replicas <= 1)",
+            message=(
+                "rateLimit without redis counts in each pod alone: set rateLimit.redis to "
+                "share the counts, or run at most 1 replica (replicas, autoscaling.maxReplicas)"
+            ),
+            check=_limits_hold_for_the_service,
+            field_path=".rateLimit",
+        ),
+        Rule(
+            cel="!has(self.dataPath) || has(self.rateLimit)",
+            message="dataPath needs rateLimit, which puts the gateway in front of the model",
+            check=lambda spec: spec.data_path is None or spec.rate_limit is not None,
+            field_path=".dataPath",
+        ),
+    )
 
     model: ModelSpec
     pod_template: PodTemplate | None = Field(default=None, description="Pod-level settings.")
@@ -529,6 +571,13 @@ class ModelServiceSpec(ApiModel):
     autoscaling: Autoscaling | None = None
     probes: Probes | None = None
     rate_limit: RateLimit | None = None
+    data_path: DataPath | None = Field(
+        default=None,
+        description=(
+            "Timeouts, retries, circuit breaker, fallback chain and input checks of the "
+            "gateway sidecar (needs rateLimit). Changes roll out like any pod change."
+        ),
+    )
     rollout: Rollout | None = Field(
         default=None, description="Rollout of new versions; Immediate replacement when unset."
     )

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from modelops.api.datapath import StaticResponse
+from modelops.gateway.auth import KeysError
 from modelops.gateway.config import GatewayConfig
 from modelops.gateway.logs import log, setup_logging
 from modelops.gateway.policy import PolicyError
@@ -36,6 +38,97 @@ def _positive(value: str) -> float:
     if number <= 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
     return number
+
+
+def _non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
+    return number
+
+
+def _name_url(value: str) -> tuple[str, str]:
+    name, sep, url = value.partition("=")
+    if not sep or not name or not url.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"expected NAME=http://HOST:PORT, got {value!r}")
+    return name, url
+
+
+def _static_response(value: str) -> StaticResponse:
+    try:
+        return StaticResponse.model_validate_json(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a static response: {err}") from err
+
+
+def _add_data_path_flags(p: argparse.ArgumentParser) -> None:
+    """What spec.rateLimit.auth and spec.dataPath render (modelops.render.datapath)."""
+    d = GatewayConfig()
+    p.add_argument(
+        "--keys",
+        type=Path,
+        default=None,
+        help="API keys YAML (reloaded on change); none: unchecked",
+    )
+    p.add_argument(
+        "--fallback",
+        type=_name_url,
+        action="append",
+        default=[],
+        help="NAME=URL of a fallback, tried in the order given (repeatable)",
+    )
+    p.add_argument(
+        "--static-response",
+        type=_static_response,
+        default=None,
+        help='JSON {"body", "contentType", "status"}: the answer when every upstream failed',
+    )
+    p.add_argument(
+        "--upstream-connect-timeout",
+        type=_positive,
+        default=None,
+        help="seconds to connect to an upstream (default: --upstream-timeout)",
+    )
+    p.add_argument(
+        "--upstream-total-timeout",
+        type=_positive,
+        default=None,
+        help="seconds for a whole answer, streamed ones included (default: no limit)",
+    )
+    p.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=d.retries,
+        help="retries of an upstream after a connect error, 502 or 503",
+    )
+    p.add_argument(
+        "--retry-backoff",
+        type=_positive,
+        default=d.retry_backoff,
+        help="seconds before the first retry, doubled each next one (full jitter)",
+    )
+    p.add_argument(
+        "--retry-max-backoff", type=_positive, default=d.retry_max_backoff, help="backoff cap"
+    )
+    p.add_argument(
+        "--max-message-chars",
+        type=_positive_int,
+        default=None,
+        help="chat completions: most characters of one message -> else 400",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=_positive_int,
+        default=None,
+        help="chat completions: largest max_tokens -> else 400",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds in-flight requests get to finish on SIGTERM",
     )
     p.add_argument("--log-level", default="INFO")
+    _add_data_path_flags(p)
     return p
 
 
@@ -146,6 +240,16 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         policy_poll_interval=args.policy_poll_interval,
         redis_timeout=args.redis_timeout,
         shutdown_timeout=args.shutdown_timeout,
+        keys_path=args.keys,
+        fallbacks=tuple(args.fallback),
+        static_response=args.static_response,
+        upstream_connect_timeout=args.upstream_connect_timeout,
+        upstream_total_timeout=args.upstream_total_timeout,
+        retries=args.retries,
+        retry_backoff=args.retry_backoff,
+        retry_max_backoff=args.retry_max_backoff,
+        max_message_chars=args.max_message_chars,
+        max_tokens=args.max_tokens,
     )
 
 
@@ -196,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     config = config_from_args(args)
     try:
         gateway = Gateway(config)
-    except PolicyError as err:
+    except (PolicyError, KeysError) as err:
         print(f"modelops gateway: {err}", file=sys.stderr)
         return 2
     with (

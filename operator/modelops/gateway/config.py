@@ -7,6 +7,8 @@ the model listens, how long to wait for it) and change only with a new pod.
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelops.api.datapath import StaticResponse
+
 
 @dataclass(frozen=True)
 class GatewayConfig:
@@ -36,3 +38,15 @@ class GatewayConfig:
     redis_timeout: float = 0.5
     shutdown_timeout: float = 30.0
     max_connections: int = 256
+    # spec.rateLimit.auth and spec.dataPath (modelops.api.datapath), rendered as flags.
+    keys_path: Path | None = None
+    # (name, base URL) of each fallback ModelService, in order.
+    fallbacks: tuple[tuple[str, str], ...] = ()
+    static_response: StaticResponse | None = None
+    upstream_connect_timeout: float | None = None  # None: upstream_timeout
+    upstream_total_timeout: float | None = None  # None: no limit on a whole answer
+    retries: int = 0
+    retry_backoff: float = 0.1
+    retry_max_backoff: float = 2.0
+    max_message_chars: int | None = None
+    max_tokens: int | None = None

@@ -16,6 +16,7 @@ ACCESS_FIELDS = frozenset(
         "status",
         "tier",
         "client",
+        "key",
         "upstream",
         "duration_ms",
         "tokens",

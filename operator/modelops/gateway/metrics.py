@@ -77,7 +77,7 @@ class Metrics:
         )
         self.policy_reloads = Counter(
             PREFIX + "policy_reloads",
-            "Policy file loads, by result.",
+            "Policy file loads, by result (keys_*: the API keys file).",
             ["result"],
             registry=r,
         )

@@ -87,7 +87,17 @@ class Policy:
             if spec.missing_key == MissingKey.REJECT:
                 return None
             client = ANONYMOUS
-        asked = headers.get(spec.tier_header) if spec.tier_header else None
+        header = self.trusted_tier_header
+        return self.identify_as(client, headers.get(header) if header else None)
+
+    @property
+    def trusted_tier_header(self) -> str | None:
+        """The tier header when a trusted proxy sets it: a client could name any tier."""
+        return self.spec.tier_header if self.spec.tier_header_trusted else None
+
+    def identify_as(self, client: str, asked: str | None) -> Identity:
+        """The identity of ``client`` asking for tier ``asked`` (a key's tier, or a trusted
+        proxy's header), cached per pair."""
         known = self._identities.get((client, asked))
         if known is not None:
             return known

@@ -13,9 +13,17 @@ from modelops.gateway.limiter import Outcome
 
 
 def error_response(
-    status: int, kind: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    kind: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    param: str | None = None,
 ) -> web.Response:
-    body = json.dumps({"error": {"type": kind, "message": message, "code": status}})
+    """``param``: the request field at fault (OpenAI's ``param``), for invalid requests."""
+    error: dict[str, object] = {"type": kind, "message": message, "code": status}
+    if param is not None:
+        error["param"] = param
+    body = json.dumps({"error": error})
     return web.Response(status=status, text=body, content_type="application/json", headers=headers)
 
 

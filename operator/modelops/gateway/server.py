@@ -20,24 +20,33 @@ from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from modelops.api.spec import FailureMode
+from modelops.gateway.auth import KeysError, KeyTable, Refusal, authenticate, load_keys
 from modelops.gateway.backend import Backend, BackendUnavailableError, MemoryBackend
 from modelops.gateway.breaker import Breaker
 from modelops.gateway.config import GatewayConfig
+from modelops.gateway.fallback import (
+    FALLBACK_HEADER,
+    STATIC,
+    UPSTREAM_HEADER,
+    chain_upstreams,
+    static_answer,
+)
 from modelops.gateway.limiter import Demand, Outcome
 from modelops.gateway.logs import Throttled, access_log, log, log_access
 from modelops.gateway.metrics import Metrics
 from modelops.gateway.policy import NO_TIER, Identity, Policy, limit_name
 from modelops.gateway.redis_backend import RedisBackend
 from modelops.gateway.responses import error_response, limit_headers, retry_after
+from modelops.gateway.retry import RetryPolicy
 from modelops.gateway.upstream import (
     Attempt,
-    Upstream,
     UpstreamChain,
     UpstreamFailedError,
     forward_headers,
 )
 from modelops.gateway.usage import SseUsageScanner, Usage, usage_from_json
-from modelops.gateway.watcher import PolicyWatcher
+from modelops.gateway.validation import ChatLimits, check_chat
+from modelops.gateway.watcher import FileWatcher, PolicyWatcher
 
 READ_CHUNK = 64 * 1024
 T = TypeVar("T")
@@ -54,6 +63,7 @@ class Exchange:
     started: float
     tier: str = NO_TIER
     client: str | None = None
+    key: str | None = None  # a short digest of the API key, never the key
     upstream: str | None = None
     tokens: int | None = None
     limited: str | None = None
@@ -86,6 +96,15 @@ class Gateway:
         self.watcher = PolicyWatcher(
             config.policy_path, lambda result: self.metrics.policy_reloads.labels(result).inc()
         )
+        self.keys: FileWatcher[KeyTable] | None = None
+        if config.keys_path is not None:
+            self.keys = FileWatcher(
+                config.keys_path,
+                load_keys,
+                KeysError,
+                lambda result: self.metrics.policy_reloads.labels(f"keys_{result}").inc(),
+            )
+        self.chat_limits = ChatLimits(config.max_message_chars, config.max_tokens)
         self.memory = MemoryBackend()
         self._redis: RedisBackend | None = None
         self._retired: list[RedisBackend] = []
@@ -112,13 +131,20 @@ class Gateway:
             # Bytes pass through as the model sent them; the proxy asks for identity anyway.
             auto_decompress=False,
         )
-        upstreams = [Upstream("primary", self.config.upstream, self._breaker())]
-        if self.config.fallback_upstream:
-            upstreams.append(Upstream("fallback", self.config.fallback_upstream, self._breaker()))
+        c = self.config
         self._chain = UpstreamChain(
-            self._session, upstreams, self.config.upstream_timeout, self.metrics
+            self._session,
+            chain_upstreams(c, self._breaker),
+            c.upstream_timeout,
+            self.metrics,
+            connect_timeout=c.upstream_connect_timeout,
+            total_timeout=c.upstream_total_timeout,
+            retry=RetryPolicy(c.retries, c.retry_backoff, c.retry_max_backoff),
+            answer_follows=c.static_response is not None,
         )
         self._tasks.append(asyncio.create_task(self.watcher.run(self.config.policy_poll_interval)))
+        if self.keys is not None:
+            self._tasks.append(asyncio.create_task(self.keys.run(c.policy_poll_interval)))
 
     async def _stop(self, _: web.Application) -> None:
         for task in self._tasks:
@@ -208,6 +234,7 @@ class Gateway:
             status=status,
             tier=ex.tier,
             client=ex.client,
+            key=ex.key,
             upstream=ex.upstream,
             duration_ms=round(duration * 1000, 1),
             tokens=ex.tokens,
@@ -235,11 +262,11 @@ class Gateway:
 
     async def _serve(self, request: web.Request, ex: Exchange) -> web.StreamResponse:
         policy = self.watcher.current
-        who = policy.identify(request.headers)
-        if who is None:
-            ex.error = "missing_client_key"
-            header = policy.spec.client_header
-            return error_response(401, "missing_api_key", f"the {header} header is required")
+        keys = self.keys.current if self.keys is not None else None
+        who, ex.key = authenticate(policy, keys, request.headers)
+        if isinstance(who, Refusal):
+            ex.error = who.kind
+            return error_response(401, who.kind, who.message)
         ex.tier, ex.client = who.tier, who.client_digest
         cap = self.config.max_body_bytes
         if request.content_length is not None and request.content_length > cap:
@@ -271,17 +298,28 @@ class Gateway:
             return timed_out
         if body is None:
             return self._too_large(ex)
+        refused = self._invalid(request, body, headers, ex)
+        if refused is not None:
+            return refused
         chain = self._started(self._chain)
         upstream_headers = forward_headers(request.headers)
+        if policy.spec.tier_header and policy.trusted_tier_header is None:
+            upstream_headers.popall(policy.spec.tier_header, None)  # never trusted: not passed on
         # Identity keeps the answer readable for the usage scanner; on loopback gzip gains
         # nothing.
         upstream_headers["Accept-Encoding"] = "identity"
         if request.remote:
             upstream_headers.add("X-Forwarded-For", request.remote)
+        primary_only = FALLBACK_HEADER in request.headers
         try:
-            attempt = await chain.open(request.method, request.path_qs, upstream_headers, body)
+            attempt = await chain.open(
+                request.method, request.path_qs, upstream_headers, body, primary_only=primary_only
+            )
         except UpstreamFailedError as err:
             ex.error = str(err)
+            if self.config.static_response is not None and not primary_only:
+                ex.upstream = STATIC
+                return static_answer(self.config.static_response, headers)
             if err.timed_out:
                 return error_response(504, "upstream_timeout", str(err))
             retry = {} if err.retry_after is None else {"Retry-After": retry_after(err.retry_after)}
@@ -293,6 +331,18 @@ class Gateway:
             attempt.finish(None)  # no-op when the relay already reported the outcome
         self._charge(policy, who, ex)
         return response
+
+    def _invalid(
+        self, request: web.Request, body: bytes, headers: dict[str, str], ex: Exchange
+    ) -> web.Response | None:
+        """A 400 for a chat completion past the input limits, before it costs any tokens."""
+        if not self.chat_limits.applies(request.method, request.path):
+            return None
+        invalid = check_chat(body, self.chat_limits)
+        if invalid is None:
+            return None
+        ex.error = "invalid_request"
+        return error_response(400, "invalid_request_error", invalid.message, headers, invalid.param)
 
     def _too_large(self, ex: Exchange) -> web.Response:
         ex.error = "body_too_large"
@@ -309,6 +359,7 @@ class Gateway:
         upstream = attempt.response
         headers = forward_headers(upstream.headers)
         headers.update(limit_hdrs)
+        headers[UPSTREAM_HEADER] = attempt.upstream.name
         if _is_json(upstream.content_type):
             cap = self.config.max_body_bytes
             chunks: list[bytes] = []
@@ -374,7 +425,10 @@ class Gateway:
         except (TimeoutError, aiohttp.ClientError):
             ex.error = "upstream_stream_broken"
             attempt.finish(ok=False)
-            out.force_close()  # the client must see a cut, not a complete answer
+            # The client must see a cut, not a complete answer: force_close alone still lets
+            # aiohttp end the chunked body properly once the handler returns.
+            if request.transport is not None:
+                request.transport.abort()
             return out
         attempt.finish(ok=upstream.status < 500)
         if scanner is not None:

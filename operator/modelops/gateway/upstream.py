@@ -1,11 +1,13 @@
-"""Sending a request to the model: primary, then fallback, each behind its own breaker.
+"""Sending a request to the model: primary, then the fallbacks, each behind its own breaker.
 
 Failover happens only before anything has been sent to the client: on a connection error, a
 timeout waiting for the answer's headers, a 5xx answer (when another upstream is left), or an
-open breaker. Once the answer has started, its outcome is reported to the breaker by the
-caller through ``Attempt.finish``.
+open breaker. Before failing over, connect errors and 502/503 answers are retried on the same
+upstream as ``RetryPolicy`` says (modelops.gateway.retry). Once the answer has started, its
+outcome is reported to the breaker by the caller through ``Attempt.finish``.
 """
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from multidict import CIMultiDict
 
 from modelops.gateway.breaker import STATE_VALUES, Breaker
 from modelops.gateway.metrics import Metrics
+from modelops.gateway.retry import RETRYABLE_STATUSES, RetryPolicy
 
 # Headers that describe one connection, not the message (RFC 9110 section 7.6.1), plus the
 # ones the proxy rewrites itself.
@@ -34,13 +37,19 @@ HOP_BY_HOP = frozenset(
 )
 
 
+# Marks a request sent to a fallback: that gateway then tries only its own model.
+FALLBACK_HEADER = "X-Modelops-Fallback"
+
+
 def forward_headers(headers: Mapping[str, str]) -> CIMultiDict[str]:
     return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in HOP_BY_HOP)
 
 
 @dataclass
 class Upstream:
-    name: str  # "primary" or "fallback": the metric label, never the URL
+    # "primary", "fallback" or a fallback ModelService's name: the metric label and the
+    # X-Modelops-Upstream answer header, never the URL.
+    name: str
     base_url: str
     breaker: Breaker = field(default_factory=Breaker)
 
@@ -91,13 +100,26 @@ class UpstreamChain:
         upstreams: list[Upstream],
         timeout: float,
         metrics: Metrics,
+        *,
+        connect_timeout: float | None = None,
+        total_timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        answer_follows: bool = False,
     ) -> None:
+        """``answer_follows``: the caller has an answer of its own (a static response) when
+        the chain fails, so even the last upstream's 5xx is a failure to pass over."""
         self.session = session
         self.upstreams = upstreams
-        # No total timeout: a streamed answer may run for minutes. The limit is on silence:
-        # connecting, waiting for the headers, and each gap between chunks.
-        self.timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        # No total timeout unless asked: a streamed answer may run for minutes. The limit is
+        # on silence: connecting, waiting for the headers, and each gap between chunks.
+        self.timeout = aiohttp.ClientTimeout(
+            total=total_timeout,
+            sock_connect=timeout if connect_timeout is None else connect_timeout,
+            sock_read=timeout,
+        )
         self.metrics = metrics
+        self.retry = retry or RetryPolicy()
+        self.answer_follows = answer_follows
         for upstream in upstreams:
             metrics.breaker(upstream.name).set(0)
 
@@ -107,41 +129,69 @@ class UpstreamChain:
         self.metrics.breaker(upstream.name).set(STATE_VALUES[upstream.breaker.state])
 
     async def open(
-        self, method: str, path_qs: str, headers: CIMultiDict[str], body: bytes
+        self,
+        method: str,
+        path_qs: str,
+        headers: CIMultiDict[str],
+        body: bytes,
+        *,
+        primary_only: bool = False,
     ) -> Attempt:
+        """The first answer whose status line arrived; ``primary_only``: no fallbacks (the
+        request is itself another gateway's fallback, so chains never loop)."""
         reason, timed_out = "all upstream circuit breakers are open", False
         tried = False
-        for position, upstream in enumerate(self.upstreams):
-            is_last = position == len(self.upstreams) - 1
-            if not upstream.breaker.allow(time.monotonic()):
-                self.metrics.breaker(upstream.name).set(STATE_VALUES[upstream.breaker.state])
-                continue
-            tried = True
-            try:
-                response = await self.session.request(
-                    method,
-                    upstream.root + path_qs,
-                    headers=headers,
-                    data=body,
-                    allow_redirects=False,
-                    timeout=self.timeout,
-                )
-            except TimeoutError:
-                self._failed(upstream, "timeout")
-                reason, timed_out = f"{upstream.name} upstream timed out", True
-                continue
-            except (aiohttp.ClientError, OSError):
-                self._failed(upstream, "connect")
-                reason, timed_out = f"{upstream.name} upstream unreachable", False
-                continue
-            if response.status >= 500 and not is_last:
-                response.release()
-                self._failed(upstream, f"http_{response.status}")
-                reason, timed_out = f"{upstream.name} upstream answered {response.status}", False
-                continue
-            return Attempt(upstream, response, self.metrics)
+        upstreams = self.upstreams[:1] if primary_only else self.upstreams
+        for position, upstream in enumerate(upstreams):
+            is_last = position == len(upstreams) - 1 and (primary_only or not self.answer_follows)
+            sent = headers
+            if position:
+                sent = headers.copy()
+                sent[FALLBACK_HEADER] = "1"
+            for retry in range(self.retry.attempts + 1):
+                if retry:
+                    await asyncio.sleep(self.retry.delay(retry - 1))
+                if not upstream.breaker.allow(time.monotonic()):
+                    self.metrics.breaker(upstream.name).set(STATE_VALUES[upstream.breaker.state])
+                    break
+                tried = True
+                try:
+                    response = await self.session.request(
+                        method,
+                        upstream.root + path_qs,
+                        headers=sent,
+                        data=body,
+                        allow_redirects=False,
+                        timeout=self.timeout,
+                    )
+                except aiohttp.ConnectionTimeoutError:
+                    self._failed(upstream, "timeout")
+                    reason, timed_out = f"{upstream.name} upstream timed out", True
+                    continue  # never connected: the request was not sent, retry
+                except TimeoutError:
+                    self._failed(upstream, "timeout")
+                    reason, timed_out = f"{upstream.name} upstream timed out", True
+                    break  # sent, and maybe being worked on: not retried
+                except aiohttp.ClientConnectorError:
+                    self._failed(upstream, "connect")
+                    reason, timed_out = f"{upstream.name} upstream unreachable", False
+                    continue
+                except (aiohttp.ClientError, OSError):
+                    self._failed(upstream, "connect")
+                    reason, timed_out = f"{upstream.name} upstream unreachable", False
+                    break
+                status = response.status
+                retryable = status in RETRYABLE_STATUSES and retry < self.retry.attempts
+                if retryable or (status >= 500 and not is_last):
+                    response.release()
+                    self._failed(upstream, f"http_{status}")
+                    reason, timed_out = f"{upstream.name} upstream answered {status}", False
+                    if retryable:
+                        continue
+                    break
+                return Attempt(upstream, response, self.metrics)
         if tried:
             raise UpstreamFailedError(reason, timed_out)
         now = time.monotonic()
-        wait = min(u.breaker.opened_at + u.breaker.cooldown - now for u in self.upstreams)
+        wait = min(u.breaker.opened_at + u.breaker.cooldown - now for u in upstreams)
         raise UpstreamFailedError(reason, timed_out, max(wait, 0.0))

@@ -7,7 +7,7 @@ from typing import Any
 from modelops.api.spec import HttpProbe, ModelServiceSpec, Probes
 from modelops.render.context import RenderContext, Track
 from modelops.render.meta import LABEL_TRACK, LABEL_VERSION, common_labels, track_selector
-from modelops.render.sidecar import GATEWAY_PORT, gateway_container, policy_volume
+from modelops.render.sidecar import GATEWAY_PORT, gateway_container, gateway_volumes
 
 CONTAINER_NAME = "model"
 PORT_NAME = "http"
@@ -119,7 +119,7 @@ def pod_template(ctx: RenderContext, spec: ModelServiceSpec, track: Track) -> di
         volumes.append({"name": MODEL_TMP_VOLUME, "emptyDir": {}})
     if gated:
         containers.append(gateway_container(ctx, spec, track, container_security_context()))
-        volumes.append(policy_volume(ctx))
+        volumes.extend(gateway_volumes(ctx, spec))
     if volumes:
         pod["volumes"] = volumes
     if extra:
@@ -145,6 +145,9 @@ def shaping(spec: ModelServiceSpec) -> dict[str, Any]:
         out["podTemplate"] = spec.pod_template.to_api()
     if spec.probes:
         out["probes"] = spec.probes.to_api()
+    if spec.data_path:
+        # Only when set: specs without it keep their revision (and pods) across upgrades.
+        out["dataPath"] = spec.data_path.to_api()
     return out
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from modelops.api.spec import ModelServiceSpec
 from modelops.render.context import RenderContext, Track
+from modelops.render.datapath import gateway_extras, keys_volume
 from modelops.render.meta import ratelimit_name
 from modelops.render.ratelimit import POLICY_KEY
 
@@ -21,6 +22,7 @@ def gateway_container(
     ctx: RenderContext, spec: ModelServiceSpec, track: Track, security: dict[str, Any]
 ) -> dict[str, Any]:
     readiness = spec.probes.readiness.path if spec.probes and spec.probes.readiness else "/"
+    extra_args, extra_mounts = gateway_extras(ctx, spec)
     return {
         "name": GATEWAY_CONTAINER,
         "image": ctx.gateway_image,
@@ -36,6 +38,7 @@ def gateway_container(
             readiness,
             "--track",
             track.value,
+            *extra_args,
         ],
         "ports": [{"name": GATEWAY_PORT_NAME, "containerPort": GATEWAY_PORT, "protocol": "TCP"}],
         "readinessProbe": {
@@ -48,9 +51,17 @@ def gateway_container(
         },
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         "securityContext": {**security, "readOnlyRootFilesystem": True},
-        "volumeMounts": [{"name": POLICY_VOLUME, "mountPath": POLICY_DIR, "readOnly": True}],
+        "volumeMounts": [
+            {"name": POLICY_VOLUME, "mountPath": POLICY_DIR, "readOnly": True},
+            *extra_mounts,
+        ],
     }
 
 
 def policy_volume(ctx: RenderContext) -> dict[str, Any]:
     return {"name": POLICY_VOLUME, "configMap": {"name": ratelimit_name(ctx)}}
+
+
+def gateway_volumes(ctx: RenderContext, spec: ModelServiceSpec) -> list[dict[str, Any]]:
+    """The policy ConfigMap, and the API keys' Secret when ``rateLimit.auth`` names one."""
+    return [policy_volume(ctx), *keys_volume(spec)]

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from modelops.api.datapath import DataPath
 from modelops.api.spec import (
     CanaryStep,
     ModelServiceSpec,
@@ -82,11 +83,13 @@ def with_shaping(spec: ModelServiceSpec, template: dict[str, Any]) -> ModelServi
     ``render.pod.shaping``)."""
     pod = template.get("podTemplate")
     probes = template.get("probes")
+    data_path = template.get("dataPath")
     return spec.model_copy(
         update={
             "model": ModelSpec.model_validate(template["model"]),
             "pod_template": PodTemplate.model_validate(pod) if pod else None,
             "probes": Probes.model_validate(probes) if probes else None,
+            "data_path": DataPath.model_validate(data_path) if data_path else None,
         }
     )
 

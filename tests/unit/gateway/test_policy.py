@@ -50,7 +50,9 @@ def test_operator_output_round_trips() -> None:
     [
         ({"X-API-Key": "bob"}, "bob", NO_TIER, 100),
         ({"X-API-Key": "alice"}, "alice", "pro", 60),
-        ({"X-API-Key": "alice", "X-Tier": "free"}, "alice", "free", 10),  # header wins
+        # Not said to come from a trusted proxy: a client's own tier header is ignored.
+        ({"X-API-Key": "alice", "X-Tier": "free"}, "alice", "pro", 60),
+        ({"X-API-Key": "bob", "X-Tier": "pro"}, "bob", NO_TIER, 100),
         ({"X-API-Key": "bob", "X-Tier": "nonexistent"}, "bob", NO_TIER, 100),
         ({"X-API-Key": "stale"}, "stale", NO_TIER, 100),  # mapping to an undefined tier
     ],
@@ -59,6 +61,15 @@ def test_tier_resolution(headers: dict[str, str], client: str, tier: str, rpm: i
     who = parse_policy(policy_text()).identify(headers)
     assert who is not None
     assert (who.client, who.tier, who.requests_per_minute) == (client, tier, rpm)
+
+
+def test_a_trusted_proxys_tier_header_wins() -> None:
+    policy = parse_policy(policy_text(SPEC.model_copy(update={"tier_header_trusted": True})))
+    assert policy.trusted_tier_header == "X-Tier"
+    who = policy.identify({"X-API-Key": "alice", "X-Tier": "free"})
+    assert who is not None
+    assert (who.tier, who.requests_per_minute) == ("free", 10)
+    assert parse_policy(policy_text()).trusted_tier_header is None
 
 
 def test_default_tier_applies_to_unlisted_clients() -> None:
