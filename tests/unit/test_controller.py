@@ -14,8 +14,8 @@ from kubernetes.client.exceptions import ApiException
 from modelops.api.status import Condition, ModelServiceStatus, Phase, Stage
 from modelops.controller import reconcile as reconcile_module
 from modelops.controller.config import OperatorConfig
-from modelops.controller.manager import Controller
-from modelops.kube.client import Kube
+from modelops.controller.manager import TERMINATING_PAUSE_SECONDS, Controller
+from modelops.kube.client import Kube, NamespaceTerminatingError
 from tests.support.samples import model_service
 
 NAMESPACE, NAME = "ml", "demo"
@@ -216,6 +216,30 @@ def test_a_success_after_failures_clears_the_condition_and_the_backoff(
     kube.objects = {k: v for k, v in kube.objects.items() if k[0] == "ModelService"}
     controller.reconcile_key(NAMESPACE, NAME)
     assert timers.scheduled[-1] == (KEY, 1.0)  # the backoff started over
+
+
+def test_a_namespace_being_deleted_pauses_its_services_instead_of_refused_applies() -> None:
+    controller, kube, timers = controller_with_one_service()
+    applies = 0
+    refuse = kube.apply
+
+    def refused(manifest: dict[str, Any]) -> dict[str, Any]:
+        nonlocal applies
+        applies += 1
+        raise NamespaceTerminatingError(NAMESPACE)
+
+    kube.apply = refused  # type: ignore[method-assign]
+    for _ in range(5):  # the namespace controller deletes children: each wakes the owner
+        controller.reconcile_key(NAMESPACE, NAME)
+    assert applies == 1
+    assert kube.status_patches == [] and kube.events == []  # no failure reported
+    assert timers.scheduled and 0 < timers.scheduled[-1][1] <= TERMINATING_PAUSE_SECONDS
+
+    # After the pause (the namespace made anew under the same name): reconciled again.
+    kube.apply = refuse  # type: ignore[method-assign]
+    controller._terminating[NAMESPACE] = 0.0
+    controller.reconcile_key(NAMESPACE, NAME)
+    assert status_of(kube)["phase"] == "Progressing"
 
 
 def test_an_api_error_is_described_without_its_headers() -> None:

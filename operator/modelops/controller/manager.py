@@ -74,6 +74,10 @@ def rollouts_in_flight(kube: Kube, namespaces: list[str | None]) -> list[Key]:
     return found
 
 
+# How long a ModelService in a namespace being deleted waits before it is reconciled again.
+TERMINATING_PAUSE_SECONDS = 60.0
+
+
 class Controller:
     """The watch cache, the wake queue, timers, retries, sampling and rollout slots around
     one reconcile per ModelService (controller-runtime's manager and Reconciler in one)."""
@@ -91,6 +95,8 @@ class Controller:
         self.leadership: Leadership | None = None
         self._seen_lock = threading.Lock()
         self._seen: set[Key] = set()
+        # Namespace -> monotonic time until which its ModelServices are not reconciled.
+        self._terminating: dict[str, float] = {}
 
     # -- start and stop ---------------------------------------------------------------------
 
@@ -194,6 +200,12 @@ class Controller:
             forget(namespace, name)
             return
         self._remember(key, present=True)
+        paused = self._terminating.get(namespace, 0.0) - time.monotonic()
+        if paused > 0:
+            RECONCILES.labels("namespace-terminating").inc()
+            # Looked at again after the pause: the namespace may be made anew by then.
+            self.timers.schedule(key, paused, partial(self.wake, namespace, name))
+            return
         started = time.perf_counter()
         result = "error"
         try:
@@ -210,6 +222,11 @@ class Controller:
             # and free its rollout slot now rather than when the namespace is finally gone.
             result = "namespace-terminating"
             self._drop_rollout(key)
+            # Every child the namespace controller deletes wakes its owner, whose apply is
+            # refused again (5,155 refused applies while a namespace of 1,000 was deleted
+            # under load). Its ModelServices wait out a pause, then are tried again: the
+            # namespace may be gone and made anew under the same name by then.
+            self._terminating[namespace] = time.monotonic() + TERMINATING_PAUSE_SECONDS
             return
         except ApiException as error:
             if error.status != 404:
