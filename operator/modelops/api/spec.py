@@ -18,6 +18,7 @@ from modelops.api.base import (
     Quantity,
 )
 from modelops.api.rules import Rule
+from modelops.api.source import ModelSource
 
 GROUP = "modelops.dev"
 VERSION = "v1alpha1"
@@ -85,6 +86,13 @@ class ModelSpec(ApiModel):
         description=(
             "Run the model container on a read-only root filesystem, with an empty /tmp "
             "(the gateway sidecar always runs read-only)."
+        ),
+    )
+    source: ModelSource | None = Field(
+        default=None,
+        description=(
+            "Model files apart from the image (pvc, https, s3, hf), fetched by an init "
+            "container before the model starts. Changing it starts a rollout."
         ),
     )
 
