@@ -104,6 +104,18 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
+def serving(httpd: ThreadingHTTPServer) -> Iterator[None]:
+    """Serve from a thread until the block ends."""
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@contextmanager
 def https_file_server(root: Path, certs: Path, host: str = "127.0.0.1") -> Iterator[FileServer]:
     cert, key = make_certificate(certs, host)
     httpd = ThreadingHTTPServer((host, 0), BaseHTTPRequestHandler)
@@ -112,10 +124,5 @@ def https_file_server(root: Path, certs: Path, host: str = "127.0.0.1") -> Itera
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     server = FileServer(root, f"https://{host}:{httpd.server_address[1]}", cert)
     httpd.RequestHandlerClass = _handler(server)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(httpd):
         yield server
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

@@ -29,7 +29,9 @@ DENIED = frozenset(
 
 def _client(endpoint: str | None, region: str | None) -> "S3Client":
     config = Config(retries={"max_attempts": 5, "mode": "standard"})
-    return boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config)
+    # A session of its own: the default one keeps the first credentials it found.
+    session = boto3.session.Session()
+    return session.client("s3", endpoint_url=endpoint, region_name=region, config=config)
 
 
 def _reason(bucket: str, error: Exception) -> str:
