@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from modelops.api.source import DEFAULT_HF_REVISION, Scheme, parse_uri
-from modelops.fetch import hf, https, s3
 from modelops.fetch.cache import WORK_DIR, Downloader, fetch_cached, fetch_direct, parse_size
 from modelops.fetch.result import FetchError, FetchResult, write_termination_message
 
@@ -47,20 +46,32 @@ def parser() -> argparse.ArgumentParser:
 
 
 def downloader(args: argparse.Namespace) -> Downloader:
-    """How to fetch this source into a directory."""
+    """How to fetch this source into a directory. Each store's client is imported only when
+    a download starts: boto3 and huggingface_hub take longer to import than a cache hit."""
     parsed = parse_uri(args.uri)
-    if parsed.scheme is Scheme.HTTPS:
+
+    def from_https(into: Path) -> tuple[int, int]:
+        from modelops.fetch import https  # noqa: PLC0415
+
         name = PurePosixPath(parsed.path.split("?", 1)[0]).name or "model"
-        return lambda into: (https.download(args.uri, into / name, args.sha256), 1)
-    if parsed.scheme is Scheme.S3:
-        return lambda into: s3.download(
-            parsed.location, parsed.path, into, args.endpoint, args.region
-        )
-    if parsed.scheme is Scheme.HF:
+        return https.download(args.uri, into / name, args.sha256), 1
+
+    def from_s3(into: Path) -> tuple[int, int]:
+        from modelops.fetch import s3  # noqa: PLC0415
+
+        return s3.download(parsed.location, parsed.path, into, args.endpoint, args.region)
+
+    def from_hf(into: Path) -> tuple[int, int]:
+        from modelops.fetch import hf  # noqa: PLC0415
+
         revision = args.revision or DEFAULT_HF_REVISION
         work = (args.cache_dir or args.dest) / WORK_DIR
-        return lambda into: hf.download(parsed.location, revision, into, args.endpoint, work)
-    raise FetchError(f"{args.uri}: a {parsed.scheme}:// source is mounted, not fetched")
+        return hf.download(parsed.location, revision, into, args.endpoint, work)
+
+    chosen = {Scheme.HTTPS: from_https, Scheme.S3: from_s3, Scheme.HF: from_hf}
+    if parsed.scheme not in chosen:
+        raise FetchError(f"{args.uri}: a {parsed.scheme}:// source is mounted, not fetched")
+    return chosen[parsed.scheme]
 
 
 def fetch(args: argparse.Namespace) -> FetchResult:
