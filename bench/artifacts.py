@@ -2,8 +2,8 @@
 of the same file from the same server (the floor), and a replica's fetch step with a cold
 cache (it downloads) against a warm one (it finds the model).
 
-The server is Debian's nginx with TLS (a certificate made for the run) on loopback; its
-access log shows each fetch's requests. Each figure is the wall time of the whole process, as
+The server is Debian's nginx with TLS (a certificate made for the run) on loopback. Each
+figure is the wall time of the whole process, as
 the init container would spend it (Python's start-up included for ``modelops fetch``); the
 median of ``--runs`` runs, printed with its ratio to the baseline measured here.
 
@@ -23,23 +23,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.gateway import nginx_argv
 from tests.support.processes import free_port, stop
 from tests.support.stores import make_certificate
 
-NGINX = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-  access_log {tmp}/access.log;
-  client_body_temp_path {tmp}/body;
-  proxy_temp_path {tmp}/proxy;
-  fastcgi_temp_path {tmp}/fastcgi;
-  uwsgi_temp_path {tmp}/uwsgi;
-  scgi_temp_path {tmp}/scgi;
+# One TLS server with sendfile, in the gateway benchmark's nginx frame.
+NGINX_FILES = """
   sendfile on;
   server {{
     listen 127.0.0.1:{port} ssl;
@@ -47,7 +36,6 @@ http {{
     ssl_certificate_key {key};
     root {root};
   }}
-}}
 """
 
 
@@ -104,10 +92,8 @@ def run(tmp: Path, runs: int, mib: int) -> None:
     sha256 = make_model(root / "model.bin", mib)
     cert, key = make_certificate(tmp, "127.0.0.1")
     port = free_port()
-    conf = tmp / "nginx.conf"
-    conf.write_text(NGINX.format(tmp=tmp, port=port, cert=cert, key=key, root=root))
-    argv = ["nginx", "-p", str(tmp), "-c", str(conf), "-e", str(tmp / "error.log")]
-    nginx = subprocess.Popen(argv)  # noqa: S603 - Debian's nginx, generated arguments
+    http = NGINX_FILES.format(port=port, cert=cert, key=key, root=root)
+    nginx = subprocess.Popen(nginx_argv(tmp, "nginx", http))  # noqa: S603 - generated arguments
     env = {**os.environ, "SSL_CERT_FILE": str(cert)}
     url = f"https://127.0.0.1:{port}/model.bin"
     out = tmp / "out"
