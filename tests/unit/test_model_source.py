@@ -7,11 +7,14 @@ from typing import Any
 import pytest
 
 from modelops.api.source import ModelSource, Scheme, cache_key, parse_uri
+from modelops.api.status import ModelServiceStatus
 from modelops.manifests import parse_model_service
 from modelops.render import RenderContext, desired_children
 from modelops.render.pod import revision
 from modelops.rollout.fetches import fetch_summary
-from modelops.rollout.observe import pod_problems
+from modelops.rollout.observe import WorkloadObservation, pod_problems
+from modelops.rollout.tick import Transition
+from modelops.rollout.transitions import with_model_fetches
 from tests.support.hardening import hardening_problems
 from tests.support.samples import model_service
 
@@ -182,3 +185,18 @@ def test_fetch_results_are_summarised_per_origin() -> None:
     assert fetch_summary(pods) == "1 downloaded (2.0 MiB in 3.2s), 2 from cache (2.0 MiB in 0.1s)"
     assert fetch_summary([{"metadata": {"name": "x"}, "status": {}}]) is None
     assert pod_problems(pods)[0] == ()
+
+
+def test_status_keeps_each_tracks_fetch_summary() -> None:
+    said = WorkloadObservation(exists=True, model_fetch="1 downloaded (1.0 MiB in 2.0s)")
+    silent = WorkloadObservation(exists=True)
+    during = Transition(ModelServiceStatus(canary_revision="abc", stable_model_fetch="old"))
+    step = with_model_fetches(during, said, said)
+    assert step.status.stable_model_fetch == "1 downloaded (1.0 MiB in 2.0s)"
+    assert step.status.canary_model_fetch == "1 downloaded (1.0 MiB in 2.0s)"
+    # Pods that have not said (yet) leave stable's last word; no canary, no canary summary.
+    after = with_model_fetches(
+        Transition(ModelServiceStatus(stable_model_fetch="old")), silent, said
+    )
+    assert after.status.stable_model_fetch == "old"
+    assert after.status.canary_model_fetch is None
