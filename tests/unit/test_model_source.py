@@ -184,6 +184,9 @@ def test_fetch_results_are_summarised_per_origin() -> None:
     ]
     assert fetch_summary(pods) == "1 downloaded (2.0 MiB in 3.2s), 2 from cache (2.0 MiB in 0.1s)"
     assert fetch_summary([{"metadata": {"name": "x"}, "status": {}}]) is None
+    small = {"origin": "downloaded", "seconds": 0.8, "bytes": 30_720, "files": 1}
+    tiny = _fetch_pod("d", {"exitCode": 0, "message": json.dumps(small)})
+    assert fetch_summary([tiny]) == "1 downloaded (30.0 KiB in 0.8s)"
     assert pod_problems(pods)[0] == ()
 
 

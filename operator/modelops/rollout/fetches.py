@@ -49,6 +49,14 @@ def _result(pod: dict[str, Any]) -> dict[str, Any] | None:
     return result if isinstance(result, dict) and "origin" in result else None
 
 
+def _size(count: int) -> str:
+    if count >= 2**30:
+        return f"{count / 2**30:.1f} GiB"
+    if count >= 2**20:
+        return f"{count / 2**20:.1f} MiB"
+    return f"{count / 2**10:.1f} KiB"
+
+
 def fetch_summary(pods: list[dict[str, Any]]) -> str | None:
     """Where the running pods' model files came from: "1 downloaded (40.0 MiB in 3.2s),
     2 from cache (in 0.1s)"; the slowest time of each kind. None when no pod fetched."""
@@ -59,6 +67,6 @@ def fetch_summary(pods: list[dict[str, Any]]) -> str | None:
         if not same:
             continue
         slowest = max(float(r.get("seconds", 0)) for r in same)
-        size = max(int(r.get("bytes", 0)) for r in same) / 2**20
-        parts.append(f"{len(same)} {words} ({size:.1f} MiB in {slowest:.1f}s)")
+        size = _size(max(int(r.get("bytes", 0)) for r in same))
+        parts.append(f"{len(same)} {words} ({size} in {slowest:.1f}s)")
     return ", ".join(parts) or None
