@@ -22,7 +22,7 @@ from modelops.fetch.result import FetchError
 
 log = logging.getLogger("modelops.fetch")
 
-CHUNK = 1 << 20
+CHUNK = 4 << 20
 ATTEMPTS = 5
 TIMEOUT_SECONDS = 60
 BACKOFF_SECONDS = 0.5
@@ -59,10 +59,13 @@ def _open(url: str, offset: int) -> http.client.HTTPResponse:
 def _copy(
     response: http.client.HTTPResponse, out: BinaryIO, digest: "hashlib._Hash", progress: Progress
 ) -> None:
-    while block := response.read(CHUNK):
+    # One buffer reused for the whole file: no new bytes object per chunk.
+    buffer = memoryview(bytearray(CHUNK))
+    while count := response.readinto(buffer):
+        block = buffer[:count]
         out.write(block)
         digest.update(block)
-        progress.advance(len(block))
+        progress.advance(count)
 
 
 def _attempt(url: str, part: Path, progress: Progress) -> tuple[int | None, "hashlib._Hash"]:
