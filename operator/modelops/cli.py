@@ -61,6 +61,13 @@ def _gateway(args: argparse.Namespace) -> int:
     return code
 
 
+def _fetch(args: argparse.Namespace) -> int:
+    from modelops.fetch import main as fetch_main  # noqa: PLC0415
+
+    code: int = fetch_main(args.fetch_args)
+    return code
+
+
 def _lease_seconds(text: str) -> int:
     """--lease-duration: whole seconds, at least 3 (the renew deadline and retries fit inside)."""
     seconds = int(text)
@@ -140,6 +147,10 @@ def parser() -> argparse.ArgumentParser:
         "gateway", help="run the rate-limit gateway sidecar (see `modelops gateway --help`)"
     )
     gateway.set_defaults(handler=_gateway, gateway_args=[])
+    fetch = commands.add_parser(
+        "fetch", help="fetch a model's files: the init container (see `modelops fetch --help`)"
+    )
+    fetch.set_defaults(handler=_fetch, fetch_args=[])
     return top
 
 
@@ -147,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["gateway"]:
         return _gateway(argparse.Namespace(gateway_args=arguments[1:]))
+    if arguments[:1] == ["fetch"]:
+        return _fetch(argparse.Namespace(fetch_args=arguments[1:]))
     args = parser().parse_args(arguments)
     code: int = args.handler(args)
     return code

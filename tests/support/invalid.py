@@ -152,3 +152,36 @@ CASES = [
         "spec.rateLimit.auth.secretName",
     ),
 ]
+
+# spec.model.source: unknown schemes, malformed URIs, missing credentials, misplaced options.
+S3_SOURCE = {"uri": "s3://models/demo", "credentialsSecret": "s3-creds"}
+CASES += [
+    Invalid("source-scheme", _model(source={"uri": "ftp://host/m.bin"}), "spec.model.source.uri"),
+    Invalid("source-malformed", _model(source={"uri": "s3://B/x"}), "spec.model.source.uri"),
+    Invalid("source-hf-no-model", _model(source={"uri": "hf://org"}), "spec.model.source.uri"),
+    Invalid(
+        "source-s3-no-credentials",
+        _model(source={"uri": "s3://models/demo"}),
+        "spec.model.source.credentialsSecret",
+    ),
+    Invalid(
+        "source-sha256-not-https",
+        _model(source={**S3_SOURCE, "sha256": "0" * 64}),
+        "spec.model.source.sha256",
+    ),
+    Invalid(
+        "source-revision-not-hf",
+        _model(source={**S3_SOURCE, "revision": "main"}),
+        "spec.model.source.revision",
+    ),
+    Invalid(
+        "source-pvc-cache",
+        _model(source={"uri": "pvc://weights/demo", "cache": {"claimName": "cache"}}),
+        "spec.model.source.cache",
+    ),
+    Invalid(
+        "source-mount-path",
+        _model(source={**S3_SOURCE, "mountPath": "models"}),
+        "spec.model.source.mountPath",
+    ),
+]

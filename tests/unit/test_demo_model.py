@@ -248,3 +248,10 @@ def test_settings_from_the_environment() -> None:
 def test_bad_settings_are_refused(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Settings.from_env(env)
+
+
+def test_weights_come_from_model_dir_unless_model_path_says_otherwise() -> None:
+    assert Settings.from_env({}).model_path == "/app/model.json"
+    assert Settings.from_env({"MODEL_DIR": "/models/"}).model_path == "/models/model.json"
+    both = {"MODEL_DIR": "/models", "MODEL_PATH": "/w/m.json"}
+    assert Settings.from_env(both).model_path == "/w/m.json"

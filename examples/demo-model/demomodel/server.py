@@ -78,13 +78,23 @@ class Settings:
             port=int(_number(env, "PORT", 8080, 1, 65535)),
             model_name=env.get("MODEL_NAME", "demo-model") or "demo-model",
             model_version=env.get("MODEL_VERSION", "dev") or "dev",
-            model_path=env.get("MODEL_PATH", "/app/model.json") or "/app/model.json",
+            model_path=_model_path(env),
             fail_readiness=_flag(env, "FAIL_READINESS"),
             crash_on_start=_flag(env, "CRASH_ON_START"),
             error_rate=_number(env, "ERROR_RATE", 0.0, 0.0, 1.0),
             latency_ms=_number(env, "LATENCY_MS", 0.0, 0.0, 600_000.0),
             slow_start_s=_number(env, "SLOW_START_S", 0.0, 0.0, 86_400.0),
         )
+
+
+def _model_path(env: Mapping[str, str]) -> str:
+    """MODEL_PATH; else model.json in MODEL_DIR (the files of a ModelService's
+    spec.model.source); else the weights trained into the image."""
+    if env.get("MODEL_PATH"):
+        return env["MODEL_PATH"]
+    if env.get("MODEL_DIR"):
+        return f"{env['MODEL_DIR'].rstrip('/')}/model.json"
+    return "/app/model.json"
 
 
 def log(**fields: Any) -> None:

@@ -19,6 +19,7 @@ from modelops.api.base import (
 )
 from modelops.api.datapath import ApiKeys, DataPath
 from modelops.api.rules import Rule
+from modelops.api.source import ModelSource
 
 GROUP = "modelops.dev"
 VERSION = "v1alpha1"
@@ -86,6 +87,13 @@ class ModelSpec(ApiModel):
         description=(
             "Run the model container on a read-only root filesystem, with an empty /tmp "
             "(the gateway sidecar always runs read-only)."
+        ),
+    )
+    source: ModelSource | None = Field(
+        default=None,
+        description=(
+            "Model files apart from the image (pvc, https, s3, hf), fetched by an init "
+            "container before the model starts. Changing it starts a rollout."
         ),
     )
 

@@ -112,5 +112,13 @@ class ModelServiceStatus(ApiModel):
         description="The traffic routing provider whose objects exist (replicas, gatewayAPI, "
         "istio): when the spec switches providers, the previous one's objects are deleted.",
     )
+    stable_model_fetch: str | None = Field(
+        default=None,
+        description="Where stable's pods got their model files (spec.model.source): how many "
+        "downloaded them and how many found them in the cache, and how long that took.",
+    )
+    canary_model_fetch: str | None = Field(
+        default=None, description="The same for the canary's pods."
+    )
     conditions: list[Condition] | None = Field(default=None, max_length=16)
     history: list[HistoryEntry] | None = Field(default=None, max_length=HISTORY_LIMIT)

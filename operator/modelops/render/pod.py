@@ -8,6 +8,12 @@ from modelops.api.spec import HttpProbe, ModelServiceSpec, Probes
 from modelops.render.context import RenderContext, Track
 from modelops.render.meta import LABEL_TRACK, LABEL_VERSION, common_labels, track_selector
 from modelops.render.sidecar import GATEWAY_PORT, gateway_container, gateway_volumes
+from modelops.render.source import (
+    fetch_container,
+    model_dir_env,
+    model_files_mount,
+    model_files_volume,
+)
 
 CONTAINER_NAME = "model"
 PORT_NAME = "http"
@@ -81,11 +87,17 @@ def model_container(spec: ModelServiceSpec) -> dict[str, Any]:
         container["args"] = list(model.args)
     if model.env:
         container["env"] = [env.to_api() for env in model.env]
+    if model.source:
+        # First, so a MODEL_DIR of the spec's own env overrides it.
+        container["env"] = [model_dir_env(model.source), *container.get("env", [])]
     if model.resources:
         container["resources"] = model.resources.to_api()
     if model.read_only_root_filesystem:
         container["securityContext"]["readOnlyRootFilesystem"] = True
         container["volumeMounts"] = [{"name": MODEL_TMP_VOLUME, "mountPath": MODEL_TMP_PATH}]
+    if model.source:
+        mounts = container.get("volumeMounts", [])
+        container["volumeMounts"] = [*mounts, model_files_mount(model.source)]
     return container
 
 
@@ -120,6 +132,11 @@ def pod_template(ctx: RenderContext, spec: ModelServiceSpec, track: Track) -> di
     if gated:
         containers.append(gateway_container(ctx, spec, track, container_security_context()))
         volumes.extend(gateway_volumes(ctx, spec))
+    if spec.model.source:
+        volumes.append(model_files_volume(spec.model.source))
+        fetch = fetch_container(spec.model.source, ctx.gateway_image, container_security_context())
+        if fetch:
+            pod["initContainers"] = [fetch]
     if volumes:
         pod["volumes"] = volumes
     if extra:

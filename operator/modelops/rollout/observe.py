@@ -3,6 +3,8 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelops.rollout.fetches import FETCH_PROBLEM, fetch_failure, fetch_summary
+
 # Waiting reasons that fail a version at once instead of waiting out the progress deadline.
 FATAL_WAITING_REASONS = frozenset(
     {
@@ -34,6 +36,8 @@ class WorkloadObservation:
     # "CrashLoopBackOff on pod x", "Unschedulable: 0/3 nodes ...": why pods cannot serve.
     pod_problems: tuple[str, ...] = field(default_factory=tuple)
     restarts: int = 0
+    # Where the pods' model files came from (spec.model.source), e.g. "2 from cache (...)".
+    model_fetch: str | None = None
 
     @property
     def template_rolled(self) -> bool:
@@ -88,6 +92,7 @@ def observe_deployment(
         progress_deadline_exceeded=deadline,
         pod_problems=problems,
         restarts=restarts,
+        model_fetch=fetch_summary(pods),
     )
 
 
@@ -115,6 +120,9 @@ def pod_problems(pods: list[dict[str, Any]]) -> tuple[tuple[str, ...], int]:
             reason = _container_problem(container)
             if reason:
                 found.setdefault(reason, f"{reason} (pod {name})")
+        failure = fetch_failure(pod)
+        if failure:
+            found.setdefault(FETCH_PROBLEM, failure)
         for condition in status.get("conditions") or []:
             if (
                 condition.get("type") == "PodScheduled"

@@ -13,6 +13,7 @@ A rolled-back revision is not retried until the spec asks for another one. What 
 edit mid-rollout leads to is in docs/rollouts.md.
 """
 
+import dataclasses
 from datetime import datetime
 
 from modelops.api.spec import ModelServiceSpec
@@ -116,6 +117,18 @@ def _canary(
     return next_step(tick, previous, health, events, commands)
 
 
+def with_model_fetches(
+    step: Transition, stable: WorkloadObservation, canary: WorkloadObservation
+) -> Transition:
+    """Where each track's pods got their model files (spec.model.source), in status; the
+    last known for stable while its pods have not said, none for a canary that ended."""
+    fetched = {
+        "stable_model_fetch": stable.model_fetch or step.status.stable_model_fetch,
+        "canary_model_fetch": canary.model_fetch if step.status.canary_revision else None,
+    }
+    return dataclasses.replace(step, status=step.status.model_copy(update=fetched))
+
+
 def advance(
     spec: ModelServiceSpec,
     previous: ModelServiceStatus,
@@ -132,15 +145,16 @@ def advance(
     tick = Tick(spec, generation, stable, now)
     rev = revision(spec)
     if not conflicts and rolling_out(spec, previous):
-        return _canary(tick, previous, canary, metrics, commands or Commands())
+        step = _canary(tick, previous, canary, metrics, commands or Commands())
+        return with_model_fetches(step, stable, canary)
     if is_canary(spec) and rev == previous.failed_revision and rev != previous.stable_revision:
         # A rolled-back revision still in the spec: stable keeps serving, nothing is retried,
         # and status says so (Stalled) until the spec asks for another version.
         report = stalled_report(
             tick, previous.message or f"version {spec.model.version} rolled back"
         )
-        return Transition(tick.report(previous, report))
-    step = _steady(tick, previous, conflicts)
+        return with_model_fetches(Transition(tick.report(previous, report)), stable, canary)
+    step = with_model_fetches(_steady(tick, previous, conflicts), stable, canary)
     if previous.canary_revision and not conflicts:
         # The spec went back to the stable revision (or became Immediate) mid-rollout.
         step.events.append(
