@@ -358,8 +358,29 @@ class IstioRouting(ApiModel):
     )
 
 
+class GatewayRouting(ApiModel):
+    """No mesh: the modelops gateway in every pod splits traffic per request, exactly.
+
+    The main Service selects the stable pods; their gateways forward the canary's share to the
+    canary's Service, marked (HMAC) so the canary's gateway neither limits it again nor forwards
+    it on. Needs ``rateLimit`` (which puts the gateway in the pods).
+    """
+
+    sticky_header: str | None = Field(
+        default=None,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description=(
+            "Request header (say X-User-ID) whose value's hash picks the track, falling back "
+            "to the rate-limit client key: the same user always reaches the same version, and "
+            "a rising weight only moves users to the canary. Unset: each request is assigned "
+            "on its own, to the exact weight."
+        ),
+    )
+
+
 def _exactly_one_provider(routing: "TrafficRouting") -> bool:
-    chosen = [routing.replicas, routing.gateway_api, routing.istio]
+    chosen = [routing.replicas, routing.gateway_api, routing.istio, routing.gateway]
     return sum(provider is not None for provider in chosen) == 1
 
 
@@ -368,9 +389,9 @@ class TrafficRouting(ApiModel):
 
     rules = (
         Rule(
-            cel="[has(self.replicas), has(self.gatewayAPI), has(self.istio)]"
+            cel="[has(self.replicas), has(self.gatewayAPI), has(self.istio), has(self.gateway)]"
             ".filter(x, x).size() == 1",
-            message="exactly one of replicas, gatewayAPI, istio must be set",
+            message="exactly one of replicas, gatewayAPI, istio, gateway must be set",
             check=_exactly_one_provider,
         ),
     )
@@ -378,12 +399,15 @@ class TrafficRouting(ApiModel):
     replicas: ReplicasRouting | None = None
     gateway_api: GatewayApiRouting | None = Field(default=None, alias="gatewayAPI")
     istio: IstioRouting | None = None
+    gateway: GatewayRouting | None = None
 
     @property
     def provider(self) -> str:
         """The chosen provider's field name (status.routing records it)."""
         if self.gateway_api is not None:
             return "gatewayAPI"
+        if self.gateway is not None:
+            return "gateway"
         return "istio" if self.istio is not None else "replicas"
 
 
@@ -476,6 +500,17 @@ def _weights_increase(rollout: "Rollout") -> bool:
     return all(a < b for a, b in itertools.pairwise(weights))
 
 
+class HeaderMatch(ApiModel):
+    """A request header that sends a request to the canary while one runs."""
+
+    header: str = Field(max_length=128, pattern=r"^[A-Za-z0-9-]+$", description="Header name.")
+    value: str = Field(max_length=256, description="Exact value the header must have.")
+
+
+def _match_routed(rollout: "Rollout") -> bool:
+    return not rollout.match or rollout.traffic_routing.gateway is not None
+
+
 class Rollout(ApiModel):
     """How a new model version reaches production."""
 
@@ -494,6 +529,13 @@ class Rollout(ApiModel):
             check=lambda r: r.strategy != Strategy.CANARY or bool(r.steps),
             field_path=".steps",
         ),
+        Rule(
+            cel="!has(self.match) || "
+            "(has(self.trafficRouting) && has(self.trafficRouting.gateway))",
+            message="match (header routes to the canary) needs trafficRouting.gateway",
+            check=_match_routed,
+            field_path=".match",
+        ),
     )
 
     strategy: Strategy = Field(
@@ -507,6 +549,14 @@ class Rollout(ApiModel):
         default_factory=lambda: TrafficRouting(replicas=ReplicasRouting()),
         description="How the split is made; replica ratio when unset.",
     )
+    match: list[HeaderMatch] | None = Field(
+        default=None,
+        max_length=8,
+        description=(
+            "Requests with any of these headers always reach the canary while it runs "
+            "(testers, opt-in cohorts)."
+        ),
+    )
     analysis: Analysis = Field(
         default_factory=Analysis, description="Health checks that decide promote or roll back."
     )
@@ -518,8 +568,22 @@ class Rollout(ApiModel):
     )
 
 
+def _gateway_in_pods(spec: "ModelServiceSpec") -> bool:
+    return spec.routing_provider != "gateway" or spec.rate_limit is not None
+
+
 class ModelServiceSpec(ApiModel):
     """A model served in production: Deployments, Service, HPA, PDB, rate limits, rollouts."""
+
+    rules = (
+        Rule(
+            cel="!has(self.rollout) || !has(self.rollout.trafficRouting) || "
+            "!has(self.rollout.trafficRouting.gateway) || has(self.rateLimit)",
+            message="trafficRouting.gateway needs rateLimit (the gateway runs only with it)",
+            check=_gateway_in_pods,
+            field_path=".rateLimit",
+        ),
+    )
 
     model: ModelSpec
     pod_template: PodTemplate | None = Field(default=None, description="Pod-level settings.")

@@ -123,6 +123,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.shutdown_timeout,
         help="seconds in-flight requests get to finish on SIGTERM",
     )
+    p.add_argument(
+        "--routing",
+        type=Path,
+        default=None,
+        help="traffic split file of gateway routing (reloaded on change); none: serve all here",
+    )
+    p.add_argument(
+        "--forward-key",
+        type=Path,
+        default=None,
+        help="HMAC key file that marks forwarded requests; none: never forward",
+    )
+    p.add_argument(
+        "--routing-poll-interval",
+        type=_positive,
+        default=d.routing_poll_interval,
+        help="seconds between checks of the routing and key files",
+    )
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -146,6 +164,9 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         policy_poll_interval=args.policy_poll_interval,
         redis_timeout=args.redis_timeout,
         shutdown_timeout=args.shutdown_timeout,
+        routing_path=args.routing,
+        forward_key_path=args.forward_key,
+        routing_poll_interval=args.routing_poll_interval,
     )
 
 

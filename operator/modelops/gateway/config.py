@@ -36,3 +36,7 @@ class GatewayConfig:
     redis_timeout: float = 0.5
     shutdown_timeout: float = 30.0
     max_connections: int = 256
+    # ``gateway`` traffic routing: the split file and the forwarding key (render/forwarding.py).
+    routing_path: Path | None = None
+    forward_key_path: Path | None = None
+    routing_poll_interval: float = 0.25

@@ -1,0 +1,48 @@
+"""The mark of a forwarded request: proof that a gateway of the same ModelService sent it.
+
+A forwarded request was already identified and counted where it entered; the gateway that
+receives it answers it itself, without limits and without forwarding it again. A client must
+not get that by sending the header itself, so the mark is an HMAC (SHA-256) under the
+per-ModelService key only the pods hold, over the time, the tier, the method, the path and
+the body's digest: a mark seen once is good only for that same request within MAX_SKEW
+seconds. A request with a mark that does not verify is refused (403), never served.
+"""
+
+import hashlib
+import hmac
+import time
+
+MARK_HEADER = "X-Modelops-Forwarded"
+VERSION = "v1"
+# Clocks of the cluster's nodes agree to well within this; a captured mark is stale after it.
+MAX_SKEW = 30.0
+
+
+def _mac(key: bytes, *parts: str) -> str:
+    return hmac.new(key, "\n".join((VERSION, *parts)).encode(), hashlib.sha256).hexdigest()
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def sign(
+    key: bytes, tier: str, method: str, path_qs: str, body: bytes, *, now: float | None = None
+) -> str:
+    stamp = str(int(time.time() if now is None else now))
+    return f"{VERSION}.{stamp}.{tier}.{_mac(key, stamp, tier, method, path_qs, _digest(body))}"
+
+
+def verify(
+    key: bytes, mark: str, method: str, path_qs: str, body: bytes, *, now: float | None = None
+) -> str | None:
+    """The tier the entering gateway found, or None when the mark is not proven."""
+    parts = mark.split(".")
+    if len(parts) != 4 or parts[0] != VERSION or not parts[1].isdigit():
+        return None
+    _, stamp, tier, mac = parts
+    moment = time.time() if now is None else now
+    if abs(moment - int(stamp)) > MAX_SKEW:
+        return None
+    expected = _mac(key, stamp, tier, method, path_qs, _digest(body))
+    return tier if hmac.compare_digest(expected, mac) else None

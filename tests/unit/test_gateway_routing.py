@@ -1,0 +1,97 @@
+"""The ``gateway`` routing provider: what it renders, and the specs it refuses."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from modelops.api import ModelService
+from modelops.gateway.routing import parse_table
+from modelops.manifests import parse_model_service
+from modelops.render import RenderContext, desired_children, possible_children
+from modelops.render.refs import ChildRef
+
+SAMPLE = Path(__file__).resolve().parents[2] / "manifests" / "samples" / "gateway-canary.yaml"
+
+
+def sample() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(SAMPLE.read_text())
+    document["metadata"].update(namespace="ml", uid="u")
+    return document
+
+
+def canary_context(service: ModelService, weight: int) -> RenderContext:
+    canary = service.spec.model_copy(
+        update={"model": service.spec.model.model_copy(update={"version": "2.0.0"})}
+    )
+    return RenderContext.for_service(service, service.spec, canary, weight)
+
+
+def named(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    return next(m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name)
+
+
+def test_the_split_in_the_routing_configmap() -> None:
+    ctx = canary_context(parse_model_service(sample()), 20)
+    children = desired_children(ctx)
+    data = named(children, "ConfigMap", "recommender-routing")["data"]["routing.yaml"]
+    table = parse_table(data)
+    assert table.canary_weight == 20
+    assert table.seed == "2.0.0"
+    assert table.sticky_header == "X-User-ID"
+    assert [(m.header, m.value) for m in table.match] == [("X-Model-Version", "canary")]
+    assert table.canary_url == "http://recommender-canary.ml.svc.cluster.local.:80"
+    # Clients enter through stable; the canary has a Service of its own to forward to.
+    main = named(children, "Service", "recommender")
+    assert main["spec"]["selector"]["modelops.dev/track"] == "stable"
+    canary_service = named(children, "Service", "recommender-canary")
+    assert canary_service["spec"]["selector"]["modelops.dev/track"] == "canary"
+    for track in ("stable", "canary"):
+        deployment = named(children, "Deployment", f"recommender-{track}")
+        pod = deployment["spec"]["template"]["spec"]
+        gateway = next(c for c in pod["containers"] if c["name"] == "gateway")
+        assert "--routing" in gateway["args"]
+        assert "--forward-key" in gateway["args"]
+        secrets = [v["secret"] for v in pod["volumes"] if "secret" in v]
+        assert secrets == [{"secretName": "recommender-gateway-key", "optional": True}]
+
+
+def test_without_a_canary_every_gateway_serves_stable() -> None:
+    ctx = RenderContext.steady(parse_model_service(sample()))
+    children = desired_children(ctx)
+    table = parse_table(named(children, "ConfigMap", "recommender-routing")["data"]["routing.yaml"])
+    assert table.canary_url is None
+    assert table.match == ()
+    assert ChildRef("v1", "Service", "recommender-canary") in possible_children(ctx)
+
+
+def test_switching_away_deletes_the_routing_objects() -> None:
+    document = sample()
+    document["spec"]["rollout"]["trafficRouting"] = {"replicas": {}}
+    del document["spec"]["rollout"]["match"]
+    document["status"] = {"routing": "gateway"}
+    ctx = RenderContext.steady(parse_model_service(document))
+    assert ChildRef("v1", "ConfigMap", "recommender-routing") in possible_children(ctx)
+    assert not any(m["metadata"]["name"] == "recommender-routing" for m in desired_children(ctx))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: s.pop("rateLimit"), "trafficRouting.gateway needs rateLimit"),
+        (
+            lambda s: s["rollout"].update(trafficRouting={"replicas": {}}),
+            "match (header routes to the canary) needs trafficRouting.gateway",
+        ),
+        (
+            lambda s: s["rollout"]["trafficRouting"].update(replicas={}),
+            "exactly one of replicas, gatewayAPI, istio, gateway must be set",
+        ),
+    ],
+)
+def test_refused_specs(edit: Any, message: str) -> None:
+    document = sample()
+    edit(document["spec"])
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_model_service(document)
