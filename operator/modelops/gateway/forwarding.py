@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import aiohttp
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from modelops.gateway.breaker import Breaker
 from modelops.gateway.logs import log
@@ -63,6 +63,11 @@ class ForwardMetrics:
             ["result"],
             registry=registry,
         )
+        self.weight = Gauge(
+            PREFIX + "routing_canary_weight",
+            "The canary's percent in the split in force here (-1: no canary).",
+            registry=registry,
+        )
 
 
 class Router:
@@ -102,6 +107,8 @@ class Router:
             try:
                 self.table = load_table(self.routing_path)
                 self.stats.table.labels("loaded").inc()
+                in_force = -1 if self.table.canary_url is None else self.table.canary_weight
+                self.stats.weight.set(in_force)
             except RoutingError as err:
                 log.error("routing reload failed, keeping the previous split: %s", err)
                 self.stats.table.labels("failed").inc()
