@@ -410,3 +410,23 @@ def test_a_refused_query_is_an_analysis_error_that_pauses_or_fails_per_inconclus
         failing, step.status, ready(spec("1.0.0")), ready(failing, desired=1), REFUSED, at=20
     )
     assert step.status.phase is Phase.ROLLED_BACK and "rate((" in (step.status.message or "")
+
+
+def test_a_hold_step_waits_for_a_person_then_promotes_on_request() -> None:
+    old, status = deployed()
+    new = spec("2.0.0", [{"weight": 20, "hold": True}, {"weight": 60}])
+    step = tick(new, status, ready(old), ready(new, desired=1), at=0)
+    for at in (10, 1000, 100_000):
+        step = tick(new, step.status, ready(old), ready(new, desired=1), at=at)
+        assert (step.status.current_step, step.status.canary_weight) == (0, 20)
+        assert step.status.stage is Stage.CANARY
+        assert "held until promoted" in (step.status.message or "")
+    promoted = tick(
+        new,
+        step.status,
+        ready(old),
+        ready(new, desired=1),
+        at=100_001,
+        commands=Commands(promote=True),
+    )
+    assert promoted.status.stage is Stage.PROMOTING

@@ -330,6 +330,15 @@ class CanaryStep(ApiModel):
     pause: Duration | None = Field(
         default=None, description="How long to hold this weight while analysis runs."
     )
+    # None rather than False when unset: the step hash of existing rollouts stays the same.
+    hold: bool | None = Field(
+        default=None,
+        description=(
+            "Hold at this step until a person promotes or aborts (kubectl modelops promote | "
+            "abort): an A/B test, per-user consistent with gateway routing's stickyHeader. "
+            "Analysis still runs and a failing canary is still rolled back."
+        ),
+    )
 
 
 class ReplicasRouting(ApiModel):

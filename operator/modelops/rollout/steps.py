@@ -108,6 +108,13 @@ def next_step(
         wake = min(left, interval) if has_metrics else left
         reason = health.reason or "CanaryProgressing"
         return progress(tick, previous, message, events, wake, reason=reason)
+    if steps[index].hold:
+        # An A/B test: only a promote or abort command (handled before this) ends it.
+        message = (
+            f"{where}: {steps[index].weight}% to canary, held until promoted "
+            "(kubectl modelops promote) or aborted"
+        )
+        return progress(tick, previous, message, events, interval, reason="CanaryHeld")
     if index + 1 < len(steps):
         weight = steps[index + 1].weight
         message = f"step {index + 2}/{len(steps)}: {weight}% to canary"
