@@ -5,7 +5,8 @@ One ModelService for the module, taken through its two steps: at each step the c
 over 2,000 users is within 3 points of the weight, every user sees one version throughout
 (and users only move to the canary as the weight rises), the header route always reaches the
 canary, and the new split is in force in the stable pod's gateway within 2 s of the status
-saying so (measured on the gateway's own gauge).
+saying so (measured on the gateway's own gauge). The second step is an A/B hold, which
+ends when ``kubectl modelops promote`` says so.
 """
 
 import json
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.cluster.test_canary import modelops_cli
 from tests.e2e.support import (
     CLIENT_HEADER,
     OPENER,
@@ -41,7 +43,7 @@ PROPAGATION_BOUND = 2.0
 def spec(version: str) -> dict[str, Any]:
     rollout = {
         "strategy": "Canary",
-        "steps": [{"weight": 20, "pause": "100s"}, {"weight": 50, "pause": "100s"}],
+        "steps": [{"weight": 20, "pause": "100s"}, {"weight": 50, "hold": True}],
         "trafficRouting": {"gateway": {"stickyHeader": "X-User-ID"}},
         "match": [{"header": "X-Model-Version", "value": "canary"}],
         "analysis": {"interval": "5s"},
@@ -138,5 +140,10 @@ def test_exact_sticky_split_with_header_route(cluster: Cluster, namespace: str) 
     moved_back = [u for u in USERS if at_20[u] == "2.0.0" and at_50[u] != "2.0.0"]
     assert not moved_back, moved_back[:10]
 
-    final = wait_phase(cluster, namespace, NAME, "Stable", 200)
+    # An A/B hold: still at 50% long after any pause, until a person promotes.
+    held = status(cluster, namespace, NAME)
+    assert (held.get("canaryWeight"), held.get("currentStep")) == (50, 1), held
+    assert "held until promoted" in held.get("message", ""), held
+    modelops_cli(cluster, "promote", NAME, "-n", namespace)
+    final = wait_phase(cluster, namespace, NAME, "Stable", 120)
     assert final["stableVersion"] == "2.0.0"

@@ -82,7 +82,8 @@ def test_switching_away_deletes_the_routing_objects() -> None:
         (lambda s: s.pop("rateLimit"), "trafficRouting.gateway needs rateLimit"),
         (
             lambda s: s["rollout"].update(trafficRouting={"replicas": {}}),
-            "match (header routes to the canary) needs trafficRouting.gateway",
+            "match (header routes to the canary) needs trafficRouting gateway, "
+            "gatewayAPI or istio: replicas cannot route by header",
         ),
         (
             lambda s: s["rollout"]["trafficRouting"].update(replicas={}),
@@ -94,4 +95,42 @@ def test_refused_specs(edit: Any, message: str) -> None:
     document = sample()
     edit(document["spec"])
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_model_service(document)
+
+
+@pytest.mark.parametrize(
+    ("routing", "kind"),
+    [
+        ({"gatewayAPI": {"parentRefs": [{"name": "web"}]}}, "HTTPRoute"),
+        ({"istio": {}}, "VirtualService"),
+    ],
+)
+def test_meshes_route_header_matches_to_the_canary(routing: dict[str, Any], kind: str) -> None:
+    document = sample()
+    document["spec"]["rollout"]["trafficRouting"] = routing
+    ctx = canary_context(parse_model_service(document), 20)
+    route = named(desired_children(ctx), kind, "recommender")["spec"]
+    if kind == "HTTPRoute":
+        first, weighted = route["rules"]
+        assert first["matches"] == [
+            {"headers": [{"type": "Exact", "name": "X-Model-Version", "value": "canary"}]}
+        ]
+        assert [b["name"] for b in first["backendRefs"]] == ["recommender-canary"]
+        assert [b["weight"] for b in weighted["backendRefs"]] == [80, 20]
+    else:
+        first, weighted = route["http"]
+        assert first["match"] == [{"headers": {"X-Model-Version": {"exact": "canary"}}}]
+        assert [r["destination"]["host"] for r in first["route"]] == [
+            "recommender-canary.ml.svc.cluster.local"
+        ]
+        assert [r["weight"] for r in weighted["route"]] == [80, 20]
+    steady = RenderContext.steady(parse_model_service(document))
+    rules = named(desired_children(steady), kind, "recommender")["spec"]
+    assert len(rules["rules" if kind == "HTTPRoute" else "http"]) == 1
+
+
+def test_stickiness_is_the_gateway_provider_s_alone() -> None:
+    document = sample()
+    document["spec"]["rollout"]["trafficRouting"] = {"istio": {"stickyHeader": "X-User-ID"}}
+    with pytest.raises(ValueError, match="stickyHeader"):
         parse_model_service(document)

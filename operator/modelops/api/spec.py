@@ -517,7 +517,7 @@ class HeaderMatch(ApiModel):
 
 
 def _match_routed(rollout: "Rollout") -> bool:
-    return not rollout.match or rollout.traffic_routing.gateway is not None
+    return not rollout.match or rollout.traffic_routing.replicas is None
 
 
 class Rollout(ApiModel):
@@ -539,9 +539,10 @@ class Rollout(ApiModel):
             field_path=".steps",
         ),
         Rule(
-            cel="!has(self.match) || "
-            "(has(self.trafficRouting) && has(self.trafficRouting.gateway))",
-            message="match (header routes to the canary) needs trafficRouting.gateway",
+            cel="!has(self.match) || (has(self.trafficRouting) && "
+            "!has(self.trafficRouting.replicas))",
+            message="match (header routes to the canary) needs trafficRouting gateway, "
+            "gatewayAPI or istio: replicas cannot route by header",
             check=_match_routed,
             field_path=".match",
         ),
