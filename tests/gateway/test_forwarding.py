@@ -3,7 +3,7 @@ model: the stable one forwards the canary's share, marked, to the canary one."""
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,7 +153,7 @@ def test_a_forged_mark_is_refused_and_never_skips_limits(tmp_path: Path) -> None
     async def scenario() -> None:
         async with pair(tmp_path, 0, "requestsPerMinute: 1\n") as p:
             forged = sign(b"not-the-key-at-all", "none", "POST", CHAT, b"{}")
-            for mark in (forged, "v1.1.none.00", "yes"):
+            for mark in (forged, "v1.1.none.f.00", "yes"):
                 headers = {"X-API-Key": "a", MARK_HEADER: mark}
                 assert await post(p, headers) == 403
             assert (p.canary_stub.calls, p.stable_stub.calls) == (0, 0)
@@ -225,5 +225,77 @@ def test_the_split_follows_the_file(tmp_path: Path) -> None:
             await asyncio.sleep(0.3)
             assert await post(p, {"X-API-Key": "a"}) == 200
             assert (p.stable_stub.calls, p.canary_stub.calls) == (1, 1)
+
+    run(scenario)
+
+
+async def settle(check: Callable[[], bool]) -> None:
+    """Mirrored copies finish after the answers: wait (bounded) until ``check`` holds."""
+    for _ in range(100):
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    assert check()
+
+
+def test_mirrored_copies_reach_the_canary_and_never_the_client(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        failing = Stub(fail_status=500)  # a canary that fails every request
+        async with pair(
+            tmp_path,
+            0,
+            "requestsPerMinute: 20\n",
+            "requestsPerMinute: 1\n",
+            canary_stub=failing,
+            mirror=100,
+        ) as p:
+            codes = [await post(p, {"X-API-Key": "a"}) for _ in range(22)]
+            # The client's limits count each request once; mirrored copies count nowhere.
+            assert codes == [200] * 20 + [429] * 2
+            assert p.stable_stub.calls == 20
+            # Every copy answered (5xx: the canary's breaker opens after five 500s) and
+            # counted under the canary's track, as the analysis presets read it.
+            answers = "modelops_gateway_mirrored_answers_total"
+
+            def answered() -> float:
+                return sum(metric(p.canary, answers, {"code": c}) for c in ("500", "503"))
+
+            await settle(lambda: answered() == 20)
+            per_track = "modelops_gateway_requests_total"
+            canary = {"tier": "none", "track": "canary"}
+            assert metric(p.canary, per_track, {**canary, "code": "500"}) == failing.calls >= 5
+            failed = {"result": "failed"}
+            await settle(lambda: metric(p.stable, "modelops_gateway_mirrored_total", failed) == 20)
+
+    run(scenario)
+
+
+def test_a_slow_canary_is_mirrored_up_to_the_cap_only(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        slow = Stub(delay=3.0)
+        async with pair(tmp_path, 0, canary_stub=slow, mirror=100) as p:
+            router = p.stable.router
+            assert router is not None
+            router.mirror.cap = 4
+            started = time.monotonic()
+            codes = [await post(p, {"X-API-Key": "a"}) for _ in range(20)]
+            assert codes == [200] * 20
+            assert (time.monotonic() - started) / 20 < 0.5  # not the canary's 3 s
+            skipped = metric(p.stable, "modelops_gateway_mirrored_total", {"result": "skipped"})
+            assert skipped == 16
+            assert router.mirror.in_flight == 4
+
+    run(scenario)
+
+
+def test_a_dead_canary_costs_mirroring_nothing(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with pair(tmp_path, 0, canary_url=closed_port_url(), mirror=50) as p:
+            codes = [await post(p, {"X-API-Key": "a"}) for _ in range(10)]
+            assert codes == [200] * 10
+            unreachable = {"result": "unreachable"}
+            await settle(
+                lambda: metric(p.stable, "modelops_gateway_mirrored_total", unreachable) == 5
+            )
 
     run(scenario)

@@ -134,3 +134,15 @@ def test_stickiness_is_the_gateway_provider_s_alone() -> None:
     document["spec"]["rollout"]["trafficRouting"] = {"istio": {"stickyHeader": "X-User-ID"}}
     with pytest.raises(ValueError, match="stickyHeader"):
         parse_model_service(document)
+
+
+def test_a_mirror_step_is_in_the_split() -> None:
+    service = parse_model_service(sample())
+    canary = service.spec.model_copy(
+        update={"model": service.spec.model.model_copy(update={"version": "2.0.0"})}
+    )
+    ctx = RenderContext.for_service(service, service.spec, canary, 0, mirror=100)
+    data = named(desired_children(ctx), "ConfigMap", "recommender-routing")["data"]
+    table = parse_table(data["routing.yaml"])
+    assert (table.canary_weight, table.mirror) == (0, 100)
+    assert table.canary_url is not None

@@ -323,10 +323,36 @@ class Strategy(StrEnum):
     IMMEDIATE = "Immediate"
 
 
-class CanaryStep(ApiModel):
-    """Send ``weight`` percent of traffic to the canary, then hold for ``pause``."""
+def _weight_or_mirror(step: "CanaryStep") -> bool:
+    return step.weight >= 1 or step.mirror is not None
 
-    weight: int = Field(ge=1, le=99, description="Percent of traffic to the canary.")
+
+class CanaryStep(ApiModel):
+    """Send ``weight`` percent of traffic to the canary (or mirror ``mirror`` percent of it
+    there, answers discarded), then hold for ``pause``."""
+
+    rules = (
+        Rule(
+            cel="self.weight >= 1 || has(self.mirror)",
+            message="a step needs weight (1..99) or mirror",
+            check=_weight_or_mirror,
+            field_path=".weight",
+        ),
+    )
+
+    weight: int = Field(
+        default=0, ge=0, le=99, description="Percent of traffic to the canary (0: mirror only)."
+    )
+    mirror: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description=(
+            "Shadow traffic (gateway routing): this percent of the requests stable answers is "
+            "also sent to the canary, whose answers are discarded; they count in the canary's "
+            "per-track metrics, so analysis judges a version no user has seen."
+        ),
+    )
     pause: Duration | None = Field(
         default=None, description="How long to hold this weight while analysis runs."
     )
@@ -516,6 +542,11 @@ class HeaderMatch(ApiModel):
     value: str = Field(max_length=256, description="Exact value the header must have.")
 
 
+def _mirror_routed(rollout: "Rollout") -> bool:
+    mirrored = any(step.mirror is not None for step in rollout.steps or ())
+    return not mirrored or rollout.traffic_routing.gateway is not None
+
+
 def _match_routed(rollout: "Rollout") -> bool:
     return not rollout.match or rollout.traffic_routing.replicas is None
 
@@ -545,6 +576,13 @@ class Rollout(ApiModel):
             "gatewayAPI or istio: replicas cannot route by header",
             check=_match_routed,
             field_path=".match",
+        ),
+        Rule(
+            cel="!has(self.steps) || !self.steps.exists(s, has(s.mirror)) || "
+            "(has(self.trafficRouting) && has(self.trafficRouting.gateway))",
+            message="mirror steps need trafficRouting.gateway",
+            check=_mirror_routed,
+            field_path=".steps",
         ),
     )
 

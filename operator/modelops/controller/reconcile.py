@@ -295,7 +295,12 @@ def _invalid(
 
 def _context(service: ModelService, chosen: Plan, sidecar_image: str) -> RenderContext:
     return RenderContext.for_service(
-        service, chosen.stable_spec, chosen.canary_spec, chosen.weight, sidecar_image
+        service,
+        chosen.stable_spec,
+        chosen.canary_spec,
+        chosen.weight,
+        sidecar_image,
+        mirror=chosen.mirror,
     )
 
 

@@ -13,12 +13,16 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import aiohttp
+from multidict import CIMultiDict
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from modelops.gateway.breaker import Breaker
 from modelops.gateway.logs import log
+from modelops.gateway.mark import MARK_HEADER, sign
 from modelops.gateway.metrics import LATENCY_BUCKETS, PREFIX, Metrics
+from modelops.gateway.mirror import Mirror
 from modelops.gateway.routing import (
+    CANARY,
     STABLE,
     RoutingError,
     RoutingTable,
@@ -71,13 +75,14 @@ class ForwardMetrics:
 
 
 class Router:
-    def __init__(
+    def __init__(  # noqa: PLR0917 - the gateway's settings, passed once
         self,
         routing_path: Path,
         key_path: Path | None,
         own_track: str,
         metrics: Metrics,
         upstream_timeout: float,
+        mirror_cap: int = 32,
     ) -> None:
         self.routing_path = routing_path
         self.key_path = key_path
@@ -88,6 +93,8 @@ class Router:
         self.table = RoutingTable(tracks={STABLE: ""})
         self.key: bytes | None = None
         self.spreader = Spreader()
+        self.mirror_spreader = Spreader()
+        self.mirror = Mirror(metrics.registry, mirror_cap, upstream_timeout)
         self._stamps: tuple[Stamp, Stamp] = (None, None)
         self._session: aiohttp.ClientSession | None = None
         self._chains: dict[str, UpstreamChain] = {}
@@ -141,6 +148,25 @@ class Router:
             return None
         return track
 
+    def mirror_copy(
+        self, tier: str, method: str, path_qs: str, headers: CIMultiDict[str], body: bytes
+    ) -> None:
+        """Shadow the mirror step's share of what this (stable) gateway answers itself."""
+        table, key = self.table, self.key
+        url = table.canary_url
+        if key is None or url is None or not table.mirror or self.own_track == CANARY:
+            return
+        if not self.mirror_spreader.next_is_canary(min(table.mirror, 100)):
+            return
+        marked = CIMultiDict(headers)
+        marked[MARK_HEADER] = sign(key, tier, method, path_qs, body, mirrored=True)
+        self.mirror.send(self._started(), url, (method, path_qs, marked, body))
+
+    def _started(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("the router was not started")
+        return self._session
+
     # -- the way out ----------------------------------------------------------------------
 
     async def start(self, max_connections: int) -> None:
@@ -150,6 +176,7 @@ class Router:
         )
 
     async def stop(self) -> None:
+        await self.mirror.stop()
         if self._session is not None:
             await self._session.close()
 
@@ -157,10 +184,8 @@ class Router:
         url = (self.table.tracks or {})[track]
         chain = self._chains.get(url)
         if chain is None:
-            if self._session is None:
-                raise RuntimeError("the router was not started")
             upstream = Upstream(f"track-{track}", url, Breaker(5, 10.0))
-            chain = UpstreamChain(self._session, [upstream], self.upstream_timeout, self.metrics)
+            chain = UpstreamChain(self._started(), [upstream], self.upstream_timeout, self.metrics)
             chain.timeout = aiohttp.ClientTimeout(
                 total=None,
                 # DNS and the pool wait included: a Service that is gone fails fast.

@@ -39,6 +39,7 @@ class RoutingTable:
     sticky_header: str | None = None
     match: tuple[HeaderRoute, ...] = ()
     seed: str = ""
+    mirror: int = 0  # percent of the requests stable answers also sent to the canary
 
     @property
     def canary_url(self) -> str | None:
@@ -110,6 +111,7 @@ def parse_table(text: str) -> RoutingTable:
             sticky_header=data.get("stickyHeader"),
             match=match,
             seed=str(data.get("seed", "")),
+            mirror=int(data.get("mirror", 0)),
         )
     except (TypeError, KeyError, ValueError, AttributeError) as err:
         raise RoutingError(f"routing is not a routing table: {err}") from err

@@ -62,6 +62,7 @@ class Exchange:
     error: str | None = None
     ttft: float | None = None
     forwarded_to: str | None = None  # the track whose gateway answered, when not this one
+    mirrored: bool = False  # a shadow copy another gateway sent (its answer is discarded)
 
 
 def _is_json(content_type: str) -> bool:
@@ -223,6 +224,8 @@ class Gateway:
             self.router.stats.duration.labels(ex.forwarded_to).observe(duration)
         else:
             self.metrics.answered(ex.tier, status, duration)
+        if ex.mirrored and self.router is not None:
+            self.router.mirror.received.labels(str(status)).inc()
         if not access_log.isEnabledFor(logging.INFO):
             return
         log_access(
@@ -336,6 +339,8 @@ class Gateway:
         router = self.router
         track = router.target(request.headers, who.client) if router is not None else None
         if router is None or track is None or router.key is None:
+            if router is not None:
+                router.mirror_copy(ex.tier, request.method, request.path_qs, headers, body)
             return await chain.open(request.method, request.path_qs, headers, body)
         marked = CIMultiDict(headers)
         marked[MARK_HEADER] = sign(router.key, ex.tier, request.method, request.path_qs, body)
@@ -365,13 +370,13 @@ class Gateway:
         if body is None:
             return self._too_large(ex)
         mark = request.headers[MARK_HEADER]
-        tier = None
+        proof = None
         if router.key is not None:
-            tier = verify(router.key, mark, request.method, request.path_qs, body)
-        if tier is None:
+            proof = verify(router.key, mark, request.method, request.path_qs, body)
+        if proof is None:
             ex.error = "forged_forwarding_mark"
             return error_response(403, "forbidden", f"the {MARK_HEADER} header is not valid")
-        ex.tier = tier
+        ex.tier, ex.mirrored = proof.tier, proof.mirrored
         headers = self._upstream_headers(request)
         del headers[MARK_HEADER]
         try:

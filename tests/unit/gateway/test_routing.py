@@ -2,7 +2,7 @@
 
 import pytest
 
-from modelops.gateway.mark import MAX_SKEW, sign, verify
+from modelops.gateway.mark import MAX_SKEW, Proof, sign, verify
 from modelops.gateway.routing import (
     CANARY,
     STABLE,
@@ -91,13 +91,18 @@ def test_parse_table_reads_what_the_operator_renders() -> None:
 
 def test_mark_verifies_only_the_same_request_in_time() -> None:
     mark = sign(KEY, "gold", "POST", "/v1/x", b"{}", now=1000.0)
-    assert verify(KEY, mark, "POST", "/v1/x", b"{}", now=1000.0) == "gold"
-    assert verify(KEY, mark, "POST", "/v1/x", b"{}", now=1000.0 + MAX_SKEW - 1) == "gold"
+    assert verify(KEY, mark, "POST", "/v1/x", b"{}", now=1000.0) == Proof("gold", False)
+    later = verify(KEY, mark, "POST", "/v1/x", b"{}", now=1000.0 + MAX_SKEW - 1)
+    assert later == Proof("gold", False)
+    mirrored = sign(KEY, "gold", "POST", "/v1/x", b"{}", mirrored=True, now=1000.0)
+    assert verify(KEY, mirrored, "POST", "/v1/x", b"{}", now=1000.0) == Proof("gold", True)
+    as_forwarded = mirrored.replace(".m.", ".f.")
+    assert verify(KEY, as_forwarded, "POST", "/v1/x", b"{}", now=1000.0) is None
     assert verify(KEY, mark, "POST", "/v1/x", b"{}", now=1000.0 + MAX_SKEW + 1) is None
     assert verify(b"x" * 32, mark, "POST", "/v1/x", b"{}", now=1000.0) is None
     assert verify(KEY, mark, "POST", "/v1/y", b"{}", now=1000.0) is None
     assert verify(KEY, mark, "POST", "/v1/x", b"{1}", now=1000.0) is None
     forged_tier = mark.replace(".gold.", ".free.")
     assert verify(KEY, forged_tier, "POST", "/v1/x", b"{}", now=1000.0) is None
-    assert verify(KEY, "v1.1000.gold.00", "POST", "/v1/x", b"{}", now=1000.0) is None
+    assert verify(KEY, "v1.1000.gold.f.00", "POST", "/v1/x", b"{}", now=1000.0) is None
     assert verify(KEY, "garbage", "POST", "/v1/x", b"{}", now=1000.0) is None

@@ -38,6 +38,8 @@ def routing_table(ctx: RenderContext, config: api.GatewayRouting) -> dict[str, A
     if ctx.canary_spec is not None:
         # Cohorts differ from one rollout to the next, and hold within one.
         table["seed"] = ctx.canary_spec.model.version
+        if ctx.mirror:
+            table["mirror"] = ctx.mirror
     if config.sticky_header:
         table["stickyHeader"] = config.sticky_header
     if rollout and rollout.match and ctx.canary_spec is not None:
