@@ -11,7 +11,9 @@ ends when ``kubectl modelops promote`` says so.
 
 import json
 import time
+import urllib.error
 import urllib.request
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -147,3 +149,62 @@ def test_exact_sticky_split_with_header_route(cluster: Cluster, namespace: str) 
     modelops_cli(cluster, "promote", NAME, "-n", namespace)
     final = wait_phase(cluster, namespace, NAME, "Stable", 120)
     assert final["stableVersion"] == "2.0.0"
+
+
+def test_a_failing_canary_seen_only_in_shadow_is_rolled_back(
+    cluster: Cluster, namespace: str, prometheus: str
+) -> None:
+    """A shadow step copies every request stable answers to a canary that fails half of
+    them; the ErrorRate preset (the operator's pod asking the real Prometheus) rolls it back,
+    and no client ever receives a canary answer or an error."""
+    name = "shadow"
+    analysis = {
+        "interval": "3s",
+        "failureLimit": 2,
+        "metrics": [
+            {
+                "name": "error-rate",
+                "preset": "ErrorRate",
+                "prometheus": {"address": prometheus},
+                "max": 0.2,
+            }
+        ],
+    }
+    rollout = {
+        "strategy": "Canary",
+        "steps": [{"mirror": 100, "pause": "5m"}, {"weight": 50}],
+        "trafficRouting": {"gateway": {}},
+        "analysis": analysis,
+        "progressDeadlineSeconds": 120,
+    }
+    limits = {"rateLimit": {"requestsPerMinute": 1000000}, "rollout": rollout}
+    cluster.apply(demo_service(name, "1.0.0", **limits), namespace)
+    wait_ready(cluster, namespace, name)
+    url = service_url(cluster, namespace, name)
+    wait_serving(url, "traffic", "1.0.0")
+    failing = demo_service(name, "2.0.0", env={"ERROR_RATE": "0.5"}, **limits)
+    cluster.apply(failing, namespace)
+    answers: Counter[tuple[int, str]] = Counter()
+
+    def rolled_back() -> bool:
+        for _ in range(10):
+            request = urllib.request.Request(
+                f"{url}/v1/chat/completions",
+                data=json.dumps(chat_body()).encode(),
+                headers={"Content-Type": "application/json", CLIENT_HEADER: "traffic"},
+                method="POST",
+            )
+            try:
+                with OPENER.open(request, timeout=10) as response:
+                    response.read()
+                    answers[response.status, response.headers.get("X-Model-Version", "")] += 1
+            except urllib.error.HTTPError as error:
+                answers[error.code, error.headers.get("X-Model-Version", "")] += 1
+        return status(cluster, namespace, name).get("phase") == "RolledBack"
+
+    wait_until(rolled_back, 180, interval=0.1, message=f"{name} RolledBack ({answers})")
+    entry = status(cluster, namespace, name)["history"][-1]
+    assert (entry["version"], entry["result"]) == ("2.0.0", "RolledBack"), entry
+    assert "error-rate" in entry["reason"], entry
+    assert set(answers) == {(200, "1.0.0")}, answers
+    print(f"\nshadowed canary rolled back; clients saw only {dict(answers)}")
