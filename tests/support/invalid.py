@@ -51,7 +51,7 @@ CASES = [
     ),
     Invalid("weight-0", {"rollout": {"steps": [{"weight": 0}]}}, "spec.rollout.steps[0].weight"),
     Invalid(
-        "mirror-without-gateway",
+        "mirror-with-replicas",
         {"rollout": {**CANARY, "steps": [{"mirror": 100}, {"weight": 10}]}},
         "spec.rollout.steps",
     ),

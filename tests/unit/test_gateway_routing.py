@@ -146,3 +146,36 @@ def test_a_mirror_step_is_in_the_split() -> None:
     table = parse_table(data["routing.yaml"])
     assert (table.canary_weight, table.mirror) == (0, 100)
     assert table.canary_url is not None
+
+
+def test_meshes_render_a_mirror_step() -> None:
+    document = sample()
+    del document["spec"]["rollout"]["match"]
+    for routing in ({"gatewayAPI": {"parentRefs": [{"name": "web"}]}}, {"istio": {}}):
+        document["spec"]["rollout"]["trafficRouting"] = routing
+        service = parse_model_service(document)
+        canary = service.spec.model_copy(
+            update={"model": service.spec.model.model_copy(update={"version": "2.0.0"})}
+        )
+        ctx = RenderContext.for_service(service, service.spec, canary, 0, mirror=25)
+        children = desired_children(ctx)
+        if "gatewayAPI" in routing:
+            (rule,) = named(children, "HTTPRoute", "recommender")["spec"]["rules"]
+            assert rule["filters"] == [
+                {
+                    "type": "RequestMirror",
+                    "requestMirror": {
+                        "backendRef": {
+                            "group": "",
+                            "kind": "Service",
+                            "name": "recommender-canary",
+                            "port": 80,
+                        },
+                        "percent": 25,
+                    },
+                }
+            ]
+        else:
+            (route,) = named(children, "VirtualService", "recommender")["spec"]["http"]
+            assert route["mirror"]["host"] == "recommender-canary.ml.svc.cluster.local"
+            assert route["mirrorPercentage"] == {"value": 25.0}

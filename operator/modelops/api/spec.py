@@ -348,9 +348,10 @@ class CanaryStep(ApiModel):
         ge=1,
         le=100,
         description=(
-            "Shadow traffic (gateway routing): this percent of the requests stable answers is "
-            "also sent to the canary, whose answers are discarded; they count in the canary's "
-            "per-track metrics, so analysis judges a version no user has seen."
+            "Shadow traffic (gateway, gatewayAPI or istio routing): this percent of requests "
+            "is also sent to the canary, whose answers are discarded. With gateway routing "
+            "they count in the canary's per-track metrics, so analysis judges a version no "
+            "user has seen."
         ),
     )
     pause: Duration | None = Field(
@@ -544,7 +545,7 @@ class HeaderMatch(ApiModel):
 
 def _mirror_routed(rollout: "Rollout") -> bool:
     mirrored = any(step.mirror is not None for step in rollout.steps or ())
-    return not mirrored or rollout.traffic_routing.gateway is not None
+    return not mirrored or rollout.traffic_routing.replicas is None
 
 
 def _match_routed(rollout: "Rollout") -> bool:
@@ -579,8 +580,9 @@ class Rollout(ApiModel):
         ),
         Rule(
             cel="!has(self.steps) || !self.steps.exists(s, has(s.mirror)) || "
-            "(has(self.trafficRouting) && has(self.trafficRouting.gateway))",
-            message="mirror steps need trafficRouting.gateway",
+            "(has(self.trafficRouting) && !has(self.trafficRouting.replicas))",
+            message="mirror steps need trafficRouting gateway, gatewayAPI or istio: "
+            "replicas cannot copy requests",
             check=_mirror_routed,
             field_path=".steps",
         ),

@@ -36,7 +36,17 @@ class GatewayApiRouting(TrackRouting):
             {"group": "", "kind": "Service", "name": name, "port": SERVICE_PORT, "weight": weight}
             for name, weight in weighted_backends(ctx)
         ]
-        spec["rules"] = [*self.match_rules(ctx, backends), {"backendRefs": backends}]
+        weighted: dict[str, Any] = {"backendRefs": backends}
+        if ctx.mirror and ctx.canary_spec is not None:
+            # A mirror step: the RequestMirror filter (its percent field: Gateway API v1.2+).
+            mirror_ref = {k: v for k, v in backends[-1].items() if k != "weight"}
+            weighted["filters"] = [
+                {
+                    "type": "RequestMirror",
+                    "requestMirror": {"backendRef": mirror_ref, "percent": ctx.mirror},
+                }
+            ]
+        spec["rules"] = [*self.match_rules(ctx, backends), weighted]
         return spec
 
     @staticmethod

@@ -41,7 +41,12 @@ class IstioRouting(TrackRouting):
             }
             for name, weight in weighted_backends(ctx)
         ]
-        spec["http"] = [*self.match_routes(ctx, routes), {"route": routes}]
+        weighted: dict[str, Any] = {"route": routes}
+        if ctx.mirror and ctx.canary_spec is not None:
+            # A mirror step: Istio sends the copies and discards their answers.
+            weighted["mirror"] = routes[-1]["destination"]
+            weighted["mirrorPercentage"] = {"value": float(ctx.mirror)}
+        spec["http"] = [*self.match_routes(ctx, routes), weighted]
         return spec
 
     @staticmethod
