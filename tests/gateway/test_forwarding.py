@@ -163,6 +163,20 @@ def test_a_forged_mark_is_refused_and_never_skips_limits(tmp_path: Path) -> None
     run(scenario)
 
 
+def test_a_canary_with_another_key_leaves_the_request_to_stable(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with pair(tmp_path, 100) as p:
+            canary_router = p.canary.router
+            assert canary_router is not None
+            canary_router.key = b"another-key-of-32-bytes-at-least"
+            assert await post(p, {"X-API-Key": "a"}) == 200
+            assert (p.canary_stub.calls, p.stable_stub.calls) == (0, 1)
+            fallbacks = "modelops_gateway_forward_fallbacks_total"
+            assert metric(p.stable, fallbacks, {"track": "canary"}) == 1
+
+    run(scenario)
+
+
 def test_a_forwarded_request_is_never_forwarded_again(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with pair(tmp_path, 100) as p:

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 
 MARK_HEADER = "X-Modelops-Forwarded"
+# On the 403 for a mark that does not verify: a forwarding gateway then answers itself.
+MARK_REFUSED_HEADER = "X-Modelops-Mark-Refused"
 VERSION = "v1"
 # Clocks of the cluster's nodes agree to well within this; a captured mark is stale after it.
 MAX_SKEW = 30.0

@@ -26,7 +26,7 @@ from modelops.gateway.config import GatewayConfig
 from modelops.gateway.forwarding import Router
 from modelops.gateway.limiter import Demand, Outcome
 from modelops.gateway.logs import Throttled, access_log, log, log_access
-from modelops.gateway.mark import MARK_HEADER, sign, verify
+from modelops.gateway.mark import MARK_HEADER, MARK_REFUSED_HEADER, sign, verify
 from modelops.gateway.metrics import Metrics
 from modelops.gateway.policy import NO_TIER, Identity, Policy, limit_name
 from modelops.gateway.redis_backend import RedisBackend
@@ -349,6 +349,12 @@ class Gateway:
         except UpstreamFailedError:
             router.stats.fallbacks.labels(track).inc()
             return await chain.open(request.method, request.path_qs, headers, body)
+        if MARK_REFUSED_HEADER in attempt.response.headers:
+            # The other track's gateway holds no key or another one (its Secret volume not
+            # refreshed yet): answer here rather than pass a 403 on.
+            attempt.finish(None)
+            router.stats.fallbacks.labels(track).inc()
+            return await chain.open(request.method, request.path_qs, headers, body)
         ex.forwarded_to = track
         return attempt
 
@@ -375,7 +381,10 @@ class Gateway:
             proof = verify(router.key, mark, request.method, request.path_qs, body)
         if proof is None:
             ex.error = "forged_forwarding_mark"
-            return error_response(403, "forbidden", f"the {MARK_HEADER} header is not valid")
+            refused = {MARK_REFUSED_HEADER: "1"}
+            return error_response(
+                403, "forbidden", f"the {MARK_HEADER} header is not valid", refused
+            )
         ex.tier, ex.mirrored = proof.tier, proof.mirrored
         headers = self._upstream_headers(request)
         del headers[MARK_HEADER]
