@@ -1,6 +1,6 @@
 """Gateway overhead in one run: direct, through the gateway (memory and Redis), through nginx.
 
-Four targets in front of the same upstream stub (an aiohttp process that answers JSON with an
+Six targets in front of the same upstream stub (an aiohttp process that answers JSON with an
 OpenAI-style ``usage`` at once), each started on a free 127.0.0.1 port and stopped after its turn:
 
 - ``direct``: the stub itself;
@@ -9,6 +9,8 @@ OpenAI-style ``usage`` at once), each started on a free 127.0.0.1 port and stopp
   (``--save '' --appendonly no``) started for the run;
 - ``gateway-keys``: ``gateway-memory`` with API keys checked (``--keys``: the 32 keys stored as
   sha256 digests, as a Secret would hold them), against ``gateway-memory`` as its baseline;
+- ``gateway-forwarded`` and ``gateway-mirrored``: gateway routing (``measure_routed``):
+  every request forwarded to a second, canary gateway, or answered here and mirrored there;
 - ``nginx``: Debian ``nginx``, one non-daemon process (``master_process off``), ``limit_req``
   keyed on ``$http_x_api_key`` and ``proxy_pass`` to a keepalive upstream: the reference.
 
@@ -74,6 +76,7 @@ GOAL_ADDED_P99_MS = 2.0
 GOAL_RPS_ONE_CORE = 5000.0
 GOAL_KEYS_FEWER_PER_CORE = 0.10
 GOAL_KEYS_ADDED_P99_MS = 0.5
+GOAL_FORWARD_P99_MS = 1.5
 SETTLE_SECONDS = 1.0
 
 STUB = f"""
@@ -533,6 +536,8 @@ def run(s: Settings, procs: Processes, tmp: Path) -> list[Result]:
     port = free_port()
     argv = gateway_process(tmp, "gateway-memory", port, stub_port, None)
     results += measure(procs, s, tmp, "gateway-memory", argv=argv, port=port)
+    for name, table in (("gateway-forwarded", FORWARDED), ("gateway-mirrored", MIRRORED)):
+        results += measure_routed(procs, s, tmp, stub_port, name=name, table=table)
     port = free_port()
     argv = gateway_process(tmp, "gateway-redis", port, stub_port, redis_port)
     results += measure(procs, s, tmp, "gateway-redis", argv=argv, port=port)
@@ -543,6 +548,45 @@ def run(s: Settings, procs: Processes, tmp: Path) -> list[Result]:
     argv = nginx_argv(tmp, "nginx", NGINX_PROXY.format(port=port, upstream=stub_port))
     results += measure(procs, s, tmp, "nginx", argv=argv, port=port)
     return results
+
+
+def measure_routed(
+    procs: Processes, s: Settings, tmp: Path, stub_port: int, *, name: str, table: str
+) -> list[Result]:
+    """A gateway with gateway routing (``table``: its split, with ``{canary}`` for the canary's
+    URL) in front of the stub, beside a second gateway, the canary's, in front of the same
+    stub, which answers marked requests itself. The canary's gateway runs on the load
+    generator's core (there are only two)."""
+    key = tmp / "forward.key"
+    key.write_text("k" * 64)
+    canary_port = free_port()
+    canary_table = tmp / f"{name}-canary-routing.yaml"
+    canary_table.write_text("canaryWeight: 0\ntracks: {stable: 'http://127.0.0.1:1'}\n")
+    routing = ["--routing", str(canary_table), "--forward-key", str(key), "--track", "canary"]
+    canary_argv = gateway_process(tmp, f"{name}-canary", canary_port, stub_port, None) + routing
+    log = tmp / f"{name}-canary.log"
+    canary = procs.start(canary_argv, s.load_core, log)
+    try:
+        wait_http(f"http://127.0.0.1:{canary_port}/readyz", canary, log)
+        split = tmp / f"{name}-routing.yaml"
+        split.write_text(table.format(canary=f"http://127.0.0.1:{canary_port}"))
+        port = free_port()
+        argv = gateway_process(tmp, name, port, stub_port, None)
+        argv += ["--routing", str(split), "--forward-key", str(key)]
+        return measure(procs, s, tmp, name, argv=argv, port=port)
+    finally:
+        procs.stop(canary)
+
+
+# ``gateway-forwarded``: every request forwarded (canary weight 100), marked, answered by the
+# canary's gateway: against ``gateway-memory`` (answered locally) the difference is what
+# forwarding adds (the hop, the HMAC mark and its check). ``gateway-mirrored``: every request
+# answered locally and a copy mirrored (mirror 100): the difference in the gateway's CPU per
+# request is what a mirrored copy costs the stable pod.
+FORWARDED = "canaryWeight: 100\ntracks: {{stable: 'http://127.0.0.1:1', canary: '{canary}'}}\n"
+MIRRORED = (
+    "canaryWeight: 0\nmirror: 100\ntracks: {{stable: 'http://127.0.0.1:1', canary: '{canary}'}}\n"
+)
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -655,6 +699,32 @@ def goals(results: list[Result]) -> list[str]:
     return out
 
 
+def forwarding(results: list[Result]) -> list[str]:
+    """What forwarding to the other track adds, against the same gateway answering locally."""
+    by = {(r.target, r.shape): r for r in results}
+    local, forwarded = by.get(("gateway-memory", "open")), by.get(("gateway-forwarded", "open"))
+    if local is None or forwarded is None:
+        return []
+    added_p50 = forwarded.p50_ms - local.p50_ms
+    added_p99 = forwarded.p99_ms - local.p99_ms
+    verdict = "met" if added_p99 <= GOAL_FORWARD_P99_MS else "not met"
+    out = [
+        f"forwarding at {forwarded.load:g} req/s adds p50 {added_p50:+.2f} ms, p99 "
+        f"{added_p99:+.2f} ms against answering locally (goal <= {GOAL_FORWARD_P99_MS:g} ms "
+        f"p99): {verdict}"
+    ]
+    mirrored = by.get(("gateway-mirrored", "open"))
+    if mirrored and mirrored.requests_per_cpu_second and local.requests_per_cpu_second:
+        local_us = 1e6 / local.requests_per_cpu_second
+        mirrored_us = 1e6 / mirrored.requests_per_cpu_second
+        out.append(
+            f"mirroring every request at {mirrored.load:g} req/s: the gateway's CPU per request "
+            f"{mirrored_us:.0f} us against {local_us:.0f} us answering locally: a mirrored copy "
+            f"costs {mirrored_us - local_us:+.0f} us ({mirrored_us / local_us:.2f}x)"
+        )
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="about a minute in all")
@@ -696,6 +766,7 @@ def main() -> int:
     print("\n".join(cpu_per_request(results)))
     print("\n".join(goals(results)))
     print("\n".join(keys_cost(results)))
+    print("\n".join(forwarding(results)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(

@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from modelops.api import KIND
+from modelops.health.tracks import analysis_address, prometheus_asker, track_lines
 from modelops.render.meta import ANNOTATION_ABORT, ANNOTATION_PAUSE, ANNOTATION_PROMOTE
 
 if TYPE_CHECKING:
@@ -88,6 +89,8 @@ def status_command(args: argparse.Namespace) -> int:
     while True:
         body = _fetch(kube, namespace, args.name)
         text = json.dumps(body.get("status") or {}, indent=2) if args.json else describe(body)
+        if args.tracks and not args.json:
+            text += "\n" + "\n".join(_tracks(args, body, namespace))
         if text != shown:
             print(text + ("\n" if args.watch else ""), flush=True)
             shown = text
@@ -95,6 +98,13 @@ def status_command(args: argparse.Namespace) -> int:
         if not args.watch or phase not in {"Progressing", "Pending", None}:
             return 0
         time.sleep(WATCH_INTERVAL)
+
+
+def _tracks(args: argparse.Namespace, body: dict[str, Any], namespace: str) -> list[str]:
+    address = args.prometheus or analysis_address(body.get("spec") or {})
+    if not address:
+        return ["  per track: no Prometheus (--prometheus URL, or an analysis metric's address)"]
+    return track_lines(prometheus_asker(address), namespace, args.name)
 
 
 def _annotate(
@@ -145,5 +155,14 @@ def add_commands(commands: Any) -> None:
             command.add_argument("--json", action="store_true", help="the raw status as JSON")
             command.add_argument(
                 "-w", "--watch", action="store_true", help="follow a rollout until it ends"
+            )
+            command.add_argument(
+                "--tracks",
+                action="store_true",
+                help="per-track gateway metrics side by side (stable, canary), from Prometheus",
+            )
+            command.add_argument(
+                "--prometheus",
+                help="Prometheus URL for --tracks (default: the analysis metrics' address)",
             )
         command.set_defaults(handler=handler)

@@ -129,8 +129,10 @@ def can_i(cluster: Cluster, *args: str) -> str:
 
 
 def test_no_secrets_and_no_wildcards(cluster: Cluster, installed: None) -> None:
-    for verb in ("get", "list", "watch"):
+    for verb in ("get", "list", "watch", "patch", "update", "delete"):
         assert can_i(cluster, verb, "secrets", "-A") == "no"
+    # Gateway routing's forwarding key: created, never read back.
+    assert can_i(cluster, "create", "secrets", "-n", "default") == "yes"
     assert can_i(cluster, "patch", "deployments", "-n", "default") == "yes"
     assert can_i(cluster, "update", "deployments", "-n", "default") == "no"  # apply is a PATCH
     assert can_i(cluster, "delete", "pods", "-n", "default") == "no"

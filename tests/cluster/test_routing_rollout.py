@@ -1,13 +1,19 @@
 """Gateway API routing during a real rollout: the HTTPRoute's weights follow the steps."""
 
-import pytest
+import base64
 
+import pytest
+import yaml
+
+from modelops.render.forwarding import ANNOTATION_ROUTING, routing_digest
+from modelops.render.meta import LABEL_INSTANCE, LABEL_TRACK
 from tests.cluster.test_canary import canary_service, status
 from tests.support.cluster import Cluster, wait_until
 from tests.support.msvc import wait_phase
 from tests.support.operator import OperatorProcess
 
 pytestmark = pytest.mark.cluster
+INSTANCE = f"{LABEL_INSTANCE}=split"
 
 PROVIDERS = {
     "gatewayAPI": {"gatewayAPI": {"parentRefs": [{"name": "public", "namespace": "gateways"}]}},
@@ -93,3 +99,58 @@ def test_abort_returns_all_traffic_to_stable(
     )
     cluster.kubectl("annotate", "msvc", "-n", namespace, "routed", f"modelops.dev/abort={revision}")
     wait_all_on_stable(cluster, namespace, "gatewayAPI")
+
+
+def test_gateway_routing_key_split_and_announcement(
+    cluster: Cluster, operator: OperatorProcess, namespace: str
+) -> None:
+    """``gateway`` routing on KWOK pods: the forwarding key Secret is created once, the split
+    follows the steps in the routing ConfigMap, and each step is announced on the pods (the
+    annotation that makes a kubelet refresh the file at once)."""
+    steps = [{"weight": 30, "pause": "3s"}, {"weight": 60, "pause": "3s"}]
+    rollout = {"trafficRouting": {"gateway": {"stickyHeader": "X-User-ID"}}}
+    limits = {"rateLimit": {"requestsPerMinute": 100}, "rollout": rollout}
+    cluster.apply(canary_service("split", "1.0.0", steps, **limits), namespace)
+    wait_phase(cluster, namespace, "split", "Stable", 60)
+    secret = cluster.get("secret", "-n", namespace, "split-gateway-key")
+    key = secret["data"]["key"]
+    assert len(base64.b64decode(key)) == 64
+    main = cluster.get("service", "-n", namespace, "split")
+    assert main["spec"]["selector"]["modelops.dev/track"] == "stable"
+
+    cluster.apply(canary_service("split", "2.0.0", steps, **limits), namespace)
+    tables: list[dict[str, object]] = []
+
+    def table() -> dict[str, object]:
+        data = cluster.get("configmap", "-n", namespace, "split-routing")["data"]["routing.yaml"]
+        found: dict[str, object] = yaml.safe_load(data)
+        if not tables or tables[-1] != found:
+            tables.append(found)
+        return found
+
+    def announced(expected: dict[str, object]) -> bool:
+        """Every stable pod carries the digest of ``expected``, the split in force."""
+        digest = routing_digest({"data": {"routing.yaml": yaml.safe_dump(expected)}})
+        pods = cluster.get("pods", "-n", namespace, "-l", f"{LABEL_TRACK}=stable,{INSTANCE}")
+        notes = [(p["metadata"].get("annotations") or {}) for p in pods["items"]]
+        return bool(notes) and all(n.get(ANNOTATION_ROUTING) == digest for n in notes)
+
+    at_60 = wait_until(
+        lambda: (t := table())["canaryWeight"] == 60 and t, 60, interval=0.2, message="step 2"
+    )
+    assert at_60["seed"] == "2.0.0" and "canary" in at_60["tracks"], at_60
+    wait_until(lambda: announced(at_60), 10, interval=0.2, message="step 2 announced")
+    wait_until(
+        lambda: table() and status(cluster, namespace, "split").get("stableVersion") == "2.0.0",
+        90,
+        interval=0.2,
+        message="2.0.0 promoted",
+    )
+    assert [t["canaryWeight"] for t in tables][:2] == [30, 60], tables
+    assert tables[-1] == {
+        "canaryWeight": 0,
+        "stickyHeader": "X-User-ID",
+        "tracks": {"stable": f"http://split-stable.{namespace}.svc.cluster.local.:80"},
+    }, tables[-1]
+    # The key was never replaced.
+    assert cluster.get("secret", "-n", namespace, "split-gateway-key")["data"]["key"] == key

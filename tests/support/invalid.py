@@ -50,6 +50,11 @@ CASES = [
         "weight-100", {"rollout": {"steps": [{"weight": 100}]}}, "spec.rollout.steps[0].weight"
     ),
     Invalid("weight-0", {"rollout": {"steps": [{"weight": 0}]}}, "spec.rollout.steps[0].weight"),
+    Invalid(
+        "mirror-with-replicas",
+        {"rollout": {**CANARY, "steps": [{"mirror": 100}, {"weight": 10}]}},
+        "spec.rollout.steps",
+    ),
     Invalid("canary-no-steps", {"rollout": {"strategy": "Canary"}}, "spec.rollout.steps"),
     Invalid("strategy", {"rollout": {"strategy": "BlueGreen"}}, "spec.rollout.strategy"),
     Invalid(

@@ -7,12 +7,14 @@ from typing import Any
 from modelops.api.spec import ModelServiceSpec
 from modelops.api.status import MetricResult, ModelServiceStatus, Phase, Stage
 from modelops.controller.slots import RolloutSlots
+from modelops.manifests import parse_model_service
 from modelops.render.pod import revision
 from modelops.rollout.observe import WorkloadObservation
 from modelops.rollout.plan import plan
 from modelops.rollout.transitions import Commands, Transition
 from modelops.rollout.verdict import analysis_due, sampling_interval
 from tests.support.rollout import METRIC, T0, deployed, ready, spec, tick
+from tests.support.samples import model_service
 
 
 def test_new_version_walks_the_steps_and_is_promoted() -> None:
@@ -410,3 +412,43 @@ def test_a_refused_query_is_an_analysis_error_that_pauses_or_fails_per_inconclus
         failing, step.status, ready(spec("1.0.0")), ready(failing, desired=1), REFUSED, at=20
     )
     assert step.status.phase is Phase.ROLLED_BACK and "rate((" in (step.status.message or "")
+
+
+def test_a_hold_step_waits_for_a_person_then_promotes_on_request() -> None:
+    old, status = deployed()
+    new = spec("2.0.0", [{"weight": 20, "hold": True}, {"weight": 60}])
+    step = tick(new, status, ready(old), ready(new, desired=1), at=0)
+    for at in (10, 1000, 100_000):
+        step = tick(new, step.status, ready(old), ready(new, desired=1), at=at)
+        assert (step.status.current_step, step.status.canary_weight) == (0, 20)
+        assert step.status.stage is Stage.CANARY
+        assert "held until promoted" in (step.status.message or "")
+    promoted = tick(
+        new,
+        step.status,
+        ready(old),
+        ready(new, desired=1),
+        at=100_001,
+        commands=Commands(promote=True),
+    )
+    assert promoted.status.stage is Stage.PROMOTING
+
+
+def test_a_mirror_step_shadows_traffic_before_any_user_sees_the_canary() -> None:
+    old, status = deployed()
+    rollout = {
+        "strategy": "Canary",
+        "steps": [{"mirror": 100, "pause": "10s"}, {"weight": 20}],
+        "trafficRouting": {"gateway": {}},
+    }
+    document = model_service("m", "2.0.0", rollout=rollout, rateLimit={})
+    new = parse_model_service(document).spec
+    step = tick(new, status, ready(old), ready(new, desired=1), at=0)
+    assert (step.status.current_step, step.status.canary_weight) == (0, 0)
+    chosen = plan(new, step.status)
+    assert (chosen.weight, chosen.mirror, chosen.canary_spec) == (0, 100, new)
+    step = tick(new, step.status, ready(old), ready(new, desired=1), at=1)
+    assert "100% mirrored to canary" in (step.status.message or "")
+    step = tick(new, step.status, ready(old), ready(new, desired=1), at=20)
+    assert (step.status.current_step, step.status.canary_weight) == (1, 20)
+    assert (plan(new, step.status).weight, plan(new, step.status).mirror) == (20, 0)

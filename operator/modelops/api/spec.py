@@ -346,12 +346,48 @@ class Strategy(StrEnum):
     IMMEDIATE = "Immediate"
 
 
-class CanaryStep(ApiModel):
-    """Send ``weight`` percent of traffic to the canary, then hold for ``pause``."""
+def _weight_or_mirror(step: "CanaryStep") -> bool:
+    return step.weight >= 1 or step.mirror is not None
 
-    weight: int = Field(ge=1, le=99, description="Percent of traffic to the canary.")
+
+class CanaryStep(ApiModel):
+    """Send ``weight`` percent of traffic to the canary (or mirror ``mirror`` percent of it
+    there, answers discarded), then hold for ``pause``."""
+
+    rules = (
+        Rule(
+            cel="self.weight >= 1 || has(self.mirror)",
+            message="a step needs weight (1..99) or mirror",
+            check=_weight_or_mirror,
+            field_path=".weight",
+        ),
+    )
+
+    weight: int = Field(
+        default=0, ge=0, le=99, description="Percent of traffic to the canary (0: mirror only)."
+    )
+    mirror: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description=(
+            "Shadow traffic (gateway, gatewayAPI or istio routing): this percent of requests "
+            "is also sent to the canary, whose answers are discarded. With gateway routing "
+            "they count in the canary's per-track metrics, so analysis judges a version no "
+            "user has seen."
+        ),
+    )
     pause: Duration | None = Field(
         default=None, description="How long to hold this weight while analysis runs."
+    )
+    # None rather than False when unset: the step hash of existing rollouts stays the same.
+    hold: bool | None = Field(
+        default=None,
+        description=(
+            "Hold at this step until a person promotes or aborts (kubectl modelops promote | "
+            "abort): an A/B test, per-user consistent with gateway routing's stickyHeader. "
+            "Analysis still runs and a failing canary is still rolled back."
+        ),
     )
 
 
@@ -381,8 +417,29 @@ class IstioRouting(ApiModel):
     )
 
 
+class GatewayRouting(ApiModel):
+    """No mesh: the modelops gateway in every pod splits traffic per request, exactly.
+
+    The main Service selects the stable pods; their gateways forward the canary's share to the
+    canary's Service, marked (HMAC) so the canary's gateway neither limits it again nor forwards
+    it on. Needs ``rateLimit`` (which puts the gateway in the pods).
+    """
+
+    sticky_header: str | None = Field(
+        default=None,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description=(
+            "Request header (say X-User-ID) whose value's hash picks the track, falling back "
+            "to the rate-limit client key: the same user always reaches the same version, and "
+            "a rising weight only moves users to the canary. Unset: each request is assigned "
+            "on its own, to the exact weight."
+        ),
+    )
+
+
 def _exactly_one_provider(routing: "TrafficRouting") -> bool:
-    chosen = [routing.replicas, routing.gateway_api, routing.istio]
+    chosen = [routing.replicas, routing.gateway_api, routing.istio, routing.gateway]
     return sum(provider is not None for provider in chosen) == 1
 
 
@@ -391,9 +448,9 @@ class TrafficRouting(ApiModel):
 
     rules = (
         Rule(
-            cel="[has(self.replicas), has(self.gatewayAPI), has(self.istio)]"
+            cel="[has(self.replicas), has(self.gatewayAPI), has(self.istio), has(self.gateway)]"
             ".filter(x, x).size() == 1",
-            message="exactly one of replicas, gatewayAPI, istio must be set",
+            message="exactly one of replicas, gatewayAPI, istio, gateway must be set",
             check=_exactly_one_provider,
         ),
     )
@@ -401,12 +458,15 @@ class TrafficRouting(ApiModel):
     replicas: ReplicasRouting | None = None
     gateway_api: GatewayApiRouting | None = Field(default=None, alias="gatewayAPI")
     istio: IstioRouting | None = None
+    gateway: GatewayRouting | None = None
 
     @property
     def provider(self) -> str:
         """The chosen provider's field name (status.routing records it)."""
         if self.gateway_api is not None:
             return "gatewayAPI"
+        if self.gateway is not None:
+            return "gateway"
         return "istio" if self.istio is not None else "replicas"
 
 
@@ -499,6 +559,22 @@ def _weights_increase(rollout: "Rollout") -> bool:
     return all(a < b for a, b in itertools.pairwise(weights))
 
 
+class HeaderMatch(ApiModel):
+    """A request header that sends a request to the canary while one runs."""
+
+    header: str = Field(max_length=128, pattern=r"^[A-Za-z0-9-]+$", description="Header name.")
+    value: str = Field(max_length=256, description="Exact value the header must have.")
+
+
+def _mirror_routed(rollout: "Rollout") -> bool:
+    mirrored = any(step.mirror is not None for step in rollout.steps or ())
+    return not mirrored or rollout.traffic_routing.replicas is None
+
+
+def _match_routed(rollout: "Rollout") -> bool:
+    return not rollout.match or rollout.traffic_routing.replicas is None
+
+
 class Rollout(ApiModel):
     """How a new model version reaches production."""
 
@@ -517,6 +593,22 @@ class Rollout(ApiModel):
             check=lambda r: r.strategy != Strategy.CANARY or bool(r.steps),
             field_path=".steps",
         ),
+        Rule(
+            cel="!has(self.match) || (has(self.trafficRouting) && "
+            "!has(self.trafficRouting.replicas))",
+            message="match (header routes to the canary) needs trafficRouting gateway, "
+            "gatewayAPI or istio: replicas cannot route by header",
+            check=_match_routed,
+            field_path=".match",
+        ),
+        Rule(
+            cel="!has(self.steps) || !self.steps.exists(s, has(s.mirror)) || "
+            "(has(self.trafficRouting) && !has(self.trafficRouting.replicas))",
+            message="mirror steps need trafficRouting gateway, gatewayAPI or istio: "
+            "replicas cannot copy requests",
+            check=_mirror_routed,
+            field_path=".steps",
+        ),
     )
 
     strategy: Strategy = Field(
@@ -529,6 +621,14 @@ class Rollout(ApiModel):
     traffic_routing: TrafficRouting = Field(
         default_factory=lambda: TrafficRouting(replicas=ReplicasRouting()),
         description="How the split is made; replica ratio when unset.",
+    )
+    match: list[HeaderMatch] | None = Field(
+        default=None,
+        max_length=8,
+        description=(
+            "Requests with any of these headers always reach the canary while it runs "
+            "(testers, opt-in cohorts)."
+        ),
     )
     analysis: Analysis = Field(
         default_factory=Analysis, description="Health checks that decide promote or roll back."
@@ -546,6 +646,10 @@ def _limits_hold_for_the_service(spec: "ModelServiceSpec") -> bool:
         return True
     most = spec.autoscaling.max_replicas if spec.autoscaling else spec.replicas
     return most <= 1
+
+
+def _gateway_in_pods(spec: "ModelServiceSpec") -> bool:
+    return spec.routing_provider != "gateway" or spec.rate_limit is not None
 
 
 class ModelServiceSpec(ApiModel):
@@ -568,6 +672,13 @@ class ModelServiceSpec(ApiModel):
             message="dataPath needs rateLimit, which puts the gateway in front of the model",
             check=lambda spec: spec.data_path is None or spec.rate_limit is not None,
             field_path=".dataPath",
+        ),
+        Rule(
+            cel="!has(self.rollout) || !has(self.rollout.trafficRouting) || "
+            "!has(self.rollout.trafficRouting.gateway) || has(self.rateLimit)",
+            message="trafficRouting.gateway needs rateLimit (the gateway runs only with it)",
+            check=_gateway_in_pods,
+            field_path=".rateLimit",
         ),
     )
 

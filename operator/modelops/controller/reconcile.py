@@ -28,6 +28,7 @@ from modelops.api import (
 )
 from modelops.api.base import k8s_time
 from modelops.api.status import Phase, Stage
+from modelops.controller.gateway_routing import announce_split, ensure_key, routing_applied
 from modelops.controller.slots import RolloutSlots
 from modelops.health.analysis import run_analysis
 from modelops.kube.client import Kube, RejectedError
@@ -35,6 +36,7 @@ from modelops.metrics import API_WRITES
 from modelops.render import RenderContext, Track, desired_children, possible_children
 from modelops.render.context import DEFAULT_GATEWAY_IMAGE
 from modelops.render.drift import in_sync
+from modelops.render.forwarding import routing_name
 from modelops.render.meta import (
     ANNOTATION_ABORT,
     ANNOTATION_PAUSE,
@@ -114,6 +116,18 @@ def status_patch(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any
 
 def _sync_children(kube: Kube, ctx: RenderContext, result: ReconcileResult) -> dict[ChildRef, Any]:
     desired = {ref_of(manifest): manifest for manifest in desired_children(ctx)}
+    ensure_key(kube, ctx)
+    applied_before = len(result.applied)
+    lives = _apply_children(kube, ctx, desired, result)
+    routing = desired.get(ChildRef("v1", "ConfigMap", routing_name(ctx)))
+    if routing is not None and routing_applied(ctx, result.applied[applied_before:]):
+        announce_split(kube, ctx, routing)
+    return lives
+
+
+def _apply_children(
+    kube: Kube, ctx: RenderContext, desired: dict[ChildRef, Any], result: ReconcileResult
+) -> dict[ChildRef, Any]:
     lives: dict[ChildRef, Any] = {}
     for ref in possible_children(ctx):
         manifest = desired.get(ref)
@@ -292,7 +306,12 @@ def _invalid(
 
 def _context(service: ModelService, chosen: Plan, sidecar_image: str) -> RenderContext:
     return RenderContext.for_service(
-        service, chosen.stable_spec, chosen.canary_spec, chosen.weight, sidecar_image
+        service,
+        chosen.stable_spec,
+        chosen.canary_spec,
+        chosen.weight,
+        sidecar_image,
+        mirror=chosen.mirror,
     )
 
 

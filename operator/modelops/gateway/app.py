@@ -216,6 +216,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.shutdown_timeout,
         help="seconds in-flight requests get to finish on SIGTERM",
     )
+    p.add_argument(
+        "--routing",
+        type=Path,
+        default=None,
+        help="traffic split file of gateway routing (reloaded on change); none: serve all here",
+    )
+    p.add_argument(
+        "--forward-key",
+        type=Path,
+        default=None,
+        help="HMAC key file that marks forwarded requests; none: never forward",
+    )
+    p.add_argument(
+        "--routing-poll-interval",
+        type=_positive,
+        default=d.routing_poll_interval,
+        help="seconds between checks of the routing and key files",
+    )
     p.add_argument("--log-level", default="INFO")
     _add_data_path_flags(p)
     return p
@@ -250,6 +268,9 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         retry_max_backoff=args.retry_max_backoff,
         max_message_chars=args.max_message_chars,
         max_tokens=args.max_tokens,
+        routing_path=args.routing,
+        forward_key_path=args.forward_key,
+        routing_poll_interval=args.routing_poll_interval,
     )
 
 

@@ -50,3 +50,7 @@ class GatewayConfig:
     retry_max_backoff: float = 2.0
     max_message_chars: int | None = None
     max_tokens: int | None = None
+    # ``gateway`` traffic routing: the split file and the forwarding key (render/forwarding.py).
+    routing_path: Path | None = None
+    forward_key_path: Path | None = None
+    routing_poll_interval: float = 0.25

@@ -31,8 +31,10 @@ from modelops.gateway.fallback import (
     chain_upstreams,
     static_answer,
 )
+from modelops.gateway.forwarding import Router
 from modelops.gateway.limiter import Demand, Outcome
 from modelops.gateway.logs import Throttled, access_log, log, log_access
+from modelops.gateway.mark import MARK_HEADER, MARK_REFUSED_HEADER, sign, verify
 from modelops.gateway.metrics import Metrics
 from modelops.gateway.policy import NO_TIER, Identity, Policy, limit_name
 from modelops.gateway.redis_backend import RedisBackend
@@ -69,6 +71,8 @@ class Exchange:
     limited: str | None = None
     error: str | None = None
     ttft: float | None = None
+    forwarded_to: str | None = None  # the track whose gateway answered, when not this one
+    mirrored: bool = False  # a shadow copy another gateway sent (its answer is discarded)
 
 
 def _is_json(content_type: str) -> bool:
@@ -112,6 +116,15 @@ class Gateway:
         self._chain: UpstreamChain | None = None
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.router: Router | None = None
+        if config.routing_path is not None:
+            self.router = Router(
+                config.routing_path,
+                config.forward_key_path,
+                config.track,
+                self.metrics,
+                config.upstream_timeout,
+            )
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -145,6 +158,10 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self.watcher.run(self.config.policy_poll_interval)))
         if self.keys is not None:
             self._tasks.append(asyncio.create_task(self.keys.run(c.policy_poll_interval)))
+        if self.router is not None:
+            await self.router.start(self.config.max_connections)
+            interval = self.config.routing_poll_interval
+            self._tasks.append(asyncio.create_task(self.router.run(interval)))
 
     async def _stop(self, _: web.Application) -> None:
         for task in self._tasks:
@@ -152,6 +169,8 @@ class Gateway:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
+        if self.router is not None:
+            await self.router.stop()
         for backend in [self._redis, *self._retired]:
             if backend is not None:
                 await backend.close()
@@ -225,7 +244,14 @@ class Gateway:
     ) -> None:
         status = response.status if response is not None else 499
         duration = time.monotonic() - ex.started
-        self.metrics.answered(ex.tier, status, duration)
+        if ex.forwarded_to is not None and self.router is not None:
+            # Counted per track by the gateway that answered: once, under its track.
+            self.router.stats.forwarded.labels(ex.forwarded_to, str(status)).inc()
+            self.router.stats.duration.labels(ex.forwarded_to).observe(duration)
+        else:
+            self.metrics.answered(ex.tier, status, duration)
+        if ex.mirrored and self.router is not None:
+            self.router.mirror.received.labels(str(status)).inc()
         if not access_log.isEnabledFor(logging.INFO):
             return
         log_access(
@@ -240,7 +266,7 @@ class Gateway:
             tokens=ex.tokens,
             limited=ex.limited,
             error=ex.error,
-            track=self.config.track,
+            track=ex.forwarded_to or self.config.track,
             ttft_ms=None if ex.ttft is None else round(ex.ttft * 1000, 1),
         )
 
@@ -261,6 +287,8 @@ class Gateway:
         self._redis_log.warning("rate-limit store unavailable (failing %s): %s", mode, detail)
 
     async def _serve(self, request: web.Request, ex: Exchange) -> web.StreamResponse:
+        if self.router is not None and MARK_HEADER in request.headers:
+            return await self._serve_marked(request, ex, self.router)
         policy = self.watcher.current
         keys = self.keys.current if self.keys is not None else None
         who, ex.key = authenticate(policy, keys, request.headers)
@@ -301,19 +329,13 @@ class Gateway:
         refused = self._invalid(request, body, headers, ex)
         if refused is not None:
             return refused
-        chain = self._started(self._chain)
-        upstream_headers = forward_headers(request.headers)
+        upstream_headers = self._upstream_headers(request)
         if policy.spec.tier_header and policy.trusted_tier_header is None:
             upstream_headers.popall(policy.spec.tier_header, None)  # never trusted: not passed on
-        # Identity keeps the answer readable for the usage scanner; on loopback gzip gains
-        # nothing.
-        upstream_headers["Accept-Encoding"] = "identity"
-        if request.remote:
-            upstream_headers.add("X-Forwarded-For", request.remote)
         primary_only = FALLBACK_HEADER in request.headers
         try:
-            attempt = await chain.open(
-                request.method, request.path_qs, upstream_headers, body, primary_only=primary_only
+            attempt = await self._open(
+                request, upstream_headers, body, who, ex, primary_only=primary_only
             )
         except UpstreamFailedError as err:
             ex.error = str(err)
@@ -343,6 +365,100 @@ class Gateway:
             return None
         ex.error = "invalid_request"
         return error_response(400, "invalid_request_error", invalid.message, headers, invalid.param)
+
+    def _upstream_headers(self, request: web.Request) -> CIMultiDict[str]:
+        upstream_headers = forward_headers(request.headers)
+        # Identity keeps the answer readable for the usage scanner; on loopback gzip gains
+        # nothing.
+        upstream_headers["Accept-Encoding"] = "identity"
+        if request.remote:
+            upstream_headers.add("X-Forwarded-For", request.remote)
+        return upstream_headers
+
+    async def _open(
+        self,
+        request: web.Request,
+        headers: CIMultiDict[str],
+        body: bytes,
+        who: Identity,
+        ex: Exchange,
+        *,
+        primary_only: bool = False,
+    ) -> Attempt:
+        """The answer, from the track the routing picks: forwarded (marked), or from the
+        local model (or its fallbacks, unless ``primary_only``), also when the other track
+        cannot be reached."""
+        chain = self._started(self._chain)
+        router = self.router
+        track = router.target(request.headers, who.client) if router is not None else None
+        if router is None or track is None or router.key is None:
+            if router is not None:
+                router.mirror_copy(ex.tier, request.method, request.path_qs, headers, body)
+            return await chain.open(
+                request.method, request.path_qs, headers, body, primary_only=primary_only
+            )
+        marked = CIMultiDict(headers)
+        marked[MARK_HEADER] = sign(router.key, ex.tier, request.method, request.path_qs, body)
+        try:
+            attempt = await router.chain(track).open(request.method, request.path_qs, marked, body)
+        except UpstreamFailedError:
+            router.stats.fallbacks.labels(track).inc()
+            return await chain.open(
+                request.method, request.path_qs, headers, body, primary_only=primary_only
+            )
+        if MARK_REFUSED_HEADER in attempt.response.headers:
+            # The other track's gateway holds no key or another one (its Secret volume not
+            # refreshed yet): answer here rather than pass a 403 on.
+            attempt.finish(None)
+            router.stats.fallbacks.labels(track).inc()
+            return await chain.open(
+                request.method, request.path_qs, headers, body, primary_only=primary_only
+            )
+        ex.forwarded_to = track
+        return attempt
+
+    async def _serve_marked(
+        self, request: web.Request, ex: Exchange, router: Router
+    ) -> web.StreamResponse:
+        """A request another gateway of this ModelService forwarded: it was identified and
+        counted there, so it is answered here without limits and never forwarded again. A
+        mark that does not verify (a client sending the header itself) is refused."""
+        cap = self.config.max_body_bytes
+        if request.content_length is not None and request.content_length > cap:
+            return self._too_large(ex)
+        try:
+            async with asyncio.timeout(self.config.client_body_timeout):
+                body = await _read_body(request, cap)
+        except TimeoutError:
+            ex.error = "client_body_timeout"
+            return error_response(408, "request_timeout", "request body not sent in time")
+        if body is None:
+            return self._too_large(ex)
+        mark = request.headers[MARK_HEADER]
+        proof = None
+        if router.key is not None:
+            proof = verify(router.key, mark, request.method, request.path_qs, body)
+        if proof is None:
+            ex.error = "forged_forwarding_mark"
+            refused = {MARK_REFUSED_HEADER: "1"}
+            return error_response(
+                403, "forbidden", f"the {MARK_HEADER} header is not valid", refused
+            )
+        ex.tier, ex.mirrored = proof.tier, proof.mirrored
+        headers = self._upstream_headers(request)
+        del headers[MARK_HEADER]
+        try:
+            attempt = await self._started(self._chain).open(
+                request.method, request.path_qs, headers, body
+            )
+        except UpstreamFailedError as err:
+            ex.error = str(err)
+            return error_response(504 if err.timed_out else 503, "upstream_unavailable", str(err))
+        ex.upstream = attempt.upstream.name
+        try:
+            return await self._relay(request, attempt, {}, ex)
+        finally:
+            attempt.finish(None)
 
     def _too_large(self, ex: Exchange) -> web.Response:
         ex.error = "body_too_large"
@@ -451,6 +567,8 @@ class Gateway:
         if usage is None:
             return
         ex.tokens = usage.total
+        if ex.forwarded_to is not None:
+            return  # the answering track's gateway observes them
         m, track = self.metrics, self.config.track
         m.tokens.labels(ex.tier, track).inc(usage.total)
         if first is not None:

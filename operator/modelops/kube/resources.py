@@ -27,6 +27,7 @@ RESOURCES: dict[str, Resource] = {
     "Service": Resource("v1", "services"),
     "ConfigMap": Resource("v1", "configmaps"),
     "Pod": Resource("v1", "pods"),
+    "Secret": Resource("v1", "secrets"),
     "Event": Resource("v1", "events"),
     "HorizontalPodAutoscaler": Resource("autoscaling/v2", "horizontalpodautoscalers"),
     "PodDisruptionBudget": Resource("policy/v1", "poddisruptionbudgets"),

@@ -35,6 +35,8 @@ class RenderContext:
     stable_spec: ModelServiceSpec
     canary_spec: ModelServiceSpec | None = None
     canary_weight: int = 0
+    # Percent of stable's requests shadowed to the canary (a mirror step, gateway routing).
+    mirror: int = 0
     # The operator's own image, which also runs the rate-limit gateway sidecar.
     gateway_image: str = DEFAULT_GATEWAY_IMAGE
     # The routing provider status says was rendered, when the spec now names another: its
@@ -49,6 +51,8 @@ class RenderContext:
         canary_spec: ModelServiceSpec | None = None,
         canary_weight: int = 0,
         gateway_image: str = DEFAULT_GATEWAY_IMAGE,
+        *,
+        mirror: int = 0,
     ) -> "RenderContext":
         return cls(
             name=service.metadata.name,
@@ -58,6 +62,7 @@ class RenderContext:
             stable_spec=stable_spec,
             canary_spec=canary_spec,
             canary_weight=canary_weight,
+            mirror=mirror,
             gateway_image=gateway_image,
             retired_routing=_retired_routing(service),
         )

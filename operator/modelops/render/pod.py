@@ -6,6 +6,12 @@ from typing import Any
 
 from modelops.api.spec import HttpProbe, ModelServiceSpec, Probes
 from modelops.render.context import RenderContext, Track
+from modelops.render.forwarding import (
+    forwarding_args,
+    forwarding_mounts,
+    forwarding_volumes,
+    uses_gateway_routing,
+)
 from modelops.render.meta import LABEL_TRACK, LABEL_VERSION, common_labels, track_selector
 from modelops.render.sidecar import GATEWAY_PORT, gateway_container, gateway_volumes
 from modelops.render.source import (
@@ -130,8 +136,13 @@ def pod_template(ctx: RenderContext, spec: ModelServiceSpec, track: Track) -> di
     if spec.model.read_only_root_filesystem:
         volumes.append({"name": MODEL_TMP_VOLUME, "emptyDir": {}})
     if gated:
-        containers.append(gateway_container(ctx, spec, track, container_security_context()))
+        sidecar = gateway_container(ctx, spec, track, container_security_context())
+        containers.append(sidecar)
         volumes.extend(gateway_volumes(ctx, spec))
+        if uses_gateway_routing(ctx):
+            sidecar["args"] += forwarding_args()
+            sidecar["volumeMounts"] += forwarding_mounts()
+            volumes += forwarding_volumes(ctx)
     if spec.model.source:
         volumes.append(model_files_volume(spec.model.source))
         fetch = fetch_container(spec.model.source, ctx.gateway_image, container_security_context())

@@ -3,8 +3,9 @@ port when ``spec.rateLimit`` puts the gateway in front of the model."""
 
 from typing import Any
 
-from modelops.render.context import RenderContext
-from modelops.render.meta import object_meta, service_selector
+from modelops.render.context import RenderContext, Track
+from modelops.render.forwarding import uses_gateway_routing
+from modelops.render.meta import object_meta, service_selector, track_selector
 from modelops.render.pod import PORT_NAME
 from modelops.render.sidecar import GATEWAY_PORT_NAME
 
@@ -12,7 +13,10 @@ SERVICE_PORT = 80
 
 
 def service(ctx: RenderContext) -> dict[str, Any]:
-    """The main Service: both tracks, so replica-ratio routing needs nothing else."""
+    """The main Service: both tracks, so replica-ratio routing needs nothing else. With
+    ``gateway`` routing, stable's pods alone: their gateways forward the canary's share."""
+    if uses_gateway_routing(ctx):
+        return cluster_ip_service(ctx, ctx.name, track_selector(ctx, Track.STABLE))
     return cluster_ip_service(ctx, ctx.name, service_selector(ctx))
 
 

@@ -32,6 +32,7 @@ class Plan:
     stable_spec: ModelServiceSpec
     canary_spec: ModelServiceSpec | None = None
     weight: int = 0
+    mirror: int = 0  # percent of stable's requests shadowed to the canary (gateway routing)
 
 
 def is_canary(spec: ModelServiceSpec) -> bool:
@@ -112,8 +113,14 @@ def plan(spec: ModelServiceSpec, status: ModelServiceStatus) -> Plan:
         return Plan(stable_spec=spec, canary_spec=spec, weight=weight)
     # A rollout under way runs at the weight status records (the machine moves it, and
     # restarts it when the steps change); one yet to start, at its first step.
+    steps = steps_of(spec)
+    index = (status.current_step or 0) if same_rollout else 0
+    # The step status records, while it belongs to these steps (a change restarts them).
+    recorded = same_rollout and status.step_hash == step_hash(spec) and index < len(steps)
+    mirror = steps[index].mirror if recorded else None
     return Plan(
         stable_spec=stable,
         canary_spec=spec,
-        weight=weight if same_rollout else steps_of(spec)[0].weight,
+        weight=weight if same_rollout else steps[0].weight,
+        mirror=mirror or 0,
     )

@@ -4,6 +4,7 @@ and analysis, moves on, and restarts when ``rollout.steps`` is edited under it."
 from typing import Any
 
 from modelops.api.base import parse_duration_seconds
+from modelops.api.spec import CanaryStep
 from modelops.api.status import ModelServiceStatus, Stage
 from modelops.render.pod import revision
 from modelops.rollout.events import Event
@@ -70,6 +71,14 @@ def restarted(tick: Tick, previous: ModelServiceStatus) -> Transition:
     return progress(tick, restarted, message, [Event("Normal", "StepsChanged", message)], 1.0)
 
 
+def describe(step: CanaryStep) -> str:
+    """What a step does to traffic, for messages."""
+    shares = [f"{step.weight}% to canary"] if step.weight else []
+    if step.mirror:
+        shares.append(f"{step.mirror}% mirrored to canary")
+    return ", ".join(shares)
+
+
 def next_step(
     tick: Tick,
     previous: ModelServiceStatus,
@@ -102,15 +111,22 @@ def next_step(
     )
     if waited < pause or not analysed:
         left = max(pause - waited, 0.0)
-        message = f"{where}: {steps[index].weight}% to canary, {int(left)}s of pause left"
+        message = f"{where}: {describe(steps[index])}, {int(left)}s of pause left"
         if health.reason:  # an AnalysisError counted as a failure (Inconclusive=Fail)
             message = f"{where}: {health.message}"
         wake = min(left, interval) if has_metrics else left
         reason = health.reason or "CanaryProgressing"
         return progress(tick, previous, message, events, wake, reason=reason)
+    if steps[index].hold:
+        # An A/B test: only a promote or abort command (handled before this) ends it.
+        message = (
+            f"{where}: {describe(steps[index])}, held until promoted "
+            "(kubectl modelops promote) or aborted"
+        )
+        return progress(tick, previous, message, events, interval, reason="CanaryHeld")
     if index + 1 < len(steps):
         weight = steps[index + 1].weight
-        message = f"step {index + 2}/{len(steps)}: {weight}% to canary"
+        message = f"step {index + 2}/{len(steps)}: {describe(steps[index + 1])}"
         events.append(Event("Normal", "StepAdvanced", message))
         previous = previous.model_copy(
             update={

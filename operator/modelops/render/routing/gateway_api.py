@@ -10,7 +10,12 @@ from typing import Any
 
 from modelops.api import spec as api
 from modelops.render.context import RenderContext
-from modelops.render.routing.track_services import SERVICE_PORT, TrackRouting, weighted_backends
+from modelops.render.routing.track_services import (
+    SERVICE_PORT,
+    TrackRouting,
+    header_matches,
+    weighted_backends,
+)
 
 
 class GatewayApiRouting(TrackRouting):
@@ -31,5 +36,33 @@ class GatewayApiRouting(TrackRouting):
             {"group": "", "kind": "Service", "name": name, "port": SERVICE_PORT, "weight": weight}
             for name, weight in weighted_backends(ctx)
         ]
-        spec["rules"] = [{"backendRefs": backends}]
+        weighted: dict[str, Any] = {"backendRefs": backends}
+        if ctx.mirror and ctx.canary_spec is not None:
+            # A mirror step: the RequestMirror filter (its percent field: Gateway API v1.2+).
+            mirror_ref = {k: v for k, v in backends[-1].items() if k != "weight"}
+            weighted["filters"] = [
+                {
+                    "type": "RequestMirror",
+                    "requestMirror": {"backendRef": mirror_ref, "percent": ctx.mirror},
+                }
+            ]
+        spec["rules"] = [*self.match_rules(ctx, backends), weighted]
         return spec
+
+    @staticmethod
+    def match_rules(ctx: RenderContext, backends: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``rollout.match``: one rule sending matching requests all to the canary (a rule with
+        header matches takes precedence over the rule without)."""
+        matches = header_matches(ctx)
+        if not matches:
+            return []
+        canary = {**backends[-1], "weight": 1}
+        return [
+            {
+                "matches": [
+                    {"headers": [{"type": "Exact", "name": header, "value": value}]}
+                    for header, value in matches
+                ],
+                "backendRefs": [canary],
+            }
+        ]

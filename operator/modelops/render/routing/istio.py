@@ -10,7 +10,12 @@ from typing import Any
 
 from modelops.api import spec as api
 from modelops.render.context import RenderContext
-from modelops.render.routing.track_services import SERVICE_PORT, TrackRouting, weighted_backends
+from modelops.render.routing.track_services import (
+    SERVICE_PORT,
+    TrackRouting,
+    header_matches,
+    weighted_backends,
+)
 
 
 def cluster_host(ctx: RenderContext, service: str) -> str:
@@ -36,5 +41,25 @@ class IstioRouting(TrackRouting):
             }
             for name, weight in weighted_backends(ctx)
         ]
-        spec["http"] = [{"route": routes}]
+        weighted: dict[str, Any] = {"route": routes}
+        if ctx.mirror and ctx.canary_spec is not None:
+            # A mirror step: Istio sends the copies and discards their answers.
+            weighted["mirror"] = routes[-1]["destination"]
+            weighted["mirrorPercentage"] = {"value": float(ctx.mirror)}
+        spec["http"] = [*self.match_routes(ctx, routes), weighted]
         return spec
+
+    @staticmethod
+    def match_routes(ctx: RenderContext, routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``rollout.match``: matching requests all to the canary, ahead of the weighted route
+        (Istio takes the first http route that matches; match entries are ORed)."""
+        matches = header_matches(ctx)
+        if not matches:
+            return []
+        canary = {**routes[-1], "weight": 100}
+        return [
+            {
+                "match": [{"headers": {header: {"exact": value}}} for header, value in matches],
+                "route": [canary],
+            }
+        ]

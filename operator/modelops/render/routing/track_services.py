@@ -48,6 +48,14 @@ def track_service_refs(ctx: RenderContext) -> list[ChildRef]:
     return [ChildRef("v1", "Service", track_service_name(ctx, track)) for track in Track]
 
 
+def header_matches(ctx: RenderContext) -> list[tuple[str, str]]:
+    """(header, value) pairs of ``rollout.match`` while a canary runs: they route to it."""
+    rollout = ctx.spec.rollout
+    if ctx.canary_spec is None or rollout is None or not rollout.match:
+        return []
+    return [(match.header, match.value) for match in rollout.match]
+
+
 def weighted_backends(ctx: RenderContext) -> list[tuple[str, int]]:
     """(Service name, percent) per running track, stable first; the percents add up to 100."""
     weight = canary_weight(ctx)
