@@ -109,7 +109,9 @@ def test_gateway_routing_key_split_and_announcement(
     annotation that makes a kubelet refresh the file at once)."""
     steps = [{"weight": 30, "pause": "3s"}, {"weight": 60, "pause": "3s"}]
     rollout = {"trafficRouting": {"gateway": {"stickyHeader": "X-User-ID"}}}
-    limits = {"rateLimit": {"requestsPerMinute": 100}, "rollout": rollout}
+    # Four replicas: counted in Redis (none runs on KWOK; admission asks for it).
+    redis = {"address": "redis://redis:6379/0"}
+    limits = {"rateLimit": {"requestsPerMinute": 100, "redis": redis}, "rollout": rollout}
     cluster.apply(canary_service("split", "1.0.0", steps, **limits), namespace)
     wait_phase(cluster, namespace, "split", "Stable", 60)
     secret = cluster.get("secret", "-n", namespace, "split-gateway-key")

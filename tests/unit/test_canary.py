@@ -441,7 +441,9 @@ def test_a_mirror_step_shadows_traffic_before_any_user_sees_the_canary() -> None
         "steps": [{"mirror": 100, "pause": "10s"}, {"weight": 20}],
         "trafficRouting": {"gateway": {}},
     }
-    document = model_service("m", "2.0.0", rollout=rollout, rateLimit={})
+    document = model_service(
+        "m", "2.0.0", rollout=rollout, rateLimit={"redis": {"address": "redis://redis:6379/0"}}
+    )
     new = parse_model_service(document).spec
     step = tick(new, status, ready(old), ready(new, desired=1), at=0)
     assert (step.status.current_step, step.status.canary_weight) == (0, 0)
