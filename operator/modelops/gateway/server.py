@@ -22,12 +22,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from modelops.api.spec import FailureMode
 from modelops.gateway.backend import Backend, BackendUnavailableError, MemoryBackend
 from modelops.gateway.breaker import Breaker
+from modelops.gateway.budget_answers import budget_refusal, spent_budget
+from modelops.gateway.budgets import BudgetDemand
 from modelops.gateway.config import GatewayConfig
 from modelops.gateway.limiter import Demand, Outcome
 from modelops.gateway.logs import Throttled, access_log, log, log_access
 from modelops.gateway.metrics import Metrics
 from modelops.gateway.policy import NO_TIER, Identity, Policy, limit_name
 from modelops.gateway.redis_backend import RedisBackend
+from modelops.gateway.redis_connect import secrets_from_pod
 from modelops.gateway.responses import error_response, limit_headers, retry_after
 from modelops.gateway.upstream import (
     Attempt,
@@ -145,12 +148,13 @@ class Gateway:
         """Memory, or Redis when the policy names one; a changed address gets a new client."""
         if policy.spec.redis is None:
             return self.memory
-        address = policy.spec.redis.address
-        if self._redis is None or self._redis.address != address:
+        spec = policy.spec.redis
+        if self._redis is None or self._redis.spec != spec:
             if self._redis is not None:
                 # Requests in flight may still use the old client; close it at shutdown.
                 self._retired.append(self._redis)
-            self._redis = RedisBackend(address, self.config.redis_timeout)
+            secrets = secrets_from_pod(self.config.redis_ca_file)
+            self._redis = RedisBackend(spec, self.config.redis_timeout, secrets=secrets)
         return self._redis
 
     # -- own endpoints --------------------------------------------------------------------
@@ -217,10 +221,16 @@ class Gateway:
             ttft_ms=None if ex.ttft is None else round(ex.ttft * 1000, 1),
         )
 
-    async def _acquire(self, policy: Policy, demands: list[Demand], ex: Exchange) -> Outcome | None:
+    async def _acquire(
+        self,
+        policy: Policy,
+        demands: list[Demand],
+        ex: Exchange,
+        budgets: list[BudgetDemand] | None = None,
+    ) -> Outcome | None:
         """None: the counters are unreachable and the policy says fail closed."""
         try:
-            return await self.backend(policy).acquire(demands, policy.window)
+            return await self.backend(policy).acquire(demands, policy.window, budgets or ())
         except BackendUnavailableError as err:
             self._store_failed(policy.spec.failure_mode, err)
             ex.error = "ratelimit_store_unavailable"
@@ -246,12 +256,18 @@ class Gateway:
             return self._too_large(ex)
 
         demands = policy.admission(who)
-        outcome = await self._acquire(policy, demands, ex)
+        plan = policy.budgets
+        budgets = plan.admission(who.client_digest, who.tier, time.time()) if plan else None
+        outcome = await self._acquire(policy, demands, ex, budgets)
         if outcome is None:
             return error_response(
                 503, "ratelimit_unavailable", "rate limiting is unavailable; try again shortly"
             )
         headers = limit_headers(outcome)
+        if budgets and plan:
+            spent = self._count_budgets(outcome, budgets, ex)
+            if spent is not None:
+                return budget_refusal(plan, spent, outcome)
         if not outcome.allowed:
             verdict = outcome.binding()
             ex.limited = limit_name(verdict.key) if verdict else "unknown"
@@ -293,6 +309,21 @@ class Gateway:
             attempt.finish(None)  # no-op when the relay already reported the outcome
         self._charge(policy, who, ex)
         return response
+
+    def _count_budgets(
+        self, outcome: Outcome, budgets: list[BudgetDemand], ex: Exchange
+    ) -> BudgetDemand | None:
+        """The budget that refused the request (counted as limited), else count the charges."""
+        if outcome.allowed:
+            for budget in budgets:
+                if budget.charge:
+                    self.metrics.budget_charged(budget.budget, ex.tier, budget.unit, budget.charge)
+            return None
+        spent = spent_budget(outcome, budgets)
+        if spent is not None:
+            ex.limited = f"budget:{spent.budget}"
+            self.metrics.limited.labels(ex.tier, ex.limited, self.config.track).inc()
+        return spent
 
     def _too_large(self, ex: Exchange) -> web.Response:
         ex.error = "body_too_large"
@@ -412,8 +443,12 @@ class Gateway:
         if not ex.tokens:
             return
         charges = policy.token_charges(who, ex.tokens)
-        if charges:
-            mode = policy.spec.failure_mode
-            self.backend(policy).charge(
-                charges, policy.window, functools.partial(self._store_failed, mode)
-            )
+        plan = policy.budgets
+        spent = []
+        if plan is not None:
+            spent = plan.token_charges(who.client_digest, who.tier, ex.tokens, time.time())
+        for budget in spent:
+            self.metrics.budget_charged(budget.budget, ex.tier, budget.unit, budget.charge)
+        if charges or spent:
+            failed = functools.partial(self._store_failed, policy.spec.failure_mode)
+            self.backend(policy).charge(charges, policy.window, failed, spent)
