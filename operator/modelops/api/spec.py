@@ -239,6 +239,12 @@ class SecretKey(ApiModel):
     )
 
 
+# The gateway sidecar's environment variables filled from ``RedisCredentials``' Secret: what
+# the rendered pod sets and the gateway reads.
+REDIS_USERNAME_ENV = "MODELOPS_REDIS_USERNAME"
+REDIS_PASSWORD_ENV = "MODELOPS_REDIS_PASSWORD"  # noqa: S105  # nosec B105 - a variable's name
+
+
 class RedisCredentials(ApiModel):
     """Redis AUTH from a Secret, passed to the gateway as environment variables."""
 

@@ -29,10 +29,8 @@ from redis.asyncio.sentinel import (
     SentinelManagedSSLConnection,
 )
 
+from modelops.api.spec import REDIS_PASSWORD_ENV, REDIS_USERNAME_ENV
 from modelops.api.spec import RedisBackend as RedisSpec
-
-USERNAME_ENV = "MODELOPS_REDIS_USERNAME"
-PASSWORD_ENV = "MODELOPS_REDIS_PASSWORD"  # noqa: S105  # nosec B105 - a variable's name
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,8 @@ class RedisSecrets:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], ca_file: Path | None) -> "RedisSecrets":
-        return cls(env.get(USERNAME_ENV) or None, env.get(PASSWORD_ENV) or None, ca_file)
+        username = env.get(REDIS_USERNAME_ENV) or None
+        return cls(username, env.get(REDIS_PASSWORD_ENV) or None, ca_file)
 
     def __repr__(self) -> str:  # the password must not reach a log through a repr
         return f"RedisSecrets(username={self.username!r}, ca_file={self.ca_file!r})"
@@ -140,7 +139,10 @@ def connect(spec: RedisSpec, secrets: RedisSecrets, timeout: float) -> "redis_as
         pool = ConnectionPool(connection_class=_PACKING[plain], **options, **common)
         return redis_async.Redis.from_pool(pool)
     tls = _uses_tls(spec)
-    sentinel_options: dict[str, Any] = _timeouts(timeout)
+    sentinel_options: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+    }
     if tls:
         sentinel_options["ssl"] = True
         if secrets.ca_file is not None:

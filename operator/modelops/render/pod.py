@@ -7,6 +7,7 @@ from typing import Any
 from modelops.api.spec import HttpProbe, ModelServiceSpec, Probes
 from modelops.render.context import RenderContext, Track
 from modelops.render.meta import LABEL_TRACK, LABEL_VERSION, common_labels, track_selector
+from modelops.render.redis_secrets import redis_ca_volumes
 from modelops.render.sidecar import GATEWAY_PORT, gateway_container, policy_volume
 
 CONTAINER_NAME = "model"
@@ -120,6 +121,7 @@ def pod_template(ctx: RenderContext, spec: ModelServiceSpec, track: Track) -> di
     if gated:
         containers.append(gateway_container(ctx, spec, track, container_security_context()))
         volumes.append(policy_volume(ctx))
+        volumes.extend(redis_ca_volumes(spec.rate_limit.redis if spec.rate_limit else None))
     if volumes:
         pod["volumes"] = volumes
     if extra:

@@ -9,6 +9,7 @@ from modelops.api.spec import ModelServiceSpec
 from modelops.render.context import RenderContext, Track
 from modelops.render.meta import ratelimit_name
 from modelops.render.ratelimit import POLICY_KEY
+from modelops.render.redis_secrets import redis_ca_args, redis_ca_mounts, redis_env
 
 GATEWAY_CONTAINER = "gateway"
 GATEWAY_PORT = 9000
@@ -21,7 +22,8 @@ def gateway_container(
     ctx: RenderContext, spec: ModelServiceSpec, track: Track, security: dict[str, Any]
 ) -> dict[str, Any]:
     readiness = spec.probes.readiness.path if spec.probes and spec.probes.readiness else "/"
-    return {
+    redis = spec.rate_limit.redis if spec.rate_limit else None
+    container: dict[str, Any] = {
         "name": GATEWAY_CONTAINER,
         "image": ctx.gateway_image,
         "command": ["modelops", "gateway"],
@@ -36,6 +38,7 @@ def gateway_container(
             readiness,
             "--track",
             track.value,
+            *redis_ca_args(redis),
         ],
         "ports": [{"name": GATEWAY_PORT_NAME, "containerPort": GATEWAY_PORT, "protocol": "TCP"}],
         "readinessProbe": {
@@ -48,8 +51,15 @@ def gateway_container(
         },
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         "securityContext": {**security, "readOnlyRootFilesystem": True},
-        "volumeMounts": [{"name": POLICY_VOLUME, "mountPath": POLICY_DIR, "readOnly": True}],
+        "volumeMounts": [
+            {"name": POLICY_VOLUME, "mountPath": POLICY_DIR, "readOnly": True},
+            *redis_ca_mounts(redis),
+        ],
     }
+    env = redis_env(redis)
+    if env:
+        container["env"] = env
+    return container
 
 
 def policy_volume(ctx: RenderContext) -> dict[str, Any]:
