@@ -7,6 +7,10 @@ OpenAI-style ``usage`` at once), each started on a free 127.0.0.1 port and stopp
 - ``gateway-memory``: ``python -m modelops.gateway`` with an in-memory policy;
 - ``gateway-redis``: the same with ``redis: {address: ...}`` on a real ``redis-server``
   (``--save '' --appendonly no``) started for the run;
+- ``gateway-memory-budgets``, ``gateway-redis-budgets``: the same two with calendar budgets
+  (``BUDGETS``: a daily one per client, a monthly global one, requests and tokens) beside the
+  windows, compared with their budget-less runs (goal: at most 10% fewer requests per CPU
+  second, at most +0.5 ms p99 at the open-loop rate);
 - ``nginx``: Debian ``nginx``, one non-daemon process (``master_process off``), ``limit_req``
   keyed on ``$http_x_api_key`` and ``proxy_pass`` to a keepalive upstream: the reference.
 
@@ -69,6 +73,15 @@ ANSWER = '{"choices":[{"message":{"content":"ok"}}],"usage":{"total_tokens":3}}'
 KEYS = 32
 GOAL_ADDED_P99_MS = 2.0
 GOAL_RPS_ONE_CORE = 5000.0
+# Budgets on vs off, same run: the share of requests per CPU-second they may cost, and p99.
+GOAL_BUDGET_COST = 0.10
+GOAL_BUDGET_ADDED_P99_MS = 0.5
+# Never spent in a run: the cost of checking and charging them is what is measured.
+BUDGETS = (
+    "budgets: {timeZone: Europe/Paris, limits: ["
+    "{name: daily, period: Day, requests: 100000000000, tokens: 1000000000000000}, "
+    "{name: all, period: Month, scope: Global, tokens: 1000000000000000}]}\n"
+)
 SETTLE_SECONDS = 1.0
 
 STUB = f"""
@@ -449,9 +462,11 @@ def nginx_argv(tmp: Path, name: str, http: str) -> list[str]:
     return ["nginx", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
 
 
-def gateway_process(tmp: Path, name: str, port: int, upstream: int, redis: int | None) -> list[str]:
+def gateway_process(
+    tmp: Path, name: str, port: int, upstream: int, redis: int | None, *, extra: str = ""
+) -> list[str]:
     policy = tmp / f"{name}.yaml"
-    text = "requestsPerMinute: 100000000\ntokensPerMinute: 1000000000\n"
+    text = "requestsPerMinute: 100000000\ntokensPerMinute: 1000000000\n" + extra
     if redis is not None:
         text += f"redis: {{address: '127.0.0.1:{redis}'}}\n"
     policy.write_text(text)
@@ -520,6 +535,10 @@ def run(s: Settings, procs: Processes, tmp: Path) -> list[Result]:
     port = free_port()
     argv = gateway_process(tmp, "gateway-redis", port, stub_port, redis_port)
     results += measure(procs, s, tmp, "gateway-redis", argv=argv, port=port)
+    for name, store in (("gateway-memory-budgets", None), ("gateway-redis-budgets", redis_port)):
+        port = free_port()
+        argv = gateway_process(tmp, name, port, stub_port, store, extra=BUDGETS)
+        results += measure(procs, s, tmp, name, argv=argv, port=port)
     port = free_port()
     argv = nginx_argv(tmp, "nginx", NGINX_PROXY.format(port=port, upstream=stub_port))
     results += measure(procs, s, tmp, "nginx", argv=argv, port=port)
@@ -591,6 +610,38 @@ def cpu_per_request(results: list[Result]) -> list[str]:
     return out
 
 
+def budget_costs(results: list[Result]) -> list[str]:
+    """Budgets on vs off, per store and load shape: requests per CPU-second (what one core
+    would do; req/s on a shared 2-core box moves with everything else) and added p99."""
+    by = {(r.target, r.label): r for r in results}
+    out = []
+    for store in ("memory", "redis"):
+        for label in dict.fromkeys(r.label for r in results):
+            off, on = (
+                by.get((f"gateway-{store}", label)),
+                by.get((f"gateway-{store}-budgets", label)),
+            )
+            if off is None or on is None:
+                continue
+            if on.shape == "open":
+                added = on.p99_ms - off.p99_ms
+                verdict = "met" if added <= GOAL_BUDGET_ADDED_P99_MS else "not met"
+                out.append(
+                    f"budgets on vs off, {store}, {label}: p99 {off.p99_ms:.2f} -> "
+                    f"{on.p99_ms:.2f} ms ({added:+.2f} ms; goal <= "
+                    f"+{GOAL_BUDGET_ADDED_P99_MS:g} ms): {verdict}"
+                )
+            if off.requests_per_cpu_second and on.requests_per_cpu_second:
+                cost = 1 - on.requests_per_cpu_second / off.requests_per_cpu_second
+                verdict = "met" if cost <= GOAL_BUDGET_COST else "not met"
+                out.append(
+                    f"budgets on vs off, {store}, {label}: {off.requests_per_cpu_second:,.0f} -> "
+                    f"{on.requests_per_cpu_second:,.0f} req/CPU-s ({cost:+.1%} fewer; req/s "
+                    f"{off.rps:,.0f} -> {on.rps:,.0f}; goal <= {GOAL_BUDGET_COST:.0%}): {verdict}"
+                )
+    return out
+
+
 def goals(results: list[Result]) -> list[str]:
     out = []
     for r in results:
@@ -652,6 +703,7 @@ def main() -> int:
     print()
     print("\n".join(cpu_per_request(results)))
     print("\n".join(goals(results)))
+    print("\n".join(budget_costs(results)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
