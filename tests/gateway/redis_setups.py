@@ -2,6 +2,7 @@
 over TLS, a primary with a replica behind Sentinel. Each server is a real process on a free
 loopback port, started and stopped by the test."""
 
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -38,6 +39,15 @@ class RedisProcess:
                 pytest.fail(f"{self.argv[0]} did not start on port {self.port}", pytrace=False)
             time.sleep(0.05)
 
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def freeze(self) -> None:
+        """SIGSTOP: Redis keeps its socket open but never answers (a hung server)."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGSTOP)
+
     def client(self) -> "redis.Redis":
         return redis.Redis(
             host="127.0.0.1", port=self.port, socket_timeout=1, **self.client_options
@@ -53,6 +63,7 @@ class RedisProcess:
     def kill(self) -> None:
         """SIGKILL: a crash, nothing flushed beyond what appendfsync already wrote."""
         if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)  # a frozen one too
             self.process.kill()
             self.process.wait(timeout=10)
 
