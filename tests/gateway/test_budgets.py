@@ -97,7 +97,7 @@ def test_a_spent_budget_stands_after_redis_restarts(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with (
             serve(Stub().app()) as up,
-            gateway(up, policy, redis_timeout=0.3) as (url, _),
+            gateway(up, policy, redis_timeout=2.0) as (url, _),
             aiohttp.ClientSession() as http,
         ):
             assert [(await _post(http, url, "a")).status for _ in range(4)] == [200] * 3 + [429]

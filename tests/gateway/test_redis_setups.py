@@ -14,6 +14,8 @@ from tests.gateway.support import STEP_TIMEOUT, Stub, gateway, run, serve, write
 
 CHAT = "/v1/chat/completions"
 LIMITS = "requestsPerMinute: 2\nfailureMode: Closed\n"
+# Redis timeout: a TLS handshake on a loaded 2-core box can take longer than the default 0.5 s.
+SLOW_BOX = 2.0
 
 
 async def _codes(url: str, client: str, count: int) -> list[int]:
@@ -40,7 +42,10 @@ def test_an_acl_user_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mo
     )
 
     async def scenario(want: list[int]) -> None:
-        async with serve(Stub().app()) as up, gateway(up, policy, redis_timeout=0.5) as (url, _):
+        async with (
+            serve(Stub().app()) as up,
+            gateway(up, policy, redis_timeout=SLOW_BOX) as (url, _),
+        ):
             assert await _codes(url, "k", 3) == want
 
     with running(server):
@@ -62,7 +67,7 @@ def test_tls_with_the_team_s_ca(tmp_path: Path) -> None:
     async def scenario(want: list[int], ca_file: Path | None) -> None:
         async with (
             serve(Stub().app()) as up,
-            gateway(up, policy, redis_ca_file=ca_file) as (url, _),
+            gateway(up, policy, redis_ca_file=ca_file, redis_timeout=SLOW_BOX) as (url, _),
         ):
             assert await _codes(url, "k", 3) == want
 
@@ -84,7 +89,10 @@ def test_limits_hold_across_a_sentinel_failover(tmp_path: Path) -> None:
     )
 
     async def scenario() -> None:
-        async with serve(Stub().app()) as up, gateway(up, policy, redis_timeout=0.3) as (url, _):
+        async with (
+            serve(Stub().app()) as up,
+            gateway(up, policy, redis_timeout=SLOW_BOX) as (url, _),
+        ):
             assert await _codes(url, "a", 3) == [200, 200, 429]
             assert await _codes(url, "b", 1) == [200]
             with primary.client() as client:

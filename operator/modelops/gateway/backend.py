@@ -6,7 +6,6 @@ so a reload can move a pod between them.
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Protocol
 
 from modelops.gateway.budgets import BudgetCounters, BudgetDemand
@@ -80,17 +79,17 @@ class MemoryBackend:
         budgets: Sequence[BudgetDemand],
         now: float,
     ) -> Outcome:
-        spent = self._budgets.check(budgets, self._wall_clock())
-        if all(v.fits for v in spent):
+        counters, wall = self._budgets, self._wall_clock()
+        if counters.fits(budgets):
             outcome = self._windows.acquire(demands, now, window)
             if outcome.allowed:
-                self._budgets.charge(budgets)
-                spent = [replace(v, charged=b.charge) for v, b in zip(spent, budgets, strict=True)]
+                counters.charge(budgets)
+            spent = counters.verdicts(budgets, wall, charged=outcome.allowed)
             return Outcome(outcome.allowed, (*outcome.verdicts, *spent))
         # A spent budget: the windows are looked at (for the headers) but not charged.
         looked = [Demand(d.key, d.limit, d.need, 0) for d in demands]
         windows = self._windows.acquire(looked, now, window)
-        return Outcome(False, (*windows.verdicts, *spent))
+        return Outcome(False, (*windows.verdicts, *counters.verdicts(budgets, wall, False)))
 
     def charge(
         self,

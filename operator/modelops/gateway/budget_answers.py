@@ -6,6 +6,7 @@ window) from "this is spent until midnight" (a budget): the body's ``type`` and 
 """
 
 import json
+from collections.abc import Sequence
 
 from aiohttp import web
 
@@ -17,7 +18,7 @@ BUDGET_NAME_HEADER = "X-Budget-Name"
 BUDGET_RESET_HEADER = "X-Budget-Reset"
 
 
-def spent_budget(outcome: Outcome, budgets: list[BudgetDemand]) -> BudgetDemand | None:
+def spent_budget(outcome: Outcome, budgets: Sequence[BudgetDemand]) -> BudgetDemand | None:
     """The budget that refused the request, when the refusal reported is a budget's."""
     verdict = outcome.binding()
     if verdict is None:

@@ -10,6 +10,7 @@ A budget is checked with the sliding windows of the same request and charged onl
 them fit (``MemoryBackend`` here, the Lua script in ``redis_script`` for Redis).
 """
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +19,8 @@ from zoneinfo import ZoneInfo
 from modelops.api.spec import BudgetPeriod, Budgets, BudgetScope, RateLimitBudget
 from modelops.gateway.limiter import Verdict
 
+# Entries of the per-client admission cache before it starts over (as the policy's caches).
+CACHE_ENTRIES = 4096
 # Counters outlive their period by this much in Redis: replicas whose clocks disagree by a
 # little near midnight still find the counter they are writing to.
 EXPIRY_GRACE = 86_400.0
@@ -65,12 +68,14 @@ class BudgetDemand:
         return int(self.ends + EXPIRY_GRACE)
 
 
-def judge(demand: BudgetDemand, used: int, now: float) -> Verdict:
+def judge(demand: BudgetDemand, used: int, now: float, charged: bool = False) -> Verdict:
     """One budget counter's verdict, in the windows' terms: a refusal's retry and the reset
-    are both the end of the period."""
+    are both the end of the period. ``charged``: the request passed and was charged."""
     left = max(0.0, demand.ends - now)
-    refused = demand.limit is not None and used + demand.need > demand.limit
-    return Verdict(demand.key, demand.limit, used, left if refused else 0.0, left)
+    limit = demand.limit
+    refused = limit is not None and used + demand.need > limit
+    charge = demand.charge if charged else 0
+    return Verdict(demand.key, limit, used, left if refused else 0.0, left, charge)
 
 
 @dataclass
@@ -86,6 +91,9 @@ class BudgetPlan:
         self.zone = ZoneInfo(budgets.time_zone)
         self._prefix = prefix
         self._budgets = [_Compiled(spec) for spec in budgets.limits]
+        # A client's admission demands stay the same until the first of their periods ends:
+        # per request a dict look-up (bounded like the policy's caches).
+        self._admissions: dict[tuple[str, str], tuple[float, tuple[BudgetDemand, ...]]] = {}
 
     def _current(self, compiled: _Compiled, now: float) -> Period:
         if now >= compiled.period.ends:
@@ -99,8 +107,19 @@ class BudgetPlan:
         scope = {BudgetScope.CLIENT: client, BudgetScope.TIER: tier, BudgetScope.GLOBAL: "*"}
         return f"{self._prefix}:bg:{spec.name}:{_KIND[unit]}:{label}:{scope[spec.scope]}"
 
-    def admission(self, client: str, tier: str, now: float) -> list[BudgetDemand]:
+    def admission(self, client: str, tier: str, now: float) -> tuple[BudgetDemand, ...]:
         """Checked before a request: one request each, and tokens left (need 1, charge 0)."""
+        known = self._admissions.get((client, tier))
+        if known is not None and now < known[0]:
+            return known[1]
+        demands = self._admission(client, tier, now)
+        if len(self._admissions) >= CACHE_ENTRIES:
+            self._admissions.clear()
+        until = min((d.ends for d in demands), default=math.inf)
+        self._admissions[client, tier] = (until, demands)
+        return demands
+
+    def _admission(self, client: str, tier: str, now: float) -> tuple[BudgetDemand, ...]:
         demands = []
         for compiled in self._applying(tier):
             spec, period = compiled.spec, self._current(compiled, now)
@@ -109,7 +128,7 @@ class BudgetPlan:
                     key = self._key(spec, unit, period.label, client, tier)
                     demand = BudgetDemand(key, limit, 1, charge, period.ends, spec.name, unit)
                     demands.append(demand)
-        return demands
+        return tuple(demands)
 
     def token_charges(self, client: str, tier: str, tokens: int, now: float) -> list[BudgetDemand]:
         """An answer's tokens, charged to the period it ended in; they never refuse."""
@@ -132,8 +151,16 @@ class BudgetCounters:
         self._used: dict[str, int] = {}
         self._ends: dict[str, float] = {}
 
-    def check(self, demands: Sequence[BudgetDemand], now: float) -> list[Verdict]:
-        return [judge(d, self._used.get(d.key, 0), now) for d in demands]
+    def fits(self, demands: Sequence[BudgetDemand]) -> bool:
+        used = self._used
+        return all(d.limit is None or used.get(d.key, 0) + d.need <= d.limit for d in demands)
+
+    def verdicts(self, demands: Sequence[BudgetDemand], now: float, charged: bool) -> list[Verdict]:
+        """Each counter's verdict, as it stood before ``charge``."""
+        used = self._used
+        if charged:
+            return [judge(d, used.get(d.key, 0) - d.charge, now, True) for d in demands]
+        return [judge(d, used.get(d.key, 0), now) for d in demands]
 
     def charge(self, demands: Sequence[BudgetDemand]) -> None:
         for d in demands:

@@ -24,7 +24,6 @@ counter, which changes no verdict (every check prunes before it counts).
 """
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any, NamedTuple
 
 from modelops.gateway.budgets import BudgetDemand, judge
@@ -231,8 +230,7 @@ def decode(ops: Sequence[Operation], reply: Sequence[Any], wall: float) -> list[
             )
             at += 3
         for budget in op.budgets:
-            verdict = judge(budget, int(reply[at + 1]), wall)
-            verdicts.append(replace(verdict, charged=budget.charge) if allowed else verdict)
+            verdicts.append(judge(budget, int(reply[at + 1]), wall, allowed))
             at += 2
         at += 1
         outcomes.append(Outcome(allowed, tuple(verdicts)))

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -226,11 +227,11 @@ class Gateway:
         policy: Policy,
         demands: list[Demand],
         ex: Exchange,
-        budgets: list[BudgetDemand] | None = None,
+        budgets: Sequence[BudgetDemand] = (),
     ) -> Outcome | None:
         """None: the counters are unreachable and the policy says fail closed."""
         try:
-            return await self.backend(policy).acquire(demands, policy.window, budgets or ())
+            return await self.backend(policy).acquire(demands, policy.window, budgets)
         except BackendUnavailableError as err:
             self._store_failed(policy.spec.failure_mode, err)
             ex.error = "ratelimit_store_unavailable"
@@ -257,7 +258,7 @@ class Gateway:
 
         demands = policy.admission(who)
         plan = policy.budgets
-        budgets = plan.admission(who.client_digest, who.tier, time.time()) if plan else None
+        budgets = plan.admission(who.client_digest, who.tier, time.time()) if plan else ()
         outcome = await self._acquire(policy, demands, ex, budgets)
         if outcome is None:
             return error_response(
@@ -311,7 +312,7 @@ class Gateway:
         return response
 
     def _count_budgets(
-        self, outcome: Outcome, budgets: list[BudgetDemand], ex: Exchange
+        self, outcome: Outcome, budgets: Sequence[BudgetDemand], ex: Exchange
     ) -> BudgetDemand | None:
         """The budget that refused the request (counted as limited), else count the charges."""
         if outcome.allowed:
