@@ -223,9 +223,9 @@ class RateLimitClient(ApiModel):
     )
 
 
-# A Secret's name (a DNS subdomain) and the keys of its data.
+# A Secret's name (a DNS subdomain) and the keys of its data (patterns, not secrets).
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"  # noqa: S105  # nosec B105 - a pattern
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"  # noqa: S105  # nosec B105
 
 
 class SecretKey(ApiModel):
@@ -240,9 +240,9 @@ class SecretKey(ApiModel):
 
 
 # The gateway sidecar's environment variables filled from ``RedisCredentials``' Secret: what
-# the rendered pod sets and the gateway reads.
+# the rendered pod sets and the gateway reads (names of variables, not secrets).
 REDIS_USERNAME_ENV = "MODELOPS_REDIS_USERNAME"
-REDIS_PASSWORD_ENV = "MODELOPS_REDIS_PASSWORD"  # noqa: S105  # nosec B105 - a variable's name
+REDIS_PASSWORD_ENV = "MODELOPS_REDIS_PASSWORD"  # noqa: S105  # nosec B105
 
 
 class RedisCredentials(ApiModel):

@@ -1,10 +1,10 @@
 """The gateway's HTTP side: admission, proxying and observation of each request.
 
 Order per request, cheapest refusal first: identify the client (401), declared body size
-(413), rate limits and calendar budgets (429), read the body within the size limit (413), send to the model through
-the upstream chain (503/504), pass the answer back (streamed answers chunk by chunk), then
-charge the tokens its ``usage`` reports. Everything a request needs from the policy is read
-once at its start, so a reload never changes a request half way.
+(413), rate limits and calendar budgets (429), read the body within the size limit (413),
+send to the model through the upstream chain (503/504), pass the answer back (streamed
+answers chunk by chunk), then charge the tokens its ``usage`` reports. Everything a request
+needs from the policy is read once at its start, so a reload never changes a request half way.
 """
 
 import asyncio
