@@ -632,12 +632,12 @@ def budget_costs(results: list[Result]) -> list[str]:
                     f"+{GOAL_BUDGET_ADDED_P99_MS:g} ms): {verdict}"
                 )
             if off.requests_per_cpu_second and on.requests_per_cpu_second:
-                cost = 1 - on.requests_per_cpu_second / off.requests_per_cpu_second
-                verdict = "met" if cost <= GOAL_BUDGET_COST else "not met"
+                change = on.requests_per_cpu_second / off.requests_per_cpu_second - 1
+                verdict = "met" if change >= -GOAL_BUDGET_COST else "not met"
                 out.append(
                     f"budgets on vs off, {store}, {label}: {off.requests_per_cpu_second:,.0f} -> "
-                    f"{on.requests_per_cpu_second:,.0f} req/CPU-s ({cost:+.1%} fewer; req/s "
-                    f"{off.rps:,.0f} -> {on.rps:,.0f}; goal <= {GOAL_BUDGET_COST:.0%}): {verdict}"
+                    f"{on.requests_per_cpu_second:,.0f} req/CPU-s ({change:+.1%}; req/s "
+                    f"{off.rps:,.0f} -> {on.rps:,.0f}; goal >= {-GOAL_BUDGET_COST:+.0%}): {verdict}"
                 )
     return out
 
