@@ -77,6 +77,9 @@ class Release:
 SERVED_VERSION = "1.0.0"
 REQUEST_LIMIT = 3
 TOKEN_BUDGET = 100
+# A daily budget of the "capped" tier, in a zone far from UTC: the image must have tzdata.
+DAILY_BUDGET = 2
+BUDGET_ZONE = "Asia/Tokyo"
 SERVED_LIMITS: dict[str, Any] = {
     "clientHeader": CLIENT_HEADER,
     "tiers": [
@@ -84,13 +87,21 @@ SERVED_LIMITS: dict[str, Any] = {
         {"name": "budget", "tokensPerMinute": TOKEN_BUDGET},
         {"name": "metered", "requestsPerMinute": 100000, "tokensPerMinute": 100000000},
         {"name": "pro", "requestsPerMinute": 100000, "tokensPerMinute": 100000000},
+        {"name": "capped"},
     ],
     "clients": [
         {"id": "key-free", "tier": "free"},
         {"id": "key-budget", "tier": "budget"},
         {"id": "key-metered", "tier": "metered"},
+        {"id": "key-capped", "tier": "capped"},
     ],
     "defaultTier": "pro",
+    "budgets": {
+        "timeZone": BUDGET_ZONE,
+        "limits": [
+            {"name": "capped-daily", "period": "Day", "tier": "capped", "requests": DAILY_BUDGET}
+        ],
+    },
 }
 
 

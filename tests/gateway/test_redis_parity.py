@@ -6,6 +6,7 @@ import random
 import pytest
 from redis.exceptions import RedisError
 
+from modelops.api.spec import RedisBackend as RedisSpec
 from modelops.gateway.limiter import Demand, Outcome, SlidingWindows
 from modelops.gateway.redis_backend import RedisBackend
 from tests.gateway.conftest import RedisServer
@@ -47,7 +48,7 @@ def _assert_same(got: Outcome, want: Outcome) -> None:
 @pytest.mark.parametrize("window", [10.0, 60.0])
 def test_lua_matches_python(redis_server: RedisServer, window: float) -> None:
     async def scenario() -> None:
-        backend = RedisBackend(redis_server.address)
+        backend = RedisBackend(RedisSpec(address=redis_server.address))
         try:
             for seed in range(6):
                 memory = SlidingWindows()
@@ -67,7 +68,7 @@ def test_one_batch_matches_python_in_order(redis_server: RedisServer, window: fl
     sends them (``charge``, not waited for, not answered)."""
 
     async def scenario() -> None:
-        backend = RedisBackend(redis_server.address)
+        backend = RedisBackend(RedisSpec(address=redis_server.address))
 
         async def step(now: float, demands: list[Demand]) -> Outcome | None:
             if demands[0].limit is None:
@@ -94,7 +95,7 @@ def test_one_batch_matches_python_in_order(redis_server: RedisServer, window: fl
 
 def test_a_charge_not_waited_for_is_seen_by_the_next_check(redis_server: RedisServer) -> None:
     async def scenario() -> None:
-        backend = RedisBackend(redis_server.address)
+        backend = RedisBackend(RedisSpec(address=redis_server.address))
         failures: list[Exception] = []
         try:
             budget = [Demand("fire:tk:c", 100, 1, 0)]
@@ -112,7 +113,7 @@ def test_a_charge_not_waited_for_is_seen_by_the_next_check(redis_server: RedisSe
 
 def test_a_charge_the_store_cannot_take_is_reported(redis_server: RedisServer) -> None:
     async def scenario() -> None:
-        backend = RedisBackend(redis_server.address, timeout=0.3)
+        backend = RedisBackend(RedisSpec(address=redis_server.address), timeout=0.3)
         failures: list[Exception] = []
         reported = asyncio.Event()
 
@@ -138,7 +139,7 @@ def test_many_checks_in_flight_are_all_answered(redis_server: RedisServer) -> No
     once."""
 
     async def scenario() -> None:
-        backend = RedisBackend(redis_server.address)
+        backend = RedisBackend(RedisSpec(address=redis_server.address))
         try:
             demand = [Demand("inflight:rq:*", 1000, 1, 1)]
             outcomes = await asyncio.gather(*(backend.acquire(demand, 60.0) for _ in range(300)))

@@ -28,6 +28,12 @@ def _model(**fields: Any) -> dict[str, Any]:
     return {"model": {k: v for k, v in base.items() if v is not None}}
 
 
+def _budget(**fields: Any) -> dict[str, Any]:
+    base = {"name": "daily", "period": "Day", "requests": 10}
+    base.update(fields)
+    return {k: v for k, v in base.items() if v is not None}
+
+
 CASES = [
     Invalid("port-high", _model(port=70000), "spec.model.port"),
     Invalid("port-zero", _model(port=0), "spec.model.port"),
@@ -124,6 +130,38 @@ CASES = [
     ),
     Invalid(
         "probe-path", {"probes": {"readiness": {"path": "ready"}}}, "spec.probes.readiness.path"
+    ),
+    Invalid(
+        "budget-tier-unknown",
+        {"rateLimit": {"budgets": {"limits": [_budget(tier="gold")]}}},
+        "spec.rateLimit.budgets",
+    ),
+    Invalid(
+        "duplicate-budgets",
+        {"rateLimit": {"budgets": {"limits": [_budget(), _budget()]}}},
+        "spec.rateLimit.budgets.limits",
+    ),
+    Invalid(
+        "budget-without-cap",
+        {"rateLimit": {"budgets": {"limits": [_budget(requests=None)]}}},
+        "spec.rateLimit.budgets.limits[0]",
+    ),
+    Invalid(
+        "budget-period",
+        {"rateLimit": {"budgets": {"limits": [_budget(period="Week")]}}},
+        "spec.rateLimit.budgets.limits[0].period",
+    ),
+    Invalid(
+        "redis-address-and-sentinel",
+        {
+            "rateLimit": {
+                "redis": {
+                    "address": "redis:6379",
+                    "sentinel": {"masterName": "main", "addresses": ["sentinel:26379"]},
+                }
+            }
+        },
+        "spec.rateLimit.redis",
     ),
     # Without Redis each pod counts alone: 3 replicas would allow 3 times the limits.
     Invalid(

@@ -6,9 +6,10 @@ happens when it is left out.
 
 import itertools
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from modelops.api.base import (
     DNS_LABEL_PATTERN,
@@ -231,15 +232,206 @@ class RateLimitClient(ApiModel):
     )
 
 
+# A Secret's name (a DNS subdomain) and the keys of its data (patterns, not secrets).
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"  # noqa: S105  # nosec B105
+
+
+class SecretKey(ApiModel):
+    """One key of a Secret in the ModelService's namespace (the operator never reads it)."""
+
+    name: str = Field(
+        min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN, description="Secret name."
+    )
+    key: str = Field(
+        min_length=1, max_length=253, pattern=SECRET_KEY_PATTERN, description="Key in the Secret."
+    )
+
+
+# The gateway sidecar's environment variables filled from ``RedisCredentials``' Secret: what
+# the rendered pod sets and the gateway reads (names of variables, not secrets).
+REDIS_USERNAME_ENV = "MODELOPS_REDIS_USERNAME"
+REDIS_PASSWORD_ENV = "MODELOPS_REDIS_PASSWORD"  # noqa: S105  # nosec B105
+
+
+class RedisCredentials(ApiModel):
+    """Redis AUTH from a Secret, passed to the gateway as environment variables."""
+
+    secret: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="Secret in the ModelService's namespace holding the credentials.",
+    )
+    username_key: str | None = Field(
+        default=None,
+        max_length=253,
+        pattern=SECRET_KEY_PATTERN,
+        description="Key of the ACL user name; unset: the default user (password only).",
+    )
+    password_key: str = Field(
+        default="password",
+        min_length=1,
+        max_length=253,
+        pattern=SECRET_KEY_PATTERN,
+        description="Key of the password.",
+    )
+
+
+class RedisTls(ApiModel):
+    """TLS to Redis (and to its sentinels); a rediss:// address turns it on too."""
+
+    ca_secret: SecretKey | None = Field(
+        default=None,
+        description="CA certificate (PEM) that signed Redis' certificate; unset: system CAs.",
+    )
+
+
+class RedisSentinel(ApiModel):
+    """Find the primary through Redis Sentinel, and follow it when it fails over."""
+
+    master_name: str = Field(
+        min_length=1, max_length=128, description="Name the sentinels monitor the primary under."
+    )
+    addresses: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+        min_length=1, max_length=16, description="host:port of each sentinel."
+    )
+
+
+def _one_redis_address(redis: "RedisBackend") -> bool:
+    return (redis.address is None) != (redis.sentinel is None)
+
+
 class RedisBackend(ApiModel):
     """Shared counters for many replicas."""
 
-    address: str = Field(
-        min_length=1, max_length=512, description="host:port or redis:// URL of Redis."
+    rules = (
+        Rule(
+            cel="has(self.address) != has(self.sentinel)",
+            message="redis needs exactly one of address and sentinel",
+            check=_one_redis_address,
+        ),
     )
+
+    address: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        description="host:port, or a redis://, rediss:// (TLS) or unix:// URL of Redis.",
+    )
+    sentinel: RedisSentinel | None = Field(
+        default=None, description="Sentinels that name the primary (instead of address)."
+    )
+    credentials: RedisCredentials | None = Field(
+        default=None, description="ACL user and password from a Secret; unset: no AUTH."
+    )
+    tls: RedisTls | None = Field(default=None, description="TLS to Redis; unset: plain TCP.")
     key_prefix: str = Field(
         default="modelops", max_length=64, description="Prefix of the counters' Redis keys."
     )
+
+
+class BudgetPeriod(StrEnum):
+    DAY = "Day"
+    MONTH = "Month"
+
+
+class BudgetScope(StrEnum):
+    CLIENT = "Client"
+    TIER = "Tier"
+    GLOBAL = "Global"
+
+
+def _budget_limits_something(budget: "RateLimitBudget") -> bool:
+    return budget.requests is not None or budget.tokens is not None
+
+
+class RateLimitBudget(ApiModel):
+    """Requests and tokens allowed per calendar day or month, beside the sliding windows."""
+
+    rules = (
+        Rule(
+            cel="has(self.requests) || has(self.tokens)",
+            message="a budget needs requests or tokens",
+            check=_budget_limits_something,
+        ),
+    )
+
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=DNS_LABEL_PATTERN,
+        description="Budget name: named in the 429 answer and in metrics.",
+    )
+    period: BudgetPeriod = Field(
+        description="Day or Month: calendar periods in budgets.timeZone; usage resets at the "
+        "start of each."
+    )
+    scope: BudgetScope = Field(
+        default=BudgetScope.CLIENT,
+        description="Client: each client has its own; Tier: the clients of a tier share one; "
+        "Global: all clients share one.",
+    )
+    tier: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=DNS_LABEL_PATTERN,
+        description="Applies only to clients of this tier; unset: to every client.",
+    )
+    requests: int | None = Field(
+        default=None, ge=0, le=100_000_000_000, description="Requests per period; unset: no cap."
+    )
+    tokens: int | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000_000_000_000,
+        description="LLM tokens per period (from the answers' usage); unset: no cap.",
+    )
+
+
+def _unique_budget_names(budgets: "Budgets") -> bool:
+    names = [budget.name for budget in budgets.limits]
+    return len(names) == len(set(names))
+
+
+class Budgets(ApiModel):
+    """Calendar budgets. Counters live in Redis when ``redis`` is set (keep Redis persistent:
+    appendonly yes, appendfsync everysec), else in each gateway's memory."""
+
+    rules = (
+        Rule(
+            cel="self.limits.all(b, self.limits.exists_one(c, c.name == b.name))",
+            message="budget names must be unique",
+            check=_unique_budget_names,
+            field_path=".limits",
+        ),
+    )
+
+    time_zone: str = Field(
+        default="UTC",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_+\-/]+$",
+        description="IANA time zone whose midnights start the periods, e.g. Europe/Paris.",
+    )
+    limits: list[RateLimitBudget] = Field(
+        min_length=1, max_length=32, description="The budgets; a request must fit all of them."
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r}") from err
+        return value
+
+
+def _budget_tiers_exist(limit: "RateLimit") -> bool:
+    names = {tier.name for tier in limit.tiers or ()}
+    budgets = limit.budgets.limits if limit.budgets else ()
+    return all(budget.tier is None or budget.tier in names for budget in budgets)
 
 
 def _unique_tier_names(limit: "RateLimit") -> bool:
@@ -274,6 +466,15 @@ class RateLimit(ApiModel):
             message="defaultTier must name one of tiers",
             check=_default_tier_exists,
             field_path=".defaultTier",
+        ),
+        Rule(
+            cel=(
+                "!has(self.budgets) || self.budgets.limits.all(b, !has(b.tier) || "
+                "(has(self.tiers) && self.tiers.exists(t, t.name == b.tier)))"
+            ),
+            message="a budget's tier must name one of tiers",
+            check=_budget_tiers_exist,
+            field_path=".budgets",
         ),
     )
 
@@ -338,6 +539,11 @@ class RateLimit(ApiModel):
     failure_mode: FailureMode = Field(
         default=FailureMode.OPEN,
         description="When Redis is unreachable: Open (admit) or Closed (refuse with 503).",
+    )
+    budgets: Budgets | None = Field(
+        default=None,
+        description="Per-day and per-month caps on requests and tokens, per client, tier or "
+        "globally; a spent budget answers 429 naming it and when it resets.",
     )
 
 

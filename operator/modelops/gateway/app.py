@@ -211,6 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for Redis before failureMode applies",
     )
     p.add_argument(
+        "--redis-ca-file",
+        type=Path,
+        default=None,
+        help="PEM CA that signed Redis' certificate (TLS); the ACL user and password come "
+        "from $MODELOPS_REDIS_USERNAME and $MODELOPS_REDIS_PASSWORD",
+    )
+    p.add_argument(
         "--shutdown-timeout",
         type=_positive,
         default=d.shutdown_timeout,
@@ -257,6 +264,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         breaker_cooldown=args.breaker_cooldown,
         policy_poll_interval=args.policy_poll_interval,
         redis_timeout=args.redis_timeout,
+        redis_ca_file=args.redis_ca_file,
         shutdown_timeout=args.shutdown_timeout,
         keys_path=args.keys,
         fallbacks=tuple(args.fallback),

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from modelops.gateway.budgets import BudgetCounters, BudgetDemand
 from modelops.gateway.limiter import Demand, Outcome, SlidingWindows
 
 
@@ -20,11 +21,19 @@ ChargeFailed = Callable[[Exception], None]
 
 
 class Backend(Protocol):
-    async def acquire(self, demands: Sequence[Demand], window: float) -> Outcome:
-        """Check all demands and charge them all if every one fits (atomically)."""
+    async def acquire(
+        self, demands: Sequence[Demand], window: float, budgets: Sequence[BudgetDemand] = ()
+    ) -> Outcome:
+        """Check all demands and budgets; charge them all if every one fits (atomically)."""
         ...
 
-    def charge(self, demands: Sequence[Demand], window: float, failed: ChargeFailed) -> None:
+    def charge(
+        self,
+        demands: Sequence[Demand],
+        window: float,
+        failed: ChargeFailed,
+        budgets: Sequence[BudgetDemand] = (),
+    ) -> None:
         """Add usage that never refuses (an answer's tokens) without waiting for the store.
 
         Checks issued later by this process see it; ``failed`` is called, later, if the store
@@ -38,22 +47,59 @@ class Backend(Protocol):
 class MemoryBackend:
     """Counters of one process: exact for one replica, per-replica with many."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self._windows = SlidingWindows()
+        self._budgets = BudgetCounters()
         self._clock = clock
+        self._wall_clock = wall_clock  # budgets follow the calendar, not the monotonic clock
         self._next_sweep = 0.0
 
-    async def acquire(self, demands: Sequence[Demand], window: float) -> Outcome:
+    async def acquire(
+        self, demands: Sequence[Demand], window: float, budgets: Sequence[BudgetDemand] = ()
+    ) -> Outcome:
         # No await between check and charge: on one event loop that is atomic.
         now = self._clock()
         if now >= self._next_sweep:
             # Idle clients would otherwise keep their (empty) counters forever.
             self._windows.sweep(now)
+            self._budgets.sweep(self._wall_clock())
             self._next_sweep = now + window
-        return self._windows.acquire(demands, now, window)
+        if not budgets:
+            return self._windows.acquire(demands, now, window)
+        return self._acquire_with_budgets(demands, window, budgets, now)
 
-    def charge(self, demands: Sequence[Demand], window: float, failed: ChargeFailed) -> None:
+    def _acquire_with_budgets(
+        self,
+        demands: Sequence[Demand],
+        window: float,
+        budgets: Sequence[BudgetDemand],
+        now: float,
+    ) -> Outcome:
+        counters, wall = self._budgets, self._wall_clock()
+        if counters.fits(budgets):
+            outcome = self._windows.acquire(demands, now, window)
+            if outcome.allowed:
+                counters.charge(budgets)
+            spent = counters.verdicts(budgets, wall, charged=outcome.allowed)
+            return Outcome(outcome.allowed, (*outcome.verdicts, *spent))
+        # A spent budget: the windows are looked at (for the headers) but not charged.
+        looked = [Demand(d.key, d.limit, d.need, 0) for d in demands]
+        windows = self._windows.acquire(looked, now, window)
+        return Outcome(False, (*windows.verdicts, *counters.verdicts(budgets, wall, False)))
+
+    def charge(
+        self,
+        demands: Sequence[Demand],
+        window: float,
+        failed: ChargeFailed,
+        budgets: Sequence[BudgetDemand] = (),
+    ) -> None:
         self._windows.acquire(demands, self._clock(), window)
+        self._budgets.charge(budgets)
 
     async def close(self) -> None:
         return None

@@ -36,6 +36,8 @@ class GatewayConfig:
     breaker_cooldown: float = 30.0
     policy_poll_interval: float = 1.0
     redis_timeout: float = 0.5
+    # The CA that signed Redis' certificate (mounted from the Secret the spec names).
+    redis_ca_file: Path | None = None
     shutdown_timeout: float = 30.0
     max_connections: int = 256
     # spec.rateLimit.auth and spec.dataPath (modelops.api.datapath), rendered as flags.

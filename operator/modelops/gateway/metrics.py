@@ -75,6 +75,12 @@ class Metrics:
             ["failure_mode"],
             registry=r,
         )
+        self.budget_used = Counter(
+            PREFIX + "budget_used",
+            "Units charged to calendar budgets, by budget, tier and unit (requests, tokens).",
+            ["budget", "tier", "unit", "track"],
+            registry=r,
+        )
         self.policy_reloads = Counter(
             PREFIX + "policy_reloads",
             "Policy file loads, by result (keys_*: the API keys file).",
@@ -85,6 +91,7 @@ class Metrics:
         # series are looked up once and kept (label values are bounded, see above).
         self._answered: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
         self._breakers: dict[str, Gauge] = {}
+        self._budgets: dict[tuple[str, str, str], Counter] = {}
 
     def answered(self, tier: str, status: int, seconds: float) -> None:
         """One request done: count it by status and observe its duration."""
@@ -104,3 +111,10 @@ class Metrics:
         if gauge is None:
             gauge = self._breakers[upstream] = self.breaker_state.labels(upstream)
         return gauge
+
+    def budget_charged(self, budget: str, tier: str, unit: str, amount: int) -> None:
+        child = self._budgets.get((budget, tier, unit))
+        if child is None:
+            child = self.budget_used.labels(budget, tier, unit, self.track)
+            self._budgets[budget, tier, unit] = child
+        child.inc(amount)

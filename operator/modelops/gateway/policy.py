@@ -16,6 +16,7 @@ import yaml
 
 from modelops.api.base import parse_duration_seconds
 from modelops.api.spec import MissingKey, RateLimit, RateLimitTier
+from modelops.gateway.budgets import BudgetPlan
 from modelops.gateway.limiter import Demand
 
 ANONYMOUS = "anonymous"
@@ -54,6 +55,7 @@ class Policy:
     window: float
     tiers: Mapping[str, RateLimitTier] = field(default_factory=dict)
     client_tiers: Mapping[str, str] = field(default_factory=dict)
+    budgets: BudgetPlan | None = None
     # Per request only dict look-ups: who a (client key, tier header) pair is, and the
     # demands of an identity, are worked out once per policy (a reload starts afresh).
     _identities: dict[tuple[str, str | None], Identity] = field(
@@ -73,7 +75,12 @@ class Policy:
             window=window,
             tiers={tier.name: tier for tier in spec.tiers or ()},
             client_tiers={client.id: client.tier for client in spec.clients or ()},
+            budgets=BudgetPlan(spec.budgets, cls.key_prefix(spec)) if spec.budgets else None,
         )
+
+    @staticmethod
+    def key_prefix(spec: RateLimit) -> str:
+        return spec.redis.key_prefix if spec.redis else "modelops"
 
     def identify(self, headers: Mapping[str, str]) -> Identity | None:
         """Resolve client and tier from request headers; None means refuse (401).
@@ -115,7 +122,7 @@ class Policy:
         return Identity(client, NO_TIER, self.spec.requests_per_minute, self.spec.tokens_per_minute)
 
     def _key(self, kind: str, who: str) -> str:
-        prefix = self.spec.redis.key_prefix if self.spec.redis else "modelops"
+        prefix = self.key_prefix(self.spec)
         # The window is part of the key: buckets of a different width must not be mixed.
         return f"{prefix}:rl:{round(self.window * 1000)}:{kind}:{who}"
 

@@ -11,88 +11,33 @@ same as before batching, so old and new gateways share counters during a rollout
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Sequence
 from typing import Any
 
-import hiredis
-import redis.asyncio as redis_async
-from redis.asyncio.connection import (
-    AbstractConnection,
-    Connection,
-    ConnectionPool,
-    SSLConnection,
-    UnixDomainSocketConnection,
-    parse_url,
-)
 from redis.exceptions import NoScriptError, RedisError
 
+from modelops.api.spec import RedisBackend as RedisSpec
 from modelops.gateway.backend import BackendUnavailableError, ChargeFailed
 from modelops.gateway.batching import TickBatcher
+from modelops.gateway.budgets import BudgetDemand
 from modelops.gateway.limiter import BUCKETS, Demand, Outcome
+from modelops.gateway.redis_connect import RedisSecrets, connect
 from modelops.gateway.redis_script import ACQUIRE_LUA, Operation, decode, encode
-
-
-def redis_url(address: str) -> str:
-    """The policy allows ``host:port`` or a ``redis://`` URL."""
-    if "://" in address:
-        return address
-    return f"redis://{address}"
-
-
-class _HiredisPacking(AbstractConnection):
-    """Commands packed by hiredis (C) instead of redis-py's asyncio code (Python, which joins
-    a growing buffer once per argument: for one call with hundreds of keys that was the
-    client's largest single cost). redis-py's own synchronous client packs with hiredis."""
-
-    def pack_command(self, *args: Any) -> list[bytes]:
-        first = args[0].encode() if isinstance(args[0], str) else args[0]
-        if b" " in first:  # "SCRIPT LOAD": the words go as separate arguments, as redis-py does
-            args = (*first.split(), *args[1:])
-        return [hiredis.pack_command(args)]
-
-
-class _TcpConnection(_HiredisPacking, Connection):
-    pass
-
-
-class _TlsConnection(_HiredisPacking, SSLConnection):
-    pass
-
-
-class _UnixConnection(_HiredisPacking, UnixDomainSocketConnection):
-    pass
-
-
-_PACKING = {
-    Connection: _TcpConnection,
-    SSLConnection: _TlsConnection,
-    UnixDomainSocketConnection: _UnixConnection,
-}
-
-
-def _pool(address: str, timeout: float) -> ConnectionPool:
-    """redis://, rediss:// or unix:// as redis-py reads them, with hiredis packing."""
-    options: dict[str, Any] = dict(parse_url(redis_url(address)))
-    plain = options.pop("connection_class", Connection)
-    return ConnectionPool(
-        connection_class=_PACKING[plain],
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        # A dead Redis must cost one quick failure per batch, not a retry storm.
-        retry_on_timeout=False,
-        # One batch is in flight at a time, so one connection is all the pool needs;
-        # one spare for a connection being replaced after an error.
-        max_connections=2,
-        **options,
-    )
 
 
 class RedisBackend:
     """Shared sliding windows; every failure surfaces as ``BackendUnavailableError``."""
 
-    def __init__(self, address: str, timeout: float = 0.5, max_batch: int = 256) -> None:
-        self.address = address
-        self._client = redis_async.Redis.from_pool(_pool(address, timeout))
+    def __init__(
+        self,
+        spec: RedisSpec,
+        timeout: float = 0.5,
+        max_batch: int = 256,
+        secrets: RedisSecrets | None = None,
+    ) -> None:
+        self.spec = spec
+        self._client = connect(spec, secrets or RedisSecrets(), timeout)
         # Redis names a script by its SHA1: an id, not a security measure.
         self._sha = hashlib.sha1(ACQUIRE_LUA.encode(), usedforsecurity=False).hexdigest()
         self._timeout = timeout
@@ -105,7 +50,7 @@ class RedisBackend:
         async with asyncio.timeout(self._timeout):
             reply = await self._run(keys, [BUCKETS, numbers])
         try:
-            return decode(ops, reply)
+            return decode(ops, reply, time.time())
         except (ValueError, TypeError, IndexError) as err:
             raise RedisError(f"unexpected reply from the rate-limit script: {err}") from err
 
@@ -119,14 +64,18 @@ class RedisBackend:
             return await self._client.evalsha(self._sha, len(keys), *keys, *args)
 
     async def acquire(
-        self, demands: Sequence[Demand], window: float, now: float | None = None
+        self,
+        demands: Sequence[Demand],
+        window: float,
+        budgets: Sequence[BudgetDemand] = (),
+        now: float | None = None,
     ) -> Outcome:
-        if not demands:
+        if not demands and not budgets:
             return Outcome(True, ())
         try:
             # Bounded without a timer per check: a batch takes at most the timeout, and when
             # one fails every check queued behind it fails with it (see TickBatcher).
-            return await self._batcher.submit(Operation(demands, window, now))
+            return await self._batcher.submit(Operation(demands, window, now, True, budgets))
         except (RedisError, OSError, TimeoutError) as err:
             raise BackendUnavailableError(f"{type(err).__name__}: {err}") from err
 
@@ -135,10 +84,11 @@ class RedisBackend:
         demands: Sequence[Demand],
         window: float,
         failed: ChargeFailed,
+        budgets: Sequence[BudgetDemand] = (),
         now: float | None = None,
     ) -> None:
-        if demands:
-            self._batcher.post(Operation(demands, window, now, answered=False), failed)
+        if demands or budgets:
+            self._batcher.post(Operation(demands, window, now, False, budgets), failed)
 
     async def close(self) -> None:
         await self._batcher.close()

@@ -12,9 +12,12 @@ per window. ARGV[2]: all numbers of the batch as one space-separated string (one
 not a dozen per request: encoding arguments one by one was most of the client's cost). Per
 operation: its kind (1: check, answered; 0: charge only, never refuses, not answered), its
 number of keys, window seconds, the time ("-" for Redis' clock; tests pass one to compare
-the script with the in-memory limiter), then per key: limit (-1: never refuse), need, charge.
-Reply, flat, per check: allowed, then per key used, retry and reset (floats as strings: a
-Lua number would come back truncated to an integer).
+the script with the in-memory limiter), its number of budget keys, then per window key:
+limit (-1: never refuse), need, charge; then per budget key (``budgets``: a plain counter per
+calendar period, after the window keys in KEYS): limit, need, charge, and when it expires
+(seconds since the epoch). Reply, flat, per check: allowed, then per window key used, retry
+and reset (floats as strings: a Lua number would come back truncated to an integer), then
+per budget key used and refused (1 or 0; the gateway knows when the period ends).
 
 A charge-only operation just adds to the current bucket: it does not read or prune the
 counter, which changes no verdict (every check prunes before it counts).
@@ -23,6 +26,7 @@ counter, which changes no verdict (every check prunes before it counts).
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from modelops.gateway.budgets import BudgetDemand, judge
 from modelops.gateway.limiter import Demand, Outcome, Verdict
 
 ACQUIRE_LUA = """
@@ -88,6 +92,15 @@ local function judge(key, limit, need, now, window, width, lowest)
   return used, window, reset
 end
 
+-- One budget counter: used units, and whether the need is refused.
+local function spent(key, limit, need)
+  local used = tonumber(redis.call('GET', key) or '0')
+  if limit >= 0 and used + need > limit then
+    return used, 1
+  end
+  return used, 0
+end
+
 local clock = nil
 local out = {}
 local k = 0
@@ -97,7 +110,9 @@ while a <= #v do
   local n = tonumber(v[a + 1])
   local window = tonumber(v[a + 2])
   local now = tonumber(v[a + 3])
-  a = a + 4
+  local m = tonumber(v[a + 4])
+  a = a + 5
+  local b = a + n * 3
   if now == nil then
     if clock == nil then
       local t = redis.call('TIME')
@@ -122,6 +137,15 @@ while a <= #v do
       out[#out + 1] = tostring(retry)
       out[#out + 1] = tostring(reset)
     end
+    for i = 1, m do
+      local p = b + (i - 1) * 4
+      local used, refused = spent(KEYS[k + n + i], tonumber(v[p]), tonumber(v[p + 1]))
+      if refused == 1 then
+        allowed = 0
+      end
+      out[#out + 1] = used
+      out[#out + 1] = refused
+    end
     out[head] = allowed
   end
   if allowed == 1 then
@@ -134,9 +158,17 @@ while a <= #v do
         redis.call('PEXPIRE', KEYS[k + i], ttl)
       end
     end
+    for i = 1, m do
+      local p = b + (i - 1) * 4
+      local charge = tonumber(v[p + 2])
+      if charge > 0 then
+        redis.call('INCRBY', KEYS[k + n + i], charge)
+        redis.call('EXPIREAT', KEYS[k + n + i], v[p + 3])
+      end
+    end
   end
-  k = k + n
-  a = a + n * 3
+  k = k + n + m
+  a = b + m * 4
 end
 return out
 """
@@ -150,6 +182,7 @@ class Operation(NamedTuple):  # a tuple: made once or twice per request, so chea
     window: float
     now: float | None = None
     answered: bool = True  # False: charge only (no limit is checked, nothing comes back)
+    budgets: Sequence[BudgetDemand] = ()
 
 
 def encode(ops: Sequence[Operation]) -> tuple[list[str], str]:
@@ -158,15 +191,24 @@ def encode(ops: Sequence[Operation]) -> tuple[list[str], str]:
     words: list[str] = []
     for op in ops:
         now = "-" if op.now is None else repr(op.now)
-        words.append(f"{1 if op.answered else 0} {len(op.demands)} {op.window!r} {now}")
+        words.append(
+            f"{1 if op.answered else 0} {len(op.demands)} {op.window!r} {now} {len(op.budgets)}"
+        )
         for d in op.demands:
             keys.append(d.key)
             words.append(f"{-1 if d.limit is None else d.limit} {d.need} {d.charge}")
+        for b in op.budgets:
+            keys.append(b.key)
+            limit = -1 if b.limit is None else b.limit
+            words.append(f"{limit} {b.need} {b.charge} {b.expires_at}")
     return keys, " ".join(words)
 
 
-def decode(ops: Sequence[Operation], reply: Sequence[Any]) -> list[Outcome]:
-    """One outcome per operation; ValueError when the reply does not fit the batch."""
+def decode(ops: Sequence[Operation], reply: Sequence[Any], wall: float) -> list[Outcome]:
+    """One outcome per operation; ValueError when the reply does not fit the batch.
+
+    ``wall``: seconds since the epoch, for how long a spent budget's period still runs.
+    """
     outcomes = []
     at = 0
     for op in ops:
@@ -187,6 +229,9 @@ def decode(ops: Sequence[Operation], reply: Sequence[Any]) -> list[Outcome]:
                 )
             )
             at += 3
+        for budget in op.budgets:
+            verdicts.append(judge(budget, int(reply[at + 1]), wall, allowed))
+            at += 2
         at += 1
         outcomes.append(Outcome(allowed, tuple(verdicts)))
     if at != len(reply):

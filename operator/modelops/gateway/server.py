@@ -1,16 +1,17 @@
 """The gateway's HTTP side: admission, proxying and observation of each request.
 
 Order per request, cheapest refusal first: identify the client (401), declared body size
-(413), rate limits (429), read the body within the size limit (413), send to the model through
-the upstream chain (503/504), pass the answer back (streamed answers chunk by chunk), then
-charge the tokens its ``usage`` reports. Everything a request needs from the policy is read
-once at its start, so a reload never changes a request half way.
+(413), rate limits and calendar budgets (429), read the body within the size limit (413),
+send to the model through the upstream chain (503/504), pass the answer back (streamed
+answers chunk by chunk), then charge the tokens its ``usage`` reports. Everything a request
+needs from the policy is read once at its start, so a reload never changes a request half way.
 """
 
 import asyncio
 import functools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -23,6 +24,8 @@ from modelops.api.spec import FailureMode
 from modelops.gateway.auth import KeysError, KeyTable, Refusal, authenticate, load_keys
 from modelops.gateway.backend import Backend, BackendUnavailableError, MemoryBackend
 from modelops.gateway.breaker import Breaker
+from modelops.gateway.budget_answers import budget_refusal, spent_budget
+from modelops.gateway.budgets import BudgetDemand
 from modelops.gateway.config import GatewayConfig
 from modelops.gateway.fallback import (
     FALLBACK_HEADER,
@@ -38,6 +41,7 @@ from modelops.gateway.mark import MARK_HEADER, MARK_REFUSED_HEADER, sign, verify
 from modelops.gateway.metrics import Metrics
 from modelops.gateway.policy import NO_TIER, Identity, Policy, limit_name
 from modelops.gateway.redis_backend import RedisBackend
+from modelops.gateway.redis_connect import secrets_from_pod
 from modelops.gateway.responses import error_response, limit_headers, retry_after
 from modelops.gateway.retry import RetryPolicy
 from modelops.gateway.upstream import (
@@ -190,12 +194,13 @@ class Gateway:
         """Memory, or Redis when the policy names one; a changed address gets a new client."""
         if policy.spec.redis is None:
             return self.memory
-        address = policy.spec.redis.address
-        if self._redis is None or self._redis.address != address:
+        spec = policy.spec.redis
+        if self._redis is None or self._redis.spec != spec:
             if self._redis is not None:
                 # Requests in flight may still use the old client; close it at shutdown.
                 self._retired.append(self._redis)
-            self._redis = RedisBackend(address, self.config.redis_timeout)
+            secrets = secrets_from_pod(self.config.redis_ca_file)
+            self._redis = RedisBackend(spec, self.config.redis_timeout, secrets=secrets)
         return self._redis
 
     # -- own endpoints --------------------------------------------------------------------
@@ -270,10 +275,16 @@ class Gateway:
             ttft_ms=None if ex.ttft is None else round(ex.ttft * 1000, 1),
         )
 
-    async def _acquire(self, policy: Policy, demands: list[Demand], ex: Exchange) -> Outcome | None:
+    async def _acquire(
+        self,
+        policy: Policy,
+        demands: list[Demand],
+        ex: Exchange,
+        budgets: Sequence[BudgetDemand] = (),
+    ) -> Outcome | None:
         """None: the counters are unreachable and the policy says fail closed."""
         try:
-            return await self.backend(policy).acquire(demands, policy.window)
+            return await self.backend(policy).acquire(demands, policy.window, budgets)
         except BackendUnavailableError as err:
             self._store_failed(policy.spec.failure_mode, err)
             ex.error = "ratelimit_store_unavailable"
@@ -301,12 +312,18 @@ class Gateway:
             return self._too_large(ex)
 
         demands = policy.admission(who)
-        outcome = await self._acquire(policy, demands, ex)
+        plan = policy.budgets
+        budgets = plan.admission(who.client_digest, who.tier, time.time()) if plan else ()
+        outcome = await self._acquire(policy, demands, ex, budgets)
         if outcome is None:
             return error_response(
                 503, "ratelimit_unavailable", "rate limiting is unavailable; try again shortly"
             )
         headers = limit_headers(outcome)
+        if budgets and plan:
+            spent = self._count_budgets(outcome, budgets, ex)
+            if spent is not None:
+                return budget_refusal(plan, spent, outcome)
         if not outcome.allowed:
             verdict = outcome.binding()
             ex.limited = limit_name(verdict.key) if verdict else "unknown"
@@ -329,6 +346,20 @@ class Gateway:
         refused = self._invalid(request, body, headers, ex)
         if refused is not None:
             return refused
+        return await self._answer(request, body, policy, who, ex, limits=headers)
+
+    async def _answer(
+        self,
+        request: web.Request,
+        body: bytes,
+        policy: Policy,
+        who: Identity,
+        ex: Exchange,
+        *,
+        limits: dict[str, str],
+    ) -> web.StreamResponse:
+        """An admitted request's answer: the model's (here or on the other track), a
+        fallback's, or the static one; charged to the client's limits once it ends."""
         upstream_headers = self._upstream_headers(request)
         if policy.spec.tier_header and policy.trusted_tier_header is None:
             upstream_headers.popall(policy.spec.tier_header, None)  # never trusted: not passed on
@@ -341,14 +372,14 @@ class Gateway:
             ex.error = str(err)
             if self.config.static_response is not None and not primary_only:
                 ex.upstream = STATIC
-                return static_answer(self.config.static_response, headers)
+                return static_answer(self.config.static_response, limits)
             if err.timed_out:
                 return error_response(504, "upstream_timeout", str(err))
             retry = {} if err.retry_after is None else {"Retry-After": retry_after(err.retry_after)}
             return error_response(503, "upstream_unavailable", str(err), retry)
         ex.upstream = attempt.upstream.name
         try:
-            response = await self._relay(request, attempt, headers, ex)
+            response = await self._relay(request, attempt, limits, ex)
         finally:
             attempt.finish(None)  # no-op when the relay already reported the outcome
         self._charge(policy, who, ex)
@@ -459,6 +490,21 @@ class Gateway:
             return await self._relay(request, attempt, {}, ex)
         finally:
             attempt.finish(None)
+
+    def _count_budgets(
+        self, outcome: Outcome, budgets: Sequence[BudgetDemand], ex: Exchange
+    ) -> BudgetDemand | None:
+        """The budget that refused the request (counted as limited), else count the charges."""
+        if outcome.allowed:
+            for budget in budgets:
+                if budget.charge:
+                    self.metrics.budget_charged(budget.budget, ex.tier, budget.unit, budget.charge)
+            return None
+        spent = spent_budget(outcome, budgets)
+        if spent is not None:
+            ex.limited = f"budget:{spent.budget}"
+            self.metrics.limited.labels(ex.tier, ex.limited, self.config.track).inc()
+        return spent
 
     def _too_large(self, ex: Exchange) -> web.Response:
         ex.error = "body_too_large"
@@ -584,8 +630,12 @@ class Gateway:
         if not ex.tokens:
             return
         charges = policy.token_charges(who, ex.tokens)
-        if charges:
-            mode = policy.spec.failure_mode
-            self.backend(policy).charge(
-                charges, policy.window, functools.partial(self._store_failed, mode)
-            )
+        plan = policy.budgets
+        spent = []
+        if plan is not None:
+            spent = plan.token_charges(who.client_digest, who.tier, ex.tokens, time.time())
+        for budget in spent:
+            self.metrics.budget_charged(budget.budget, ex.tier, budget.unit, budget.charge)
+        if charges or spent:
+            failed = functools.partial(self._store_failed, policy.spec.failure_mode)
+            self.backend(policy).charge(charges, policy.window, failed, spent)

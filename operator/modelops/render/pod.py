@@ -13,6 +13,7 @@ from modelops.render.forwarding import (
     uses_gateway_routing,
 )
 from modelops.render.meta import LABEL_TRACK, LABEL_VERSION, common_labels, track_selector
+from modelops.render.redis_secrets import redis_ca_volumes
 from modelops.render.sidecar import GATEWAY_PORT, gateway_container, gateway_volumes
 from modelops.render.source import (
     fetch_container,
@@ -139,6 +140,7 @@ def pod_template(ctx: RenderContext, spec: ModelServiceSpec, track: Track) -> di
         sidecar = gateway_container(ctx, spec, track, container_security_context())
         containers.append(sidecar)
         volumes.extend(gateway_volumes(ctx, spec))
+        volumes.extend(redis_ca_volumes(spec.rate_limit.redis if spec.rate_limit else None))
         if uses_gateway_routing(ctx):
             sidecar["args"] += forwarding_args()
             sidecar["volumeMounts"] += forwarding_mounts()

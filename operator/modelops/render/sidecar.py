@@ -10,6 +10,7 @@ from modelops.render.context import RenderContext, Track
 from modelops.render.datapath import gateway_extras, keys_volume
 from modelops.render.meta import ratelimit_name
 from modelops.render.ratelimit import POLICY_KEY
+from modelops.render.redis_secrets import redis_ca_args, redis_ca_mounts, redis_env
 
 GATEWAY_CONTAINER = "gateway"
 GATEWAY_PORT = 9000
@@ -23,7 +24,8 @@ def gateway_container(
 ) -> dict[str, Any]:
     readiness = spec.probes.readiness.path if spec.probes and spec.probes.readiness else "/"
     extra_args, extra_mounts = gateway_extras(ctx, spec)
-    return {
+    redis = spec.rate_limit.redis if spec.rate_limit else None
+    container: dict[str, Any] = {
         "name": GATEWAY_CONTAINER,
         "image": ctx.gateway_image,
         "command": ["modelops", "gateway"],
@@ -39,6 +41,7 @@ def gateway_container(
             "--track",
             track.value,
             *extra_args,
+            *redis_ca_args(redis),
         ],
         "ports": [{"name": GATEWAY_PORT_NAME, "containerPort": GATEWAY_PORT, "protocol": "TCP"}],
         "readinessProbe": {
@@ -54,8 +57,13 @@ def gateway_container(
         "volumeMounts": [
             {"name": POLICY_VOLUME, "mountPath": POLICY_DIR, "readOnly": True},
             *extra_mounts,
+            *redis_ca_mounts(redis),
         ],
     }
+    env = redis_env(redis)
+    if env:
+        container["env"] = env
+    return container
 
 
 def policy_volume(ctx: RenderContext) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from modelops.gateway.budgets import EXPIRY_GRACE, REQUESTS, BudgetDemand
 from modelops.gateway.limiter import Demand
 from modelops.gateway.redis_script import CHARGED, Operation, decode, encode
 
@@ -12,13 +13,14 @@ CHARGE = Operation([Demand("tk:c", None, 0, 7)], 60.0, now=12.5, answered=False)
 def test_keys_in_order_and_numbers_in_one_string() -> None:
     keys, numbers = encode([CHECK, CHARGE])
     assert keys == ["rq:c", "tk:c", "tk:c"]
-    assert numbers == "1 2 60.0 - 5 1 1 -1 1 0 0 1 60.0 12.5 -1 0 7"
+    assert numbers == "1 2 60.0 - 0 5 1 1 -1 1 0 0 1 60.0 12.5 0 -1 0 7"
 
 
 def test_only_checks_are_answered() -> None:
     outcomes = decode(
         [CHECK, CHARGE, CHECK],
         [1, 2, b"0", b"1.5", 0, b"0", b"0", 0, 5, b"3.25", b"9", 2, b"0", b"4"],
+        0.0,
     )
     assert outcomes[1] is CHARGED
     first, last = outcomes[0], outcomes[2]
@@ -35,4 +37,29 @@ def test_only_checks_are_answered() -> None:
 
 def test_a_reply_that_does_not_fit_the_batch_is_refused() -> None:
     with pytest.raises(ValueError, match="answered 8 values, expected 7"):
-        decode([CHECK, CHARGE], [1, 2, b"0", b"1.5", 0, b"0", b"0", 9])
+        decode([CHECK, CHARGE], [1, 2, b"0", b"1.5", 0, b"0", b"0", 9], 0.0)
+
+
+DAILY = BudgetDemand("bg:daily:rq:2026-12-01:c", 3, 1, 1, 1000.0, "daily", REQUESTS)
+WITH_BUDGET = Operation([Demand("rq:c", 5, 1, 1)], 60.0, budgets=[DAILY])
+
+
+def test_budget_keys_follow_the_window_keys_with_their_expiry() -> None:
+    keys, numbers = encode([WITH_BUDGET])
+    assert keys == ["rq:c", "bg:daily:rq:2026-12-01:c"]
+    assert numbers == f"1 1 60.0 - 1 5 1 1 3 1 1 {int(1000 + EXPIRY_GRACE)}"
+
+
+def test_a_spent_budget_refuses_until_its_period_ends() -> None:
+    (allowed,) = decode([WITH_BUDGET], [1, 2, b"0", b"1.5", 2, 0], 400.0)
+    (refused,) = decode([WITH_BUDGET], [0, 2, b"0", b"1.5", 3, 1], 400.0)
+    assert allowed.allowed and allowed.verdicts[1].charged == 1
+    assert allowed.verdicts[1].remaining == 0
+    assert not refused.allowed
+    budget = refused.verdicts[1]
+    assert (budget.used, budget.retry_after, budget.reset_after, budget.charged) == (
+        3,
+        600.0,
+        600.0,
+        0,
+    )

@@ -1,0 +1,175 @@
+"""Calendar budgets as pure code: requests and tokens per day or month, beside the windows.
+
+A budget's counter is named by its period ("2026-12-01", "2026-12", as the calendar reads in
+the policy's time zone), so a new period starts from zero with no reset job, and the counters
+of past periods simply expire. The caller passes the time (seconds since the epoch: periods
+are calendar dates, which a monotonic clock knows nothing of), so a test can step a fake clock
+across midnights and month ends.
+
+A budget is checked with the sliding windows of the same request and charged only when all of
+them fit (``MemoryBackend`` here, the Lua script in ``redis_script`` for Redis).
+"""
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from modelops.api.spec import BudgetPeriod, Budgets, BudgetScope, RateLimitBudget
+from modelops.gateway.limiter import Verdict
+
+# Entries of the per-client admission cache before it starts over (as the policy's caches).
+CACHE_ENTRIES = 4096
+# Counters outlive their period by this much in Redis: replicas whose clocks disagree by a
+# little near midnight still find the counter they are writing to.
+EXPIRY_GRACE = 86_400.0
+REQUESTS = "requests"
+TOKENS = "tokens"
+_KIND = {REQUESTS: "rq", TOKENS: "tk"}
+
+
+@dataclass(frozen=True)
+class Period:
+    """One calendar period: the counter's name part, and when the next one starts."""
+
+    label: str
+    ends: float  # seconds since the epoch
+
+
+def period_of(kind: BudgetPeriod, now: float, zone: ZoneInfo) -> Period:
+    """The day or month that ``now`` falls in, as the calendar reads in ``zone``."""
+    local = datetime.fromtimestamp(now, zone)
+    if kind == BudgetPeriod.DAY:
+        label = local.strftime("%Y-%m-%d")
+        following = local.date() + timedelta(days=1)
+    else:
+        label = local.strftime("%Y-%m")
+        following = (local.date().replace(day=28) + timedelta(days=4)).replace(day=1)
+    # Midnight of the next day in the zone (its offset, not today's: DST may change overnight).
+    start = datetime(following.year, following.month, following.day, tzinfo=zone)
+    return Period(label, start.timestamp())
+
+
+@dataclass(frozen=True)
+class BudgetDemand:
+    """What one request asks of one budget counter (as ``limiter.Demand`` does of a window)."""
+
+    key: str
+    limit: int | None  # None: charge only, never refuse (an answer's tokens)
+    need: int
+    charge: int
+    ends: float  # when the counter's period ends
+    budget: str
+    unit: str  # REQUESTS or TOKENS
+
+    @property
+    def expires_at(self) -> int:
+        return int(self.ends + EXPIRY_GRACE)
+
+
+def judge(demand: BudgetDemand, used: int, now: float, charged: bool = False) -> Verdict:
+    """One budget counter's verdict, in the windows' terms: a refusal's retry and the reset
+    are both the end of the period. ``charged``: the request passed and was charged."""
+    left = max(0.0, demand.ends - now)
+    limit = demand.limit
+    refused = limit is not None and used + demand.need > limit
+    charge = demand.charge if charged else 0
+    return Verdict(demand.key, limit, used, left if refused else 0.0, left, charge)
+
+
+@dataclass
+class _Compiled:
+    spec: RateLimitBudget
+    period: Period = field(default_factory=lambda: Period("", 0.0))
+
+
+class BudgetPlan:
+    """The budgets of a policy, compiled once; per request only the period may move on."""
+
+    def __init__(self, budgets: Budgets, prefix: str) -> None:
+        self.zone = ZoneInfo(budgets.time_zone)
+        self._prefix = prefix
+        self._budgets = [_Compiled(spec) for spec in budgets.limits]
+        # A client's admission demands stay the same until the first of their periods ends:
+        # per request a dict look-up (bounded like the policy's caches).
+        self._admissions: dict[tuple[str, str], tuple[float, tuple[BudgetDemand, ...]]] = {}
+
+    def _current(self, compiled: _Compiled, now: float) -> Period:
+        if now >= compiled.period.ends:
+            compiled.period = period_of(compiled.spec.period, now, self.zone)
+        return compiled.period
+
+    def _applying(self, tier: str) -> Iterable[_Compiled]:
+        return (b for b in self._budgets if b.spec.tier is None or b.spec.tier == tier)
+
+    def _key(self, spec: RateLimitBudget, unit: str, label: str, client: str, tier: str) -> str:
+        scope = {BudgetScope.CLIENT: client, BudgetScope.TIER: tier, BudgetScope.GLOBAL: "*"}
+        return f"{self._prefix}:bg:{spec.name}:{_KIND[unit]}:{label}:{scope[spec.scope]}"
+
+    def admission(self, client: str, tier: str, now: float) -> tuple[BudgetDemand, ...]:
+        """Checked before a request: one request each, and tokens left (need 1, charge 0)."""
+        known = self._admissions.get((client, tier))
+        if known is not None and now < known[0]:
+            return known[1]
+        demands = self._admission(client, tier, now)
+        if len(self._admissions) >= CACHE_ENTRIES:
+            self._admissions.clear()
+        until = min((d.ends for d in demands), default=math.inf)
+        self._admissions[client, tier] = (until, demands)
+        return demands
+
+    def _admission(self, client: str, tier: str, now: float) -> tuple[BudgetDemand, ...]:
+        demands = []
+        for compiled in self._applying(tier):
+            spec, period = compiled.spec, self._current(compiled, now)
+            for unit, limit, charge in ((REQUESTS, spec.requests, 1), (TOKENS, spec.tokens, 0)):
+                if limit is not None:
+                    key = self._key(spec, unit, period.label, client, tier)
+                    demand = BudgetDemand(key, limit, 1, charge, period.ends, spec.name, unit)
+                    demands.append(demand)
+        return tuple(demands)
+
+    def token_charges(self, client: str, tier: str, tokens: int, now: float) -> list[BudgetDemand]:
+        """An answer's tokens, charged to the period it ended in; they never refuse."""
+        charges = []
+        for compiled in self._applying(tier):
+            spec, period = compiled.spec, self._current(compiled, now)
+            if spec.tokens is not None:
+                key = self._key(spec, TOKENS, period.label, client, tier)
+                charges.append(BudgetDemand(key, None, 0, tokens, period.ends, spec.name, TOKENS))
+        return charges
+
+    def resets_at(self, demand: BudgetDemand) -> str:
+        return datetime.fromtimestamp(demand.ends, self.zone).isoformat()
+
+
+class BudgetCounters:
+    """In-memory budget counters of one process (the Redis script keeps the same in Redis)."""
+
+    def __init__(self) -> None:
+        self._used: dict[str, int] = {}
+        self._ends: dict[str, float] = {}
+
+    def fits(self, demands: Sequence[BudgetDemand]) -> bool:
+        used = self._used
+        return all(d.limit is None or used.get(d.key, 0) + d.need <= d.limit for d in demands)
+
+    def verdicts(self, demands: Sequence[BudgetDemand], now: float, charged: bool) -> list[Verdict]:
+        """Each counter's verdict, as it stood before ``charge``."""
+        used = self._used
+        if charged:
+            return [judge(d, used.get(d.key, 0) - d.charge, now, True) for d in demands]
+        return [judge(d, used.get(d.key, 0), now) for d in demands]
+
+    def charge(self, demands: Sequence[BudgetDemand]) -> None:
+        for d in demands:
+            if d.charge:
+                self._used[d.key] = self._used.get(d.key, 0) + d.charge
+                self._ends[d.key] = d.ends
+
+    def sweep(self, now: float) -> int:
+        """Forget counters of periods that have ended; returns how many remain."""
+        for key in [key for key, ends in self._ends.items() if ends <= now]:
+            del self._used[key], self._ends[key]
+        return len(self._used)

@@ -1,0 +1,164 @@
+"""How the gateway reaches Redis: one address or Sentinel, with AUTH and TLS.
+
+Where Redis is comes from the policy (``RateLimit.redis``); the secrets come from the pod:
+the ACL user and password as environment variables filled from the Secret the spec names,
+the CA as a file mounted from its Secret. The operator renders references to them and never
+reads their values. Every connection packs commands with hiredis (see ``_HiredisPacking``).
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hiredis
+import redis.asyncio as redis_async
+from redis.asyncio.connection import (
+    AbstractConnection,
+    Connection,
+    ConnectionPool,
+    SSLConnection,
+    UnixDomainSocketConnection,
+    parse_url,
+)
+from redis.asyncio.sentinel import (
+    Sentinel,
+    SentinelConnectionPool,
+    SentinelManagedConnection,
+    SentinelManagedSSLConnection,
+)
+
+from modelops.api.spec import REDIS_PASSWORD_ENV, REDIS_USERNAME_ENV
+from modelops.api.spec import RedisBackend as RedisSpec
+
+
+@dataclass(frozen=True)
+class RedisSecrets:
+    """What the pod holds for Redis: never in the policy, never logged."""
+
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], ca_file: Path | None) -> "RedisSecrets":
+        username = env.get(REDIS_USERNAME_ENV) or None
+        return cls(username, env.get(REDIS_PASSWORD_ENV) or None, ca_file)
+
+    def __repr__(self) -> str:  # the password must not reach a log through a repr
+        return f"RedisSecrets(username={self.username!r}, ca_file={self.ca_file!r})"
+
+
+def redis_url(address: str) -> str:
+    """The policy allows ``host:port`` or a ``redis://`` URL."""
+    if "://" in address:
+        return address
+    return f"redis://{address}"
+
+
+class _HiredisPacking(AbstractConnection):
+    """Commands packed by hiredis (C) instead of redis-py's asyncio code (Python, which joins
+    a growing buffer once per argument: for one call with hundreds of keys that was the
+    client's largest single cost). redis-py's own synchronous client packs with hiredis."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        first = args[0].encode() if isinstance(args[0], str) else args[0]
+        if b" " in first:  # "SCRIPT LOAD": the words go as separate arguments, as redis-py does
+            args = (*first.split(), *args[1:])
+        return [hiredis.pack_command(args)]
+
+
+class _TcpConnection(_HiredisPacking, Connection):
+    pass
+
+
+class _TlsConnection(_HiredisPacking, SSLConnection):
+    pass
+
+
+class _UnixConnection(_HiredisPacking, UnixDomainSocketConnection):
+    pass
+
+
+class _SentinelTcpConnection(_HiredisPacking, SentinelManagedConnection):
+    pass
+
+
+class _SentinelTlsConnection(_HiredisPacking, SentinelManagedSSLConnection):
+    pass
+
+
+_PACKING = {
+    Connection: _TcpConnection,
+    SSLConnection: _TlsConnection,
+    UnixDomainSocketConnection: _UnixConnection,
+}
+
+
+def _uses_tls(spec: RedisSpec) -> bool:
+    return spec.tls is not None or (spec.address or "").startswith("rediss://")
+
+
+def _secret_options(spec: RedisSpec, secrets: RedisSecrets) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if secrets.password is not None:
+        options["password"] = secrets.password
+        if secrets.username is not None:
+            options["username"] = secrets.username
+    if _uses_tls(spec) and secrets.ca_file is not None:
+        options["ssl_ca_certs"] = str(secrets.ca_file)
+    return options
+
+
+def _timeouts(timeout: float) -> dict[str, Any]:
+    return {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        # A dead Redis must cost one quick failure per batch, not a retry storm.
+        "retry_on_timeout": False,
+    }
+
+
+def _sentinel_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def connect(spec: RedisSpec, secrets: RedisSecrets, timeout: float) -> "redis_async.Redis":
+    """A client of the primary: at ``spec.address``, or wherever the sentinels say it is now
+    (after a failover the next connection asks them again)."""
+    # One batch is in flight at a time, so one connection is all the pool needs; one spare
+    # for a connection being replaced after an error.
+    common = {**_timeouts(timeout), **_secret_options(spec, secrets), "max_connections": 2}
+    if spec.sentinel is None:
+        options: dict[str, Any] = dict(parse_url(redis_url(spec.address or "")))
+        plain = options.pop("connection_class", Connection)
+        if spec.tls is not None:
+            plain = SSLConnection
+        pool = ConnectionPool(connection_class=_PACKING[plain], **options, **common)
+        return redis_async.Redis.from_pool(pool)
+    tls = _uses_tls(spec)
+    sentinel_options: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+    }
+    if tls:
+        sentinel_options["ssl"] = True
+        if secrets.ca_file is not None:
+            sentinel_options["ssl_ca_certs"] = str(secrets.ca_file)
+    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+        [_sentinel_address(a) for a in spec.sentinel.addresses], sentinel_kwargs=sentinel_options
+    )
+    connection = _SentinelTlsConnection if tls else _SentinelTcpConnection
+    client: redis_async.Redis = sentinels.master_for(
+        spec.sentinel.master_name,
+        connection_pool_class=SentinelConnectionPool,
+        connection_class=connection,
+        **common,
+    )
+    return client
+
+
+def secrets_from_pod(ca_file: Path | None) -> RedisSecrets:
+    return RedisSecrets.from_env(os.environ, ca_file)
