@@ -20,6 +20,7 @@ NAMES = (
     "NODE_NETNS",
     "NODE_LINK",
     "NODE_NAME",
+    "NODE_ROOT",
 )
 
 
@@ -34,6 +35,7 @@ class NodeNetwork:
     node_netns: str
     node_link: str
     node_name: str
+    node_root: str  # the node's data, removed with it by hack/real-node-down.sh
     apiserver_port: int
 
 
