@@ -87,6 +87,9 @@ def bench_service(name: str) -> dict[str, Any]:
             "tokensPerMinute": 200000,
             "tiers": [{"name": "free", "requestsPerMinute": 60, "tokensPerMinute": 10000}],
             "defaultTier": "free",
+            # Autoscaled above one replica: the counts are shared in Redis, or admission
+            # refuses the spec (KWOK's pods never connect to it).
+            "redis": {"address": "redis://redis:6379/0"},
         },
     )
 
