@@ -165,6 +165,23 @@ def demo_service(
     }
 
 
+def error_rate_analysis(prometheus: str) -> dict[str, Any]:
+    """A canary analysis that rolls back above 20% errors (the ErrorRate preset), run every
+    3 s and failing after two runs: what the e2e rollbacks through Prometheus use."""
+    return {
+        "interval": "3s",
+        "failureLimit": 2,
+        "metrics": [
+            {
+                "name": "error-rate",
+                "preset": "ErrorRate",
+                "prometheus": {"address": prometheus},
+                "max": 0.2,
+            }
+        ],
+    }
+
+
 def wait_ready(cluster: Cluster, namespace: str, name: str, timeout: float = 120) -> None:
     """The ModelService's Ready condition is True, or fail with its status and pods."""
 

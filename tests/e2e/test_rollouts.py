@@ -24,6 +24,7 @@ from tests.e2e.support import (
     chat,
     demo_service,
     deployments,
+    error_rate_analysis,
     last_history,
     pods,
     promql_value,
@@ -208,18 +209,7 @@ def test_error_rate_under_traffic_is_rolled_back_through_prometheus(
     """The operator's pod asks the Prometheus on the node link for the ErrorRate preset of the
     canary, whose model answers half its requests with 500s."""
     name = "flaky"
-    analysis = {
-        "interval": "3s",
-        "failureLimit": 2,
-        "metrics": [
-            {
-                "name": "error-rate",
-                "preset": "ErrorRate",
-                "prometheus": {"address": prometheus},
-                "max": 0.2,
-            }
-        ],
-    }
+    analysis = error_rate_analysis(prometheus)
     url = deploy_stable(cluster, namespace, name, analysis=analysis)
     loop = start(traffic, url)
     cluster.apply(canary(name, "2.0.0", env={"ERROR_RATE": "0.5"}, analysis=analysis), namespace)

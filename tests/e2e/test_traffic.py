@@ -24,6 +24,7 @@ from tests.e2e.support import (
     OPENER,
     chat_body,
     demo_service,
+    error_rate_analysis,
     pods,
     service_url,
     wait_phase,
@@ -158,18 +159,7 @@ def test_a_failing_canary_seen_only_in_shadow_is_rolled_back(
     them; the ErrorRate preset (the operator's pod asking the real Prometheus) rolls it back,
     and no client ever receives a canary answer or an error."""
     name = "shadow"
-    analysis = {
-        "interval": "3s",
-        "failureLimit": 2,
-        "metrics": [
-            {
-                "name": "error-rate",
-                "preset": "ErrorRate",
-                "prometheus": {"address": prometheus},
-                "max": 0.2,
-            }
-        ],
-    }
+    analysis = error_rate_analysis(prometheus)
     rollout = {
         "strategy": "Canary",
         "steps": [{"mirror": 100, "pause": "5m"}, {"weight": 50}],
