@@ -253,15 +253,15 @@ async def _scenario(
     report["slow_reader_received_mb"] = round(received / (1 << 20), 1)
     assert received < ENDLESS_STREAM_MB * (1 << 20)
 
-    # Oversized bodies, declared and chunked: 413, never buffered whole.
+    # Oversized bodies, declared and chunked: 400, never buffered whole.
     big = b"x" * (MAX_BODY + 1)
-    assert (await _post(http, chat, KEY, big))[0] == 413
+    assert (await _post(http, chat, KEY, big))[0] == 400
 
     async def chunks() -> Any:
         for _ in range(8):
             yield b"y" * (MAX_BODY // 4)
 
-    assert (await _post(http, chat, KEY, chunks()))[0] == 413
+    assert (await _post(http, chat, KEY, chunks()))[0] == 400
 
     # Malformed JSON from the upstream reaches the client as sent; no 500.
     for path, body in MALFORMED.items():

@@ -10,7 +10,7 @@ from tests.gateway.support import Stub, closed_port_url, gateway, metric, proxie
 CHAT = "/v1/chat/completions"
 
 
-def test_oversized_body_is_413_and_never_reaches_the_model() -> None:
+def test_oversized_body_is_400_and_never_reaches_the_model() -> None:
     stub = Stub()
 
     async def body_stream() -> AsyncIterator[bytes]:
@@ -20,10 +20,12 @@ def test_oversized_body_is_413_and_never_reaches_the_model() -> None:
     async def scenario() -> None:
         async with proxied(stub, max_body_bytes=1000) as (gw_url, _, http):
             async with http.post(gw_url + CHAT, data=b"x" * 2000) as r:
-                assert r.status == 413
+                assert r.status == 400
+                assert (await r.json())["error"]["type"] == "invalid_request_error"
             # Chunked: no Content-Length to refuse on, the limit applies while reading.
             async with http.post(gw_url + CHAT, data=body_stream()) as r:
-                assert r.status == 413
+                assert r.status == 400
+                assert (await r.json())["error"]["type"] == "invalid_request_error"
             async with http.post(gw_url + CHAT, json={"m": "small"}) as r:
                 assert r.status == 200
             assert stub.calls == 1

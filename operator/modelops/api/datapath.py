@@ -166,7 +166,7 @@ class InputValidation(ApiModel):
         default=None,
         ge=1,
         le=64 * 1024 * 1024,
-        description="Larger request bodies get 413. Default 10Mi.",
+        description="Larger request bodies get 400 (invalid_request_error). Default 10Mi.",
     )
     max_message_chars: int | None = Field(
         default=None,

@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a client may take to send its request body -> 408",
     )
     p.add_argument(
-        "--max-body-bytes", type=int, default=d.max_body_bytes, help="larger request bodies get 413"
+        "--max-body-bytes", type=int, default=d.max_body_bytes, help="larger request bodies get 400"
     )
     p.add_argument(
         "--readiness-path", default=d.readiness_path, help="upstream path that /readyz asks"

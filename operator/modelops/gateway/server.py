@@ -1,7 +1,7 @@
 """The gateway's HTTP side: admission, proxying and observation of each request.
 
 Order per request, cheapest refusal first: identify the client (401), declared body size
-(413), rate limits and calendar budgets (429), read the body within the size limit (413),
+(400), rate limits and calendar budgets (429), read the body within the size limit (400),
 send to the model through the upstream chain (503/504), pass the answer back (streamed
 answers chunk by chunk), then charge the tokens its ``usage`` reports. Everything a request
 needs from the policy is read once at its start, so a reload never changes a request half way.
@@ -507,9 +507,13 @@ class Gateway:
         return spent
 
     def _too_large(self, ex: Exchange) -> web.Response:
+        """A 400 like the other input checks (OpenAI answers an oversized request so), not
+        413: clients of OpenAI-style APIs handle 400 ``invalid_request_error`` already."""
         ex.error = "body_too_large"
         cap = self.config.max_body_bytes
-        return error_response(413, "request_too_large", f"request body is larger than {cap} bytes")
+        return error_response(
+            400, "invalid_request_error", f"request body is larger than {cap} bytes", param="body"
+        )
 
     async def _relay(
         self,
