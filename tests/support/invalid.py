@@ -74,6 +74,11 @@ CASES = [
         "spec.rollout.trafficRouting",
     ),
     Invalid(
+        "sticky-on-a-mesh",
+        {"rollout": {**CANARY, "trafficRouting": {"istio": {"stickyHeader": "X-User-ID"}}}},
+        "spec.rollout.trafficRouting.istio.stickyHeader",
+    ),
+    Invalid(
         "pause-duration",
         {"rollout": {"steps": [{"weight": 10, "pause": "5 minutes"}]}},
         "spec.rollout.steps[0].pause",

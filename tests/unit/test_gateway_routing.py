@@ -129,10 +129,15 @@ def test_meshes_route_header_matches_to_the_canary(routing: dict[str, Any], kind
     assert len(rules["rules" if kind == "HTTPRoute" else "http"]) == 1
 
 
-def test_stickiness_is_the_gateway_provider_s_alone() -> None:
+@pytest.mark.parametrize(
+    "mesh", [{"istio": {}}, {"gatewayAPI": {"parentRefs": [{"name": "web"}]}}], ids=str
+)
+def test_stickiness_is_the_gateway_provider_s_alone(mesh: dict[str, Any]) -> None:
     document = sample()
-    document["spec"]["rollout"]["trafficRouting"] = {"istio": {"stickyHeader": "X-User-ID"}}
-    with pytest.raises(ValueError, match="stickyHeader"):
+    (provider,) = mesh
+    mesh[provider]["stickyHeader"] = "X-User-ID"
+    document["spec"]["rollout"]["trafficRouting"] = mesh
+    with pytest.raises(ValueError, match="stickyHeader needs trafficRouting.gateway: a mesh's"):
         parse_model_service(document)
 
 

@@ -601,7 +601,37 @@ class ReplicasRouting(ApiModel):
     """No mesh: the Service selects both tracks; the weight is the replica ratio."""
 
 
-class GatewayApiRouting(ApiModel):
+def _not_sticky(routing: "MeshRouting") -> bool:
+    return routing.sticky_header is None
+
+
+class MeshRouting(ApiModel):
+    """What the mesh providers share: a weighted route, which picks a version per request."""
+
+    rules = (
+        Rule(
+            cel="!has(self.stickyHeader)",
+            message=(
+                "stickyHeader needs trafficRouting.gateway: a mesh's weighted route picks the "
+                "version for each request on its own, so it cannot keep a user on one version "
+                "(header routes in rollout.match do work here)"
+            ),
+            check=_not_sticky,
+            field_path=".stickyHeader",
+        ),
+    )
+
+    sticky_header: str | None = Field(
+        default=None,
+        max_length=128,
+        description=(
+            "Refused at admission, with the reason: only trafficRouting.gateway keeps a user "
+            "on one version. Here so a spec asking a mesh for it is told why, not ignored."
+        ),
+    )
+
+
+class GatewayApiRouting(MeshRouting):
     """A Gateway API HTTPRoute whose backendRefs carry the weights."""
 
     parent_refs: list[FreeForm] = Field(
@@ -612,7 +642,7 @@ class GatewayApiRouting(ApiModel):
     )
 
 
-class IstioRouting(ApiModel):
+class IstioRouting(MeshRouting):
     """An Istio VirtualService with weighted destinations."""
 
     hosts: list[str] | None = Field(
