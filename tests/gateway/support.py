@@ -106,8 +106,15 @@ def write_policy(path: Path, text: str) -> Path:
 
 
 def metric(gw: Gateway, name: str, labels: dict[str, str] | None = None) -> float:
-    value = gw.metrics.registry.get_sample_value(name, labels or {})
-    return 0.0 if value is None else value
+    """The sum of ``name``'s samples whose labels include ``labels`` (a series' other labels,
+    such as ``traffic``, summed over, as a PromQL ``sum`` would)."""
+    wanted = (labels or {}).items()
+    return sum(
+        sample.value
+        for family in gw.metrics.registry.collect()
+        for sample in family.samples
+        if sample.name == name and wanted <= sample.labels.items()
+    )
 
 
 def closed_port_url() -> str:

@@ -275,9 +275,12 @@ def test_mirrored_copies_reach_the_canary_and_never_the_client(tmp_path: Path) -
                 return sum(metric(p.canary, answers, {"code": c}) for c in ("500", "503"))
 
             await settle(lambda: answered() == 20)
+            # ... labelled as mirrored: none of them is a live answer.
             per_track = "modelops_gateway_requests_total"
-            canary = {"tier": "none", "track": "canary"}
-            assert metric(p.canary, per_track, {**canary, "code": "500"}) == failing.calls >= 5
+            canary = {"tier": "none", "track": "canary", "code": "500"}
+            mirrored = metric(p.canary, per_track, {**canary, "traffic": "mirrored"})
+            assert mirrored == failing.calls >= 5
+            assert metric(p.canary, per_track, {**canary, "traffic": "live"}) == 0
             failed = {"result": "failed"}
             await settle(lambda: metric(p.stable, "modelops_gateway_mirrored_total", failed) == 20)
 

@@ -50,9 +50,8 @@ def test_metrics_endpoint_labels_tier_code_and_track(tmp_path: Path) -> None:
                 assert r.status == 200
             async with http.get(gw_url + "/metrics") as r:
                 text = await r.text()
-            assert (
-                'modelops_gateway_requests_total{code="200",tier="gold",track="canary"} 1.0' in text
-            )
+            labels = 'code="200",tier="gold",track="canary",traffic="live"'
+            assert f"modelops_gateway_requests_total{{{labels}}} 1.0" in text
             assert "modelops_gateway_request_duration_seconds_bucket" in text
             assert "modelops_gateway_breaker_state" in text
 

@@ -137,7 +137,7 @@ def test_stickiness_is_the_gateway_provider_s_alone(mesh: dict[str, Any]) -> Non
     (provider,) = mesh
     mesh[provider]["stickyHeader"] = "X-User-ID"
     document["spec"]["rollout"]["trafficRouting"] = mesh
-    with pytest.raises(ValueError, match="stickyHeader needs trafficRouting.gateway: a mesh's"):
+    with pytest.raises(ValueError, match=r"stickyHeader needs trafficRouting\.gateway: a mesh's"):
         parse_model_service(document)
 
 

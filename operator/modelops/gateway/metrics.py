@@ -1,5 +1,10 @@
 """Prometheus metrics of one gateway, labelled by ``track`` so canary analysis can compare.
 
+The series of answers (requests, durations, tokens, time to first token, tokens per second)
+also say ``traffic``: ``live`` for an answer a client received, ``mirrored`` for a shadow copy
+whose answer was discarded. The analysis presets sum over both, so a shadow step judges a
+canary no user has seen; a dashboard can tell them apart.
+
 Each gateway owns its registry instead of using the process-wide default one, so tests can run
 several gateways in one process and read each one's numbers. Labels are bounded: tiers come
 from the policy (at most 32), codes from HTTP, never client ids.
@@ -8,6 +13,8 @@ from the policy (at most 32), codes from HTTP, never client ids.
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 PREFIX = "modelops_gateway_"
+# The ``traffic`` label's values: an answer a client received, or a discarded shadow copy's.
+LIVE, MIRRORED = "live", "mirrored"
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 TPS_BUCKETS = (1, 5, 10, 20, 40, 80, 160, 320, 640, 1280)
@@ -21,34 +28,34 @@ class Metrics:
         self.requests = Counter(
             PREFIX + "requests",
             "Requests answered, by tier, status code and track.",
-            ["tier", "code", "track"],
+            ["tier", "code", "track", "traffic"],
             registry=r,
         )
         self.latency = Histogram(
             PREFIX + "request_duration_seconds",
             "Time from request to the end of the answer.",
-            ["tier", "track"],
+            ["tier", "track", "traffic"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.ttft = Histogram(
             PREFIX + "time_to_first_token_seconds",
             "Streamed answers: time from request to the first chunk from the model.",
-            ["tier", "track"],
+            ["tier", "track", "traffic"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.tokens_per_second = Histogram(
             PREFIX + "tokens_per_second",
             "Streamed answers: completion tokens over the time after the first chunk.",
-            ["tier", "track"],
+            ["tier", "track", "traffic"],
             buckets=TPS_BUCKETS,
             registry=r,
         )
         self.tokens = Counter(
             PREFIX + "tokens",
             "LLM tokens charged, from the answers' usage.",
-            ["tier", "track"],
+            ["tier", "track", "traffic"],
             registry=r,
         )
         self.limited = Counter(
@@ -89,19 +96,19 @@ class Metrics:
         )
         # ``labels(...)`` validates and locks on every call; the children of the per-request
         # series are looked up once and kept (label values are bounded, see above).
-        self._answered: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+        self._answered: dict[tuple[str, int, str], tuple[Counter, Histogram]] = {}
         self._breakers: dict[str, Gauge] = {}
         self._budgets: dict[tuple[str, str, str], Counter] = {}
 
-    def answered(self, tier: str, status: int, seconds: float) -> None:
+    def answered(self, tier: str, status: int, seconds: float, traffic: str = LIVE) -> None:
         """One request done: count it by status and observe its duration."""
-        children = self._answered.get((tier, status))
+        children = self._answered.get((tier, status, traffic))
         if children is None:
             children = (
-                self.requests.labels(tier, str(status), self.track),
-                self.latency.labels(tier, self.track),
+                self.requests.labels(tier, str(status), self.track, traffic),
+                self.latency.labels(tier, self.track, traffic),
             )
-            self._answered[tier, status] = children
+            self._answered[tier, status, traffic] = children
         children[0].inc()
         children[1].observe(seconds)
 

@@ -38,7 +38,7 @@ from modelops.gateway.forwarding import Router
 from modelops.gateway.limiter import Demand, Outcome
 from modelops.gateway.logs import Throttled, access_log, log, log_access
 from modelops.gateway.mark import MARK_HEADER, MARK_REFUSED_HEADER, sign, verify
-from modelops.gateway.metrics import Metrics
+from modelops.gateway.metrics import LIVE, MIRRORED, Metrics
 from modelops.gateway.policy import NO_TIER, Identity, Policy, limit_name
 from modelops.gateway.redis_backend import RedisBackend
 from modelops.gateway.redis_connect import secrets_from_pod
@@ -254,7 +254,7 @@ class Gateway:
             self.router.stats.forwarded.labels(ex.forwarded_to, str(status)).inc()
             self.router.stats.duration.labels(ex.forwarded_to).observe(duration)
         else:
-            self.metrics.answered(ex.tier, status, duration)
+            self.metrics.answered(ex.tier, status, duration, MIRRORED if ex.mirrored else LIVE)
         if ex.mirrored and self.router is not None:
             self.router.mirror.received.labels(str(status)).inc()
         if not access_log.isEnabledFor(logging.INFO):
@@ -620,13 +620,14 @@ class Gateway:
         if ex.forwarded_to is not None:
             return  # the answering track's gateway observes them
         m, track = self.metrics, self.config.track
-        m.tokens.labels(ex.tier, track).inc(usage.total)
+        traffic = MIRRORED if ex.mirrored else LIVE
+        m.tokens.labels(ex.tier, track, traffic).inc(usage.total)
         if first is not None:
-            m.ttft.labels(ex.tier, track).observe(first - ex.started)
+            m.ttft.labels(ex.tier, track, traffic).observe(first - ex.started)
             elapsed = time.monotonic() - first
             generated = usage.completion if usage.completion is not None else usage.total
             if elapsed > 0 and generated:
-                m.tokens_per_second.labels(ex.tier, track).observe(generated / elapsed)
+                m.tokens_per_second.labels(ex.tier, track, traffic).observe(generated / elapsed)
 
     def _charge(self, policy: Policy, who: Identity, ex: Exchange) -> None:
         """Charge the answer's tokens without waiting for the store: the answer need not
