@@ -42,6 +42,7 @@ per request), so the memory/Redis comparison is also printed as CPU time per req
 Prints a table, writes ``bench/results/gateway.json``. Numbers only, no timed assertions.
   make bench-gateway                              # installs nginx/wrk/redis when missing, runs
   PYTHONPATH=. .venv/bin/python bench/gateway.py [--quick] [--stub nginx] [--no-pin]
+      [--rate 300] [--only gateway-memory,gateway-keys]   # some targets (direct, nginx always)
 ``--stub nginx`` answers from an nginx ``return`` instead of Python, which leaves more of core 0
 to the load generator (same JSON body).
 """
@@ -91,6 +92,16 @@ BUDGETS = (
     "{name: all, period: Month, scope: Global, tokens: 1000000000000000}]}\n"
 )
 SETTLE_SECONDS = 1.0
+# The gateway targets, in the order they run (--only picks some).
+TARGETS = (
+    "gateway-memory",
+    "gateway-forwarded",
+    "gateway-mirrored",
+    "gateway-redis",
+    "gateway-memory-budgets",
+    "gateway-redis-budgets",
+    "gateway-keys",
+)
 
 STUB = f"""
 import sys
@@ -186,6 +197,12 @@ class Settings:
     stub: str  # "python" or "nginx"
     load_core: int = 0
     proxy_core: int = 1
+    # The gateway targets to measure (--only); None: all. direct and nginx always run: every
+    # other row is compared with them.
+    only: frozenset[str] | None = None
+
+    def wants(self, target: str) -> bool:
+        return self.only is None or target in self.only
 
 
 @dataclass
@@ -553,21 +570,26 @@ def run(s: Settings, procs: Processes, tmp: Path) -> list[Result]:
     wait_redis(redis_port, redis, redis_log)
 
     results = measure(procs, s, tmp, "direct", argv=None, port=stub_port)
-    port = free_port()
-    argv = gateway_process(tmp, "gateway-memory", port, stub_port, None)
-    results += measure(procs, s, tmp, "gateway-memory", argv=argv, port=port)
-    for name, table in (("gateway-forwarded", FORWARDED), ("gateway-mirrored", MIRRORED)):
-        results += measure_routed(procs, s, tmp, stub_port, name=name, table=table)
-    port = free_port()
-    argv = gateway_process(tmp, "gateway-redis", port, stub_port, redis_port)
-    results += measure(procs, s, tmp, "gateway-redis", argv=argv, port=port)
-    for name, store in (("gateway-memory-budgets", None), ("gateway-redis-budgets", redis_port)):
+    if s.wants("gateway-memory"):
         port = free_port()
-        argv = gateway_process(tmp, name, port, stub_port, store, extra=BUDGETS)
-        results += measure(procs, s, tmp, name, argv=argv, port=port)
-    port = free_port()
-    argv = gateway_process(tmp, "gateway-keys", port, stub_port, None, keys=True)
-    results += measure(procs, s, tmp, "gateway-keys", argv=argv, port=port)
+        argv = gateway_process(tmp, "gateway-memory", port, stub_port, None)
+        results += measure(procs, s, tmp, "gateway-memory", argv=argv, port=port)
+    for name, table in (("gateway-forwarded", FORWARDED), ("gateway-mirrored", MIRRORED)):
+        if s.wants(name):
+            results += measure_routed(procs, s, tmp, stub_port, name=name, table=table)
+    if s.wants("gateway-redis"):
+        port = free_port()
+        argv = gateway_process(tmp, "gateway-redis", port, stub_port, redis_port)
+        results += measure(procs, s, tmp, "gateway-redis", argv=argv, port=port)
+    for name, store in (("gateway-memory-budgets", None), ("gateway-redis-budgets", redis_port)):
+        if s.wants(name):
+            port = free_port()
+            argv = gateway_process(tmp, name, port, stub_port, store, extra=BUDGETS)
+            results += measure(procs, s, tmp, name, argv=argv, port=port)
+    if s.wants("gateway-keys"):
+        port = free_port()
+        argv = gateway_process(tmp, "gateway-keys", port, stub_port, None, keys=True)
+        results += measure(procs, s, tmp, "gateway-keys", argv=argv, port=port)
     port = free_port()
     argv = nginx_argv(tmp, "nginx", NGINX_PROXY.format(port=port, upstream=stub_port))
     results += measure(procs, s, tmp, "nginx", argv=argv, port=port)
@@ -790,7 +812,15 @@ def main() -> int:
     parser.add_argument("--stub", choices=["python", "nginx"], default="python")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument("--out", type=Path, default=RESULTS / "gateway.json")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help=f"comma-separated gateway targets ({', '.join(TARGETS)}); direct and nginx always",
+    )
     args = parser.parse_args()
+    only = None if args.only is None else frozenset(args.only.split(","))
+    if only is not None and not only <= set(TARGETS):
+        raise SystemExit(f"--only: unknown target(s) {sorted(only - set(TARGETS))}")
     for tool in ("wrk", "nginx", "redis-server"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} not found: run hack/install-bench-deps.sh")
@@ -805,6 +835,7 @@ def main() -> int:
         rate=args.rate,
         pin=pin,
         stub=args.stub,
+        only=only,
     )
     where = "proxy alone on core 1; stub, load generator, redis on core 0" if pin else "unpinned"
     print(f"gateway bench: {cores} cores, {where}; stub={s.stub}", flush=True)
