@@ -74,6 +74,11 @@ CASES = [
         "spec.rollout.trafficRouting",
     ),
     Invalid(
+        "drain-past-grace",
+        {"podTemplate": {"drainSeconds": 10, "terminationGracePeriodSeconds": 10}},
+        "spec.podTemplate.drainSeconds",
+    ),
+    Invalid(
         "sticky-on-a-mesh",
         {"rollout": {**CANARY, "trafficRouting": {"istio": {"stickyHeader": "X-User-ID"}}}},
         "spec.rollout.trafficRouting.istio.stickyHeader",

@@ -112,6 +112,35 @@ def test_model_pods_get_no_api_token_unless_they_name_an_account() -> None:
             assert pod["automountServiceAccountToken"] is False, where
 
 
+def test_every_serving_container_drains_before_it_stops() -> None:
+    for where, pod in _every_pod_rendered().items():
+        for container in pod["containers"]:
+            hook = container["lifecycle"]["preStop"]
+            assert hook == {"sleep": {"seconds": 5}}, (where, container["name"])
+
+
+@pytest.mark.parametrize(
+    ("template", "drain"),
+    [({"drainSeconds": 0}, None), ({"drainSeconds": 20, "terminationGracePeriodSeconds": 60}, 20)],
+)
+def test_drain_seconds_are_the_spec_s(template: dict[str, Any], drain: int | None) -> None:
+    limits = {"requestsPerMinute": 60}
+    document = model_service("drained", podTemplate=template, rateLimit=limits, replicas=1)
+    (deployment,) = by_kind(render(document), "Deployment")
+    for container in deployment["spec"]["template"]["spec"]["containers"]:
+        got = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds")
+        assert got == drain, container["name"]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [{"drainSeconds": 30}, {"terminationGracePeriodSeconds": 5}, {"drainSeconds": 60}],
+)
+def test_a_drain_that_outlasts_the_grace_period_is_refused(template: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="drainSeconds must be less than"):
+        parse_model_service(model_service("drained", podTemplate=template))
+
+
 def test_gpu_limits_and_placement_pass_through() -> None:
     document = model_service(
         "gpu",

@@ -99,8 +99,40 @@ class ModelSpec(ApiModel):
     )
 
 
+# A pod marked for deletion leaves its Service's endpoints and every node's kube-proxy rules
+# a moment later; until then new connections still reach it. Its containers wait this long
+# (a preStop sleep) before they are told to stop, so no new connection meets a closed port.
+DEFAULT_DRAIN_SECONDS = 5
+# Kubernetes' own default grace period, which the drain must leave time in.
+DEFAULT_GRACE_SECONDS = 30
+
+
+def _drain_within_grace(template: "PodTemplate") -> bool:
+    grace = template.termination_grace_period_seconds
+    drain = template.drain_seconds
+    drain = DEFAULT_DRAIN_SECONDS if drain is None else drain
+    return drain == 0 or drain < (DEFAULT_GRACE_SECONDS if grace is None else grace)
+
+
 class PodTemplate(ApiModel):
     """What the model pods need beyond the container: placement, identity, metadata."""
+
+    rules = (
+        Rule(
+            cel=(
+                f"(has(self.drainSeconds) ? self.drainSeconds : {DEFAULT_DRAIN_SECONDS}) == 0"
+                f" || (has(self.drainSeconds) ? self.drainSeconds : {DEFAULT_DRAIN_SECONDS})"
+                " < (has(self.terminationGracePeriodSeconds) ?"
+                f" self.terminationGracePeriodSeconds : {DEFAULT_GRACE_SECONDS})"
+            ),
+            message=(
+                "drainSeconds must be less than terminationGracePeriodSeconds (default 30): "
+                "the pod is killed when the grace period ends, drain or not"
+            ),
+            check=_drain_within_grace,
+            field_path=".drainSeconds",
+        ),
+    )
 
     labels: dict[str, str] | None = Field(default=None, description="Extra pod labels.")
     annotations: dict[str, str] | None = Field(default=None, description="Extra pod annotations.")
@@ -122,6 +154,17 @@ class PodTemplate(ApiModel):
     )
     termination_grace_period_seconds: int | None = Field(
         default=None, ge=0, le=3600, description="Time to drain in-flight requests on shutdown."
+    )
+    drain_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=300,
+        description=(
+            "Seconds a deleted pod keeps serving before its containers are told to stop (a "
+            "preStop sleep on the model and the gateway), so its Service's endpoints and "
+            "kube-proxy drop it first and no new connection meets a stopping server during a "
+            f"rollout or scale-down. Default {DEFAULT_DRAIN_SECONDS}; 0 stops at once."
+        ),
     )
 
 

@@ -4,7 +4,7 @@ import hashlib
 import json
 from typing import Any
 
-from modelops.api.spec import HttpProbe, ModelServiceSpec, Probes
+from modelops.api.spec import DEFAULT_DRAIN_SECONDS, HttpProbe, ModelServiceSpec, Probes
 from modelops.render.context import RenderContext, Track
 from modelops.render.forwarding import (
     forwarding_args,
@@ -108,6 +108,12 @@ def model_container(spec: ModelServiceSpec) -> dict[str, Any]:
     return container
 
 
+def drain_seconds(spec: ModelServiceSpec) -> int:
+    """How long a deleted pod's containers keep serving (``podTemplate.drainSeconds``)."""
+    chosen = spec.pod_template.drain_seconds if spec.pod_template else None
+    return DEFAULT_DRAIN_SECONDS if chosen is None else chosen
+
+
 def pod_template(ctx: RenderContext, spec: ModelServiceSpec, track: Track) -> dict[str, Any]:
     """The pod template of one track's Deployment, for the spec that track runs."""
     extra = spec.pod_template
@@ -145,6 +151,10 @@ def pod_template(ctx: RenderContext, spec: ModelServiceSpec, track: Track) -> di
             sidecar["args"] += forwarding_args()
             sidecar["volumeMounts"] += forwarding_mounts()
             volumes += forwarding_volumes(ctx)
+    drain = drain_seconds(spec)
+    if drain:
+        for container in containers:
+            container["lifecycle"] = {"preStop": {"sleep": {"seconds": drain}}}
     if spec.model.source:
         volumes.append(model_files_volume(spec.model.source))
         fetch = fetch_container(spec.model.source, ctx.gateway_image, container_security_context())
