@@ -63,8 +63,9 @@ def ready_seconds(pod: dict[str, Any]) -> float:
 def import_images(cluster: Cluster) -> None:
     """The checkout's images in the node's containerd, as the e2e tests import them."""
     env = {**os.environ, "APISERVER_PORT": str(api_server_port(cluster))}
+    script = REPO / "hack" / "node-images.sh"
     subprocess.run(  # noqa: S603 - the project's own script
-        ["bash", str(REPO / "hack" / "node-images.sh")], env=env, check=True, timeout=900
+        [shutil.which("bash") or "/bin/bash", str(script)], env=env, check=True, timeout=900
     )
 
 
