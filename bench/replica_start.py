@@ -35,7 +35,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.rollback import machine  # noqa: E402
-from tests.e2e.support import NODE_NAME, demo_service, pods, wait_ready  # noqa: E402
+from tests.e2e.support import (  # noqa: E402
+    NODE_NAME,
+    OPERATOR_IMAGE,
+    demo_service,
+    pods,
+    wait_ready,
+)
 from tests.support.cluster import Cluster, acquire, release, wait_until  # noqa: E402
 from tests.support.msvc import status  # noqa: E402
 from tests.support.operator import OperatorProcess, install_crd  # noqa: E402
@@ -198,7 +204,8 @@ def main() -> int:
                 f"--from-literal=AWS_SECRET_ACCESS_KEY={store.secret_key}",
             )  # fmt: skip
             cache_claim(cluster, namespace, volume)
-            operator = OperatorProcess(cluster)
+            # The fetch init container runs the project's image, as imported on the node.
+            operator = OperatorProcess(cluster, "--gateway-image", OPERATOR_IMAGE)
             rows = run(cluster, store, namespace)
     finally:
         if operator is not None:
