@@ -132,13 +132,20 @@ class Answer:
         if self._complete:
             self._keep = False  # bytes after the answer: the connection is not clean
 
+    # Past the end of the answer (``_complete``), what the parser still finds is stray bytes:
+    # it changes nothing of the answer, and the connection is closed (``_keep``).
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._complete:
+            return
         # As aiohttp decodes them: bytes that are not UTF-8 pass through unchanged.
         self._raw.append(
             (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
         )
 
     def on_headers_complete(self) -> None:
+        if self._complete:
+            return
         status = self._parser.get_status_code()
         if status < 200:
             self._interim = True  # 100 Continue, 103 Early Hints: not passed on
@@ -160,6 +167,8 @@ class Answer:
         self._wake()
 
     def on_body(self, body: bytes) -> None:
+        if self._complete:
+            return
         self._chunks.append(body)
         self._buffered += len(body)
         if self._buffered > HIGH_WATER and not self._paused and not self._ended:
@@ -168,6 +177,8 @@ class Answer:
         self._wake()
 
     def on_message_complete(self) -> None:
+        if self._complete:
+            return
         if self._interim:
             self._interim = False
             return

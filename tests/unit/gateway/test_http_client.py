@@ -13,6 +13,7 @@ from modelops.gateway.http_client import (
     AnswerBrokenError,
     ConnectError,
     ConnectionPool,
+    ConnectTimeoutError,
     Origin,
     Timeouts,
     request_head,
@@ -106,6 +107,11 @@ def test_a_kept_alive_connection_serves_the_next_request() -> None:
 def test_connection_close_is_not_reused() -> None:
     closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
     assert connections_for_two(answering(closing)) == 2
+
+
+def test_bytes_after_an_answer_change_nothing_and_close_the_connection() -> None:
+    stray = b"HTTP/1.1 500 Stray\r\nContent-Length: 3\r\n\r\nbad"
+    assert connections_for_two(answering(OK + stray)) == 2
 
 
 def test_an_answer_delimited_by_the_close_is_complete() -> None:
@@ -265,6 +271,43 @@ def test_refused_and_silent_upstreams() -> None:
                 await pool.request(origin, "GET", "/", CIMultiDict(), b"", quiet)
             assert pool.in_use == 0
         await pool.close()
+
+    run(scenario())
+
+
+def test_the_total_timeout_cuts_an_answer_that_keeps_trickling() -> None:
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        while True:
+            writer.write(b"1\r\n.\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+
+    async def scenario() -> None:
+        async with Server(trickle) as origin:
+            pool = ConnectionPool(4)
+            timeouts = Timeouts(connect=2.0, read=1.0, total=0.3)
+            answer = await pool.request(origin, "GET", "/", CIMultiDict(), b"", timeouts)
+            with pytest.raises(TimeoutError):
+                await answer.read()  # never silent for the read timeout, yet cut
+            answer.release()
+            await pool.close()
+
+    run(scenario())
+
+
+def test_a_full_pool_is_waited_for_at_most_the_acquire_timeout() -> None:
+    async def scenario() -> None:
+        async with Server(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nha")) as origin:
+            pool = ConnectionPool(1)
+            first = await pool.request(origin, "GET", "/", CIMultiDict(), b"", QUICK)
+            hurried = Timeouts(connect=2.0, read=2.0, acquire=0.2)
+            with pytest.raises(ConnectTimeoutError):
+                await pool.request(origin, "GET", "/", CIMultiDict(), b"", hurried)
+            first.release()
+            assert pool.in_use == 0
+            await pool.close()
 
     run(scenario())
 
