@@ -12,11 +12,11 @@ import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 
-import aiohttp
 from multidict import CIMultiDict
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from modelops.gateway.breaker import Breaker
+from modelops.gateway.http_client import ConnectionPool, Timeouts
 from modelops.gateway.logs import log
 from modelops.gateway.mark import MARK_HEADER, sign
 from modelops.gateway.metrics import LATENCY_BUCKETS, PREFIX, Metrics
@@ -30,7 +30,7 @@ from modelops.gateway.routing import (
     choose_track,
     load_table,
 )
-from modelops.gateway.upstream import Upstream, UpstreamChain
+from modelops.gateway.upstream import Upstream, UpstreamChain, UpstreamFailedError
 from modelops.gateway.watcher import Stamp
 from modelops.gateway.watcher import _stamp as file_stamp
 
@@ -96,7 +96,7 @@ class Router:
         self.mirror_spreader = Spreader()
         self.mirror = Mirror(metrics.registry, mirror_cap, upstream_timeout)
         self._stamps: tuple[Stamp, Stamp] = (None, None)
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: ConnectionPool | None = None
         self._chains: dict[str, UpstreamChain] = {}
         self.check()
 
@@ -162,36 +162,35 @@ class Router:
         marked[MARK_HEADER] = sign(key, tier, method, path_qs, body, mirrored=True)
         self.mirror.send(self._started(), url, (method, path_qs, marked, body))
 
-    def _started(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def _started(self) -> ConnectionPool:
+        if self._pool is None:
             raise RuntimeError("the router was not started")
-        return self._session
+        return self._pool
 
     # -- the way out ----------------------------------------------------------------------
 
     async def start(self, max_connections: int) -> None:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=max_connections),
-            auto_decompress=False,
-        )
+        self._pool = ConnectionPool(max_connections)
 
     async def stop(self) -> None:
         await self.mirror.stop()
-        if self._session is not None:
-            await self._session.close()
+        if self._pool is not None:
+            await self._pool.close()
 
     def chain(self, track: str) -> UpstreamChain:
         url = (self.table.tracks or {})[track]
         chain = self._chains.get(url)
         if chain is None:
-            upstream = Upstream(f"track-{track}", url, Breaker(5, 10.0))
+            try:
+                upstream = Upstream(f"track-{track}", url, Breaker(5, 10.0))
+            except ValueError as err:  # not an http(s) URL: answered here, as unreachable
+                raise UpstreamFailedError(f"track {track}: {err}", timed_out=False) from err
             chain = UpstreamChain(self._started(), [upstream], self.upstream_timeout, self.metrics)
-            chain.timeout = aiohttp.ClientTimeout(
-                total=None,
+            chain.timeouts = Timeouts(
+                connect=CONNECT_TIMEOUT,
+                read=self.upstream_timeout,
                 # DNS and the pool wait included: a Service that is gone fails fast.
-                connect=2 * CONNECT_TIMEOUT,
-                sock_connect=CONNECT_TIMEOUT,
-                sock_read=self.upstream_timeout,
+                acquire=2 * CONNECT_TIMEOUT,
             )
             self._chains[url] = chain
         return chain

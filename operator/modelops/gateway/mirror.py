@@ -10,17 +10,17 @@ cannot pile up work in the stable pod. A copy is sent once; nothing retries it.
 
 import asyncio
 
-import aiohttp
 from multidict import CIMultiDict
 from prometheus_client import CollectorRegistry, Counter
 
+from modelops.gateway.http_client import ConnectionPool, HttpClientError, Timeouts, split_url
 from modelops.gateway.metrics import PREFIX
 
 
 class Mirror:
     def __init__(self, registry: CollectorRegistry, cap: int, timeout: float) -> None:
         self.cap = cap
-        self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=1.0)
+        self.timeouts = Timeouts(connect=1.0, total=timeout)
         self.in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self.sent = Counter(
@@ -40,7 +40,7 @@ class Mirror:
 
     def send(
         self,
-        session: aiohttp.ClientSession,
+        pool: ConnectionPool,
         url: str,
         request: tuple[str, str, CIMultiDict[str], bytes],
     ) -> None:
@@ -49,30 +49,29 @@ class Mirror:
             self.sent.labels("skipped").inc()
             return
         self.in_flight += 1
-        task = asyncio.create_task(self._send(session, url, request))
+        task = asyncio.create_task(self._send(pool, url, request))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _send(
         self,
-        session: aiohttp.ClientSession,
+        pool: ConnectionPool,
         url: str,
         request: tuple[str, str, CIMultiDict[str], bytes],
     ) -> None:
         method, path_qs, headers, body = request
         result = "unreachable"
         try:
-            async with session.request(
-                method,
-                url.rstrip("/") + path_qs,
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                timeout=self.timeout,
-            ) as response:
-                await response.read()  # discarded: only the canary's metrics matter
-                result = "answered" if response.status < 500 else "failed"
-        except (TimeoutError, aiohttp.ClientError, OSError):
+            origin, prefix = split_url(url)
+            answer = await pool.request(
+                origin, method, prefix + path_qs, headers, body, self.timeouts
+            )
+            try:
+                await answer.read()  # discarded: only the canary's metrics matter
+            finally:
+                answer.release()
+            result = "answered" if answer.status < 500 else "failed"
+        except (TimeoutError, HttpClientError, OSError, ValueError):
             pass
         finally:
             self.in_flight -= 1

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -35,6 +34,7 @@ from modelops.gateway.fallback import (
     static_answer,
 )
 from modelops.gateway.forwarding import Router
+from modelops.gateway.http_client import ConnectionPool, HttpClientError, Timeouts, split_url
 from modelops.gateway.limiter import Demand, Outcome
 from modelops.gateway.logs import Throttled, access_log, log, log_access
 from modelops.gateway.mark import MARK_HEADER, MARK_REFUSED_HEADER, sign, verify
@@ -118,7 +118,7 @@ class Gateway:
         self._retired: list[RedisBackend] = []
         self._redis_log = Throttled()
         self._chain: UpstreamChain | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: ConnectionPool | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.router: Router | None = None
         if config.routing_path is not None:
@@ -143,14 +143,12 @@ class Gateway:
         return app
 
     async def _start(self, _: web.Application) -> None:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self.config.max_connections),
-            # Bytes pass through as the model sent them; the proxy asks for identity anyway.
-            auto_decompress=False,
-        )
+        # Bytes pass through as the model sent them (never decompressed; the proxy asks for
+        # identity anyway).
+        self._pool = ConnectionPool(self.config.max_connections)
         c = self.config
         self._chain = UpstreamChain(
-            self._session,
+            self._pool,
             chain_upstreams(c, self._breaker),
             c.upstream_timeout,
             self.metrics,
@@ -171,8 +169,8 @@ class Gateway:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
+        if self._pool is not None:
+            await self._pool.close()
         if self.router is not None:
             await self.router.stop()
         for backend in [self._redis, *self._retired]:
@@ -211,15 +209,18 @@ class Gateway:
     async def readyz(self, _: web.Request) -> web.Response:
         """Ready only when the model says it is: a pod whose model is still loading gets no
         traffic, and the gateway's own liveness stays separate (``/healthz``)."""
-        session = self._started(self._session)
-        url = self.config.upstream.rstrip("/") + self.config.readiness_path
-        timeout = aiohttp.ClientTimeout(total=self.config.readiness_timeout)
+        pool = self._started(self._pool)
+        origin, prefix = split_url(self.config.upstream)
+        timeouts = Timeouts(total=self.config.readiness_timeout)
         try:
-            async with session.get(url, timeout=timeout) as response:
-                if 200 <= response.status < 300:
-                    return web.json_response({"status": "ready"})
-                detail = f"upstream readiness answered {response.status}"
-        except (TimeoutError, aiohttp.ClientError, OSError) as err:
+            answer = await pool.request(
+                origin, "GET", prefix + self.config.readiness_path, CIMultiDict(), b"", timeouts
+            )
+            answer.release()
+            if 200 <= answer.status < 300:
+                return web.json_response({"status": "ready"})
+            detail = f"upstream readiness answered {answer.status}"
+        except (TimeoutError, HttpClientError, OSError, ValueError) as err:
             detail = f"upstream readiness failed: {type(err).__name__}"
         return web.json_response({"status": "not ready", "detail": detail}, status=503)
 
@@ -531,7 +532,7 @@ class Gateway:
             chunks: list[bytes] = []
             size = 0
             try:
-                async for chunk in upstream.content.iter_any():
+                async for chunk in upstream:
                     chunks.append(chunk)
                     size += len(chunk)
                     if size > cap:
@@ -543,7 +544,7 @@ class Gateway:
                 attempt.finish(ok=False)
                 ex.error = "upstream_timeout"
                 return error_response(504, "upstream_timeout", "upstream went silent")
-            except aiohttp.ClientError:
+            except HttpClientError:
                 attempt.finish(ok=False)
                 ex.error = "upstream_broken"
                 return error_response(503, "upstream_unavailable", "upstream answer broke off")
@@ -572,7 +573,7 @@ class Gateway:
             if prefix:
                 first = time.monotonic()
                 await self._send(out, prefix)
-            async for chunk in upstream.content.iter_any():
+            async for chunk in upstream:
                 if first is None:
                     first = time.monotonic()
                 if scanner is not None:
@@ -588,7 +589,7 @@ class Gateway:
             attempt.finish(ok=None)
             out.force_close()
             return out
-        except (TimeoutError, aiohttp.ClientError):
+        except (TimeoutError, HttpClientError):
             ex.error = "upstream_stream_broken"
             attempt.finish(ok=False)
             # The client must see a cut, not a complete answer: force_close alone still lets

@@ -12,10 +12,18 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import aiohttp
 from multidict import CIMultiDict
 
 from modelops.gateway.breaker import STATE_VALUES, Breaker
+from modelops.gateway.http_client import (
+    Answer,
+    ConnectError,
+    ConnectionPool,
+    ConnectTimeoutError,
+    HttpClientError,
+    Timeouts,
+    split_url,
+)
 from modelops.gateway.metrics import Metrics
 from modelops.gateway.retry import RETRYABLE_STATUSES, RetryPolicy
 
@@ -54,7 +62,8 @@ class Upstream:
     breaker: Breaker = field(default_factory=Breaker)
 
     def __post_init__(self) -> None:
-        self.root = self.base_url.rstrip("/")  # what a request's path is appended to
+        # Where to connect, and the path a request's own is appended to.
+        self.origin, self.prefix = split_url(self.base_url)
 
 
 class UpstreamFailedError(Exception):
@@ -72,7 +81,7 @@ class Attempt:
     """An answer that has started; ``finish`` must be called exactly once."""
 
     upstream: Upstream
-    response: aiohttp.ClientResponse
+    response: Answer
     metrics: Metrics
     done: bool = False
 
@@ -96,7 +105,7 @@ class Attempt:
 class UpstreamChain:
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        pool: ConnectionPool,
         upstreams: list[Upstream],
         timeout: float,
         metrics: Metrics,
@@ -108,14 +117,14 @@ class UpstreamChain:
     ) -> None:
         """``answer_follows``: the caller has an answer of its own (a static response) when
         the chain fails, so even the last upstream's 5xx is a failure to pass over."""
-        self.session = session
+        self.pool = pool
         self.upstreams = upstreams
         # No total timeout unless asked: a streamed answer may run for minutes. The limit is
         # on silence: connecting, waiting for the headers, and each gap between chunks.
-        self.timeout = aiohttp.ClientTimeout(
+        self.timeouts = Timeouts(
+            connect=timeout if connect_timeout is None else connect_timeout,
+            read=timeout,
             total=total_timeout,
-            sock_connect=timeout if connect_timeout is None else connect_timeout,
-            sock_read=timeout,
         )
         self.metrics = metrics
         self.retry = retry or RetryPolicy()
@@ -156,15 +165,15 @@ class UpstreamChain:
                     break
                 tried = True
                 try:
-                    response = await self.session.request(
+                    response = await self.pool.request(
+                        upstream.origin,
                         method,
-                        upstream.root + path_qs,
-                        headers=sent,
-                        data=body,
-                        allow_redirects=False,
-                        timeout=self.timeout,
+                        upstream.prefix + path_qs,
+                        sent,
+                        body,
+                        self.timeouts,
                     )
-                except aiohttp.ConnectionTimeoutError:
+                except ConnectTimeoutError:
                     self._failed(upstream, "timeout")
                     reason, timed_out = f"{upstream.name} upstream timed out", True
                     continue  # never connected: the request was not sent, retry
@@ -172,11 +181,11 @@ class UpstreamChain:
                     self._failed(upstream, "timeout")
                     reason, timed_out = f"{upstream.name} upstream timed out", True
                     break  # sent, and maybe being worked on: not retried
-                except aiohttp.ClientConnectorError:
+                except ConnectError:
                     self._failed(upstream, "connect")
                     reason, timed_out = f"{upstream.name} upstream unreachable", False
                     continue
-                except (aiohttp.ClientError, OSError):
+                except (HttpClientError, OSError):
                     self._failed(upstream, "connect")
                     reason, timed_out = f"{upstream.name} upstream unreachable", False
                     break
