@@ -1,0 +1,235 @@
+"""False positives of the baseline comparison: 20 healthy canaries, each judged against its stable.
+
+Every canary and every stable is a real ``modelops gateway`` process (``--track canary`` or
+``--track stable``) in front of a real demo model server (examples/demo-model) answering 500 to
+``ERROR_RATE`` of its requests, the same rate for both tracks: each canary is as healthy as its
+stable, so every rollback is a false positive. One demo model per track serves all 20 of that
+track's gateways (each request fails independently, so sharing changes nothing). A real
+Prometheus (Debian's package) scrapes the 40 gateways every second, each target labelled as
+Kubernetes discovery would label ``bench/canary-N``'s pods (tests/support/scrape.RELABEL).
+This process sends each gateway ``--rate`` requests per second (one track of a 50% canary step).
+
+Each canary's analysis is the operator's own code: ``run_analysis`` (the queries, the
+comparison) every ``--interval`` for ``--runs`` runs after a warm-up of one window, and the
+rollout machine's ``judge`` and ``analysis_after`` counting failures in a row: a canary is rolled
+back when they reach failureLimit (2). Several checks are judged over the same traffic and
+the same moments, each on its own: the baseline measured in the same run is a fixed threshold
+(``max``) on the canary's error rate, as before this feature. Not modelled: the sampler, which
+runs the analysis early after a failing sample, adds runs (and chances to fail) between these.
+
+  PYTHONPATH=.:examples/demo-model .venv/bin/python bench/baseline.py [--canaries 20]
+Prints a table and writes bench/results/baseline.json. Numbers only, no verdict.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from tests.support.demo_model import running_demo_model
+from tests.support.processes import free_port, gateway_argv, stop, wait_http_ok
+from tests.support.prometheus import running_prometheus
+from tests.support.samples import model_service
+from tests.support.scrape import RELABEL
+
+from modelops.api.base import k8s_time
+from modelops.api.spec import ModelServiceSpec
+from modelops.api.status import ModelServiceStatus
+from modelops.health.analysis import run_analysis
+from modelops.manifests import parse_model_service
+from modelops.rollout.observe import WorkloadObservation
+from modelops.rollout.verdict import analysis_after, judge
+
+NAMESPACE = "bench"
+RESULTS = Path(__file__).resolve().parent / "results" / "baseline.json"
+# Judged side by side over the same traffic. The README's example first.
+CHECKS: dict[str, dict[str, Any]] = {
+    "baseline 1.2x + 0.5 pt, 1m, min 100": {
+        "baseline": {"maxRatio": 1.2, "margin": 0.005, "minSamples": 100, "window": "1m"}
+    },
+    "baseline 1.2x + 2 pt, 1m, min 100": {
+        "baseline": {"maxRatio": 1.2, "margin": 0.02, "minSamples": 100, "window": "1m"}
+    },
+    "fixed max 5% (1m)": {"max": 0.05},
+}
+
+
+@dataclass
+class Verdicts:
+    """One check's runs over every canary: per canary its status, and the counts."""
+
+    status: dict[str, ModelServiceStatus] = field(default_factory=dict)
+    rolled_back: set[str] = field(default_factory=set)
+    runs: dict[str, int] = field(default_factory=lambda: {"pass": 0, "fail": 0, "inconclusive": 0})
+
+
+@contextlib.contextmanager
+def gateways(upstreams: dict[str, str], canaries: int) -> Iterator[dict[tuple[str, str], int]]:
+    """(canary name, track) -> port of its gateway."""
+    ports: dict[tuple[str, str], int] = {}
+    processes: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
+    try:
+        for index in range(canaries):
+            for track, upstream in upstreams.items():
+                key = (f"canary-{index}", track)
+                ports[key] = free_port()
+                processes[key] = subprocess.Popen(  # noqa: S603 - generated arguments
+                    gateway_argv(ports[key], upstream, "--track", track),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+        for key, port in ports.items():
+            wait_http_ok(f"http://127.0.0.1:{port}/healthz", processes[key], " ".join(key))
+        yield ports
+    finally:
+        for process in processes.values():
+            stop(process)
+
+
+def scrape_config(ports: dict[tuple[str, str], int]) -> dict[str, Any]:
+    targets = [
+        {
+            "targets": [f"127.0.0.1:{port}"],
+            "labels": {
+                "__meta_kubernetes_namespace": NAMESPACE,
+                "__meta_kubernetes_pod_name": f"{name}-{track}",
+                "__meta_kubernetes_pod_label_app_kubernetes_io_instance": name,
+            },
+        }
+        for (name, track), port in sorted(ports.items())
+    ]
+    job = {
+        "job_name": "gateways",
+        "scrape_interval": "1s",
+        "scrape_timeout": "1s",
+        "static_configs": targets,
+        "relabel_configs": RELABEL,
+    }
+    return {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [job],
+    }
+
+
+async def send(port: int, rate: float, stop_at: float, counts: dict[int, int]) -> None:
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    body = {"model": "demo-model", "messages": [{"role": "user", "content": "Say hello."}]}
+    async with aiohttp.ClientSession() as session:
+        start, sent = time.monotonic(), 0
+        while time.monotonic() < stop_at:
+            async with session.post(url, json=body, headers={"X-API-Key": "bench"}) as answer:
+                await answer.read()
+                counts[answer.status] = counts.get(answer.status, 0) + 1
+            sent += 1
+            await asyncio.sleep(max(0.0, start + sent / rate - time.monotonic()))
+
+
+def spec_of(check: dict[str, Any], prometheus: str, interval: str) -> ModelServiceSpec:
+    metric = {"name": "errors", "preset": "ErrorRate", "prometheus": {"address": prometheus}}
+    analysis = {"interval": interval, "failureLimit": 2, "metrics": [{**metric, **check}]}
+    body = model_service("bench", rollout={"steps": [{"weight": 50}], "analysis": analysis})
+    return parse_model_service(body).spec
+
+
+def judge_all(
+    specs: dict[str, ModelServiceSpec], verdicts: dict[str, Verdicts], names: list[str]
+) -> None:
+    ready = WorkloadObservation(exists=True, desired=1, replicas=1, updated=1, ready=1, available=1)
+    now = k8s_time(datetime.now(UTC))
+    for label, spec in specs.items():
+        seen = verdicts[label]
+        for name in names:
+            previous = seen.status.get(name, ModelServiceStatus())
+            metrics = run_analysis(spec, NAMESPACE, name)
+            health = judge(spec, previous, ready, metrics, started_for=0.0)
+            kind = {True: "pass", False: "fail", None: "inconclusive"}[metrics[0].ok]
+            seen.runs[kind] += 1
+            analysis = analysis_after(previous, health, metrics, now)
+            seen.status[name] = previous.model_copy(update={"analysis": analysis})
+            if analysis.consecutive_failures >= spec.rollout.analysis.failure_limit:  # type: ignore[union-attr]
+                seen.rolled_back.add(name)
+
+
+async def run(
+    args: argparse.Namespace, prometheus: str, ports: dict[tuple[str, str], int]
+) -> dict[str, Verdicts]:
+    names = sorted({name for name, _ in ports})
+    specs = {
+        label: spec_of(check, prometheus, f"{args.interval}s") for label, check in CHECKS.items()
+    }
+    verdicts = {label: Verdicts() for label in CHECKS}
+    total = args.warmup + args.runs * args.interval + 1
+    counts: dict[int, int] = {}
+    stop_at = time.monotonic() + total
+    senders = [
+        asyncio.create_task(send(port, args.rate, stop_at, counts)) for port in ports.values()
+    ]
+    await asyncio.sleep(args.warmup)
+    for number in range(args.runs):
+        began = time.monotonic()
+        await asyncio.to_thread(judge_all, specs, verdicts, names)
+        print(
+            f"run {number + 1}/{args.runs}: {time.monotonic() - began:.1f}s, answers {counts}",
+            flush=True,
+        )
+        await asyncio.sleep(max(0.0, began + args.interval - time.monotonic()))
+    await asyncio.gather(*senders)
+    print(f"answers: {counts}")
+    return verdicts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--canaries", type=int, default=20)
+    parser.add_argument("--error-rate", type=float, default=0.01)
+    parser.add_argument("--rate", type=float, default=5.0, help="requests/s to each gateway")
+    parser.add_argument("--interval", type=int, default=15, help="seconds between analysis runs")
+    parser.add_argument("--runs", type=int, default=8, help="analysis runs per canary (its step)")
+    parser.add_argument("--warmup", type=int, default=65, help="seconds of traffic before run 1")
+    args = parser.parse_args()
+    rate = str(args.error_rate)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        with (
+            running_demo_model(work, "1.0.0", ERROR_RATE=rate) as stable,
+            running_demo_model(work, "2.0.0", ERROR_RATE=rate) as canary,
+            gateways({"stable": stable, "canary": canary}, args.canaries) as ports,
+            running_prometheus(scrape_config(ports), work) as prometheus,
+        ):
+            verdicts = asyncio.run(run(args, prometheus, ports))
+    report: dict[str, Any] = {"settings": vars(args), "checks": {}}
+    print(f"\n{args.canaries} healthy canaries (both tracks at {args.error_rate:.0%} errors)")
+    print(
+        f"{'check':<40} {'rolled back':>12} {'FP rate':>8} {'runs failed':>12} {'inconclusive':>13}"
+    )
+    fixed = len(verdicts["fixed max 5% (1m)"].rolled_back) / args.canaries
+    for label, seen in verdicts.items():
+        runs = sum(seen.runs.values())
+        rate = len(seen.rolled_back) / args.canaries
+        print(
+            f"{label:<40} {len(seen.rolled_back):>12} {rate:>8.0%} "
+            f"{seen.runs['fail'] / runs:>12.1%} {seen.runs['inconclusive'] / runs:>13.1%}"
+        )
+        report["checks"][label] = {
+            "check": CHECKS[label],
+            "rolled_back": sorted(seen.rolled_back),
+            "false_positive_rate": rate,
+            "runs": seen.runs,
+            "vs_fixed": None if fixed == 0 else rate / fixed,
+        }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"written {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
