@@ -87,7 +87,7 @@ def test_a_canary_is_judged_against_stable(
 
 
 def judged(cluster: Cluster, namespace: str, prometheus: str, loop: Traffic) -> None:
-
+    """2.0.0 as healthy as stable, then 3.0.0 failing 20%, under ``loop``'s traffic."""
     # As healthy as stable: compared, passed, promoted.
     cluster.apply(service("2.0.0", STABLE_ERRORS, prometheus), namespace)
     passed: list[dict[str, Any]] = []
