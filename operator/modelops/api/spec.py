@@ -864,6 +864,24 @@ def _match_routed(rollout: "Rollout") -> bool:
     return not rollout.match or rollout.traffic_routing.replicas is None
 
 
+class RolloutNotifications(ApiModel):
+    """Where this ModelService's rollout is announced, beside the operator's own receivers."""
+
+    config_map: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description=(
+            "A ConfigMap in this namespace whose key receivers.yaml lists webhook receivers "
+            "(name, url, format json|slack, events). A ConfigMap is not a Secret: anyone who "
+            "may read ConfigMaps here reads the URLs, so name only receivers whose URL "
+            "carries no credential (an in-cluster relay, a receiver that authenticates "
+            "otherwise); a tokenized URL (a Slack incoming webhook) belongs in the "
+            "operator's receivers, whose URLs come from a Secret."
+        ),
+    )
+
+
 class Rollout(ApiModel):
     """How a new model version reaches production."""
 
@@ -927,6 +945,14 @@ class Rollout(ApiModel):
         ge=10,
         le=86400,
         description="A canary that is not ready within this time is rolled back.",
+    )
+    notifications: RolloutNotifications | None = Field(
+        default=None,
+        description=(
+            "Post this rollout's started, step advanced, paused, promoted and rolled back "
+            "to the webhook receivers a ConfigMap names (the operator's own receivers get "
+            "them anyway)."
+        ),
     )
 
 
