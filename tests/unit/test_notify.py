@@ -1,11 +1,8 @@
 """Rollout notifications: receivers, payloads, the Paused Event, and delivery to a real HTTP
 receiver on loopback (retries, order, a reconcile never waiting)."""
 
-import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +14,17 @@ from modelops.notify.payloads import json_payload, notifications_for, slack_payl
 from modelops.notify.receivers import (
     KINDS,
     Format,
-    Receiver,
     ReceiversError,
     parse_config_map,
     parse_flag,
 )
+from modelops.notify.receivers import (
+    Receiver as Receives,
+)
 from modelops.rollout.events import Event
 from modelops.rollout.transitions import Commands
 from tests.support.cluster import wait_until
+from tests.support.receiver import Receiver, receiving
 from tests.support.rollout import deployed, ready, spec, tick
 
 AT = datetime(2026, 12, 1, 21, 0, 0, 123456, tzinfo=UTC)
@@ -33,7 +33,7 @@ STATUS = {"stableVersion": "1.0.0", "canaryWeight": 50, "currentStep": 1}
 
 
 def test_a_flag_names_the_receiver_its_format_and_events(tmp_path: Path) -> None:
-    assert parse_flag("ops", tmp_path) == Receiver("ops", url_file=tmp_path / "ops")
+    assert parse_flag("ops", tmp_path) == Receives("ops", url_file=tmp_path / "ops")
     slack = parse_flag("team:slack:Promoted,RolledBack", tmp_path)
     assert (slack.format, slack.events) == (Format.SLACK, frozenset({"Promoted", "RolledBack"}))
     for bad in ("", ":slack", "a:xml", "a:json:Deleted", "../etc"):
@@ -123,42 +123,10 @@ def test_a_pause_posts_one_paused_event_when_it_begins() -> None:
     assert "Paused" not in [e.reason for e in again.events]
 
 
-class Receiving:
-    """An HTTP receiver on loopback: answers with ``codes`` in turn (then 200), records what
-    it got, and holds each answer while ``gate`` is clear."""
-
-    def __init__(self) -> None:
-        self.codes: list[int] = []
-        self.got: list[dict[str, Any]] = []
-        self.gate = threading.Event()
-        self.gate.set()
-        receiving = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiving.gate.wait(10)
-                code = receiving.codes.pop(0) if receiving.codes else 200
-                if code == 200:
-                    receiving.got.append(json.loads(body))
-                self.send_response(code)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
-def receiving() -> Iterator[Receiving]:
-    found = Receiving()
-    yield found
-    found.gate.set()
-    found.server.shutdown()
+def receiver() -> Iterator[Receiver]:
+    with receiving() as found:
+        yield found
 
 
 def counted(result: str) -> float:
@@ -172,43 +140,45 @@ def notes(*reasons: str) -> list[Any]:
 FAST = Retries(attempts=3, first_delay=0.01, timeout=5)
 
 
-def test_delivery_retries_5xx_and_keeps_the_order(receiving: Receiving) -> None:
-    receiving.codes = [503, 500]  # the first notification needs three tries
-    notifier = Notifier([Receiver("ops", url=receiving.url)], lambda ns, name: None, FAST)
+def test_delivery_retries_5xx_and_keeps_the_order(receiver: Receiver) -> None:
+    receiver.codes = [503, 500]  # the first notification needs three tries
+    notifier = Notifier([Receives("ops", url=receiver.base + "/hook")], lambda ns, name: None, FAST)
     delivered = counted("delivered")
     notifier.start()
     try:
         notifier.notify(notes("RolloutStarted", "StepAdvanced"), None)
         notifier.notify(notes("Promoted"), None)
-        wait_until(lambda: len(receiving.got) == 3, 10, message=f"3 received: {receiving.got}")
+        wait_until(
+            lambda: len(receiver.received) == 3, 10, message=f"3 received: {receiver.received}"
+        )
     finally:
         notifier.stop()
-    assert [g["kind"] for g in receiving.got] == ["Started", "StepAdvanced", "Promoted"]
+    assert [g["kind"] for g in receiver.bodies("/hook")] == ["Started", "StepAdvanced", "Promoted"]
     assert counted("delivered") - delivered == 3
 
 
-def test_a_4xx_fails_at_once_and_a_reconcile_never_waits(receiving: Receiving) -> None:
-    receiving.codes = [404]
-    receiving.gate.clear()  # the receiver holds its answers
-    notifier = Notifier([Receiver("ops", url=receiving.url)], lambda ns, name: None, FAST)
+def test_a_4xx_fails_at_once_and_a_reconcile_never_waits(receiver: Receiver) -> None:
+    receiver.codes = [404]
+    receiver.gate.clear()  # the receiver holds its answers
+    notifier = Notifier([Receives("ops", url=receiver.base + "/hook")], lambda ns, name: None, FAST)
     failed = counted("failed")
     notifier.start()
     try:
         notifier.notify(notes("RolloutStarted"), None)  # returns with the receiver still holding
-        assert receiving.got == []
-        receiving.gate.set()
+        assert receiver.received == []
+        receiver.gate.set()
         wait_until(lambda: counted("failed") - failed == 1, 10, message="one failure counted")
     finally:
         notifier.stop()
-    assert receiving.got == []  # not retried
+    assert receiver.received == []  # not retried
 
 
 def test_a_modelservices_config_map_adds_receivers_filtered_by_event(
-    receiving: Receiving,
+    receiver: Receiver,
 ) -> None:
     maps = {
         ("ml", "hooks"): {
-            "receivers.yaml": f"- {{name: t, url: '{receiving.url}', format: slack, "
+            "receivers.yaml": f"- {{name: t, url: '{receiver.base}/hook', format: slack, "
             "events: [RolledBack]}"
         }
     }
@@ -218,8 +188,10 @@ def test_a_modelservices_config_map_adds_receivers_filtered_by_event(
     try:
         notifier.notify(notes("RolloutStarted", "RolledBack"), "hooks")
         notifier.notify(notes("RolledBack"), "missing")  # counted as failed, logged
-        wait_until(lambda: len(receiving.got) == 1, 10, message="the rollback received")
+        wait_until(lambda: len(receiver.received) == 1, 10, message="the rollback received")
         wait_until(lambda: counted("failed") - failed == 1, 10, message="the missing one")
     finally:
         notifier.stop()
-    assert receiving.got == [{"text": ":rotating_light: *ml/chat* RolledBack: RolledBack"}]
+    assert receiver.bodies("/hook") == [
+        {"text": ":rotating_light: *ml/chat* RolledBack: RolledBack"}
+    ]
