@@ -4,6 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from modelops.api.spec import Baseline, MetricCheck, MetricPreset
+from modelops.commands import describe
 from modelops.health import analysis
 from modelops.health.baseline import TrackMeasure, compare_with_stable
 from modelops.health.presets import preset_query, sample_count_query
@@ -171,3 +172,12 @@ def test_a_fixed_max_beside_the_baseline_still_fails_the_canary(
     answers(monkeypatch, measured("canary", 0.05, 300) | measured("stable", 0.01, 300))
     [result] = analysis.run_analysis(spec_with({**BASELINE_CHECK, "max": 0.1}), "ml", "m")
     assert (result.ok, result.message) == (False, "above stable 0.01 x 1.2 + 0.005 = 0.017")
+
+
+def test_status_shows_stables_value_beside_the_canarys() -> None:
+    result = {"name": "errors", "value": 0.2, "baseline": 0.01, "ok": False}
+    body = {
+        "metadata": {"namespace": "ml", "name": "m"},
+        "status": {"phase": "Progressing", "analysis": {"results": [result]}},
+    }
+    assert "  metric   errors=0.2 (stable 0.01) FAILED" in describe(body).splitlines()
