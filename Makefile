@@ -83,6 +83,9 @@ bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx (~5 min; 
 bench-artifacts: venv bench-deps ## Model download: modelops fetch of 1 GiB over HTTPS vs curl (the floor), warm vs cold cache (~3 min; BENCH_ARGS="--runs 1 --size-mib 256" is quicker)
 	PYTHONPATH=. $(BIN)/python bench/artifacts.py $(BENCH_ARGS)
 
+bench-baseline: venv test-deps ## False positives of the baseline comparison: 20 healthy canaries (real gateways, demo models, Prometheus; ~4 min)
+	PYTHONPATH=. $(BIN)/python bench/baseline.py $(BENCH_ARGS)
+
 argo-rollouts: ## Build Argo Rollouts' controller and fetch its CRDs (the rollback bench's baseline), cached
 	hack/build-argo-rollouts.sh
 
@@ -113,4 +116,4 @@ kind-install: ## (needs Docker) build the image, load it into the kind cluster, 
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries images chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-artifacts bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-e2e test-faults demo kind-up kind-install kind-down
+.PHONY: help venv binaries images chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-artifacts bench-baseline bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-e2e test-faults demo kind-up kind-install kind-down

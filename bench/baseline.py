@@ -17,7 +17,7 @@ the same moments, each on its own: the baseline measured in the same run is a fi
 (``max``) on the canary's error rate, as before this feature. Not modelled: the sampler, which
 runs the analysis early after a failing sample, adds runs (and chances to fail) between these.
 
-  PYTHONPATH=.:examples/demo-model .venv/bin/python bench/baseline.py [--canaries 20]
+  make bench-baseline  (PYTHONPATH=. .venv/bin/python bench/baseline.py [--canaries 20] [--rate 5])
 Prints a table and writes bench/results/baseline.json. Numbers only, no verdict.
 """
 

@@ -145,8 +145,7 @@ class Notifier:
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = asyncio.Queue(maxsize=self._retries.backlog)
-            assert self._loop is not None
-            self._keep(self._loop.create_task(self._deliver_all(receiver, queue)))
+            self._keep(asyncio.get_running_loop().create_task(self._deliver_all(receiver, queue)))
         try:
             queue.put_nowait(note)
         except asyncio.QueueFull:
