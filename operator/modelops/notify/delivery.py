@@ -155,7 +155,11 @@ class Notifier:
     async def _deliver_all(self, receiver: Receiver, queue: "asyncio.Queue[Notification]") -> None:
         while True:
             note = await queue.get()
-            await self._deliver(receiver, note)
+            try:
+                await self._deliver(receiver, note)
+            except Exception:  # one bad notification must not silence the receiver for good
+                NOTIFICATIONS.labels("failed").inc()
+                log.exception("notification %s to %s failed", note.kind, receiver.name)
 
     async def _deliver(self, receiver: Receiver, note: Notification) -> None:
         retries = self._retries
