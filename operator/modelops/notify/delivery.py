@@ -157,9 +157,15 @@ class Notifier:
             note = await queue.get()
             try:
                 await self._deliver(receiver, note)
-            except Exception:  # one bad notification must not silence the receiver for good
+            except Exception as error:  # one bad notification must not silence the receiver
                 NOTIFICATIONS.labels("failed").inc()
-                log.exception("notification %s to %s failed", note.kind, receiver.name)
+                # The type only: an error's text may hold the URL, which may be its token.
+                log.error(
+                    "notification %s to %s failed: %s",
+                    note.kind,
+                    receiver.name,
+                    type(error).__name__,
+                )
 
     async def _deliver(self, receiver: Receiver, note: Notification) -> None:
         retries = self._retries
