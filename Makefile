@@ -86,6 +86,9 @@ bench-artifacts: venv bench-deps ## Model download: modelops fetch of 1 GiB over
 bench-replica-start: venv binaries bench-deps ## (real node) A replica's start-up with a cold model cache vs a warm one vs no model source, 1 GiB (BENCH_ARGS="--size-mib 256" is quicker)
 	PYTHONPATH=. $(BIN)/python bench/replica_start.py $(BENCH_ARGS)
 
+bench-baseline: venv test-deps ## False positives of the baseline comparison: 20 healthy canaries (real gateways, demo models, Prometheus; ~4 min)
+	PYTHONPATH=. $(BIN)/python bench/baseline.py $(BENCH_ARGS)
+
 argo-rollouts: ## Build Argo Rollouts' controller and fetch its CRDs (the rollback bench's baseline), cached
 	hack/build-argo-rollouts.sh
 
@@ -116,4 +119,4 @@ kind-install: ## (needs Docker) build the image, load it into the kind cluster, 
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries images chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-artifacts bench-replica-start bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-e2e test-faults demo kind-up kind-install kind-down
+.PHONY: help venv binaries images chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-artifacts bench-replica-start bench-baseline bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-e2e test-faults demo kind-up kind-install kind-down

@@ -15,6 +15,7 @@ from modelops.api import SpecError
 from modelops.api.crd import crd
 from modelops.commands import add_commands
 from modelops.manifests import dump_all, load_model_services
+from modelops.notify.receivers import DEFAULT_URL_DIR, ReceiversError, parse_flag
 from modelops.render import RenderContext, desired_children
 from modelops.render.context import DEFAULT_GATEWAY_IMAGE
 
@@ -83,6 +84,14 @@ DESCRIPTION = (
 )
 
 
+def _notify_flag(text: str) -> str:
+    try:
+        parse_flag(text, Path(DEFAULT_URL_DIR))
+    except ReceiversError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="modelops", description=DESCRIPTION)
     commands = top.add_subparsers(dest="command", required=True)
@@ -136,6 +145,20 @@ def parser() -> argparse.ArgumentParser:
         "--gateway-image",
         default=DEFAULT_GATEWAY_IMAGE,
         help="image of the rate-limit gateway sidecar (the operator's own image)",
+    )
+    run.add_argument(
+        "--notify",
+        action="append",
+        default=[],
+        type=_notify_flag,
+        metavar="NAME[:json|slack[:EVENT,...]]",
+        help="post rollout notifications (Started, StepAdvanced, Paused, Promoted, RolledBack; "
+        "all by default) to the URL in the file NAME of --notify-url-dir",
+    )
+    run.add_argument(
+        "--notify-url-dir",
+        default=DEFAULT_URL_DIR,
+        help="the directory of the receivers' URL files: a mounted Secret, one key per receiver",
     )
     run.set_defaults(handler=_run)
 

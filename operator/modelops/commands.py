@@ -67,7 +67,8 @@ def describe(body: dict[str, Any]) -> str:
     analysis = status.get("analysis") or {}
     for result in analysis.get("results") or []:
         verdict = {True: "ok", False: "FAILED", None: "inconclusive"}[result.get("ok")]
-        lines.append(f"  metric   {result['name']}={result.get('value')} {verdict}")
+        stable = f" (stable {result['baseline']})" if "baseline" in result else ""
+        lines.append(f"  metric   {result['name']}={result.get('value')}{stable} {verdict}")
     for condition in status.get("conditions") or []:
         lines.append(
             f"  {condition['type']:<12} {condition['status']:<6} {condition.get('reason', '')}"

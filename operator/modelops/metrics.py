@@ -31,6 +31,16 @@ ANALYSIS_SAMPLES = Counter(
     "Samples of canary metrics between analysis runs, by result (pass, fail, error).",
     ["result"],
 )
+NOTIFICATIONS = Counter(
+    "modelops_notifications_total",
+    "Rollout notifications to webhook receivers, by result (delivered, failed, dropped).",
+    ["result"],
+)
+NOTIFICATION_SECONDS = Histogram(
+    "modelops_notification_delivery_seconds",
+    "From the Event's time to the receiver's 2xx answer, retries included.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 MANAGED = Gauge("modelops_managed_modelservices", "ModelServices this operator reconciles.")
 PHASES = Gauge(
     "modelops_modelservice_phase",

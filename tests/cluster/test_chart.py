@@ -47,6 +47,16 @@ COMBINATIONS: dict[str, list[str]] = {
         "serviceAccount.name=ops",
         "--set",
         "operator.maxConcurrentRollouts=3",
+        "--set",
+        "notifications.urlSecret=hooks",
+        "--set",
+        "notifications.receivers[0].name=team",
+        "--set",
+        "notifications.receivers[0].format=slack",
+        "--set",
+        "notifications.receivers[0].events={Promoted,RolledBack}",
+        "--set",
+        "notifications.receivers[1].name=audit",
     ],
 }
 
@@ -146,6 +156,11 @@ def test_combinations_render_what_they_say() -> None:
     assert "Service" not in standalone and "Role" not in standalone  # no Lease to elect with
     pod = standalone["Deployment"]["spec"]["template"]["spec"]
     assert "--standalone" in pod["containers"][0]["args"] and pod["serviceAccountName"] == "ops"
+    args = parser().parse_args(pod["containers"][0]["args"])
+    assert args.notify == ["team:slack:Promoted,RolledBack", "audit:json"]
+    assert args.notify_url_dir == "/etc/modelops/notify"
+    [urls] = [v for v in pod["volumes"] if v["name"] == "notify-urls"]
+    assert urls["secret"]["secretName"] == "hooks"
     rule = kinds(template("--set", "metrics.prometheusRule.enabled=true", release="x"))[
         "PrometheusRule"
     ]
@@ -172,6 +187,10 @@ def test_rbac_matches_the_kustomize_manifests(cluster: Cluster) -> None:
         (["--set", "rbac.scope=everywhere"], "rbac/scope"),
         (["--set", "leaderElection.enabled=false"], "replicaCount > 1 needs leaderElection"),
         (["--set", "rbac.scope=namespace"], "needs at least one entry in watchNamespaces"),
+        (
+            ["--set", "notifications.receivers[0].name=team"],
+            "notifications.receivers needs notifications.urlSecret",
+        ),
     ],
 )
 def test_bad_values_are_refused(args: list[str], error: str) -> None:

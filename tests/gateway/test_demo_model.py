@@ -1,9 +1,6 @@
 """The real gateway in front of the reference model server (examples/demo-model, as a process on
 loopback), called by the official ``openai`` client: the pair the real node runs in a pod."""
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,41 +8,13 @@ import openai
 import pytest
 
 from tests.gateway.support import gateway, metric, run, write_policy
-from tests.support.processes import free_port, stop, wait_http_ok
-
-DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-model"
+from tests.support.demo_model import running_demo_model
 
 
 @pytest.fixture(scope="module")
 def demo_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    weights = tmp_path_factory.mktemp("demo") / "model.json"
-    subprocess.run(
-        [sys.executable, "-m", "demomodel.train", "data/sentiment.csv", str(weights)],
-        check=True,
-        cwd=DEMO,
-        capture_output=True,
-    )
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(DEMO),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "MODEL_PATH": str(weights),
-        "MODEL_VERSION": "4.2.0",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "demomodel"],
-        cwd=DEMO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_http_ok(url + "/ready", process, "demo model server")
-    yield url
-    stop(process)
+    with running_demo_model(tmp_path_factory.mktemp("demo"), "4.2.0") as url:
+        yield url
 
 
 def openai_client(url: str, key: str) -> openai.AsyncOpenAI:

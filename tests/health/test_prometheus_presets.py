@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 
 from modelops.api.spec import MetricPreset
-from modelops.health.presets import preset_query
+from modelops.health.presets import preset_query, sample_count_query
 from modelops.health.prometheus import NoDataError, PrometheusError, query_scalar
 from tests.support.scrape import NAME, NAMESPACE, STREAM_PAUSE, STREAM_TOKENS, GatewayProcess
 
@@ -70,6 +70,10 @@ def test_error_rate_preset_measures_the_canarys_5xx_share(
         return query_scalar(prometheus, preset_query(which, NAMESPACE, NAME))
 
     assert 0 < preset(MetricPreset.P99_LATENCY) < 1.0
+    # What a baseline comparison counts: the requests in the window (increase() extrapolates
+    # a little past the 20 measured since the first scrape; never none, never all 24 short).
+    count = sample_count_query(MetricPreset.ERROR_RATE, NAMESPACE, NAME, "canary", "1m")
+    assert 20 <= query_scalar(prometheus, count) <= 30
     assert 0 < preset(MetricPreset.TIME_TO_FIRST_TOKEN) < STREAM_PAUSE
     # 10 tokens after a 0.1 s pause: at most 100 per second, less by the time it takes.
     assert 20 < preset(MetricPreset.TOKENS_PER_SECOND) <= STREAM_TOKENS / STREAM_PAUSE

@@ -774,22 +774,98 @@ def _one_metric_source(metric: "MetricCheck") -> bool:
 
 
 def _has_bound(metric: "MetricCheck") -> bool:
-    return metric.min is not None or metric.max is not None
+    return metric.min is not None or metric.max is not None or metric.baseline is not None
 
 
-class MetricCheck(ApiModel):
-    """A Prometheus check of the canary: the query's value must stay within min/max."""
+def _baseline_on_preset(metric: "MetricCheck") -> bool:
+    return metric.baseline is None or metric.preset is not None
+
+
+# A PromQL range: the window both tracks are measured over.
+PROMQL_WINDOW_PATTERN = r"^[0-9]+(s|m|h)$"
+
+
+def _ratio_given(baseline: "Baseline") -> bool:
+    return baseline.max_ratio is not None or baseline.min_ratio is not None
+
+
+class Baseline(ApiModel):
+    """The canary measured against stable: the same preset over the same window, at the same
+    moment, for each track. Without PromQL: the gateway's per-track series give both."""
 
     rules = (
         Rule(
-            cel="has(self.min) || has(self.max)",
-            message="a metric needs min or max",
+            cel="has(self.maxRatio) || has(self.minRatio)",
+            message="a baseline needs maxRatio or minRatio",
+            check=_ratio_given,
+        ),
+    )
+
+    max_ratio: float | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description=(
+            "Fail when canary > stable x maxRatio + margin (error rate, latency: lower is "
+            "better). 1.2 with margin 0.005: at most 1.2 times stable's error rate plus half "
+            "a point."
+        ),
+    )
+    min_ratio: float | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description=(
+            "Fail when canary < stable x minRatio - margin (tokens per second: higher is better)."
+        ),
+    )
+    margin: float = Field(
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description=(
+            "Absolute slack in the preset's unit (a ratio for ErrorRate, seconds for latencies, "
+            "tokens per second), so a stable at 0 errors does not fail a canary for one error."
+        ),
+    )
+    min_samples: int = Field(
+        default=100,
+        ge=1,
+        le=100_000_000,
+        description=(
+            "Observations each track needs in the window (requests; streams for the token "
+            "presets). Fewer on either track is inconclusive (analysis.inconclusive decides), "
+            "never a pass."
+        ),
+    )
+    window: str = Field(
+        default="1m",
+        pattern=PROMQL_WINDOW_PATTERN,
+        max_length=16,
+        description="The window both tracks are measured over, a PromQL range (30s, 2m, 1h).",
+    )
+
+
+class MetricCheck(ApiModel):
+    """A Prometheus check of the canary: the query's value must stay within min/max, and
+    (with a baseline) within bounds set by stable's value over the same window."""
+
+    rules = (
+        Rule(
+            cel="has(self.min) || has(self.max) || has(self.baseline)",
+            message="a metric needs min, max or baseline",
             check=_has_bound,
         ),
         Rule(
             cel="has(self.preset) != has(self.prometheus.query)",
             message="set exactly one of preset and prometheus.query",
             check=_one_metric_source,
+        ),
+        Rule(
+            cel="!has(self.baseline) || has(self.preset)",
+            message="baseline compares the gateway's per-track series: it needs a preset",
+            check=_baseline_on_preset,
+            field_path=".baseline",
         ),
     )
 
@@ -803,6 +879,13 @@ class MetricCheck(ApiModel):
     )
     min: float | None = Field(default=None, description="Fail when the value is below this.")
     max: float | None = Field(default=None, description="Fail when the value is above this.")
+    baseline: Baseline | None = Field(
+        default=None,
+        description=(
+            "Compare the canary with stable over the same window, in place of or beside "
+            "min/max (both must hold). Needs a preset."
+        ),
+    )
 
 
 class Inconclusive(StrEnum):
@@ -852,6 +935,24 @@ def _mirror_routed(rollout: "Rollout") -> bool:
 
 def _match_routed(rollout: "Rollout") -> bool:
     return not rollout.match or rollout.traffic_routing.replicas is None
+
+
+class RolloutNotifications(ApiModel):
+    """Where this ModelService's rollout is announced, beside the operator's own receivers."""
+
+    config_map: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description=(
+            "A ConfigMap in this namespace whose key receivers.yaml lists webhook receivers "
+            "(name, url, format json|slack, events). A ConfigMap is not a Secret: anyone who "
+            "may read ConfigMaps here reads the URLs, so name only receivers whose URL "
+            "carries no credential (an in-cluster relay, a receiver that authenticates "
+            "otherwise); a tokenized URL (a Slack incoming webhook) belongs in the "
+            "operator's receivers, whose URLs come from a Secret."
+        ),
+    )
 
 
 class Rollout(ApiModel):
@@ -917,6 +1018,14 @@ class Rollout(ApiModel):
         ge=10,
         le=86400,
         description="A canary that is not ready within this time is rolled back.",
+    )
+    notifications: RolloutNotifications | None = Field(
+        default=None,
+        description=(
+            "Post this rollout's started, step advanced, paused, promoted and rolled back "
+            "to the webhook receivers a ConfigMap names (the operator's own receivers get "
+            "them anyway)."
+        ),
     )
 
 

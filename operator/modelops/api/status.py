@@ -50,6 +50,10 @@ class MetricResult(ApiModel):
 
     name: str
     value: float | None = Field(default=None, description="The query's value; unset if none.")
+    baseline: float | None = Field(
+        default=None,
+        description="Stable's value over the same window, for a check with a baseline.",
+    )
     ok: bool | None = Field(default=None, description="Within bounds; unset when inconclusive.")
     error: bool | None = Field(
         default=None,

@@ -3,7 +3,9 @@ down explicitly (no globals, no ``kopf.Memo`` lookups with defaults)."""
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 
+from modelops.notify.receivers import Receiver, parse_flag
 from modelops.render.context import DEFAULT_GATEWAY_IMAGE
 
 # Reconciles run at once on the wake queue's pool.
@@ -29,6 +31,8 @@ class OperatorConfig:
     metrics_port: int = 8080
     log_format: str = "plain"
     verbose: bool = False
+    # Webhook receivers of every rollout's notifications (--notify; URLs read from files).
+    notify: tuple[Receiver, ...] = ()
 
     @property
     def namespaced(self) -> bool:
@@ -49,4 +53,5 @@ class OperatorConfig:
             metrics_port=int(args.metrics_port),
             log_format=args.log_format,
             verbose=bool(args.verbose),
+            notify=tuple(parse_flag(flag, Path(args.notify_url_dir)) for flag in args.notify),
         )

@@ -56,6 +56,8 @@ from modelops.metrics import (
     forget,
     set_phase,
 )
+from modelops.notify.delivery import Notifier
+from modelops.notify.payloads import notifications_for
 from modelops.rollout.events import Event
 
 # What the operator did, one line per reconcile that changed something.
@@ -78,6 +80,13 @@ def rollouts_in_flight(kube: Kube, namespaces: list[str | None]) -> list[Key]:
 TERMINATING_PAUSE_SECONDS = 60.0
 
 
+def notifications_config_map(done: ReconcileResult) -> str | None:
+    """The ConfigMap of the ModelService's own notification receivers, if it names one."""
+    rollout = done.spec.rollout if done.spec is not None else None
+    chosen = rollout.notifications if rollout is not None else None
+    return chosen.config_map if chosen is not None else None
+
+
 class Controller:
     """The watch cache, the wake queue, timers, retries, sampling and rollout slots around
     one reconcile per ModelService (controller-runtime's manager and Reconciler in one)."""
@@ -92,6 +101,7 @@ class Controller:
         self.retries = Backoff(first=config.retry_first_seconds, limit=config.retry_limit_seconds)
         self.slots = RolloutSlots(config.max_concurrent_rollouts)
         self.sampler = Sampler()
+        self.notifier = Notifier(list(config.notify), self._read_config_map)
         self.leadership: Leadership | None = None
         self._seen_lock = threading.Lock()
         self._seen: set[Key] = set()
@@ -117,6 +127,7 @@ class Controller:
         """A graceful stop (SIGTERM: a rolling update, a drain) hands the Lease over now."""
         if self.leadership is not None:
             self.leadership.release()
+        self.notifier.stop()
 
     def _lead(self) -> None:
         watched: list[str | None] = list(self.config.namespaces) or [None]
@@ -126,6 +137,7 @@ class Controller:
             self.slots.seed(rollouts_in_flight(self._api, watched))
         cache = CachedKube(self._api, list(self.config.namespaces) or None, self.wake)
         self.kube = cache
+        self.notifier.start()  # before any reconcile: none of their notifications is lost
         self.queue.start()
         cache.start()
 
@@ -254,7 +266,12 @@ class Controller:
         for event in done.events:
             if event.reason in {"Promoted", "RolledBack"}:
                 ROLLOUTS.labels(event.reason).inc()
-        post_events(self.kube, body, done.events)
+        # One time for the Events and their notifications: the two never disagree.
+        now = datetime.now(UTC)
+        post_events(self.kube, body, done.events, now)
+        self.notifier.notify(
+            notifications_for(done.events, body, status, now), notifications_config_map(done)
+        )
         if done.applied or done.deleted or done.status_written:
             log.info(
                 "reconciled %s/%s: phase=%s applied=%s deleted=%s conflicts=%s",
@@ -265,6 +282,12 @@ class Controller:
                 done.deleted,
                 done.conflicts,
             )
+
+    def _read_config_map(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A ModelService's receivers ConfigMap (not one of its children: asked of the API
+        server, from the notifier's thread, never from a reconcile)."""
+        found = self._api.get("ConfigMap", namespace, name)
+        return None if found is None else dict(found.get("data") or {})
 
     def _sample(self, key: Key, done: ReconcileResult) -> None:
         """Sample the canary's metrics between analysis runs while the reconcile asks for it."""

@@ -67,6 +67,26 @@ def preset_query(
             return f"{rate('tokens_per_second_sum')} / {rate('tokens_per_second_count')}"
 
 
+# What each preset counts as one observation: requests, or streams for the token presets.
+_OBSERVATIONS = {
+    MetricPreset.ERROR_RATE: "requests_total",
+    MetricPreset.P99_LATENCY: "request_duration_seconds_count",
+    MetricPreset.TIME_TO_FIRST_TOKEN: "time_to_first_token_seconds_count",
+    MetricPreset.TOKENS_PER_SECOND: "tokens_per_second_count",
+}
+
+
+def sample_count_query(
+    preset: MetricPreset, namespace: str, name: str, track: str, window: str
+) -> str:
+    """PromQL for how many observations the preset's value rests on in ``window``: a baseline
+    comparison is inconclusive below ``minSamples`` on either track."""
+    if not _WINDOW.match(window):
+        raise ValueError(f"not a PromQL duration: {window!r}")
+    selector = _selector(namespace, name, track)
+    return f"sum(increase({PREFIX}{_OBSERVATIONS[preset]}{selector}[{window}]))"
+
+
 def metric_query(check: MetricCheck, namespace: str, name: str) -> tuple[str, str]:
     """(Prometheus address, PromQL) for one analysis check of the ModelService's canary."""
     if check.preset is not None:

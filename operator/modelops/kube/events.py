@@ -49,8 +49,11 @@ def event_manifest(owner: dict[str, Any], event: Event, now: datetime) -> dict[s
     }
 
 
-def post_events(kube: Kube, owner: dict[str, Any], events: list[Event]) -> None:
-    now = datetime.now(UTC)
+def post_events(
+    kube: Kube, owner: dict[str, Any], events: list[Event], now: datetime | None = None
+) -> None:
+    """``now``: the Events' time (the notifications of the same Events carry it too)."""
+    now = now or datetime.now(UTC)
     for event in events:
         try:
             kube.create(event_manifest(owner, event, now))

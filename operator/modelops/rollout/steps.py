@@ -13,6 +13,13 @@ from modelops.rollout.report import ROLLOUT_CLEARED, since
 from modelops.rollout.tick import Commands, Tick, Transition, progress
 from modelops.rollout.verdict import CanaryHealth, analysis_interval
 
+PAUSED = "Paused"
+
+
+def _was_paused(previous: ModelServiceStatus) -> bool:
+    """The status already says the rollout is paused (its Progressing condition's reason)."""
+    return any(c.type == "Progressing" and c.reason == PAUSED for c in previous.conditions or ())
+
 
 def started(tick: Tick, previous: ModelServiceStatus) -> tuple[ModelServiceStatus, list[Event]]:
     """A new revision: its canary starts at the first step."""
@@ -96,7 +103,9 @@ def next_step(
         previous = previous.model_copy(update={"step_ready_at": tick.stamp})
     if tick.spec.paused or commands.pause or health.paused:
         message = health.paused or f"{where}: paused (spec.paused or modelops pause)"
-        reason = health.reason or "Paused"
+        reason = health.reason or PAUSED
+        if reason == PAUSED and not _was_paused(previous):
+            events = [*events, Event("Normal", PAUSED, message)]  # once, when it begins
         return progress(tick, previous, message, events, interval, reason=reason)
     pause_text = steps[index].pause
     pause = parse_duration_seconds(pause_text) if pause_text else 0.0
