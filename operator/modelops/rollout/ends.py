@@ -4,6 +4,7 @@
 from modelops.api.status import ModelServiceStatus, Phase
 from modelops.render.pod import revision, shaping
 from modelops.rollout.events import Event
+from modelops.rollout.gates import post_rollout
 from modelops.rollout.plan import steps_of
 from modelops.rollout.report import ROLLOUT_CLEARED, Report
 from modelops.rollout.tick import Tick, Transition, progress
@@ -27,7 +28,8 @@ def rolled_back(tick: Tick, previous: ModelServiceStatus, reason: str) -> Transi
         failed_revision=revision(tick.spec),
         **tick.history(previous, "RolledBack", reason),
     )
-    return Transition(status, [Event("Warning", "RolledBack", message)])
+    posts = post_rollout(tick.spec, revision(tick.spec), 0)
+    return Transition(status, [Event("Warning", "RolledBack", message)], gate_runs=posts)
 
 
 def promoted(tick: Tick, previous: ModelServiceStatus) -> Transition:
@@ -48,14 +50,15 @@ def promoted(tick: Tick, previous: ModelServiceStatus) -> Transition:
         analysis=None,
         **tick.history(previous, "Promoted", reason),
     )
-    return Transition(status, [Event("Normal", "Promoted", message)])
+    posts = post_rollout(tick.spec, revision(tick.spec), 100)
+    return Transition(status, [Event("Normal", "Promoted", message)], gate_runs=posts)
 
 
 def promoting(tick: Tick, previous: ModelServiceStatus, events: list[Event]) -> Transition:
     """Stable takes the new template; promoted once it has rolled."""
     if tick.stable.rolled_out and tick.stable.revision == revision(tick.spec):
         done = promoted(tick, previous)
-        return Transition(done.status, events + done.events)
+        return Transition(done.status, events + done.events, gate_runs=done.gate_runs)
     stable = tick.stable
     message = (
         f"promoting {tick.spec.model.version}: stable {stable.updated}/{stable.desired} updated"
