@@ -31,6 +31,11 @@ ANALYSIS_SAMPLES = Counter(
     "Samples of canary metrics between analysis runs, by result (pass, fail, error).",
     ["result"],
 )
+GATE_RUNS = Counter(
+    "modelops_gate_runs_total",
+    "Rollout gate runs (Job or webhook) that finished, by result (pass, fail).",
+    ["result"],
+)
 MANAGED = Gauge("modelops_managed_modelservices", "ModelServices this operator reconciles.")
 PHASES = Gauge(
     "modelops_modelservice_phase",

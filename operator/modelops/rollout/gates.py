@@ -201,3 +201,22 @@ def gates_passed(spec: ModelServiceSpec, status: ModelServiceStatus, point: str)
         (record := _record(records, gate, point)) is not None and record.phase is GatePhase.PASSED
         for gate in gates_at(spec, point)
     )
+
+
+def in_flight(status: ModelServiceStatus, wanted: list[GateRun]) -> list[GateRun]:
+    """The runs to have in flight after this decision: those it asked for, and those status
+    says run while the rollout goes on (a look that did not reach the gates, say while a
+    canary pod restarts, must not cancel a Job half-way)."""
+    runs = {run.id: run for run in wanted}
+    if status.stage is not None:
+        for record in status.gates or []:
+            if record.phase is GatePhase.RUNNING:
+                ran = run_id(record.kind, record.name, record.point, record.attempt)
+                weight = status.canary_weight or 0
+                runs.setdefault(ran, GateRun(ran, record.kind, record.name, record.point, weight))
+    return [run for run in runs.values() if run.point != POST]
+
+
+def post_runs(wanted: list[GateRun]) -> list[GateRun]:
+    """The post-rollout webhooks a rollout's end asked for (fired once, never cancelled)."""
+    return [run for run in wanted if run.point == POST]
