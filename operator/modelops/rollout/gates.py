@@ -120,11 +120,12 @@ def _finished(
 ) -> tuple[GateStatus, Event]:
     """A run's outcome in status and as an Event. For the rollback webhook a "yes" is what
     fails the rollout (Flagger's semantics), a "no" waits for the next ask."""
-    asks_rollback = point == ROLLBACK
-    if outcome.passed != asks_rollback:
-        phase = GatePhase.PASSED if not asks_rollback else GatePhase.FAILED
+    if point == ROLLBACK:
+        phase = GatePhase.FAILED if outcome.passed else GatePhase.WAITING
+    elif outcome.passed:
+        phase = GatePhase.PASSED
     else:
-        phase = GatePhase.WAITING if gate.confirm or asks_rollback else GatePhase.FAILED
+        phase = GatePhase.WAITING if gate.confirm else GatePhase.FAILED
     record = record.model_copy(
         update={"phase": phase, "message": outcome.message[:2048], "finished_at": tick.stamp}
     )
