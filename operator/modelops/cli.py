@@ -14,6 +14,7 @@ import yaml
 from modelops.api import SpecError
 from modelops.api.crd import crd
 from modelops.commands import add_commands
+from modelops.evaluate import add_evaluate
 from modelops.manifests import dump_all, load_model_services
 from modelops.render import RenderContext, desired_children
 from modelops.render.context import DEFAULT_GATEWAY_IMAGE
@@ -140,6 +141,7 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     add_commands(commands)
+    add_evaluate(commands)
 
     # Listed here for `modelops --help`; main() hands every argument after `gateway` (--help
     # included) to the gateway's own parser, which argparse.REMAINDER would not.
