@@ -2,11 +2,8 @@
 server, the runner that keeps calls off the reconcile, the Job a gate renders, and how
 ``kubectl modelops status`` shows gates."""
 
-import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
@@ -18,39 +15,15 @@ from modelops.manifests import parse_model_service
 from modelops.render.context import RenderContext
 from modelops.render.gates import gate_job, webhook_payload
 from modelops.rollout.gate_io import GateOutcome
+from tests.support.receiver import Receiver
 from tests.support.samples import model_service
-
-
-class Receiver:
-    """An HTTP server answering POSTs with the codes queued, recording the bodies."""
-
-    def __init__(self) -> None:
-        self.codes: list[int] = []
-        self.bodies: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                receiver.bodies.append(json.loads(self.rfile.read(length)))
-                code = receiver.codes.pop(0) if receiver.codes else 200
-                self.send_response(code)
-                self.end_headers()
-                self.wfile.write(f"answer {code}".encode())
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/gate"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     made = Receiver()
     yield made
-    made.server.shutdown()
+    made.stop()
 
 
 def no_sleep(_: float) -> None:
@@ -58,29 +31,31 @@ def no_sleep(_: float) -> None:
 
 
 def test_a_2xx_passes_and_the_payload_arrives_as_json(receiver: Receiver) -> None:
-    outcome = call_webhook(receiver.url, {"name": "m"}, timeout=5, retries=2, sleep=no_sleep)
+    outcome = call_webhook(
+        receiver.url + "/gate", {"name": "m"}, timeout=5, retries=2, sleep=no_sleep
+    )
     assert outcome == GateOutcome(True, "HTTP 200: answer 200")
-    assert receiver.bodies == [{"name": "m"}]
+    assert receiver.bodies("/gate") == [{"name": "m"}]
 
 
 def test_a_5xx_is_retried_then_passes(receiver: Receiver) -> None:
-    receiver.codes = [503, 502]
-    outcome = call_webhook(receiver.url, {}, timeout=5, retries=2, sleep=no_sleep)
+    receiver.codes["/gate"] = [503, 502]
+    outcome = call_webhook(receiver.url + "/gate", {}, timeout=5, retries=2, sleep=no_sleep)
     assert outcome.passed
-    assert len(receiver.bodies) == 3
+    assert len(receiver.bodies("/gate")) == 3
 
 
 def test_5xx_on_every_try_is_a_failed_check(receiver: Receiver) -> None:
-    receiver.codes = [500, 500, 500]
-    outcome = call_webhook(receiver.url, {}, timeout=5, retries=2, sleep=no_sleep)
+    receiver.codes["/gate"] = [500, 500, 500]
+    outcome = call_webhook(receiver.url + "/gate", {}, timeout=5, retries=2, sleep=no_sleep)
     assert outcome == GateOutcome(False, "HTTP 500: answer 500 (after 3 tries)")
 
 
 def test_a_4xx_fails_at_once(receiver: Receiver) -> None:
-    receiver.codes = [403]
-    outcome = call_webhook(receiver.url, {}, timeout=5, retries=2, sleep=no_sleep)
+    receiver.codes["/gate"] = [403]
+    outcome = call_webhook(receiver.url + "/gate", {}, timeout=5, retries=2, sleep=no_sleep)
     assert outcome == GateOutcome(False, "HTTP 403: answer 403")
-    assert len(receiver.bodies) == 1
+    assert len(receiver.bodies("/gate")) == 1
 
 
 def test_nobody_listening_is_retried_then_fails() -> None:
