@@ -9,8 +9,9 @@ from modelops.api.errors import SpecError
 from modelops.api.spec import ModelServiceSpec
 from modelops.api.status import GatePhase, ModelServiceStatus, Phase, Stage
 from modelops.rollout.gate_io import GateOutcome
+from modelops.rollout.gates import in_flight
 from modelops.rollout.plan import plan
-from modelops.rollout.transitions import Transition
+from modelops.rollout.transitions import Commands, Transition
 from tests.support.rollout import deployed, ready, spec, tick
 
 STEPS = [{"weight": 20}, {"weight": 60}]
@@ -93,6 +94,7 @@ def test_a_passing_job_before_the_first_step_gives_the_canary_its_weight() -> No
     status = look(new, status, at=2).status
     step = look(new, status, at=3, gates={"job/golden@step-1#1": GateOutcome(True, "ok")})
     assert step.status.canary_weight == 20
+    assert in_flight(step.status, step.gate_runs) == []
     assert [e.reason for e in step.events] == ["GatePassed", "StepAdvanced"]
     assert step.gate_runs == []
     # Passed is remembered: the next looks walk the steps without asking again.
@@ -110,6 +112,10 @@ def test_a_job_before_a_named_step_runs_at_the_previous_weight_and_holds_the_adv
     assert step.status.canary_weight == 20
     step = look(new, step.status, at=3, gates={"job/load@step-2#1": GateOutcome(True, "ok")})
     assert step.status.canary_weight == 60
+    # Passed on the record in the same look, and no longer wanted in flight.
+    assert record(step.status, "load").phase is GatePhase.PASSED
+    assert [e.reason for e in step.events] == ["GatePassed", "StepAdvanced"]
+    assert in_flight(step.status, step.gate_runs) == []
 
 
 def test_a_job_before_promotion_holds_the_promotion() -> None:
@@ -122,6 +128,8 @@ def test_a_job_before_promotion_holds_the_promotion() -> None:
     assert step.status.stage is Stage.CANARY
     step = look(new, step.status, at=4, gates={"job/eval@promotion#1": GateOutcome(True, "ok")})
     assert step.status.stage is Stage.PROMOTING
+    assert record(step.status, "eval").phase is GatePhase.PASSED
+    assert in_flight(step.status, step.gate_runs) == []
 
 
 def test_webhooks_before_the_first_step_ask_confirmation_first_and_a_failed_check_rolls_back() -> (
@@ -239,3 +247,21 @@ def test_gate_names_are_unique_per_kind() -> None:
         SpecError, match=r"spec\.rollout\.gates\.webhooks: webhook gate names must be unique"
     ):
         gated(hooks=[hook("a", "rollout"), hook("a", "pre-rollout")])
+
+
+def test_a_run_in_flight_stays_wanted_while_a_look_does_not_reach_the_gates() -> None:
+    new = gated(jobs=[job("golden", "BeforeFirstStep")])
+    _, status = started(new)
+    status = look(new, status, at=2).status
+    # The canary's pod restarts: the look stops before the gates, the Job must not be cancelled.
+    unready = tick(new, status, ready(plan(new, status).stable_spec), ready(new, ready=0), at=3)
+    assert unready.gate_runs == []
+    assert [run.id for run in in_flight(unready.status, unready.gate_runs)] == [
+        "job/golden@step-1#1"
+    ]
+    # Once the rollout ended, nothing is wanted any more.
+    aborted = tick(
+        new, status, ready(plan(new, status).stable_spec), at=4, commands=Commands(abort=True)
+    )
+    assert in_flight(aborted.status, aborted.gate_runs) == []
+    assert aborted.status.gates is None  # a run cut short is not shown as running

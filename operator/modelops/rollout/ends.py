@@ -1,13 +1,19 @@
 """How a canary rollout ends: rolled back (at once, stable keeps serving) or promoted
 (stable takes the new template, then the canary goes)."""
 
-from modelops.api.status import ModelServiceStatus, Phase
+from modelops.api.status import GatePhase, GateStatus, ModelServiceStatus, Phase
 from modelops.render.pod import revision, shaping
 from modelops.rollout.events import Event
 from modelops.rollout.gates import post_rollout
 from modelops.rollout.plan import steps_of
 from modelops.rollout.report import ROLLOUT_CLEARED, Report
 from modelops.rollout.tick import Tick, Transition, progress
+
+
+def _settled(previous: ModelServiceStatus) -> list[GateStatus] | None:
+    """status.gates once the rollout ended: runs cut short are not shown as running."""
+    kept = [r for r in previous.gates or [] if r.phase is not GatePhase.RUNNING]
+    return kept or None
 
 
 def stalled_report(tick: Tick, message: str) -> Report:
@@ -26,6 +32,7 @@ def rolled_back(tick: Tick, previous: ModelServiceStatus, reason: str) -> Transi
         stalled_report(tick, message),
         **ROLLOUT_CLEARED,
         failed_revision=revision(tick.spec),
+        gates=_settled(previous),
         **tick.history(previous, "RolledBack", reason),
     )
     posts = post_rollout(tick.spec, revision(tick.spec), 0)
@@ -48,6 +55,7 @@ def promoted(tick: Tick, previous: ModelServiceStatus) -> Transition:
         stable_revision=revision(tick.spec),
         stable_template=shaping(tick.spec),
         analysis=None,
+        gates=_settled(previous),
         **tick.history(previous, "Promoted", reason),
     )
     posts = post_rollout(tick.spec, revision(tick.spec), 100)

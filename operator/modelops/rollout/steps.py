@@ -1,6 +1,7 @@
 """Walking the canary steps: a rollout starts at the first step, holds each for its pause
 and analysis, moves on, and restarts when ``rollout.steps`` is edited under it."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from modelops.api.base import parse_duration_seconds
@@ -84,13 +85,22 @@ def restarted(tick: Tick, previous: ModelServiceStatus) -> Transition:
     return progress(tick, restarted, message, [Event("Normal", "StepsChanged", message)], 1.0)
 
 
-def gated(
-    tick: Tick, previous: ModelServiceStatus, point: str, events: list[Event]
-) -> Transition | None:
-    """None when every gate of ``point`` has passed; else the rollout holds for them (they
-    run, or a confirmation said no), or rolls back (a check failed)."""
+@dataclass
+class Gated:
+    """The gates of a point after this look: their records (in ``status``) and Events, and
+    the transition that ends this look when they hold or fail the rollout (None: go on)."""
+
+    status: ModelServiceStatus
+    events: list[Event]
+    stop: Transition | None = None
+
+
+def gated(tick: Tick, previous: ModelServiceStatus, point: str, events: list[Event]) -> Gated:
+    """Every gate of ``point`` passed: go on (the records of those that passed now kept);
+    else the rollout holds for them (they run, or a confirmation said no), or rolls back (a
+    check failed). The first step's gates passing apply its weight, in a look of its own."""
     if gates_passed(tick.spec, previous, point):
-        return None
+        return Gated(previous, events)
     interval = analysis_interval(tick.spec)
     weight = previous.canary_weight or 0
     verdict = judge_gates(
@@ -100,9 +110,11 @@ def gated(
     events = events + verdict.events
     if verdict.failed:
         back = rolled_back(tick, previous, verdict.failed)
-        return Transition(back.status, events + back.events, gate_runs=back.gate_runs)
+        stop = Transition(back.status, events + back.events, gate_runs=back.gate_runs)
+        return Gated(previous, events, stop)
     if verdict.passed:
-        return None if point != step_point(0) else _first_weight(tick, previous, events)
+        first = _first_weight(tick, previous, events) if point == step_point(0) else None
+        return Gated(previous, events, first)
     held = progress(
         tick,
         previous,
@@ -112,7 +124,7 @@ def gated(
         reason="GateWaiting",
     )
     held.gate_runs = verdict.runs
-    return held
+    return Gated(previous, events, held)
 
 
 def _first_weight(tick: Tick, previous: ModelServiceStatus, events: list[Event]) -> Transition:
@@ -193,8 +205,11 @@ def _walk(
         message = health.paused or f"{where}: paused (spec.paused or modelops pause)"
         reason = health.reason or "Paused"
         return progress(tick, previous, message, events, interval, reason=reason)
-    if index == 0 and (gate := gated(tick, previous, step_point(0), events)):
-        return gate
+    if index == 0:
+        gate = gated(tick, previous, step_point(0), events)
+        if gate.stop is not None:
+            return gate.stop
+        previous, events = gate.status, gate.events
     pause_text = steps[index].pause
     pause = parse_duration_seconds(pause_text) if pause_text else 0.0
     waited = since(previous.step_ready_at, tick.now)
@@ -222,8 +237,10 @@ def _walk(
         )
         return progress(tick, previous, message, events, interval, reason="CanaryHeld")
     ahead = step_point(index + 1) if index + 1 < len(steps) else PROMOTION
-    if gate := gated(tick, previous, ahead, events):
-        return gate
+    gate = gated(tick, previous, ahead, events)
+    if gate.stop is not None:
+        return gate.stop
+    previous, events = gate.status, gate.events
     if index + 1 < len(steps):
         weight = steps[index + 1].weight
         message = f"step {index + 2}/{len(steps)}: {describe(steps[index + 1])}"
