@@ -1,6 +1,7 @@
-"""Random walks of spec edits, observations and gate answers through the pure machine: whatever the order,
-no look raises, the step status records exists in the spec's steps, and the weight the plan
-applies is the weight status reports (and the step's weight)."""
+"""Random walks of spec edits, observations and gate answers through the pure machine:
+whatever the order, no look raises, the step status records exists in the spec's steps, and
+the weight the plan applies is the weight status reports (and the step's weight, or 0 while
+the first step's gates hold it)."""
 
 from typing import Any
 
