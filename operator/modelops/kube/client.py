@@ -123,7 +123,8 @@ class Kube:
         """The last ``tail_lines`` lines of a pod's (only) container's log."""
         path = resource("Pod").item(namespace, name) + "/log"
         query = [("tailLines", str(tail_lines))]
-        response = self._request("GET", path, query=query, accept="text/plain")
+        # The API server answers 406 to "text/plain"; kubectl asks for anything too.
+        response = self._request("GET", path, query=query, accept="*/*")
         return bytes(response.data or b"").decode("utf-8", "replace")
 
     def get(
