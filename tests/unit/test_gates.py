@@ -138,12 +138,13 @@ def test_webhooks_before_the_first_step_ask_confirmation_first_and_a_failed_chec
     new = gated(hooks=[hook("pre", "pre-rollout"), hook("ok", "confirm-rollout")])
     _, status = started(new)
     step = look(new, status, at=2)
-    assert [run.id for run in step.gate_runs] == ["webhook/ok@step-1#1", "webhook/pre@step-1#1"]
-    outcomes = {
-        "webhook/ok@step-1#1": GateOutcome(True, "HTTP 200"),
-        "webhook/pre@step-1#1": GateOutcome(False, "HTTP 503: busy (after 3 tries)"),
-    }
-    step = look(new, step.status, at=3, gates=outcomes)
+    # The confirmation first: the pre-rollout check runs once it said yes.
+    assert [run.id for run in step.gate_runs] == ["webhook/ok@step-1#1"]
+    assert "pre waits for the confirmation" in (step.status.message or "")
+    step = look(new, step.status, at=3, gates={"webhook/ok@step-1#1": GateOutcome(True, "")})
+    assert [run.id for run in step.gate_runs] == ["webhook/pre@step-1#1"]
+    outcomes = {"webhook/pre@step-1#1": GateOutcome(False, "HTTP 503: busy (after 3 tries)")}
+    step = look(new, step.status, at=4, gates=outcomes)
     assert step.status.phase is Phase.ROLLED_BACK
     assert "webhook gate pre failed: HTTP 503: busy (after 3 tries)" in (step.status.message or "")
 

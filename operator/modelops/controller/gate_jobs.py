@@ -12,7 +12,8 @@ from kubernetes.client.exceptions import ApiException
 from modelops.kube.client import Kube
 from modelops.rollout.gate_io import GateOutcome
 
-POLL_SECONDS = 1.0
+# A GET from the API server's watch cache per running Job gate, twice a second.
+POLL_SECONDS = 0.5
 LOG_LINES = 10
 # The status message holds the tail of the log within its room (GateStatus.message).
 LOG_CHARS = 1200

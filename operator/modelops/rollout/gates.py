@@ -59,7 +59,7 @@ def _jobs(spec: ModelServiceSpec, at: JobGatePoint, step: int | None = None) -> 
 
 
 def gates_at(spec: ModelServiceSpec, point: str) -> list[Gate]:
-    """The gates of one point: confirmations first (Flagger asks before anything runs)."""
+    """The gates of one point: confirmations first (the others run once they said yes)."""
     if point == PROMOTION:
         found = _webhooks(spec, {WebhookType.CONFIRM_PROMOTION})
         found += _jobs(spec, JobGatePoint.BEFORE_PROMOTION)
@@ -149,8 +149,13 @@ def judge_gates(
     """The gates of ``point`` after this look: started, finished, asked again, or waited on."""
     verdict = GateVerdict(records=list(previous.gates or []))
     holding: list[str] = []
+    unconfirmed = False  # a confirmation of this point has not said yes yet
     for gate in gates_at(tick.spec, point):
         record = _record(verdict.records, gate, point)
+        if record is None and unconfirmed:
+            # As in Flagger, the other gates of a point run once it is confirmed.
+            holding.append(f"{gate.name} waits for the confirmation")
+            continue
         if record is None:
             record = GateStatus(
                 name=gate.name,
@@ -188,6 +193,7 @@ def judge_gates(
                     holding.append(f"{gate.name} said no ({record.message})")
                     verdict.wake = retry_after
         verdict.records = _replace(verdict.records, record)
+        unconfirmed = unconfirmed or (gate.confirm and record.phase is not GatePhase.PASSED)
         if record.phase is GatePhase.FAILED and verdict.failed is None:
             verdict.failed = f"{gate.kind.lower()} gate {gate.name} failed: {record.message}"
     if holding and verdict.failed is None:
