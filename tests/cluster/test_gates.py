@@ -3,7 +3,6 @@ confirm-promotion that says no holds the rollout (and says so) until it says yes
 pre-rollout that answers 5xx is retried, then fails and rolls back. One ModelService, two
 rollouts."""
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from tests.cluster.test_canary import event_reasons
 from tests.support.cluster import Cluster, wait_until
+from tests.support.moments import FirstMoment, deleted
 from tests.support.msvc import status, wait_phase
 from tests.support.operator import OperatorProcess
 from tests.support.receiver import Receiver
@@ -91,17 +91,19 @@ def test_webhook_gates_hold_pass_and_roll_back(
 
     # v3: pre-rollout answers 503 on all three tries: a failed check, rolled back.
     receiver.always["/pre"] = 503
-    cluster.apply(gated("3.0.0", receiver.url), namespace)
-    wait_phase(cluster, namespace, "gated", "RolledBack", 60)
+    canary_gone = FirstMoment(
+        cluster, "deployments", namespace, "modelops.dev/track=canary", deleted
+    )
+    try:
+        cluster.apply(gated("3.0.0", receiver.url), namespace)
+        wait_phase(cluster, namespace, "gated", "RolledBack", 60)
+        wait_until(lambda: canary_gone.at, 30, interval=0.1, message="the canary deleted")
+    finally:
+        canary_gone.stop()
+    assert canary_gone.at is not None
     failed_at = receiver.calls("/pre")[-1][0]
-
-    def on_stable() -> bool:
-        current = status(cluster, namespace, "gated")
-        canary = cluster.kubectl("get", "deployment", "gated-canary", "-n", namespace, check=False)
-        return not current.get("canaryWeight") and canary.returncode != 0
-
-    wait_until(on_stable, 30, interval=0.05, message="all traffic on stable")
-    print(f"\nfailed webhook -> 100% on stable: {time.monotonic() - failed_at:.2f}s")
+    print(f"\nfailed webhook -> 100% on stable: {canary_gone.at - failed_at:.2f}s")
+    assert not status(cluster, namespace, "gated").get("canaryWeight")
     current = status(cluster, namespace, "gated")
     assert [code for _, code in receiver.calls("/pre")][-3:] == [503, 503, 503]
     assert "webhook gate pre failed: HTTP 503: answer 503 (after 3 tries)" in current["message"]

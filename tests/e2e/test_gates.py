@@ -4,10 +4,6 @@ fails, and the rollout is rolled back with the tail of the Job's log in status; 
 deleted and stable keeps answering."""
 
 import json
-import os
-import subprocess
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +15,14 @@ from tests.e2e.support import (
     OPERATOR_IMAGE,
     chat,
     demo_service,
-    deployments,
     service_url,
     version_of,
     wait_phase,
     wait_ready,
     wait_serving,
 )
-from tests.support.cluster import REPO, Cluster, kubectl_binary, wait_until
-from tests.support.msvc import status
+from tests.support.cluster import REPO, Cluster, wait_until
+from tests.support.moments import FirstMoment, deleted, job_failed
 
 pytestmark = pytest.mark.cluster
 
@@ -57,57 +52,25 @@ def gated(version: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     return demo_service("gated", version, env=env, rollout=rollout)
 
 
-class JobFailure:
-    """When the Job controller counted the gate's pod failed, seen through a watch (the
-    operator deletes the Job within about a second of that: polling could miss it)."""
-
-    def __init__(self, cluster: Cluster, namespace: str) -> None:
-        self.at: float | None = None
-        self.process = subprocess.Popen(
-            [
-                *(kubectl_binary(), "get", "jobs", "-n", namespace),
-                *("-l", f"modelops.dev/gate={GATE}", "--watch"),
-                *("-o", 'jsonpath={.status.failed}{"\\n"}'),
-            ],
-            env={**os.environ, "KUBECONFIG": cluster.kubeconfig},
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.strip() == "1" and self.at is None:
-                self.at = time.monotonic()
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-
 def test_a_failing_job_gate_rolls_back_with_its_log(cluster: Cluster, namespace: str) -> None:
     cluster.apply(gated("1.0.0"), namespace)
     wait_ready(cluster, namespace, "gated")
     url = service_url(cluster, namespace, "gated")
     wait_serving(url, "e2e", "1.0.0")
 
-    watch = JobFailure(cluster, namespace)
+    job = FirstMoment(cluster, "jobs", namespace, f"modelops.dev/gate={GATE}", job_failed)
+    canary_gone = FirstMoment(
+        cluster, "deployments", namespace, "modelops.dev/track=canary", deleted
+    )
     cluster.apply(gated("2.0.0", env={"ERROR_RATE": "1"}), namespace)
-
-    def on_stable() -> bool:
-        current = status(cluster, namespace, "gated")
-        return current.get("phase") == "RolledBack" and "canary" not in deployments(
-            cluster, namespace, "gated"
-        )
-
     try:
-        wait_until(on_stable, 120, interval=0.1, message="rolled back, canary gone")
-        done = time.monotonic()
+        wait_until(lambda: canary_gone.at, 120, interval=0.1, message="the canary deleted")
     finally:
-        watch.stop()
-    assert watch.at is not None, "the Job's failure was never seen"
-    print(f"\nfailed Job gate -> 100% on stable: {done - watch.at:.2f}s")
+        job.stop()
+        canary_gone.stop()
+    assert job.at is not None and canary_gone.at is not None, "the Job's failure was not seen"
+    # The rollback is in force once the canary's Deployment is gone (weight 0 before that).
+    print(f"\nfailed Job gate -> 100% on stable: {canary_gone.at - job.at:.2f}s")
     current = wait_phase(cluster, namespace, "gated", "RolledBack", 5)
     message = current["message"]
     assert f"job gate {GATE} failed" in message, message
