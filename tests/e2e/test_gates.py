@@ -4,6 +4,7 @@ fails, and the rollout is rolled back with the tail of the Job's log in status; 
 deleted and stable keeps answering."""
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from tests.e2e.support import (
     OPERATOR_IMAGE,
     chat,
     demo_service,
+    pods,
     service_url,
     version_of,
     wait_phase,
@@ -83,6 +85,10 @@ def test_a_failing_job_gate_rolls_back_with_its_log(cluster: Cluster, namespace:
     wait_until(
         lambda: not cluster.get("jobs", "-n", namespace)["items"], 30, message="the Job deleted"
     )
+    # The canary's pod goes away without a preStop delay: asked only once it is gone and
+    # kube-proxy dropped its endpoint.
+    wait_until(lambda: not pods(cluster, namespace, "gated", "canary"), 60, message="no canary pod")
+    time.sleep(2)
     answers = [chat(url, "e2e") for _ in range(10)]
     assert {(a.status, version_of(a)) for a in answers} == {(200, "1.0.0")}, json.dumps(
         [a.status for a in answers]
