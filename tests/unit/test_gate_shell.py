@@ -12,6 +12,7 @@ from modelops.controller.gate_jobs import _verdict
 from modelops.controller.gates import GateRunner
 from modelops.health.webhook import call_webhook
 from modelops.manifests import parse_model_service
+from modelops.render import desired_children, possible_children
 from modelops.render.context import RenderContext
 from modelops.render.gates import gate_job, webhook_payload
 from modelops.rollout.gate_io import GateOutcome
@@ -235,3 +236,18 @@ def test_status_shows_the_gates() -> None:
     text = describe(body)
     assert "  gate     job golden (step-1): Failed log: 2/3 wrong" in text
     assert "  gate     webhook ok (promotion): Waiting (try 3)" in text
+
+
+def test_replica_routing_has_track_services_only_while_gates_are_declared() -> None:
+    ctx = context()
+    names = {m["metadata"]["name"] for m in desired_children(ctx) if m["kind"] == "Service"}
+    assert names == {"m", "m-stable"}  # no canary running: its Service would select nothing
+    ungated = parse_model_service(model_service("m", rollout={"steps": [{"weight": 20}]}))
+    plain = RenderContext.for_service(ungated, ungated.spec)
+    services = {m["metadata"]["name"] for m in desired_children(plain) if m["kind"] == "Service"}
+    assert services == {"m"}
+    # Still possible children: gates taken out of the spec take their Services along.
+    assert {r.name for r in possible_children(plain) if r.kind == "Service"} >= {
+        "m-stable",
+        "m-canary",
+    }

@@ -16,7 +16,8 @@ def _gated(ctx: RenderContext) -> bool:
 
 class ReplicaRouting:
     def possible_children(self, ctx: RenderContext) -> list[ChildRef]:
-        return sorted(track_service_refs(ctx)) if _gated(ctx) else []
+        # Always: when the gates go from the spec, their Services are deleted.
+        return sorted(track_service_refs(ctx))
 
     def manifests(self, ctx: RenderContext) -> list[dict[str, Any]]:
         return sorted(track_services(ctx), key=ref_of) if _gated(ctx) else []
