@@ -14,6 +14,7 @@ import yaml
 from modelops.api import SpecError
 from modelops.api.crd import crd
 from modelops.commands import add_commands
+from modelops.evaluate import add_evaluate
 from modelops.manifests import dump_all, load_model_services
 from modelops.notify.receivers import DEFAULT_URL_DIR, ReceiversError, parse_flag
 from modelops.render import RenderContext, desired_children
@@ -163,6 +164,7 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     add_commands(commands)
+    add_evaluate(commands)
 
     # Listed here for `modelops --help`; main() hands every argument after `gateway` (--help
     # included) to the gateway's own parser, which argparse.REMAINDER would not.

@@ -69,6 +69,12 @@ def describe(body: dict[str, Any]) -> str:
         verdict = {True: "ok", False: "FAILED", None: "inconclusive"}[result.get("ok")]
         stable = f" (stable {result['baseline']})" if "baseline" in result else ""
         lines.append(f"  metric   {result['name']}={result.get('value')}{stable} {verdict}")
+    for gate in status.get("gates") or []:
+        tries = f" (try {gate['attempt']})" if gate.get("attempt", 1) > 1 else ""
+        lines.append(
+            f"  gate     {gate['kind'].lower()} {gate['name']} ({gate['point']}): "
+            f"{gate['phase']}{tries} {gate.get('message', '')}".rstrip()
+        )
     for condition in status.get("conditions") or []:
         lines.append(
             f"  {condition['type']:<12} {condition['status']:<6} {condition.get('reason', '')}"

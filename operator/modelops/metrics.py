@@ -41,6 +41,11 @@ NOTIFICATION_SECONDS = Histogram(
     "From the Event's time to the receiver's 2xx answer, retries included.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+GATE_RUNS = Counter(
+    "modelops_gate_runs_total",
+    "Rollout gate runs (Job or webhook) that finished, by result (pass, fail).",
+    ["result"],
+)
 MANAGED = Gauge("modelops_managed_modelservices", "ModelServices this operator reconciles.")
 PHASES = Gauge(
     "modelops_modelservice_phase",

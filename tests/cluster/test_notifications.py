@@ -32,7 +32,7 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def notifying(cluster: Cluster, receiver: Receiver, tmp_path: Path) -> Iterator[OperatorProcess]:
     """The only operator while the test runs, telling receiver ``ops`` everything (JSON)."""
-    (tmp_path / "ops").write_text(f"{receiver.base}/ops\n")
+    (tmp_path / "ops").write_text(f"{receiver.url}/ops\n")
     install_crd(cluster)
     with paused():
         own = OperatorProcess(cluster, "--notify", "ops", "--notify-url-dir", str(tmp_path))
@@ -52,7 +52,7 @@ def events(cluster: Cluster, namespace: str) -> list[tuple[str, str]]:
 def test_rollout_milestones_reach_the_receivers(
     cluster: Cluster, namespace: str, notifying: OperatorProcess, receiver: Receiver
 ) -> None:
-    hooks = f"- {{name: team, url: '{receiver.base}/team', format: slack, events: [RolledBack]}}"
+    hooks = f"- {{name: team, url: '{receiver.url}/team', format: slack, events: [RolledBack]}}"
     cluster.apply(
         {
             "apiVersion": "v1",
@@ -82,9 +82,9 @@ def test_rollout_milestones_reach_the_receivers(
     )
     modelops_cli(cluster, "abort", NAME, "-n", namespace)
     wait_phase(cluster, namespace, NAME, "RolledBack", 30)
-    wait_until(lambda: len(receiver.bodies("/team")) == 1, 30, message="the rollback to team")
+    wait_until(lambda: len(receiver.delivered("/team")) == 1, 30, message="the rollback to team")
 
-    ops = receiver.bodies("/ops")
+    ops = receiver.delivered("/ops")
     assert [(b["kind"], b["version"]) for b in ops] == [
         ("Started", "2.0.0"),
         ("StepAdvanced", "2.0.0"),
@@ -94,7 +94,7 @@ def test_rollout_milestones_reach_the_receivers(
         ("RolledBack", "3.0.0"),
     ], ops
     assert ops[1]["step"] == 2 and ops[1]["canaryWeight"] == 50
-    [team] = receiver.bodies("/team")
+    [team] = receiver.delivered("/team")
     assert team["text"].startswith(f":rotating_light: *{namespace}/{NAME}* RolledBack: ")
     # Every notification is one of the ModelService's Events, word for word.
     posted = events(cluster, namespace)
@@ -111,4 +111,4 @@ def test_rollout_milestones_reach_the_receivers(
 
 
 def kinds(receiver: Receiver, path: str) -> list[tuple[str, Any]]:
-    return [(b["kind"], b.get("version")) for b in receiver.bodies(path)]
+    return [(b["kind"], b.get("version")) for b in receiver.delivered(path)]

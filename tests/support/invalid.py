@@ -62,6 +62,28 @@ CASES = [
         "spec.rollout.steps",
     ),
     Invalid("canary-no-steps", {"rollout": {"strategy": "Canary"}}, "spec.rollout.steps"),
+    Invalid(
+        "gate-before-missing-step",
+        {
+            "rollout": {
+                **CANARY,
+                "gates": {
+                    "jobs": [{"name": "e", "at": "BeforeStep", "step": 2, "template": {"spec": {}}}]
+                },
+            }
+        },
+        "spec.rollout.gates.jobs",
+    ),
+    Invalid(
+        "webhook-gate-type",
+        {
+            "rollout": {
+                **CANARY,
+                "gates": {"webhooks": [{"name": "w", "type": "x", "url": "http://h"}]},
+            }
+        },
+        "spec.rollout.gates.webhooks[0].type",
+    ),
     Invalid("strategy", {"rollout": {"strategy": "BlueGreen"}}, "spec.rollout.strategy"),
     Invalid(
         "two-routers",

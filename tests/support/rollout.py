@@ -7,6 +7,7 @@ from modelops.api.spec import ModelServiceSpec
 from modelops.api.status import MetricResult, ModelServiceStatus, Phase
 from modelops.manifests import parse_model_service
 from modelops.render.pod import revision
+from modelops.rollout.gate_io import GateOutcome
 from modelops.rollout.observe import WorkloadObservation
 from modelops.rollout.plan import plan
 from modelops.rollout.transitions import Commands, Transition, advance
@@ -52,6 +53,7 @@ def tick(
     at: float = 0.0,
     commands: Commands | None = None,
     generation: int = 1,
+    gates: dict[str, GateOutcome] | None = None,
 ) -> Transition:
     return advance(
         spec_,
@@ -63,6 +65,7 @@ def tick(
         conflicts=[],
         now=T0 + timedelta(seconds=at),
         commands=commands,
+        gate_outcomes=gates,
     )
 
 

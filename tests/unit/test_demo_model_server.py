@@ -264,3 +264,41 @@ def test_slow_start(start: Callable[..., Server]) -> None:
         time.sleep(0.05)
     assert time.monotonic() - listening > 0.5  # it failed for a while, not only once
     assert server.get("/ready")[0] == 200
+
+
+def _golden_cases_of_the_sample() -> str:
+    import yaml  # noqa: PLC0415
+
+    sample = Path(__file__).resolve().parents[2] / "manifests/samples/golden-prompt-gate.yaml"
+    job = yaml.safe_load(sample.read_text())["spec"]["rollout"]["gates"]["jobs"][0]
+    args: list[str] = job["template"]["spec"]["containers"][0]["args"]
+    return args[args.index("--cases") + 1]
+
+
+@pytest.mark.parametrize(("env", "code"), [({}, 0), ({"ERROR_RATE": "1"}, 1)])
+def test_the_sample_golden_prompt_evaluation_passes_a_sound_model_and_fails_a_broken_one(
+    start: Callable[..., Server], env: dict[str, str], code: int
+) -> None:
+    server = start(**env)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelops.cli",
+            "evaluate",
+            "--cases",
+            _golden_cases_of_the_sample(),
+        ],
+        env={**os.environ, "CANARY_URL": server.url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == code, done.stdout + done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last == ("passed: 3/3 cases" if code == 0 else "failed: 0/3 cases") + (
+        " (at least 100% needed)"
+    )
+    if code:
+        assert "HTTP 500" in done.stdout

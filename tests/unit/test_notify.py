@@ -141,8 +141,8 @@ FAST = Retries(attempts=3, first_delay=0.01, timeout=5)
 
 
 def test_delivery_retries_5xx_and_keeps_the_order(receiver: Receiver) -> None:
-    receiver.codes = [503, 500]  # the first notification needs three tries
-    notifier = Notifier([Receives("ops", url=receiver.base + "/hook")], lambda ns, name: None, FAST)
+    receiver.codes["/hook"] = [503, 500]  # the first notification needs three tries
+    notifier = Notifier([Receives("ops", url=receiver.url + "/hook")], lambda ns, name: None, FAST)
     delivered = counted("delivered")
     notifier.start()
     try:
@@ -153,14 +153,18 @@ def test_delivery_retries_5xx_and_keeps_the_order(receiver: Receiver) -> None:
         )
     finally:
         notifier.stop()
-    assert [g["kind"] for g in receiver.bodies("/hook")] == ["Started", "StepAdvanced", "Promoted"]
+    assert [g["kind"] for g in receiver.delivered("/hook")] == [
+        "Started",
+        "StepAdvanced",
+        "Promoted",
+    ]
     assert counted("delivered") - delivered == 3
 
 
 def test_a_4xx_fails_at_once_and_a_reconcile_never_waits(receiver: Receiver) -> None:
-    receiver.codes = [404]
+    receiver.codes["/hook"] = [404]
     receiver.gate.clear()  # the receiver holds its answers
-    notifier = Notifier([Receives("ops", url=receiver.base + "/hook")], lambda ns, name: None, FAST)
+    notifier = Notifier([Receives("ops", url=receiver.url + "/hook")], lambda ns, name: None, FAST)
     failed = counted("failed")
     notifier.start()
     try:
@@ -178,7 +182,7 @@ def test_a_modelservices_config_map_adds_receivers_filtered_by_event(
 ) -> None:
     maps = {
         ("ml", "hooks"): {
-            "receivers.yaml": f"- {{name: t, url: '{receiver.base}/hook', format: slack, "
+            "receivers.yaml": f"- {{name: t, url: '{receiver.url}/hook', format: slack, "
             "events: [RolledBack]}"
         }
     }
@@ -192,6 +196,6 @@ def test_a_modelservices_config_map_adds_receivers_filtered_by_event(
         wait_until(lambda: counted("failed") - failed == 1, 10, message="the missing one")
     finally:
         notifier.stop()
-    assert receiver.bodies("/hook") == [
+    assert receiver.delivered("/hook") == [
         {"text": ":rotating_light: *ml/chat* RolledBack: RolledBack"}
     ]

@@ -1,6 +1,7 @@
-"""Random walks of spec edits and observations through the pure machine: whatever the order,
-no look raises, the step status records exists in the spec's steps, and the weight the plan
-applies is the weight status reports (and the step's weight)."""
+"""Random walks of spec edits, observations and gate answers through the pure machine:
+whatever the order, no look raises, the step status records exists in the spec's steps, and
+the weight the plan applies is the weight status reports (and the step's weight, or 0 while
+the first step's gates hold it)."""
 
 from typing import Any
 
@@ -10,6 +11,8 @@ from hypothesis import strategies as st
 from modelops.api.spec import ModelServiceSpec
 from modelops.api.status import MetricResult, ModelServiceStatus, Stage
 from modelops.render.pod import revision
+from modelops.rollout.gate_io import GateOutcome
+from modelops.rollout.gates import gates_passed, in_flight, step_point
 from modelops.rollout.observe import WorkloadObservation
 from modelops.rollout.plan import plan, steps_of
 from tests.support.rollout import METRIC, deployed, ready, spec, tick
@@ -33,22 +36,45 @@ RESULTS = st.sampled_from(
         [MetricResult(name="errors", ok=None, error=True, message="query 'x' failed: 400")],
     ]
 )
+HOOK = "http://hooks.test/"
+GATES = st.sampled_from(
+    [
+        None,
+        {"jobs": [{"name": "golden", "at": "BeforeFirstStep", "template": {"spec": {}}}]},
+        {
+            "webhooks": [
+                {"name": "ok", "type": "confirm-promotion", "url": HOOK},
+                {"name": "each", "type": "rollout", "url": HOOK},
+                {"name": "stop", "type": "rollback", "url": HOOK},
+            ]
+        },
+    ]
+)
+# What the gate runs in flight answer at a look: nothing yet, all pass, all fail.
+ANSWERS = st.sampled_from([None, True, False])
 ACTIONS = st.one_of(
     st.tuples(st.just("steps"), STEPS),
+    st.tuples(st.just("gates"), GATES),
     st.tuples(st.just("version"), st.sampled_from(["1.0.0", "2.0.0", "3.0.0"])),
     st.tuples(st.just("paused"), st.booleans()),
     st.tuples(st.just("strategy"), st.sampled_from(["Canary", "Immediate"])),
     st.tuples(st.just("metrics"), st.booleans()),
     # Looks are most of a walk: a rollout must start and move for edits to meet it.
-    *[st.tuples(st.just("look"), st.tuples(st.booleans(), RESULTS))] * 4,
+    *[st.tuples(st.just("look"), st.tuples(st.booleans(), RESULTS, ANSWERS))] * 4,
 )
 
 
 def build(
-    version: str, steps: list[dict[str, Any]], paused: bool, strategy: str, metrics: bool
+    version: str,
+    steps: list[dict[str, Any]],
+    paused: bool,
+    strategy: str,
+    metrics: bool,
+    gates: dict[str, Any] | None = None,
 ) -> ModelServiceSpec:
     analysis = {"metrics": [METRIC]} if metrics else {}
-    made = spec(version, steps, strategy=strategy, analysis=analysis)
+    extra = {"gates": gates} if gates else {}
+    made = spec(version, steps, strategy=strategy, analysis=analysis, **extra)
     return made.model_copy(update={"paused": paused})
 
 
@@ -63,19 +89,25 @@ def test_any_walk_keeps_the_step_in_range_and_one_weight(actions: list[tuple[str
         "paused": False,
         "strategy": "Canary",
         "metrics": False,
+        "gates": None,
     }
-    status = tick(build(**state), status, ready(spec("1.0.0"))).status
+    step = tick(build(**state), status, ready(spec("1.0.0")))
+    status = step.status
+    wanted = in_flight(status, step.gate_runs)
     now = 0.0
     for kind, value in actions:
         if kind != "look":
             state[kind] = value
             continue
-        canary_ready, results = value
+        canary_ready, results, answer = value
         now += 10
         current = build(**state)
         stable_spec = plan(current, status).stable_spec
         canary = ready(current, desired=1) if canary_ready else WorkloadObservation(exists=True)
-        status = tick(current, status, ready(stable_spec), canary, results, at=now).status
+        answers = {} if answer is None else {r.id: GateOutcome(answer, "x") for r in wanted}
+        step = tick(current, status, ready(stable_spec), canary, results, at=now, gates=answers)
+        status = step.status
+        wanted = in_flight(status, step.gate_runs)
         check(current, status)
 
 
@@ -85,5 +117,10 @@ def check(current: ModelServiceSpec, status: ModelServiceStatus) -> None:
     steps = steps_of(current)
     index = status.current_step or 0
     assert index < len(steps)
-    assert status.canary_weight == steps[index].weight
+    if index == 0 and not gates_passed(current, status, step_point(0)):
+        # Held at 0% before the first step's gates pass (or at the first weight, when the
+        # gates were added after the rollout started).
+        assert status.canary_weight in {0, steps[0].weight}
+    else:
+        assert status.canary_weight == steps[index].weight
     assert plan(current, status).weight == status.canary_weight

@@ -19,6 +19,7 @@ from modelops.api.base import (
     Quantity,
 )
 from modelops.api.datapath import ApiKeys, DataPath
+from modelops.api.gates import Gates, JobGatePoint
 from modelops.api.rules import Rule
 from modelops.api.source import ModelSource
 
@@ -955,6 +956,16 @@ class RolloutNotifications(ApiModel):
     )
 
 
+def _job_gate_steps_exist(rollout: "Rollout") -> bool:
+    steps = len(rollout.steps or ())
+    jobs = rollout.gates.jobs if rollout.gates else None
+    return all(
+        (job.at is JobGatePoint.BEFORE_STEP) == (job.step is not None)
+        and (job.step is None or job.step <= steps)
+        for job in jobs or ()
+    )
+
+
 class Rollout(ApiModel):
     """How a new model version reaches production."""
 
@@ -988,6 +999,15 @@ class Rollout(ApiModel):
             "replicas cannot copy requests",
             check=_mirror_routed,
             field_path=".steps",
+        ),
+        Rule(
+            cel="!has(self.gates) || !has(self.gates.jobs) || self.gates.jobs.all(j, "
+            "(j.at == 'BeforeStep') == has(j.step) && "
+            "(!has(j.step) || (has(self.steps) && j.step <= self.steps.size())))",
+            message="a job gate at BeforeStep needs step, which must name one of steps "
+            "(2..number of steps); step is for BeforeStep only",
+            check=_job_gate_steps_exist,
+            field_path=".gates.jobs",
         ),
     )
 
@@ -1026,6 +1046,11 @@ class Rollout(ApiModel):
             "to the webhook receivers a ConfigMap names (the operator's own receivers get "
             "them anyway)."
         ),
+    )
+    gates: Gates | None = Field(
+        default=None,
+        description="Jobs and webhooks the rollout waits on (evaluations, load tests, "
+        "confirmations); results in status.gates and as Events.",
     )
 
 

@@ -63,6 +63,26 @@ class MetricResult(ApiModel):
     message: str = ""
 
 
+class GatePhase(StrEnum):
+    RUNNING = "Running"
+    PASSED = "Passed"
+    FAILED = "Failed"
+    WAITING = "Waiting"  # a confirm-* gate that said no: asked again after an interval
+
+
+class GateStatus(ApiModel):
+    """One gate of the rollout under way, at one point (a gate may run at several)."""
+
+    name: str
+    kind: str = Field(description="Job or Webhook.")
+    point: str = Field(description="Where it runs: step-N (before step N) or promotion.")
+    phase: GatePhase
+    attempt: int = Field(default=1, description="Tries of a confirm-* gate so far.")
+    message: str = Field(default="", max_length=2048)
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
 class AnalysisStatus(ApiModel):
     consecutive_failures: int = 0
     last_run_at: str | None = None
@@ -123,6 +143,12 @@ class ModelServiceStatus(ApiModel):
     )
     canary_model_fetch: str | None = Field(
         default=None, description="The same for the canary's pods."
+    )
+    gates: list[GateStatus] | None = Field(
+        default=None,
+        max_length=64,
+        description="The gates of the rollout under way (or just ended): Running, Passed, "
+        "Failed, or Waiting (a confirm-* gate that has not said yes yet).",
     )
     conditions: list[Condition] | None = Field(default=None, max_length=16)
     history: list[HistoryEntry] | None = Field(default=None, max_length=HISTORY_LIMIT)

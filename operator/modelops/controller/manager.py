@@ -29,6 +29,7 @@ from modelops.api import KIND
 from modelops.api.base import k8s_time
 from modelops.controller.coalesce import Coalescer
 from modelops.controller.config import OperatorConfig
+from modelops.controller.gates import GateRunner
 from modelops.controller.reconcile import (
     RECONCILE_ERROR,
     ReconcileResult,
@@ -59,6 +60,7 @@ from modelops.metrics import (
 from modelops.notify.delivery import Notifier
 from modelops.notify.payloads import notifications_for
 from modelops.rollout.events import Event
+from modelops.rollout.gate_io import GateOutcome
 
 # What the operator did, one line per reconcile that changed something.
 log = logging.getLogger("modelops.reconcile")
@@ -102,6 +104,7 @@ class Controller:
         self.slots = RolloutSlots(config.max_concurrent_rollouts)
         self.sampler = Sampler()
         self.notifier = Notifier(list(config.notify), self._read_config_map)
+        self.gates = GateRunner()
         self.leadership: Leadership | None = None
         self._seen_lock = threading.Lock()
         self._seen: set[Key] = set()
@@ -227,6 +230,7 @@ class Controller:
                 self.config.sidecar_image,
                 self.slots,
                 sampled_failure=self.sampler.take_failure(key),
+                gate_outcomes=self.gates.outcomes(key),
             )
             result = "changed" if done.applied or done.deleted else "unchanged"
         except NamespaceTerminatingError:
@@ -260,6 +264,7 @@ class Controller:
             self.timers.schedule(key, done.wake_after, partial(self.wake, namespace, name))
         self._wake_all(done.wake)
         self._sample(key, done)
+        self._run_gates(body, done)
         status = done.status or {}
         CANARY_WEIGHT.labels(namespace, name).set(status.get("canaryWeight") or 0)
         set_phase(namespace, name, status.get("phase"))
@@ -302,8 +307,26 @@ class Controller:
             wake=partial(self.wake, namespace, name),
         )
 
+    def _run_gates(self, body: dict[str, Any], done: ReconcileResult) -> None:
+        """The gate runs the rollout wants in flight, on their own threads; a finished one
+        wakes the reconcile. A post-rollout webhook's answer becomes an Event."""
+        namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        self.gates.sync((namespace, name), done.gate_calls, partial(self.wake, namespace, name))
+        for id_, call in done.post_calls.items():
+            self.gates.fire(id_, call, partial(self._posted, body, id_))
+
+    def _posted(self, body: dict[str, Any], id_: str, outcome: GateOutcome) -> None:
+        gate = id_.split("/", 1)[1].split("@", 1)[0]
+        kind, reason = ("Normal", "GatePassed") if outcome.passed else ("Warning", "GateFailed")
+        message = f"post-rollout webhook {gate}: {outcome.message}"
+        try:
+            post_events(self.kube, body, [Event(kind, reason, message)])
+        except Exception as error:  # an Event is news, not state: never kill the thread
+            log.warning("could not post %s: %s", message, describe_error(error))
+
     def _drop_rollout(self, key: Key) -> None:
-        """A ModelService going away: no more sampling, and its rollout slot (if any) freed
-        for the head of the line."""
+        """A ModelService going away: no more sampling, its gates end, and its rollout slot
+        (if any) freed for the head of the line."""
         self.sampler.forget(key)
+        self.gates.forget(key)
         self._wake_all(self.slots.forget(key))

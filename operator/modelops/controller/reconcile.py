@@ -11,7 +11,7 @@ next status written by a successful reconcile no longer carries.
 
 import json
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +28,8 @@ from modelops.api import (
 )
 from modelops.api.base import k8s_time
 from modelops.api.status import Phase, Stage
+from modelops.controller.gate_calls import gate_calls
+from modelops.controller.gates import Call
 from modelops.controller.gateway_routing import announce_split, ensure_key, routing_applied
 from modelops.controller.slots import RolloutSlots
 from modelops.health.analysis import run_analysis
@@ -48,6 +50,8 @@ from modelops.render.meta import (
 from modelops.render.refs import ChildRef, ref_of
 from modelops.rollout.conditions import Wanted, set_conditions
 from modelops.rollout.events import Event
+from modelops.rollout.gate_io import GateOutcome
+from modelops.rollout.gates import in_flight, post_runs
 from modelops.rollout.observe import WorkloadObservation, observe_deployment
 from modelops.rollout.plan import Plan, plan, rolling_out
 from modelops.rollout.transitions import Commands, advance
@@ -92,6 +96,10 @@ class ReconcileResult:
     # Seconds between samples of the canary's metrics until the next reconcile; None: none.
     sample_every: float | None = None
     spec: ModelServiceSpec | None = None  # the spec reconciled (what a sample checks)
+    # Rollout gate runs to have in flight (modelops.controller.gates), by run id; the
+    # post-rollout webhooks a rollout's end asked for.
+    gate_calls: dict[str, Call] = field(default_factory=dict)
+    post_calls: dict[str, Call] = field(default_factory=dict)
 
 
 def owned_by(live: dict[str, Any], uid: str) -> bool:
@@ -346,9 +354,11 @@ def reconcile(
     slots: RolloutSlots | None = None,
     *,
     sampled_failure: bool = False,
+    gate_outcomes: Mapping[str, GateOutcome] | None = None,
 ) -> ReconcileResult:
     """``sampled_failure``: a sample of the canary's metrics failed since the last reconcile
-    (modelops.controller.sampler), so the analysis may run before its interval is up."""
+    (modelops.controller.sampler), so the analysis may run before its interval is up.
+    ``gate_outcomes``: the gate runs that finished, by id (modelops.controller.gates)."""
     now = datetime.now(UTC)
     try:
         service = ModelService.model_validate(body)
@@ -364,6 +374,7 @@ def reconcile(
             sidecar_image=sidecar_image,
             slots=slots,
             sampled_failure=sampled_failure,
+            gate_outcomes=gate_outcomes or {},
         )
     except RejectedError as error:
         # Retrying cannot help; the next change of the spec is the next try.
@@ -381,6 +392,7 @@ def _reconcile_valid(
     sidecar_image: str,
     slots: RolloutSlots | None,
     sampled_failure: bool,
+    gate_outcomes: Mapping[str, GateOutcome],
 ) -> ReconcileResult:
     before = previous_status(body)
     chosen = plan(service.spec, before)
@@ -407,7 +419,13 @@ def _reconcile_valid(
         metrics=metrics,
         conflicts=result.conflicts,
         now=now,
+        gate_outcomes=gate_outcomes,
     )
+    stable_version = step.status.stable_version
+    result.gate_calls = gate_calls(
+        kube, ctx, in_flight(step.status, step.gate_runs), stable_version
+    )
+    result.post_calls = gate_calls(kube, ctx, post_runs(step.gate_runs), stable_version)
     following = plan(service.spec, step.status)
     if following != chosen and not result.conflicts:
         # Act on the decision now (a rollback takes the canary away at once).

@@ -90,6 +90,19 @@ class Kube:
         *,
         accept: str = "application/json",
     ) -> Any:
+        response = self._request(method, path, body, query, content_type, accept=accept)
+        return json.loads(response.data) if response.data else None
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+        *,
+        accept: str = "application/json",
+    ) -> Any:
         method, url, headers, body, _ = self.api.param_serialize(
             method=method,
             resource_path=path,
@@ -104,7 +117,15 @@ class Kube:
         response.read()  # type: ignore[no-untyped-call]
         if not 200 <= response.status < 300:
             raise ApiException(http_resp=response)
-        return json.loads(response.data) if response.data else None
+        return response
+
+    def pod_log(self, namespace: str, name: str, tail_lines: int) -> str:
+        """The last ``tail_lines`` lines of a pod's (only) container's log."""
+        path = resource("Pod").item(namespace, name) + "/log"
+        query = [("tailLines", str(tail_lines))]
+        # The API server answers 406 to "text/plain"; kubectl asks for anything too.
+        response = self._request("GET", path, query=query, accept="*/*")
+        return bytes(response.data or b"").decode("utf-8", "replace")
 
     def get(
         self, kind: str, namespace: str, name: str, cached: bool = False

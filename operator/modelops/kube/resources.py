@@ -27,6 +27,7 @@ RESOURCES: dict[str, Resource] = {
     "Service": Resource("v1", "services"),
     "ConfigMap": Resource("v1", "configmaps"),
     "Pod": Resource("v1", "pods"),
+    "Job": Resource("batch/v1", "jobs"),
     "Secret": Resource("v1", "secrets"),
     "Event": Resource("v1", "events"),
     "HorizontalPodAutoscaler": Resource("autoscaling/v2", "horizontalpodautoscalers"),

@@ -1,12 +1,19 @@
 """How a canary rollout ends: rolled back (at once, stable keeps serving) or promoted
 (stable takes the new template, then the canary goes)."""
 
-from modelops.api.status import ModelServiceStatus, Phase
+from modelops.api.status import GatePhase, GateStatus, ModelServiceStatus, Phase
 from modelops.render.pod import revision, shaping
 from modelops.rollout.events import Event
+from modelops.rollout.gates import post_rollout
 from modelops.rollout.plan import steps_of
 from modelops.rollout.report import ROLLOUT_CLEARED, Report
 from modelops.rollout.tick import Tick, Transition, progress
+
+
+def _settled(previous: ModelServiceStatus) -> list[GateStatus] | None:
+    """status.gates once the rollout ended: runs cut short are not shown as running."""
+    kept = [r for r in previous.gates or [] if r.phase is not GatePhase.RUNNING]
+    return kept or None
 
 
 def stalled_report(tick: Tick, message: str) -> Report:
@@ -25,9 +32,11 @@ def rolled_back(tick: Tick, previous: ModelServiceStatus, reason: str) -> Transi
         stalled_report(tick, message),
         **ROLLOUT_CLEARED,
         failed_revision=revision(tick.spec),
+        gates=_settled(previous),
         **tick.history(previous, "RolledBack", reason),
     )
-    return Transition(status, [Event("Warning", "RolledBack", message)])
+    posts = post_rollout(tick.spec, revision(tick.spec), 0)
+    return Transition(status, [Event("Warning", "RolledBack", message)], gate_runs=posts)
 
 
 def promoted(tick: Tick, previous: ModelServiceStatus) -> Transition:
@@ -46,16 +55,18 @@ def promoted(tick: Tick, previous: ModelServiceStatus) -> Transition:
         stable_revision=revision(tick.spec),
         stable_template=shaping(tick.spec),
         analysis=None,
+        gates=_settled(previous),
         **tick.history(previous, "Promoted", reason),
     )
-    return Transition(status, [Event("Normal", "Promoted", message)])
+    posts = post_rollout(tick.spec, revision(tick.spec), 100)
+    return Transition(status, [Event("Normal", "Promoted", message)], gate_runs=posts)
 
 
 def promoting(tick: Tick, previous: ModelServiceStatus, events: list[Event]) -> Transition:
     """Stable takes the new template; promoted once it has rolled."""
     if tick.stable.rolled_out and tick.stable.revision == revision(tick.spec):
         done = promoted(tick, previous)
-        return Transition(done.status, events + done.events)
+        return Transition(done.status, events + done.events, gate_runs=done.gate_runs)
     stable = tick.stable
     message = (
         f"promoting {tick.spec.model.version}: stable {stable.updated}/{stable.desired} updated"

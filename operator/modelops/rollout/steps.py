@@ -1,16 +1,26 @@
 """Walking the canary steps: a rollout starts at the first step, holds each for its pause
 and analysis, moves on, and restarts when ``rollout.steps`` is edited under it."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from modelops.api.base import parse_duration_seconds
 from modelops.api.spec import CanaryStep
 from modelops.api.status import ModelServiceStatus, Stage
 from modelops.render.pod import revision
+from modelops.rollout.ends import rolled_back
 from modelops.rollout.events import Event
+from modelops.rollout.gates import (
+    PROMOTION,
+    ROLLBACK,
+    gates_at,
+    gates_passed,
+    judge_gates,
+    step_point,
+)
 from modelops.rollout.plan import rollout_of, step_hash, steps_of
 from modelops.rollout.report import ROLLOUT_CLEARED, since
-from modelops.rollout.tick import Commands, Tick, Transition, progress
+from modelops.rollout.tick import MAX_WAKE_SECONDS, Commands, Tick, Transition, progress
 from modelops.rollout.verdict import CanaryHealth, analysis_interval
 
 PAUSED = "Paused"
@@ -23,7 +33,9 @@ def _was_paused(previous: ModelServiceStatus) -> bool:
 
 def started(tick: Tick, previous: ModelServiceStatus) -> tuple[ModelServiceStatus, list[Event]]:
     """A new revision: its canary starts at the first step."""
-    first = steps_of(tick.spec)[0].weight
+    # Gates before the first step hold the canary at 0% (its pods up) until they pass.
+    gated = bool(gates_at(tick.spec, step_point(0)))
+    first = 0 if gated else steps_of(tick.spec)[0].weight
     version = tick.spec.model.version
     events = [
         Event(
@@ -50,6 +62,7 @@ def started(tick: Tick, previous: ModelServiceStatus) -> tuple[ModelServiceStatu
             "stage": Stage.CANARY,
             "step_started_at": tick.stamp,
             "analysis": None,
+            "gates": None,
             "canary_weight": first,
         }
     )
@@ -62,6 +75,7 @@ def restarted(tick: Tick, previous: ModelServiceStatus) -> Transition:
     before it has passed them; failures already counted still count. The restart is the whole
     of this tick, like a step advance: the next one observes the canary at the new weight."""
     steps = steps_of(tick.spec)
+    first = steps[0].weight if gates_passed(tick.spec, previous, step_point(0)) else 0
     message = (
         f"rollout.steps changed at step {(previous.current_step or 0) + 1}: canary "
         f"{tick.spec.model.version} restarts at step 1/{len(steps)} ({steps[0].weight}%)"
@@ -70,12 +84,86 @@ def restarted(tick: Tick, previous: ModelServiceStatus) -> Transition:
         update={
             "current_step": 0,
             "step_hash": step_hash(tick.spec),
-            "canary_weight": steps[0].weight,
+            "canary_weight": first,
             "step_started_at": tick.stamp,
             "step_ready_at": None,
         }
     )
     return progress(tick, restarted, message, [Event("Normal", "StepsChanged", message)], 1.0)
+
+
+@dataclass
+class Gated:
+    """The gates of a point after this look: their records (in ``status``) and Events, and
+    the transition that ends this look when they hold or fail the rollout (None: go on)."""
+
+    status: ModelServiceStatus
+    events: list[Event]
+    stop: Transition | None = None
+
+
+def gated(tick: Tick, previous: ModelServiceStatus, point: str, events: list[Event]) -> Gated:
+    """Every gate of ``point`` passed: go on (the records of those that passed now kept);
+    else the rollout holds for them (they run, or a confirmation said no), or rolls back (a
+    check failed). The first step's gates passing apply its weight, in a look of its own."""
+    if gates_passed(tick.spec, previous, point):
+        return Gated(previous, events)
+    interval = analysis_interval(tick.spec)
+    weight = previous.canary_weight or 0
+    verdict = judge_gates(
+        tick, previous, point, tick.gate_outcomes, weight=weight, retry_after=interval
+    )
+    previous = previous.model_copy(update={"gates": verdict.records})
+    events = events + verdict.events
+    if verdict.failed:
+        back = rolled_back(tick, previous, verdict.failed)
+        stop = Transition(back.status, events + back.events, gate_runs=back.gate_runs)
+        return Gated(previous, events, stop)
+    if verdict.passed:
+        first = _first_weight(tick, previous, events) if point == step_point(0) else None
+        return Gated(previous, events, first)
+    held = progress(
+        tick,
+        previous,
+        f"{point}: {verdict.holding}",
+        events,
+        verdict.wake or MAX_WAKE_SECONDS,
+        reason="GateWaiting",
+    )
+    held.gate_runs = verdict.runs
+    return Gated(previous, events, held)
+
+
+def _first_weight(tick: Tick, previous: ModelServiceStatus, events: list[Event]) -> Transition:
+    """The gates before the first step passed: its weight goes to the canary now, and its
+    pause counts from there."""
+    step = steps_of(tick.spec)[0]
+    message = f"gates passed, step 1/{len(steps_of(tick.spec))}: {describe(step)}"
+    events.append(Event("Normal", "StepAdvanced", message))
+    update = {"canary_weight": step.weight, "step_started_at": tick.stamp, "step_ready_at": None}
+    return progress(tick, previous.model_copy(update=update), message, events, 1.0)
+
+
+def polled_rollback(tick: Tick, previous: ModelServiceStatus, events: list[Event]) -> Transition:
+    """The rollback webhooks, asked every analysis interval while the canary runs: a 2xx
+    rolls back (Flagger's semantics); a "no" changes nothing and posts nothing. The
+    returned transition carries the updated status and the runs to have in flight; the
+    caller goes on unless its status says the rollout ended."""
+    interval = analysis_interval(tick.spec)
+    verdict = judge_gates(
+        tick,
+        previous,
+        ROLLBACK,
+        tick.gate_outcomes,
+        weight=previous.canary_weight or 0,
+        retry_after=interval,
+    )
+    previous = previous.model_copy(update={"gates": verdict.records or None})
+    if verdict.failed:
+        reason = verdict.failed.replace("failed: ", "asked for a rollback: ", 1)
+        back = rolled_back(tick, previous, reason)
+        return Transition(back.status, events + back.events, gate_runs=back.gate_runs)
+    return Transition(previous, events, wake_after=verdict.wake, gate_runs=verdict.runs)
 
 
 def describe(step: CanaryStep) -> str:
@@ -93,20 +181,44 @@ def next_step(
     events: list[Event],
     commands: Commands,
 ) -> Transition:
-    """The canary is ready at this step: hold for the pause and analysis, then move on."""
+    """The canary is ready at this step: hold for the pause, analysis and gates, then move
+    on (the rollback webhooks are asked meanwhile)."""
+    if previous.step_ready_at is None:
+        previous = previous.model_copy(update={"step_ready_at": tick.stamp})
+    polled = polled_rollback(tick, previous, events)
+    if polled.status.stage is None:
+        return polled
+    previous, asking = polled.status, polled.gate_runs
+    step = _walk(tick, previous, health, events, commands)
+    step.gate_runs = asking + step.gate_runs
+    if polled.wake_after is not None and step.wake_after is not None:
+        step.wake_after = min(step.wake_after, polled.wake_after)
+    return step
+
+
+def _walk(
+    tick: Tick,
+    previous: ModelServiceStatus,
+    health: CanaryHealth,
+    events: list[Event],
+    commands: Commands,
+) -> Transition:
     rollout = rollout_of(tick.spec)
     steps = steps_of(tick.spec)
     index = previous.current_step or 0  # within steps: steps_changed restarts otherwise
     where = f"step {index + 1}/{len(steps)}"
     interval = analysis_interval(tick.spec)
-    if previous.step_ready_at is None:
-        previous = previous.model_copy(update={"step_ready_at": tick.stamp})
     if tick.spec.paused or commands.pause or health.paused:
         message = health.paused or f"{where}: paused (spec.paused or modelops pause)"
         reason = health.reason or PAUSED
         if reason == PAUSED and not _was_paused(previous):
             events = [*events, Event("Normal", PAUSED, message)]  # once, when it begins
         return progress(tick, previous, message, events, interval, reason=reason)
+    if index == 0:
+        gate = gated(tick, previous, step_point(0), events)
+        if gate.stop is not None:
+            return gate.stop
+        previous, events = gate.status, gate.events
     pause_text = steps[index].pause
     pause = parse_duration_seconds(pause_text) if pause_text else 0.0
     waited = since(previous.step_ready_at, tick.now)
@@ -133,6 +245,11 @@ def next_step(
             "(kubectl modelops promote) or aborted"
         )
         return progress(tick, previous, message, events, interval, reason="CanaryHeld")
+    ahead = step_point(index + 1) if index + 1 < len(steps) else PROMOTION
+    gate = gated(tick, previous, ahead, events)
+    if gate.stop is not None:
+        return gate.stop
+    previous, events = gate.status, gate.events
     if index + 1 < len(steps):
         weight = steps[index + 1].weight
         message = f"step {index + 2}/{len(steps)}: {describe(steps[index + 1])}"

@@ -1,6 +1,7 @@
 """One evaluation of the rollout machine: its inputs (``Tick``, ``Commands``), its result
 (``Transition``) and the in-progress status every step of a rollout writes (``progress``)."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -8,6 +9,7 @@ from typing import Any
 from modelops.api.spec import ModelServiceSpec
 from modelops.api.status import ModelServiceStatus, Phase, Stage
 from modelops.rollout.events import Event
+from modelops.rollout.gate_io import GateOutcome, GateRun
 from modelops.rollout.observe import WorkloadObservation
 from modelops.rollout.report import Moment, Report, reported, stamp, with_history
 
@@ -35,6 +37,7 @@ class Transition:
     status: ModelServiceStatus
     events: list[Event] = field(default_factory=list)
     wake_after: float | None = None
+    gate_runs: list[GateRun] = field(default_factory=list)  # to have in flight
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class Tick:
     generation: int
     stable: WorkloadObservation
     now: datetime
+    # Finished gate runs by id (modelops.rollout.gates), as the shell saw them.
+    gate_outcomes: Mapping[str, GateOutcome] = field(default_factory=dict)
 
     @property
     def stamp(self) -> str:

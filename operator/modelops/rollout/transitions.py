@@ -9,11 +9,14 @@ A new revision under strategy Canary:
   any step: pod failure (CrashLoopBackOff, ImagePullBackOff, OOMKilled, Unschedulable),
   progress deadline, restarts, or failureLimit failed analyses --> RolledBack (at once)
   rollout.steps edited --> step 1 of the new steps (StepsChanged)
+  gates (rollout.gates, modelops.rollout.gates) before step i or promotion: held until they
+  pass; a failed check --> RolledBack; a confirm-* "no" holds and asks again
 A rolled-back revision is not retried until the spec asks for another one. What each spec
 edit mid-rollout leads to is in docs/rollouts.md.
 """
 
 import dataclasses
+from collections.abc import Mapping
 from datetime import datetime
 
 from modelops.api.spec import ModelServiceSpec
@@ -21,6 +24,7 @@ from modelops.api.status import MetricResult, ModelServiceStatus, Phase, Stage
 from modelops.render.pod import revision, shaping
 from modelops.rollout.ends import promoting, rolled_back, stalled_report
 from modelops.rollout.events import Event, transition_events
+from modelops.rollout.gate_io import GateOutcome
 from modelops.rollout.observe import WorkloadObservation
 from modelops.rollout.plan import (
     is_canary,
@@ -98,7 +102,7 @@ def _canary(
             f"analysis failed {analysis.consecutive_failures} times: {health.message}"
         )
         back = rolled_back(tick, previous.model_copy(update={"analysis": analysis}), reason)
-        return Transition(back.status, events + back.events)
+        return Transition(back.status, events + back.events, gate_runs=back.gate_runs)
     if metrics is not None and health.reason:
         events.append(Event("Warning", health.reason, health.paused or health.message))
     elif health.failed_run:
@@ -140,9 +144,11 @@ def advance(
     conflicts: list[str],
     now: datetime,
     commands: Commands | None = None,
+    gate_outcomes: Mapping[str, GateOutcome] | None = None,
 ) -> Transition:
-    """The next status after observing the cluster (and, when due, the metrics)."""
-    tick = Tick(spec, generation, stable, now)
+    """The next status after observing the cluster (and, when due, the metrics, and the
+    outcomes of finished gate runs)."""
+    tick = Tick(spec, generation, stable, now, gate_outcomes or {})
     rev = revision(spec)
     if not conflicts and rolling_out(spec, previous):
         step = _canary(tick, previous, canary, metrics, commands or Commands())
