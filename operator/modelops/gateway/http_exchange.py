@@ -145,7 +145,7 @@ class Request:
 
 def _head(request: Request, status: int, headers: Mapping[str, str], keep_alive: bool) -> str:
     lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"]
-    lines.extend(f"{name}: {value}\r\n" for name, value in headers.items())
+    lines += [f"{name}: {value}\r\n" for name, value in headers.items()]
     if "Date" not in headers:
         lines.append(f"Date: {_date.now()}\r\n")
     if not keep_alive:
@@ -164,7 +164,8 @@ def _encode(head: str) -> bytes:
 class _Answer:
     def __init__(self, status: int, headers: Mapping[str, str] | None) -> None:
         self.status = status
-        self.headers: CIMultiDict[str] = CIMultiDict(headers or ())
+        # Headers built for this answer are taken as they are, not copied.
+        self.headers = headers if isinstance(headers, CIMultiDict) else CIMultiDict(headers or ())
         self.closing = False
 
     def force_close(self) -> None:
