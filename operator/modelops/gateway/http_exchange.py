@@ -156,6 +156,11 @@ def _head(request: Request, status: int, headers: Mapping[str, str], keep_alive:
     return "".join(lines)
 
 
+def _bodiless(request: Request, status: int) -> bool:
+    """An answer that never has a body (RFC 9110 section 6.4.1): its length is known."""
+    return request.method == "HEAD" or status < 200 or status in {204, 304}
+
+
 def _encode(head: str) -> bytes:
     # As aiohttp encodes headers: bytes that came in undecodable pass through unchanged.
     return head.encode("utf-8", "surrogateescape")
@@ -191,9 +196,10 @@ class Response(_Answer):
             self.headers["Content-Type"] = DEFAULT_CONTENT_TYPE
 
     def encode(self, request: Request, keep_alive: bool) -> bytes:
-        self.headers["Content-Length"] = str(len(self.body))
+        if request.method == "HEAD" or not _bodiless(request, self.status):
+            self.headers["Content-Length"] = str(len(self.body))
         head = _encode(_head(request, self.status, self.headers, keep_alive))
-        return head if request.method == "HEAD" else head + self.body
+        return head if _bodiless(request, self.status) else head + self.body
 
 
 class StreamResponse(_Answer):
@@ -205,21 +211,23 @@ class StreamResponse(_Answer):
         self.finished = False
         self.connection: Connection | None = None
         self._chunked = True
+        self._bodiless = False
 
     async def prepare(self, request: Request) -> None:
         self.prepared = True
         self.connection = request.connection  # the answer goes where the request came from
-        self._chunked = request.version != "1.0" and request.method != "HEAD"
-        keep_alive = request.keep_alive and self._chunked and not self.closing
-        self.headers.setdefault("Content-Type", DEFAULT_CONTENT_TYPE)
+        self._bodiless = _bodiless(request, self.status)
+        self._chunked = request.version != "1.0" and not self._bodiless
         if self._chunked:
+            self.headers.setdefault("Content-Type", DEFAULT_CONTENT_TYPE)
             self.headers["Transfer-Encoding"] = "chunked"
-        else:
+        elif not self._bodiless:
             self.closing = True  # the end of the body is the end of the connection
+        keep_alive = request.keep_alive and not self.closing
         await self._send(_encode(_head(request, self.status, self.headers, keep_alive)))
 
     async def write(self, data: bytes) -> None:
-        if not data:
+        if not data or self._bodiless:
             return
         if self._chunked:
             data = b"%x\r\n%b\r\n" % (len(data), data)

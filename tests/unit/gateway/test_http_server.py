@@ -25,6 +25,12 @@ async def echo(request: Request) -> Response | StreamResponse:
             await out.write(word)
         await out.write_eof()
         return out
+    if request.path == "/no-content":
+        empty = StreamResponse(204)
+        await empty.prepare(request)
+        await empty.write(b"never sent")
+        await empty.write_eof()
+        return empty
     if request.path == "/slow":
         await asyncio.sleep(0.5)
     if request.path == "/ignore-body":
@@ -96,6 +102,15 @@ def test_a_streamed_answer_is_chunked_and_the_connection_kept() -> None:
     assert b"Transfer-Encoding: chunked" in got
     assert b"\r\n4\r\none \r\n4\r\ntwo \r\n5\r\nthree\r\n0\r\n\r\nHTTP/1.1 200" in got
     assert got.endswith(b"GET /after ")
+
+
+def test_an_answer_without_body_is_neither_chunked_nor_closed() -> None:
+    got = answer(
+        b"GET /no-content HTTP/1.1\r\n\r\n", b"GET /after HTTP/1.1\r\nConnection: close\r\n\r\n"
+    )
+    first, _, rest = got.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 204 No Content") and b"chunked" not in first, got
+    assert rest.startswith(b"HTTP/1.1 200 OK") and rest.endswith(b"GET /after "), got
 
 
 def test_a_chunked_body_is_read_whole_and_capped_while_read() -> None:
