@@ -84,8 +84,8 @@ class _Connection(asyncio.Protocol):
         self._server.connections.discard(self)
         self.transport = None
         self._cancel_idle()
-        if self._drained is not None and not self._drained.done():
-            self._drained.set_exception(ConnectionResetError("the client went away"))
+        # Woken, not failed: a future failed that nobody awaits is logged as an error.
+        self.resume_writing()
         for request in (self._parsing, *self._queue):
             if request is not None:
                 request.lost()
@@ -155,7 +155,7 @@ class _Connection(asyncio.Protocol):
     async def drain(self) -> None:
         if self._drained is not None:
             await self._drained
-        elif self.transport is None:
+        if self.transport is None:
             raise ConnectionResetError("the client went away")
 
     @property

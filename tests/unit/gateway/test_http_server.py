@@ -187,3 +187,36 @@ def test_shutdown_lets_the_request_in_flight_finish_and_accepts_no_more() -> Non
         raise AssertionError("a connection was accepted after shutdown")
 
     run(scenario())
+
+
+def test_a_client_gone_mid_stream_fails_the_handler_s_writes_with_a_reset() -> None:
+    """Not a cancellation (as aiohttp's server did not cancel): the handler sees the reset
+    and ends the request its own way."""
+    seen: list[Exception] = []
+
+    async def endless(request: Request) -> StreamResponse:
+        out = StreamResponse()
+        await out.prepare(request)
+        try:
+            while True:
+                await out.write(b"x" * 65536)
+                await asyncio.sleep(0.01)
+        except ConnectionResetError as err:
+            seen.append(err)
+        return out
+
+    async def scenario() -> None:
+        server = HttpServer(endless, 5.0)
+        await server.start("127.0.0.1", 0, 16)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET / HTTP/1.1\r\n\r\n")
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        writer.close()
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.05)
+        await server.shutdown(1.0)
+        assert len(seen) == 1
+
+    run(scenario())
