@@ -865,6 +865,7 @@ def main() -> int:
                 "results": [{**asdict(r), "shape": r.label} for r in results],
             },
             indent=2,
+            default=sorted,  # settings.only, a frozenset: written as a sorted list
         )
         + "\n"
     )

@@ -96,8 +96,8 @@ async def gateway(
         **settings,
     )
     gw = Gateway(config)
-    async with serve(gw.app()) as url:
-        yield url, gw
+    async with gw.serving() as server:
+        yield f"http://127.0.0.1:{server.port}", gw
 
 
 def write_policy(path: Path, text: str) -> Path:

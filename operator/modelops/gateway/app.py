@@ -14,16 +14,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from aiohttp import web
-
 from modelops.api.datapath import StaticResponse
 from modelops.gateway.auth import KeysError
 from modelops.gateway.config import GatewayConfig
 from modelops.gateway.logs import log, setup_logging
 from modelops.gateway.policy import PolicyError
 from modelops.gateway.server import Gateway
-
-LISTEN_BACKLOG = 4096
 
 
 def _host_port(value: str) -> tuple[str, int]:
@@ -284,33 +280,19 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
 
 async def serve(config: GatewayConfig, gateway: Gateway) -> None:
     """Serve until SIGTERM or SIGINT, then let requests in flight finish."""
-    runner = web.AppRunner(
-        gateway.app(),
-        access_log=None,
-        shutdown_timeout=config.shutdown_timeout,
-        # aiohttp closes a connection still without a complete request after this long:
-        # the bound on slow-header clients (its default is an hour).
-        keepalive_timeout=config.client_idle_timeout,
-    )
-    await runner.setup()
-    # A burst of new client connections while the loop is busy must wait in the accept queue,
-    # not be dropped: a dropped SYN is retried after a second (aiohttp's default is 128).
-    await web.TCPSite(runner, config.host, config.port, backlog=LISTEN_BACKLOG).start()
-    # What start-up made (modules, the app, the policy) lives as long as the process: keep it
-    # out of the collector, or each full collection walks all of it and stalls every request
-    # in flight for 20-40 ms.
-    gc.collect()
-    gc.freeze()
-    log.info("gateway listening on %s:%d -> %s", config.host, config.port, config.upstream)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    try:
+    async with gateway.serving():
+        # What start-up made (modules, the gateway, the policy) lives as long as the process:
+        # keep it out of the collector, or each full collection walks all of it and stalls
+        # every request in flight for 20-40 ms.
+        gc.collect()
+        gc.freeze()
+        log.info("gateway listening on %s:%d -> %s", config.host, config.port, config.upstream)
         await stop.wait()
-    finally:
         log.info("gateway stopping")
-        await runner.cleanup()
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

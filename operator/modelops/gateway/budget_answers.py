@@ -8,11 +8,10 @@ window) from "this is spent until midnight" (a budget): the body's ``type`` and 
 import json
 from collections.abc import Sequence
 
-from aiohttp import web
-
 from modelops.gateway.budgets import BudgetDemand, BudgetPlan
+from modelops.gateway.http_exchange import Response
 from modelops.gateway.limiter import Outcome
-from modelops.gateway.responses import limit_headers
+from modelops.gateway.responses import JSON_TYPE, limit_headers
 
 BUDGET_NAME_HEADER = "X-Budget-Name"
 BUDGET_RESET_HEADER = "X-Budget-Reset"
@@ -26,7 +25,7 @@ def spent_budget(outcome: Outcome, budgets: Sequence[BudgetDemand]) -> BudgetDem
     return next((b for b in budgets if b.key == verdict.key), None)
 
 
-def budget_refusal(plan: BudgetPlan, spent: BudgetDemand, outcome: Outcome) -> web.Response:
+def budget_refusal(plan: BudgetPlan, spent: BudgetDemand, outcome: Outcome) -> Response:
     resets_at = plan.resets_at(spent)
     headers = limit_headers(outcome)
     headers[BUDGET_NAME_HEADER] = spent.budget
@@ -40,9 +39,4 @@ def budget_refusal(plan: BudgetPlan, spent: BudgetDemand, outcome: Outcome) -> w
         "unit": spent.unit,
         "resets_at": resets_at,
     }
-    return web.Response(
-        status=429,
-        text=json.dumps({"error": error}),
-        content_type="application/json",
-        headers=headers,
-    )
+    return Response(429, json.dumps({"error": error}).encode(), headers, content_type=JSON_TYPE)

@@ -23,7 +23,7 @@ class GatewayConfig:
     # headers within this many seconds of opening (or of its previous answer, when kept
     # alive), and send its whole body within client_body_timeout, or it is closed (408). A
     # client that reads nothing of a streamed answer for client_idle_timeout is cut too.
-    # aiohttp has one timer for a request's headers and for keep-alive idleness: 75 s (as
+    # One timer for a request's headers and for keep-alive idleness (as aiohttp had): 75 s (as
     # nginx keeps alive) outlasts the 60 s idle timeout of common load balancers, so they
     # never reuse a connection the gateway has just closed.
     client_idle_timeout: float = 75.0

@@ -9,11 +9,10 @@ gave it.
 
 from collections.abc import Callable
 
-from aiohttp import web
-
 from modelops.api.datapath import StaticResponse
 from modelops.gateway.breaker import Breaker
 from modelops.gateway.config import GatewayConfig
+from modelops.gateway.http_exchange import Response
 from modelops.gateway.upstream import FALLBACK_HEADER, Upstream
 
 __all__ = [
@@ -39,9 +38,9 @@ def chain_upstreams(config: GatewayConfig, breaker: Callable[[], Breaker]) -> li
     return upstreams
 
 
-def static_answer(static: StaticResponse, headers: dict[str, str]) -> web.Response:
+def static_answer(static: StaticResponse, headers: dict[str, str]) -> Response:
     """The chain's last link. Limit headers go along: the request was counted."""
-    return web.Response(
+    return Response(
         status=static.status,
         body=static.body.encode(),
         headers={**headers, "Content-Type": static.content_type, UPSTREAM_HEADER: STATIC},

@@ -7,9 +7,10 @@ the clients of these models already parse.
 import json
 import math
 
-from aiohttp import web
-
+from modelops.gateway.http_exchange import Response
 from modelops.gateway.limiter import Outcome
+
+JSON_TYPE = "application/json; charset=utf-8"  # as aiohttp sent JSON text
 
 
 def error_response(
@@ -18,13 +19,13 @@ def error_response(
     message: str,
     headers: dict[str, str] | None = None,
     param: str | None = None,
-) -> web.Response:
+) -> Response:
     """``param``: the request field at fault (OpenAI's ``param``), for invalid requests."""
     error: dict[str, object] = {"type": kind, "message": message, "code": status}
     if param is not None:
         error["param"] = param
-    body = json.dumps({"error": error})
-    return web.Response(status=status, text=body, content_type="application/json", headers=headers)
+    body = json.dumps({"error": error}).encode()
+    return Response(status, body, headers, content_type=JSON_TYPE)
 
 
 def retry_after(seconds: float) -> str:

@@ -9,13 +9,14 @@ needs from the policy is read once at its start, so a reload never changes a req
 
 import asyncio
 import functools
+import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from aiohttp import web
 from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -35,6 +36,8 @@ from modelops.gateway.fallback import (
 )
 from modelops.gateway.forwarding import Router
 from modelops.gateway.http_client import ConnectionPool, HttpClientError, Timeouts, split_url
+from modelops.gateway.http_exchange import Request, Response, StreamResponse
+from modelops.gateway.http_server import HttpServer
 from modelops.gateway.limiter import Demand, Outcome
 from modelops.gateway.logs import Throttled, access_log, log, log_access
 from modelops.gateway.mark import MARK_HEADER, MARK_REFUSED_HEADER, sign, verify
@@ -54,8 +57,11 @@ from modelops.gateway.usage import SseUsageScanner, Usage, usage_from_json
 from modelops.gateway.validation import ChatLimits, check_chat
 from modelops.gateway.watcher import FileWatcher, PolicyWatcher
 
-READ_CHUNK = 64 * 1024
 T = TypeVar("T")
+# A burst of new client connections while the loop is busy must wait in the accept queue,
+# not be dropped: a dropped SYN is retried after a second (aiohttp's default was 128).
+LISTEN_BACKLOG = 4096
+OWN_ENDPOINTS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class ClientTooSlowError(Exception):
@@ -83,18 +89,10 @@ def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
-async def _read_body(request: web.Request, cap: int) -> bytes | None:
-    """The body, or None once it passes ``cap`` bytes (stop reading: do not buffer a flood)."""
-    if request.content_length is not None and request.content_length <= cap:
-        # A declared length (checked against the cap before) bounds what the parser accepts.
-        return await request.content.read()
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(READ_CHUNK):
-        size += len(chunk)
-        if size > cap:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _json_response(data: dict[str, str], status: int = 200) -> Response:
+    # As aiohttp's json_response wrote them.
+    body = json.dumps(data).encode()
+    return Response(status, body, content_type="application/json; charset=utf-8")
 
 
 class Gateway:
@@ -132,17 +130,32 @@ class Gateway:
 
     # -- wiring ---------------------------------------------------------------------------
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/healthz", self.healthz)
-        app.router.add_get("/readyz", self.readyz)
-        app.router.add_get("/metrics", self.metrics_endpoint)
-        app.router.add_route("*", "/{tail:.*}", self.proxy)
-        app.on_startup.append(self._start)
-        app.on_cleanup.append(self._stop)
-        return app
+    @asynccontextmanager
+    async def serving(self) -> AsyncIterator[HttpServer]:
+        """Started and listening; on exit, requests in flight get ``shutdown_timeout``
+        seconds to finish before everything the gateway opened is closed."""
+        await self.start()
+        try:
+            server = HttpServer(self.handle, self.config.client_idle_timeout)
+            await server.start(self.config.host, self.config.port, LISTEN_BACKLOG)
+            try:
+                yield server
+            finally:
+                await server.shutdown(self.config.shutdown_timeout)
+        finally:
+            await self.stop()
 
-    async def _start(self, _: web.Application) -> None:
+    async def handle(self, request: Request) -> Response | StreamResponse:
+        """GET (or HEAD) of the gateway's own endpoints; everything else goes to the model."""
+        if request.path in OWN_ENDPOINTS and request.method in {"GET", "HEAD"}:
+            if request.path == "/healthz":
+                return await self.healthz(request)
+            if request.path == "/readyz":
+                return await self.readyz(request)
+            return await self.metrics_endpoint(request)
+        return await self.proxy(request)
+
+    async def start(self) -> None:
         # Bytes pass through as the model sent them (never decompressed; the proxy asks for
         # identity anyway).
         self._pool = ConnectionPool(self.config.max_connections)
@@ -165,7 +178,7 @@ class Gateway:
             interval = self.config.routing_poll_interval
             self._tasks.append(asyncio.create_task(self.router.run(interval)))
 
-    async def _stop(self, _: web.Application) -> None:
+    async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -203,10 +216,10 @@ class Gateway:
 
     # -- own endpoints --------------------------------------------------------------------
 
-    async def healthz(self, _: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+    async def healthz(self, _: Request) -> Response:
+        return _json_response({"status": "ok"})
 
-    async def readyz(self, _: web.Request) -> web.Response:
+    async def readyz(self, _: Request) -> Response:
         """Ready only when the model says it is: a pod whose model is still loading gets no
         traffic, and the gateway's own liveness stays separate (``/healthz``)."""
         pool = self._started(self._pool)
@@ -218,21 +231,21 @@ class Gateway:
             )
             answer.release()
             if 200 <= answer.status < 300:
-                return web.json_response({"status": "ready"})
+                return _json_response({"status": "ready"})
             detail = f"upstream readiness answered {answer.status}"
         except (TimeoutError, HttpClientError, OSError, ValueError) as err:
             detail = f"upstream readiness failed: {type(err).__name__}"
-        return web.json_response({"status": "not ready", "detail": detail}, status=503)
+        return _json_response({"status": "not ready", "detail": detail}, status=503)
 
-    async def metrics_endpoint(self, _: web.Request) -> web.Response:
+    async def metrics_endpoint(self, _: Request) -> Response:
         body = generate_latest(self.metrics.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     # -- proxy ----------------------------------------------------------------------------
 
-    async def proxy(self, request: web.Request) -> web.StreamResponse:
+    async def proxy(self, request: Request) -> Response | StreamResponse:
         exchange = Exchange(started=time.monotonic())
-        response: web.StreamResponse | None = None
+        response: Response | StreamResponse | None = None
         try:
             response = await self._serve(request, exchange)
         except Exception as err:
@@ -246,7 +259,7 @@ class Gateway:
         return response
 
     def _observe(
-        self, request: web.Request, ex: Exchange, response: web.StreamResponse | None
+        self, request: Request, ex: Exchange, response: Response | StreamResponse | None
     ) -> None:
         status = response.status if response is not None else 499
         duration = time.monotonic() - ex.started
@@ -298,7 +311,7 @@ class Gateway:
         detail = err if isinstance(err, BackendUnavailableError) else f"{type(err).__name__}: {err}"
         self._redis_log.warning("rate-limit store unavailable (failing %s): %s", mode, detail)
 
-    async def _serve(self, request: web.Request, ex: Exchange) -> web.StreamResponse:
+    async def _serve(self, request: Request, ex: Exchange) -> Response | StreamResponse:
         if self.router is not None and MARK_HEADER in request.headers:
             return await self._serve_marked(request, ex, self.router)
         policy = self.watcher.current
@@ -335,7 +348,7 @@ class Gateway:
 
         try:
             async with asyncio.timeout(self.config.client_body_timeout):
-                body = await _read_body(request, cap)
+                body = await request.read_body(cap)
         except TimeoutError:
             # A client trickling its body holds a connection and a request slot: cut it.
             ex.error = "client_body_timeout"
@@ -351,14 +364,14 @@ class Gateway:
 
     async def _answer(
         self,
-        request: web.Request,
+        request: Request,
         body: bytes,
         policy: Policy,
         who: Identity,
         ex: Exchange,
         *,
         limits: dict[str, str],
-    ) -> web.StreamResponse:
+    ) -> Response | StreamResponse:
         """An admitted request's answer: the model's (here or on the other track), a
         fallback's, or the static one; charged to the client's limits once it ends."""
         upstream_headers = self._upstream_headers(request)
@@ -387,8 +400,8 @@ class Gateway:
         return response
 
     def _invalid(
-        self, request: web.Request, body: bytes, headers: dict[str, str], ex: Exchange
-    ) -> web.Response | None:
+        self, request: Request, body: bytes, headers: dict[str, str], ex: Exchange
+    ) -> Response | None:
         """A 400 for a chat completion past the input limits, before it costs any tokens."""
         if not self.chat_limits.applies(request.method, request.path):
             return None
@@ -398,7 +411,7 @@ class Gateway:
         ex.error = "invalid_request"
         return error_response(400, "invalid_request_error", invalid.message, headers, invalid.param)
 
-    def _upstream_headers(self, request: web.Request) -> CIMultiDict[str]:
+    def _upstream_headers(self, request: Request) -> CIMultiDict[str]:
         upstream_headers = forward_headers(request.headers)
         # Identity keeps the answer readable for the usage scanner; on loopback gzip gains
         # nothing.
@@ -409,7 +422,7 @@ class Gateway:
 
     async def _open(
         self,
-        request: web.Request,
+        request: Request,
         headers: CIMultiDict[str],
         body: bytes,
         who: Identity,
@@ -450,8 +463,8 @@ class Gateway:
         return attempt
 
     async def _serve_marked(
-        self, request: web.Request, ex: Exchange, router: Router
-    ) -> web.StreamResponse:
+        self, request: Request, ex: Exchange, router: Router
+    ) -> Response | StreamResponse:
         """A request another gateway of this ModelService forwarded: it was identified and
         counted there, so it is answered here without limits and never forwarded again. A
         mark that does not verify (a client sending the header itself) is refused."""
@@ -460,7 +473,7 @@ class Gateway:
             return self._too_large(ex)
         try:
             async with asyncio.timeout(self.config.client_body_timeout):
-                body = await _read_body(request, cap)
+                body = await request.read_body(cap)
         except TimeoutError:
             ex.error = "client_body_timeout"
             return error_response(408, "request_timeout", "request body not sent in time")
@@ -507,7 +520,7 @@ class Gateway:
             self.metrics.limited.labels(ex.tier, ex.limited, self.config.track).inc()
         return spent
 
-    def _too_large(self, ex: Exchange) -> web.Response:
+    def _too_large(self, ex: Exchange) -> Response:
         """A 400 like the other input checks (OpenAI answers an oversized request so), not
         413: clients of OpenAI-style APIs handle 400 ``invalid_request_error`` already."""
         ex.error = "body_too_large"
@@ -518,11 +531,11 @@ class Gateway:
 
     async def _relay(
         self,
-        request: web.Request,
+        request: Request,
         attempt: Attempt,
         limit_hdrs: dict[str, str],
         ex: Exchange,
-    ) -> web.StreamResponse:
+    ) -> Response | StreamResponse:
         upstream = attempt.response
         headers = forward_headers(upstream.headers)
         headers.update(limit_hdrs)
@@ -551,22 +564,22 @@ class Gateway:
             data = b"".join(chunks)
             attempt.finish(ok=upstream.status < 500)
             self._count_tokens(ex, usage_from_json(data), None)
-            return web.Response(status=upstream.status, body=data, headers=headers)
+            return Response(status=upstream.status, body=data, headers=headers)
         return await self._stream(request, attempt, headers, ex)
 
     async def _stream(
         self,
-        request: web.Request,
+        request: Request,
         attempt: Attempt,
         headers: CIMultiDict[str],
         ex: Exchange,
         prefix: bytes = b"",
-    ) -> web.StreamResponse:
+    ) -> Response | StreamResponse:
         """Pass the answer on chunk by chunk as it arrives: no buffering, so tokens reach
         the client as the model makes them. ``prefix``: what was read of it already."""
         upstream = attempt.response
         scanner = SseUsageScanner() if upstream.content_type == "text/event-stream" else None
-        out = web.StreamResponse(status=upstream.status, headers=headers)
+        out = StreamResponse(status=upstream.status, headers=headers)
         await out.prepare(request)
         first: float | None = None
         try:
@@ -592,8 +605,7 @@ class Gateway:
         except (TimeoutError, HttpClientError):
             ex.error = "upstream_stream_broken"
             attempt.finish(ok=False)
-            # The client must see a cut, not a complete answer: force_close alone still lets
-            # aiohttp end the chunked body properly once the handler returns.
+            # The client must see a cut, not a complete answer: no end of the chunked body.
             if request.transport is not None:
                 request.transport.abort()
             return out
@@ -605,7 +617,7 @@ class Gateway:
             self._count_tokens(ex, scanner.usage, first)
         return out
 
-    async def _send(self, out: web.StreamResponse, data: bytes) -> None:
+    async def _send(self, out: StreamResponse, data: bytes) -> None:
         """One chunk to the client. A client that takes nothing for client_idle_timeout
         (a slow reader) would hold the upstream connection for as long as it likes."""
         try:

@@ -29,3 +29,13 @@ def test_pure_modules_import_no_io_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_the_gateway_process_loads_no_aiohttp() -> None:
+    """Its HTTP server and client are its own (issue 19): aiohttp would only add start-up
+    time and memory to every model pod."""
+    code = "import sys\nimport modelops.gateway.app\nprint('aiohttp' in sys.modules)\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "False"

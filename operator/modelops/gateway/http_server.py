@@ -1,0 +1,318 @@
+"""The gateway's HTTP/1.1 server: asyncio Protocols, requests parsed by httptools.
+
+Why not aiohttp's server: after the client (modelops.gateway.http_client) it was the largest
+cost of a proxied request, 35-40 % of the gateway's CPU (issue 19's profile), for machinery
+the gateway never uses (routing tables, middlewares, signals, a payload stream per request).
+httptools is the C parser (llhttp, as in Node.js) the client already uses.
+
+What it keeps of aiohttp's behaviour: requests on a connection answered one at a time in
+order (keep-alive, pipelining), HTTP/1.0 and ``Connection: close``; a connection that has not
+sent complete request headers within ``idle_timeout`` of opening or of its previous answer is
+closed (slow-header clients); a body the handler did not read is read and dropped for up to
+``LINGER`` seconds so the connection can be kept; a handler's exception costs a 500; handlers
+are not cancelled when the client goes away (their writes fail with ConnectionResetError); on
+shutdown it stops accepting, closes idle connections and gives requests in flight up to a
+timeout before they are cancelled.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import cast
+
+import httptools
+from multidict import CIMultiDict
+
+from modelops.gateway.http_exchange import Request, Response, StreamResponse
+
+Handler = Callable[[Request], Awaitable[Response | StreamResponse]]
+
+LINGER = 10.0  # seconds an unread body is read and dropped after the answer (aiohttp's)
+BODY_HIGH_WATER = 256 * 1024  # unread body bytes that stop reading from the socket
+MAX_PIPELINED = 32  # requests waiting behind the one being answered before reading stops
+
+log = logging.getLogger("modelops.gateway.http")
+
+_BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 11\r\nConnection: close\r\n\r\nBad Request"
+)
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, server: "HttpServer") -> None:
+        self._server = server
+        self.transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._remote: str | None = None
+        self._url: list[bytes] = []
+        self._headers: list[tuple[str, str]] = []
+        self._parsing: Request | None = None  # the request whose body is arriving
+        self._queue: deque[Request] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._idle: asyncio.TimerHandle | None = None
+        # When the connection began to wait for a request's headers; None while it has one.
+        self._waiting_since: float | None = None
+        self._paused = False
+        self._drained: asyncio.Future[None] | None = None  # set while writing is paused
+        self._upgraded = False
+
+    # -- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # a TCP server's
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self._remote = peer[0] if isinstance(peer, tuple) else None
+        self._server.connections.add(self)
+        self._arm_idle()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # Upgrade or CONNECT: answered as a plain request, then the connection closes.
+            self._upgraded = True
+        except httptools.HttpParserError:
+            if self._task is None and self.transport is not None:
+                self.transport.write(_BAD_REQUEST)
+            self._close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server.connections.discard(self)
+        self.transport = None
+        self._cancel_idle()
+        # Woken, not failed: a future failed that nobody awaits is logged as an error.
+        self.resume_writing()
+        for request in (self._parsing, *self._queue):
+            if request is not None:
+                request.lost()
+
+    def pause_writing(self) -> None:
+        if self._drained is None:
+            self._drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._drained is not None:
+            if not self._drained.done():
+                self._drained.set_result(None)
+            self._drained = None
+
+    # -- httptools callbacks --------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url.clear()
+        self._headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url.append(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # As aiohttp decodes them: bytes that are not UTF-8 pass through unchanged.
+        self._headers.append(
+            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+        )
+
+    def on_headers_complete(self) -> None:
+        self._waiting_since = None
+        parser = self._parser
+        request = Request(
+            self,
+            parser.get_method().decode("ascii"),
+            b"".join(self._url).decode("utf-8", "surrogateescape"),
+            CIMultiDict(self._headers),
+            parser.get_http_version(),
+            parser.should_keep_alive(),
+            self._remote,
+        )
+        self._parsing = request
+        self._queue.append(request)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._serve_queue())
+        elif len(self._queue) > MAX_PIPELINED:
+            self._pause()
+
+    def on_body(self, body: bytes) -> None:
+        if self._parsing is not None:
+            self._parsing.feed(body)
+            if self._parsing.buffered > BODY_HIGH_WATER:
+                self._pause()
+
+    def on_message_complete(self) -> None:
+        if self._parsing is not None:
+            self._parsing.finish()
+            self._parsing = None
+
+    # -- what requests and answers ask of the connection ----------------------------------
+
+    def resume_body(self) -> None:
+        if self._paused and len(self._queue) <= MAX_PIPELINED and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+
+    async def drain(self) -> None:
+        if self._drained is not None:
+            await self._drained
+        if self.transport is None:
+            raise ConnectionResetError("the client went away")
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None
+
+    # -- serving --------------------------------------------------------------------------
+
+    async def _serve_queue(self) -> None:
+        try:
+            while self._queue and self.transport is not None:
+                request = self._queue[0]
+                response = await self._server.answer(request)
+                keep = await self._send(request, response)
+                self._queue.popleft()
+                self.resume_body()
+                if not keep:
+                    self._close()
+                    return
+        except ConnectionError:
+            self._close()  # the client went away while its answer was written
+            return
+        finally:
+            self._task = None
+        if self._server.closing:
+            self._close()
+        elif not self._queue:
+            self._arm_idle()
+
+    async def _send(self, request: Request, response: Response | StreamResponse) -> bool:
+        """Write the answer (or end a streamed one); True when the connection may serve
+        the next request."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return False
+        keep = (
+            request.keep_alive
+            and not response.closing
+            and not self._server.closing
+            and not self._upgraded
+        )
+        if isinstance(response, Response):
+            transport.write(response.encode(request, keep))
+        elif not response.prepared:
+            await response.prepare(request)
+            await response.write_eof()
+        elif not response.finished:
+            # Cut (the client too slow, the upstream broken): no end of body, no reuse.
+            return False
+        keep = keep and not response.closing
+        if keep and not request.complete:
+            keep = await self._linger(request)
+        return keep
+
+    async def _linger(self, request: Request) -> bool:
+        """Read and drop the rest of a body the handler did not read; False when it does
+        not arrive within LINGER seconds."""
+        request.drop_rest()
+        self.resume_body()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(LINGER):
+                while not request.complete and self.transport is not None:
+                    await request.wait()
+        return request.complete
+
+    def _pause(self) -> None:
+        if not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def _arm_idle(self) -> None:
+        """Start the wait for the next request's headers. One timer serves many requests:
+        it is checked when it fires rather than replaced on every request (a timer per
+        request was 2 % of the CPU of one)."""
+        loop = asyncio.get_running_loop()
+        self._waiting_since = loop.time()
+        if self._idle is None:
+            self._idle = loop.call_later(self._server.idle_timeout, self._idle_expired)
+
+    def _cancel_idle(self) -> None:
+        self._waiting_since = None
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+
+    def _idle_expired(self) -> None:
+        self._idle = None
+        if self._waiting_since is None:
+            return  # a request is in hand; the wait starts again after its answer
+        loop = asyncio.get_running_loop()
+        left = self._waiting_since + self._server.idle_timeout - loop.time()
+        if left > 0:
+            self._idle = loop.call_later(left, self._idle_expired)
+        elif self._task is None:
+            self._close()
+
+    def _close(self) -> None:
+        self._cancel_idle()
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self.transport is not None:
+            self.transport.abort()
+
+    def close_if_idle(self) -> None:
+        if self._task is None:
+            self._close()
+
+
+class HttpServer:
+    """Serves ``handler`` on a listening socket until ``shutdown``."""
+
+    def __init__(self, handler: Handler, idle_timeout: float) -> None:
+        self._handler = handler
+        self.idle_timeout = idle_timeout
+        self.connections: set[_Connection] = set()
+        self.closing = False
+        self._server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int, backlog: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Connection(self), host, port, backlog=backlog, reuse_address=True
+        )
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the server was not started")
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def answer(self, request: Request) -> Response | StreamResponse:
+        try:
+            return await self._handler(request)
+        except Exception:
+            log.exception("error handling request")
+            response = Response(500, b"500 Internal Server Error", content_type="text/plain")
+            response.force_close()
+            return response
+
+    async def shutdown(self, timeout: float) -> None:
+        """Stop accepting, close idle connections, give the others ``timeout`` seconds to
+        finish the request in hand, then cut them."""
+        self.closing = True
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            connection.close_if_idle()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any(c.busy for c in self.connections) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for connection in list(self.connections):
+            connection.abort()
+        if self._server is not None:
+            await self._server.wait_closed()
