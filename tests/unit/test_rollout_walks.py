@@ -5,7 +5,7 @@ the first step's gates hold it)."""
 
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from modelops.api.spec import ModelServiceSpec
@@ -80,6 +80,21 @@ def build(
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(ACTIONS, min_size=1, max_size=30))
+# Found by this test: gates before the first step taken out of the spec while they held the
+# canary at 0% left it there for good.
+@example(
+    [
+        ("steps", [{"weight": 1}]),
+        (
+            "gates",
+            {"jobs": [{"name": "golden", "at": "BeforeFirstStep", "template": {"spec": {}}}]},
+        ),
+        ("steps", [{"weight": 1, "pause": "5s"}, {"weight": 2}, {"weight": 3}]),
+        ("look", (False, None, None)),
+        ("gates", None),
+        ("look", (False, None, None)),
+    ]
+)
 def test_any_walk_keeps_the_step_in_range_and_one_weight(actions: list[tuple[str, Any]]) -> None:
     _, status = deployed()
     # Each walk starts with v2's canary under way: the edits meet a rollout in flight.

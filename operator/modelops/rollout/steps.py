@@ -107,6 +107,10 @@ def gated(tick: Tick, previous: ModelServiceStatus, point: str, events: list[Eve
     else the rollout holds for them (they run, or a confirmation said no), or rolls back (a
     check failed). The first step's gates passing apply its weight, in a look of its own."""
     if gates_passed(tick.spec, previous, point):
+        if point == step_point(0) and _held_at_zero(tick, previous):
+            # The gates that held the canary at 0% were taken out of the spec: nothing
+            # holds it any more, so the first step's weight applies now.
+            return Gated(previous, events, _first_weight(tick, previous, events))
         return Gated(previous, events)
     interval = analysis_interval(tick.spec)
     weight = previous.canary_weight or 0
@@ -132,6 +136,11 @@ def gated(tick: Tick, previous: ModelServiceStatus, point: str, events: list[Eve
     )
     held.gate_runs = verdict.runs
     return Gated(previous, events, held)
+
+
+def _held_at_zero(tick: Tick, previous: ModelServiceStatus) -> bool:
+    """The canary is still at the 0% it waits at for the first step's gates."""
+    return not previous.canary_weight and steps_of(tick.spec)[0].weight > 0
 
 
 def _first_weight(tick: Tick, previous: ModelServiceStatus, events: list[Event]) -> Transition:
