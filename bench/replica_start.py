@@ -38,6 +38,7 @@ from bench.rollback import machine  # noqa: E402
 from tests.e2e.support import (  # noqa: E402
     NODE_NAME,
     OPERATOR_IMAGE,
+    cache_claim,
     demo_service,
     pods,
     wait_ready,
@@ -72,55 +73,6 @@ def import_images(cluster: Cluster) -> None:
     script = REPO / "hack" / "node-images.sh"
     subprocess.run(  # noqa: S603 - the project's own script
         [shutil.which("bash") or "/bin/bash", str(script)], env=env, check=True, timeout=900
-    )
-
-
-def cache_claim(cluster: Cluster, namespace: str, directory: Path) -> None:
-    """A ReadWriteMany claim bound to a hostPath volume on the real node (the e2e tests'
-    kind: the local cluster has no RWX storage class)."""
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": namespace},
-            "spec": {
-                "capacity": {"storage": "4Gi"},
-                "accessModes": ["ReadWriteMany"],
-                "persistentVolumeReclaimPolicy": "Retain",
-                "storageClassName": "",
-                "hostPath": {"path": str(directory), "type": "Directory"},
-                "claimRef": {"namespace": namespace, "name": "model-cache"},
-                "nodeAffinity": {
-                    "required": {
-                        "nodeSelectorTerms": [
-                            {
-                                "matchExpressions": [
-                                    {
-                                        "key": "kubernetes.io/hostname",
-                                        "operator": "In",
-                                        "values": [NODE_NAME],
-                                    }
-                                ]
-                            }
-                        ]
-                    }
-                },
-            },
-        }
-    )
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "model-cache"},
-            "spec": {
-                "accessModes": ["ReadWriteMany"],
-                "storageClassName": "",
-                "volumeName": namespace,
-                "resources": {"requests": {"storage": "4Gi"}},
-            },
-        },
-        namespace,
     )
 
 
@@ -203,7 +155,7 @@ def main() -> int:
                 f"--from-literal=AWS_ACCESS_KEY_ID={store.access_key}",
                 f"--from-literal=AWS_SECRET_ACCESS_KEY={store.secret_key}",
             )  # fmt: skip
-            cache_claim(cluster, namespace, volume)
+            cache_claim(cluster, namespace, volume, "4Gi")
             # The fetch init container runs the project's image, as imported on the node.
             operator = OperatorProcess(cluster, "--gateway-image", OPERATOR_IMAGE)
             rows = run(cluster, store, namespace)

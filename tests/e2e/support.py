@@ -165,6 +165,56 @@ def demo_service(
     }
 
 
+def cache_claim(cluster: Cluster, namespace: str, directory: Path, size: str) -> None:
+    """A ReadWriteMany claim ``model-cache`` in ``namespace``, bound to a hostPath volume of
+    that name on the real node: the local cluster has no RWX storage class, and its one real
+    node is this machine."""
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": namespace},
+            "spec": {
+                "capacity": {"storage": size},
+                "accessModes": ["ReadWriteMany"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": "",
+                "hostPath": {"path": str(directory), "type": "Directory"},
+                "claimRef": {"namespace": namespace, "name": "model-cache"},
+                "nodeAffinity": {
+                    "required": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {
+                                        "key": "kubernetes.io/hostname",
+                                        "operator": "In",
+                                        "values": [NODE_NAME],
+                                    }
+                                ]
+                            }
+                        ]
+                    }
+                },
+            },
+        }
+    )
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "model-cache"},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "",
+                "volumeName": namespace,
+                "resources": {"requests": {"storage": size}},
+            },
+        },
+        namespace,
+    )
+
+
 def error_rate_analysis(prometheus: str) -> dict[str, Any]:
     """A canary analysis that rolls back above 20% errors (the ErrorRate preset), run every
     3 s and failing after two runs: what the e2e rollbacks through Prometheus use."""

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.support import (
-    NODE_NAME,
+    cache_claim,
     demo_service,
     describe,
     pods,
@@ -92,57 +92,11 @@ def space(cluster: Cluster, store: S3Store) -> Iterator[str]:
             f"--from-literal=AWS_ACCESS_KEY_ID={store.access_key}",
             f"--from-literal=AWS_SECRET_ACCESS_KEY={secret}",
         )  # fmt: skip
-    cluster.apply(_cache_volume(namespace, volume))
-    cluster.apply(_cache_claim(namespace), namespace)
+    cache_claim(cluster, namespace, volume, "1Gi")
     yield namespace
     cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
     cluster.kubectl("delete", "pv", namespace, "--wait=false", check=False)
     shutil.rmtree(volume, ignore_errors=True)
-
-
-def _cache_volume(name: str, path: Path) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": name},
-        "spec": {
-            "capacity": {"storage": "1Gi"},
-            "accessModes": ["ReadWriteMany"],
-            "persistentVolumeReclaimPolicy": "Retain",
-            "storageClassName": "",
-            "hostPath": {"path": str(path), "type": "Directory"},
-            "claimRef": {"namespace": name, "name": "model-cache"},
-            "nodeAffinity": {
-                "required": {
-                    "nodeSelectorTerms": [
-                        {
-                            "matchExpressions": [
-                                {
-                                    "key": "kubernetes.io/hostname",
-                                    "operator": "In",
-                                    "values": [NODE_NAME],
-                                }
-                            ]
-                        }
-                    ]
-                }
-            },
-        },
-    }
-
-
-def _cache_claim(namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": "model-cache"},
-        "spec": {
-            "accessModes": ["ReadWriteMany"],
-            "storageClassName": "",
-            "volumeName": namespace,
-            "resources": {"requests": {"storage": "1Gi"}},
-        },
-    }
 
 
 def _source(store: S3Store, secret: str, cache: bool) -> dict[str, Any]:
