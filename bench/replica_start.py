@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -46,7 +45,7 @@ from tests.e2e.support import (  # noqa: E402
 from tests.support.cluster import Cluster, acquire, release, wait_until  # noqa: E402
 from tests.support.msvc import status  # noqa: E402
 from tests.support.operator import OperatorProcess, install_crd  # noqa: E402
-from tests.support.realnode import api_server_port, node_network  # noqa: E402
+from tests.support.realnode import import_node_images, node_network  # noqa: E402
 from tests.support.s3store import S3Store, s3_store  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
@@ -55,6 +54,7 @@ PREFIX = "big/v1"
 # The image's own weights: the model's start is the same with or without a fetched file.
 IMAGE_WEIGHTS = {"MODEL_PATH": "/app/model.json"}
 READY_TIMEOUT = 900.0
+IMAGES_TIMEOUT = 900.0
 
 
 def ready_seconds(pod: dict[str, Any]) -> float:
@@ -68,12 +68,9 @@ def ready_seconds(pod: dict[str, Any]) -> float:
 
 
 def import_images(cluster: Cluster) -> None:
-    """The checkout's images in the node's containerd, as the e2e tests import them."""
-    env = {**os.environ, "APISERVER_PORT": str(api_server_port(cluster))}
-    script = REPO / "hack" / "node-images.sh"
-    subprocess.run(  # noqa: S603 - the project's own script
-        [shutil.which("bash") or "/bin/bash", str(script)], env=env, check=True, timeout=900
-    )
+    images = import_node_images(cluster, IMAGES_TIMEOUT)
+    if images.returncode != 0:
+        raise SystemExit(f"hack/node-images.sh failed:\n{images.stdout}{images.stderr}")
 
 
 def service(name: str, store: S3Store | None, replicas: int) -> dict[str, Any]:

@@ -6,7 +6,6 @@ While the package runs, the chart's operator is the only one acting: the host-si
 the other test packages are paused, and started again once the release is uninstalled.
 """
 
-import os
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -33,7 +32,7 @@ from tests.e2e.support import (
 from tests.support.cluster import REPO, Cluster, cache_bin_dir
 from tests.support.operator import paused
 from tests.support.prometheus import running_prometheus
-from tests.support.realnode import api_server_port, node_network
+from tests.support.realnode import import_node_images, node_network
 
 CHART = REPO / "charts" / "modelops"
 # The values `make demo` uses too: the locally built image (never pulled), placement on the
@@ -119,17 +118,8 @@ def _namespace_gone(cluster: Cluster) -> None:
 
 
 def import_current_images(cluster: Cluster) -> None:
-    """The checkout's images in the node's containerd (hack/node-images.sh: rebuilt only when
-    their inputs changed, seconds otherwise), so a kept cluster never runs a stale operator."""
-    env = {**os.environ, "APISERVER_PORT": str(api_server_port(cluster))}
-    done = subprocess.run(
-        ["bash", str(REPO / "hack" / "node-images.sh")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=IMAGES_TIMEOUT,
-        check=False,
-    )
+    """The checkout's images on the real node, or the test fails with the script's output."""
+    done = import_node_images(cluster, IMAGES_TIMEOUT)
     if done.returncode != 0:
         pytest.fail(
             "hack/node-images.sh failed:\n" + (done.stdout + done.stderr)[-4000:], pytrace=False

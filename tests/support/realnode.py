@@ -63,3 +63,17 @@ def node_network(cluster: Cluster) -> NodeNetwork:
         timeout=10,
     ).stdout.split("\n")
     return NodeNetwork(*out[: len(NAMES)], apiserver_port=port)  # type: ignore[arg-type]
+
+
+def import_node_images(cluster: Cluster, timeout: float) -> subprocess.CompletedProcess[str]:
+    """The checkout's images in the real node's containerd (hack/node-images.sh: rebuilt only
+    when their inputs changed, seconds otherwise), so a kept cluster never runs a stale one."""
+    env = {**os.environ, "APISERVER_PORT": str(api_server_port(cluster))}
+    return subprocess.run(
+        ["bash", str(HACK / "node-images.sh")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )

@@ -84,6 +84,11 @@ class Exchange:
     forwarded_to: str | None = None  # the track whose gateway answered, when not this one
     mirrored: bool = False  # a shadow copy another gateway sent (its answer is discarded)
 
+    @property
+    def traffic(self) -> str:
+        """The answer series' ``traffic`` label: a client's answer, or a shadow copy's."""
+        return MIRRORED if self.mirrored else LIVE
+
 
 def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
@@ -268,7 +273,7 @@ class Gateway:
             self.router.stats.forwarded.labels(ex.forwarded_to, str(status)).inc()
             self.router.stats.duration.labels(ex.forwarded_to).observe(duration)
         else:
-            self.metrics.answered(ex.tier, status, duration, MIRRORED if ex.mirrored else LIVE)
+            self.metrics.answered(ex.tier, status, duration, ex.traffic)
         if ex.mirrored and self.router is not None:
             self.router.mirror.received.labels(str(status)).inc()
         if not access_log.isEnabledFor(logging.INFO):
@@ -633,7 +638,7 @@ class Gateway:
         if ex.forwarded_to is not None:
             return  # the answering track's gateway observes them
         m, track = self.metrics, self.config.track
-        traffic = MIRRORED if ex.mirrored else LIVE
+        traffic = ex.traffic
         m.tokens.labels(ex.tier, track, traffic).inc(usage.total)
         if first is not None:
             m.ttft.labels(ex.tier, track, traffic).observe(first - ex.started)
