@@ -105,7 +105,7 @@ test-e2e: venv binaries test-deps ## Only the end-to-end tests on the real node:
 	$(BIN)/pytest tests/e2e
 
 test-faults: venv binaries test-deps ## Only the fault tests: API server/etcd stopped, operator SIGKILLed, HA takeover, 500 updates (~18 min on a busy 2-core box)
-	$(BIN)/pytest tests/faults tests/cluster/test_leader_election.py tests/cluster/test_rollout_resilience.py
+	MODELOPS_FAULT_SERVICES=500 $(BIN)/pytest tests/faults tests/cluster/test_leader_election.py tests/cluster/test_rollout_resilience.py
 
 demo: venv binaries ## Local control plane + operator + a sample ModelService through a rollout
 	hack/demo.sh

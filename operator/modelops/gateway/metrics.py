@@ -10,6 +10,8 @@ several gateways in one process and read each one's numbers. Labels are bounded:
 from the policy (at most 32), codes from HTTP, never client ids.
 """
 
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 PREFIX = "modelops_gateway_"
@@ -18,6 +20,13 @@ LIVE, MIRRORED = "live", "mirrored"
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 TPS_BUCKETS = (1, 5, 10, 20, 40, 80, 160, 320, 640, 1280)
+
+
+@dataclass(frozen=True)
+class Generated:
+    tokens: Counter
+    ttft: Histogram
+    tokens_per_second: Histogram
 
 
 class Metrics:
@@ -97,6 +106,7 @@ class Metrics:
         # ``labels(...)`` validates and locks on every call; the children of the per-request
         # series are looked up once and kept (label values are bounded, see above).
         self._answered: dict[tuple[str, int, str], tuple[Counter, Histogram]] = {}
+        self._generated: dict[tuple[str, str], Generated] = {}
         self._breakers: dict[str, Gauge] = {}
         self._budgets: dict[tuple[str, str, str], Counter] = {}
 
@@ -111,6 +121,19 @@ class Metrics:
             self._answered[tier, status, traffic] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def generated(self, tier: str, traffic: str) -> "Generated":
+        """The token series of one tier's answers (tokens, time to first token, tokens per
+        second), bound once like ``answered``'s."""
+        children = self._generated.get((tier, traffic))
+        if children is None:
+            children = Generated(
+                self.tokens.labels(tier, self.track, traffic),
+                self.ttft.labels(tier, self.track, traffic),
+                self.tokens_per_second.labels(tier, self.track, traffic),
+            )
+            self._generated[tier, traffic] = children
+        return children
 
     def breaker(self, upstream: str) -> Gauge:
         """The breaker-state gauge of one upstream."""

@@ -637,15 +637,14 @@ class Gateway:
         ex.tokens = usage.total
         if ex.forwarded_to is not None:
             return  # the answering track's gateway observes them
-        m, track = self.metrics, self.config.track
-        traffic = ex.traffic
-        m.tokens.labels(ex.tier, track, traffic).inc(usage.total)
+        series = self.metrics.generated(ex.tier, ex.traffic)
+        series.tokens.inc(usage.total)
         if first is not None:
-            m.ttft.labels(ex.tier, track, traffic).observe(first - ex.started)
+            series.ttft.observe(first - ex.started)
             elapsed = time.monotonic() - first
             generated = usage.completion if usage.completion is not None else usage.total
             if elapsed > 0 and generated:
-                m.tokens_per_second.labels(ex.tier, track, traffic).observe(generated / elapsed)
+                series.tokens_per_second.observe(generated / elapsed)
 
     def _charge(self, policy: Policy, who: Identity, ex: Exchange) -> None:
         """Charge the answer's tokens without waiting for the store: the answer need not
