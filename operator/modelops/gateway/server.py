@@ -351,21 +351,31 @@ class Gateway:
                 429, "rate_limit_exceeded", f"{ex.limited} limit exceeded", headers
             )
 
-        try:
-            async with asyncio.timeout(self.config.client_body_timeout):
-                body = await request.read_body(cap)
-        except TimeoutError:
-            # A client trickling its body holds a connection and a request slot: cut it.
-            ex.error = "client_body_timeout"
-            timed_out = error_response(408, "request_timeout", "request body not sent in time")
-            timed_out.force_close()  # the rest of the body is never read
-            return timed_out
-        if body is None:
-            return self._too_large(ex)
+        body = await self._body(request, ex)
+        if isinstance(body, Response):
+            return body
         refused = self._invalid(request, body, headers, ex)
         if refused is not None:
             return refused
         return await self._answer(request, body, policy, who, ex, limits=headers)
+
+    async def _body(self, request: Request, ex: Exchange) -> bytes | Response:
+        """The request's body, or the answer that refuses it (408, or 400 past the cap)."""
+        cap = self.config.max_body_bytes
+        if request.complete:
+            # The usual case, a small body that came with the head: no timer to arm.
+            body = await request.read_body(cap)
+        else:
+            try:
+                async with asyncio.timeout(self.config.client_body_timeout):
+                    body = await request.read_body(cap)
+            except TimeoutError:
+                # A client trickling its body holds a connection and a request slot: cut it.
+                ex.error = "client_body_timeout"
+                timed_out = error_response(408, "request_timeout", "request body not sent in time")
+                timed_out.force_close()  # the rest of the body is never read
+                return timed_out
+        return self._too_large(ex) if body is None else body
 
     async def _answer(
         self,
@@ -476,14 +486,9 @@ class Gateway:
         cap = self.config.max_body_bytes
         if request.content_length is not None and request.content_length > cap:
             return self._too_large(ex)
-        try:
-            async with asyncio.timeout(self.config.client_body_timeout):
-                body = await request.read_body(cap)
-        except TimeoutError:
-            ex.error = "client_body_timeout"
-            return error_response(408, "request_timeout", "request body not sent in time")
-        if body is None:
-            return self._too_large(ex)
+        body = await self._body(request, ex)
+        if isinstance(body, Response):
+            return body
         mark = request.headers[MARK_HEADER]
         proof = None
         if router.key is not None:
