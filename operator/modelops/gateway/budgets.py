@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from modelops.api.spec import BudgetPeriod, Budgets, BudgetScope, RateLimitBudget
@@ -51,9 +52,9 @@ def period_of(kind: BudgetPeriod, now: float, zone: ZoneInfo) -> Period:
     return Period(label, start.timestamp())
 
 
-@dataclass(frozen=True)
-class BudgetDemand:
-    """What one request asks of one budget counter (as ``limiter.Demand`` does of a window)."""
+class BudgetDemand(NamedTuple):
+    """What one request asks of one budget counter (as ``limiter.Demand`` does of a window;
+    a NamedTuple for the same reason)."""
 
     key: str
     limit: int | None  # None: charge only, never refuse (an answer's tokens)

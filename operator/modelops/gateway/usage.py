@@ -7,15 +7,15 @@ keeps only the current partial line, never the text of the answer.
 """
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # A longer SSE line is not a usage event worth parsing; dropping it bounds memory.
 MAX_LINE_BYTES = 1 << 20
 
 
-@dataclass(frozen=True)
-class Usage:
+class Usage(NamedTuple):
+    """A NamedTuple (immutable, built in C): one per answer, see ``limiter.Demand``."""
+
     total: int
     completion: int | None
 
