@@ -320,6 +320,7 @@ def _context(service: ModelService, chosen: Plan, sidecar_image: str) -> RenderC
         chosen.weight,
         sidecar_image,
         mirror=chosen.mirror,
+        canary_replicas=chosen.canary_replicas,
     )
 
 
