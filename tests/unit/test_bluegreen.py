@@ -11,12 +11,13 @@ from modelops.api.spec import ModelService, ModelServiceSpec
 from modelops.api.status import BlueGreenPhase, MetricResult, ModelServiceStatus, Phase, Stage
 from modelops.commands import describe
 from modelops.manifests import parse_model_service
+from modelops.notify.payloads import notifications_for
 from modelops.render import RenderContext, desired_children
 from modelops.render.gates import gate_env
 from modelops.rollout.observe import WorkloadObservation
 from modelops.rollout.plan import full_size, plan
 from modelops.rollout.transitions import Commands, Transition
-from tests.support.rollout import METRIC, ready, tick
+from tests.support.rollout import METRIC, T0, ready, tick
 from tests.support.samples import model_service
 
 DELAY = 30
@@ -332,3 +333,13 @@ def test_modelops_status_prints_the_phase_and_the_preview_service() -> None:
         "  canary   2.0.0  weight 100%  blue-green Switched  preview m-preview  switched at "
         in (text)
     )
+
+
+def test_the_switch_is_a_notification_as_a_step_is() -> None:
+    old, new = bg("1.0.0"), bg("2.0.0")
+    step = switched(new, old)
+    body = {"metadata": {"name": "m", "namespace": "ml"}, "spec": new.to_api()}
+    notes = notifications_for(step.events, body, step.status.to_api(), T0)
+    assert [(n.kind, n.canary_weight, n.stable_version) for n in notes] == [
+        ("Switched", 100, "1.0.0")
+    ]
