@@ -257,6 +257,26 @@ def test_full_size_follows_what_the_hpa_scaled_stable_to_within_its_bounds() -> 
     assert full_size(spec, ModelServiceStatus()) == 2
     assert full_size(spec, ModelServiceStatus(replicas=4)) == 4
     assert full_size(spec, ModelServiceStatus(replicas=9)) == 6
+    # Switched at 5: the HPA scaling the idle old version down leaves the new one at 5.
+    assert full_size(spec, ModelServiceStatus(replicas=2, switched_replicas=5)) == 5
+
+
+def test_the_switch_records_the_size_the_new_version_keeps() -> None:
+    body = document("1.0.0")
+    body["spec"]["autoscaling"] = {"minReplicas": 2, "maxReplicas": 6}
+    old = parse_model_service(body).spec
+    body = document("2.0.0")
+    body["spec"]["autoscaling"] = {"minReplicas": 2, "maxReplicas": 6}
+    new = parse_model_service(body).spec
+    status = deployed(old).model_copy(update={"replicas": 4})
+    step = tick(new, status, ready(old, desired=4), ready(new, desired=4), at=1)
+    step = tick(new, step.status, ready(old, desired=4), ready(new, desired=4), at=2)
+    assert (step.status.blue_green, step.status.switched_replicas) == (
+        BlueGreenPhase.SWITCHED,
+        4,
+    )
+    idle = tick(new, step.status, ready(old, desired=2), ready(new, desired=4), at=3)
+    assert idle.status.replicas == 2 and plan(new, idle.status).canary_replicas == 4
 
 
 def test_canary_turned_blue_green_mid_rollout_restarts_as_a_preview() -> None:

@@ -136,6 +136,11 @@ class ModelServiceStatus(ApiModel):
     switched_at: str | None = Field(
         default=None, description="When a blue-green rollout switched all traffic over."
     )
+    switched_replicas: int | None = Field(
+        default=None,
+        description="The new version's pods when it took all traffic: it keeps at least as "
+        "many while switched, however far an HPA scales the idle old version down.",
+    )
     step_started_at: str | None = Field(default=None, description="When the step began.")
     step_ready_at: str | None = Field(
         default=None, description="When the canary became ready at this step; pauses count from it."

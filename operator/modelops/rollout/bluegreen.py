@@ -14,7 +14,7 @@ all, so all traffic is back on stable in the same reconcile.
 from modelops.api.status import BlueGreenPhase, ModelServiceStatus, Stage
 from modelops.rollout.events import Event
 from modelops.rollout.gates import PROMOTION, step_point
-from modelops.rollout.plan import blue_green_of
+from modelops.rollout.plan import blue_green_of, full_size
 from modelops.rollout.report import since
 from modelops.rollout.steps import analysed, gated, held_by_pause
 from modelops.rollout.tick import Commands, Tick, Transition, progress
@@ -69,6 +69,7 @@ def walk(
         update={
             "canary_weight": 100,
             "switched_at": tick.stamp,
+            "switched_replicas": full_size(tick.spec, previous),
             "blue_green": BlueGreenPhase.SWITCHED,
         }
     )

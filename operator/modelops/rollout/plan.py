@@ -53,11 +53,13 @@ def blue_green_of(spec: ModelServiceSpec) -> BlueGreen:
 
 def full_size(spec: ModelServiceSpec, status: ModelServiceStatus) -> int:
     """As many pods as stable runs: ``replicas``, or with an HPA what it scaled stable to
-    (status.replicas), within its bounds."""
+    (status.replicas), within its bounds. Once switched, never fewer than at the switch: the
+    HPA then scales an idle stable down, which the version taking all traffic must not
+    follow."""
     autoscaling = spec.autoscaling
     if autoscaling is None:
         return spec.replicas
-    scaled = max(autoscaling.min_replicas, status.replicas or 0)
+    scaled = max(autoscaling.min_replicas, status.replicas or 0, status.switched_replicas or 0)
     return min(scaled, autoscaling.max_replicas)
 
 

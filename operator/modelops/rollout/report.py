@@ -42,6 +42,7 @@ ROLLOUT_CLEARED: dict[str, Any] = {
     "canary_restarts": None,
     "blue_green": None,
     "switched_at": None,
+    "switched_replicas": None,
 }
 
 

@@ -95,6 +95,7 @@ def restarted(tick: Tick, previous: ModelServiceStatus) -> Transition:
             "step_started_at": tick.stamp,
             "step_ready_at": None,
             "switched_at": None,
+            "switched_replicas": None,
             "blue_green": BlueGreenPhase.PREVIEW if tick.spec.is_blue_green else None,
         }
     )
