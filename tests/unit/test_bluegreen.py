@@ -363,3 +363,16 @@ def test_the_switch_is_a_notification_as_a_step_is() -> None:
     assert [(n.kind, n.canary_weight, n.stable_version) for n in notes] == [
         ("Switched", 100, "1.0.0")
     ]
+
+
+def test_a_new_version_while_switched_sends_traffic_back_to_stable_and_starts_in_preview() -> None:
+    old, new = bg("1.0.0"), bg("2.0.0")
+    after = switched(new, old).status
+    third = bg("3.0.0")
+    step = tick(third, after, ready(old), WorkloadObservation(exists=True, desired=2), at=5)
+    assert [e.reason for e in step.events] == ["Superseded", "RolloutStarted"]
+    assert (step.status.canary_version, step.status.canary_weight) == ("3.0.0", 0)
+    assert (step.status.blue_green, step.status.switched_at) == (BlueGreenPhase.PREVIEW, None)
+    children = service_of(third, step.status)
+    assert named(children, "Service", "m")["spec"]["selector"]["modelops.dev/track"] == "stable"
+    assert plan(third, step.status).stable_spec.model.version == "1.0.0"
