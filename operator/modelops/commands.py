@@ -54,14 +54,7 @@ def describe(body: dict[str, Any]) -> str:
         f"  stable   {status.get('stableVersion', '-')}  ready {status.get('ready', '-')}",
     ]
     if status.get("canaryVersion"):
-        step = (status.get("currentStep") or 0) + 1
-        steps = len(((body.get("spec") or {}).get("rollout") or {}).get("steps") or [])
-        weight = int(status.get("canaryWeight") or 0)
-        lines.append(
-            f"  canary   {status['canaryVersion']}  weight {weight}%  "
-            f"step {step}/{steps}  stage {status.get('stage', '-')}"
-        )
-        lines.append(f"  traffic  {progress_bar(weight)} {weight}% to canary")
+        lines.extend(_rollout_lines(body, status))
     if status.get("message"):
         lines.append(f"  message  {status['message']}")
     analysis = status.get("analysis") or {}
@@ -82,6 +75,25 @@ def describe(body: dict[str, Any]) -> str:
     for entry in (status.get("history") or [])[-5:]:
         lines.append(f"  history  {entry['version']} {entry['result']}: {entry.get('reason', '')}")
     return "\n".join(lines)
+
+
+def _rollout_lines(body: dict[str, Any], status: dict[str, Any]) -> list[str]:
+    """Where the rollout is: a canary's step, or a blue-green rollout's phase."""
+    weight = int(status.get("canaryWeight") or 0)
+    phase = status.get("blueGreen")
+    if phase:
+        where = f"blue-green {phase}  preview {body['metadata']['name']}-preview"
+        if status.get("switchedAt"):
+            where += f"  switched at {status['switchedAt']}"
+    else:
+        step = (status.get("currentStep") or 0) + 1
+        steps = len(((body.get("spec") or {}).get("rollout") or {}).get("steps") or [])
+        where = f"step {step}/{steps}"
+    return [
+        f"  canary   {status['canaryVersion']}  weight {weight}%  {where}  "
+        f"stage {status.get('stage', '-')}",
+        f"  traffic  {progress_bar(weight)} {weight}% to canary",
+    ]
 
 
 def progress_bar(percent: int, width: int = 20) -> str:

@@ -5,7 +5,7 @@ A case is a valid document (optional sections drawn at random: autoscaling, prob
 limits, a canary) with at most one mutation applied: a huge string, a wrong type, an unknown
 field, a negative number, a weight over 100, duplicate tiers, or junk in a free-form field that
 the CRD passes through (tolerations, affinity, labels) and only the child's own schema refuses.
-The 22 hand-written cases of ``tests.support.invalid`` are drawn too.
+The hand-written cases of ``tests.support.invalid`` are drawn too.
 """
 
 import copy

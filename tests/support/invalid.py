@@ -84,7 +84,22 @@ CASES = [
         },
         "spec.rollout.gates.webhooks[0].type",
     ),
-    Invalid("strategy", {"rollout": {"strategy": "BlueGreen"}}, "spec.rollout.strategy"),
+    Invalid("strategy", {"rollout": {"strategy": "RedBlack"}}, "spec.rollout.strategy"),
+    Invalid(
+        "blue-green-steps",
+        {"rollout": {**CANARY, "strategy": "BlueGreen"}},
+        "spec.rollout.strategy",
+    ),
+    Invalid(
+        "blue-green-on-canary",
+        {"rollout": {**CANARY, "blueGreen": {"scaleDownDelaySeconds": 5}}},
+        "spec.rollout.strategy",
+    ),
+    Invalid(
+        "blue-green-delay",
+        {"rollout": {"strategy": "BlueGreen", "blueGreen": {"scaleDownDelaySeconds": -1}}},
+        "spec.rollout.blueGreen.scaleDownDelaySeconds",
+    ),
     Invalid(
         "two-routers",
         {"rollout": {**CANARY, "trafficRouting": {"replicas": {}, "istio": {}}}},

@@ -1,7 +1,7 @@
 """Random walks of spec edits, observations and gate answers through the pure machine:
 whatever the order, no look raises, the step status records exists in the spec's steps, and
 the weight the plan applies is the weight status reports (and the step's weight, or 0 while
-the first step's gates hold it)."""
+the first step's gates hold it; under BlueGreen 0 or 100)."""
 
 from typing import Any
 
@@ -10,12 +10,14 @@ from hypothesis import strategies as st
 
 from modelops.api.spec import ModelServiceSpec
 from modelops.api.status import MetricResult, ModelServiceStatus, Stage
+from modelops.manifests import parse_model_service
 from modelops.render.pod import revision
 from modelops.rollout.gate_io import GateOutcome
 from modelops.rollout.gates import gates_passed, in_flight, step_point
 from modelops.rollout.observe import WorkloadObservation
 from modelops.rollout.plan import plan, steps_of
 from tests.support.rollout import METRIC, deployed, ready, spec, tick
+from tests.support.samples import model_service
 
 WEIGHTS = st.lists(st.integers(1, 99), min_size=1, max_size=5, unique=True).map(sorted)
 STEPS = WEIGHTS.flatmap(
@@ -57,7 +59,7 @@ ACTIONS = st.one_of(
     st.tuples(st.just("gates"), GATES),
     st.tuples(st.just("version"), st.sampled_from(["1.0.0", "2.0.0", "3.0.0"])),
     st.tuples(st.just("paused"), st.booleans()),
-    st.tuples(st.just("strategy"), st.sampled_from(["Canary", "Immediate"])),
+    st.tuples(st.just("strategy"), st.sampled_from(["Canary", "Immediate", "BlueGreen"])),
     st.tuples(st.just("metrics"), st.booleans()),
     # Looks are most of a walk: a rollout must start and move for edits to meet it.
     *[st.tuples(st.just("look"), st.tuples(st.booleans(), RESULTS, ANSWERS))] * 4,
@@ -74,7 +76,12 @@ def build(
 ) -> ModelServiceSpec:
     analysis = {"metrics": [METRIC]} if metrics else {}
     extra = {"gates": gates} if gates else {}
-    made = spec(version, steps, strategy=strategy, analysis=analysis, **extra)
+    if strategy == "BlueGreen":
+        # No steps under BlueGreen (admission refuses them), nor job gates naming one.
+        body = {"strategy": strategy, "analysis": analysis, **extra}
+        made = parse_model_service(model_service("m", version, rollout=body)).spec
+    else:
+        made = spec(version, steps, strategy=strategy, analysis=analysis, **extra)
     return made.model_copy(update={"paused": paused})
 
 
@@ -128,6 +135,11 @@ def test_any_walk_keeps_the_step_in_range_and_one_weight(actions: list[tuple[str
 
 def check(current: ModelServiceSpec, status: ModelServiceStatus) -> None:
     if status.stage is not Stage.CANARY or status.canary_revision != revision(current):
+        return
+    if current.is_blue_green:
+        # All or nothing: 0% in preview, 100% once switched, whatever the strategy was.
+        assert status.canary_weight == (100 if status.switched_at else 0)
+        assert plan(current, status).weight == status.canary_weight
         return
     steps = steps_of(current)
     index = status.current_step or 0

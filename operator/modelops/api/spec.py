@@ -594,6 +594,7 @@ class RateLimit(ApiModel):
 class Strategy(StrEnum):
     CANARY = "Canary"
     IMMEDIATE = "Immediate"
+    BLUE_GREEN = "BlueGreen"
 
 
 def _weight_or_mirror(step: "CanaryStep") -> bool:
@@ -956,6 +957,37 @@ class RolloutNotifications(ApiModel):
     )
 
 
+class BlueGreen(ApiModel):
+    """Strategy BlueGreen: the new version runs at full size behind ``<name>-preview`` while
+    gates and analysis judge it, then all traffic switches to it at once; the old version
+    stays at full size for ``scaleDownDelaySeconds``, so an abort meanwhile switches back at
+    once."""
+
+    scale_down_delay_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=86400,
+        description=(
+            "After the switch, how long the old version keeps running at full size (an abort "
+            "or a failed analysis in that time switches traffic back at once); then it is "
+            "replaced by the new version."
+        ),
+    )
+    auto_promote: bool = Field(
+        default=True,
+        description=(
+            "Switch as soon as the preview is ready and its gates and analysis passed. false: "
+            "the preview waits for kubectl modelops promote (a person's judgement)."
+        ),
+    )
+
+
+def _blue_green_fields(rollout: "Rollout") -> bool:
+    if rollout.strategy is Strategy.BLUE_GREEN:
+        return not rollout.steps
+    return rollout.blue_green is None
+
+
 def _job_gate_steps_exist(rollout: "Rollout") -> bool:
     steps = len(rollout.steps or ())
     jobs = rollout.gates.jobs if rollout.gates else None
@@ -1009,14 +1041,27 @@ class Rollout(ApiModel):
             check=_job_gate_steps_exist,
             field_path=".gates.jobs",
         ),
+        Rule(
+            cel="self.strategy == 'BlueGreen' ? !has(self.steps) : !has(self.blueGreen)",
+            message="strategy BlueGreen takes blueGreen and no steps (the switch moves all "
+            "traffic at once); blueGreen is for strategy BlueGreen only",
+            check=_blue_green_fields,
+            field_path=".strategy",
+        ),
     )
 
     strategy: Strategy = Field(
         default=Strategy.CANARY,
-        description="Canary: shift traffic step by step under analysis. Immediate: replace.",
+        description="Canary: shift traffic step by step under analysis. BlueGreen: run the "
+        "new version at full size behind <name>-preview, then switch all traffic at once "
+        "(rollout.blueGreen). Immediate: replace.",
     )
     steps: list[CanaryStep] | None = Field(
         default=None, max_length=20, description="Canary weights in increasing order, 1..99."
+    )
+    blue_green: BlueGreen | None = Field(
+        default=None,
+        description="Strategy BlueGreen's settings; their defaults when unset.",
     )
     traffic_routing: TrafficRouting = Field(
         default_factory=lambda: TrafficRouting(replicas=ReplicasRouting()),
@@ -1125,6 +1170,11 @@ class ModelServiceSpec(ApiModel):
     def routing_provider(self) -> str:
         """The traffic routing provider: replicas when no rollout section says otherwise."""
         return self.rollout.traffic_routing.provider if self.rollout else "replicas"
+
+    @property
+    def is_blue_green(self) -> bool:
+        """New versions roll out blue-green: full size behind a preview Service, then a switch."""
+        return self.rollout is not None and self.rollout.strategy is Strategy.BLUE_GREEN
 
 
 class ObjectMeta(ApiModel):

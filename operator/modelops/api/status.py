@@ -45,6 +45,15 @@ class Stage(StrEnum):
     PROMOTING = "Promoting"
 
 
+class BlueGreenPhase(StrEnum):
+    """Where a blue-green rollout is: the new version judged behind ``<name>-preview``, all
+    traffic switched to it (the old kept at full size for the delay), or the old replaced."""
+
+    PREVIEW = "Preview"
+    SWITCHED = "Switched"
+    SCALING_DOWN = "ScalingDown"
+
+
 class MetricResult(ApiModel):
     """One metric check of the latest analysis run."""
 
@@ -119,6 +128,19 @@ class ModelServiceStatus(ApiModel):
         "renders stable from it, so the operator resumes a rollout after a restart.",
     )
     stage: Stage | None = Field(default=None, description="Canary or Promoting during a rollout.")
+    blue_green: BlueGreenPhase | None = Field(
+        default=None,
+        description="Strategy BlueGreen: Preview (no traffic yet), Switched (all traffic, the "
+        "old version kept for scaleDownDelaySeconds) or ScalingDown (the old one replaced).",
+    )
+    switched_at: str | None = Field(
+        default=None, description="When a blue-green rollout switched all traffic over."
+    )
+    switched_replicas: int | None = Field(
+        default=None,
+        description="The new version's pods when it took all traffic: it keeps at least as "
+        "many while switched, however far an HPA scales the idle old version down.",
+    )
     step_started_at: str | None = Field(default=None, description="When the step began.")
     step_ready_at: str | None = Field(
         default=None, description="When the canary became ready at this step; pauses count from it."

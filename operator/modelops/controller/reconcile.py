@@ -137,6 +137,7 @@ def _apply_children(
     kube: Kube, ctx: RenderContext, desired: dict[ChildRef, Any], result: ReconcileResult
 ) -> dict[ChildRef, Any]:
     lives: dict[ChildRef, Any] = {}
+    unwanted: list[tuple[ChildRef, str]] = []
     for ref in possible_children(ctx):
         manifest = desired.get(ref)
         live = kube.lookup(ref.kind, ctx.namespace, ref.name, wanted=manifest is not None)
@@ -147,9 +148,7 @@ def _apply_children(
             continue
         if manifest is None:
             if live is not None:
-                kube.delete(ref.kind, ctx.namespace, ref.name, live["metadata"]["uid"])
-                API_WRITES.labels("delete", ref.kind).inc()
-                result.deleted.append(f"{ref.kind}/{ref.name}")
+                unwanted.append((ref, live["metadata"]["uid"]))
             continue
         if live is None or not in_sync(manifest, live):
             if live is not None:
@@ -158,6 +157,13 @@ def _apply_children(
             API_WRITES.labels("apply", ref.kind).inc()
             result.applied.append(f"{ref.kind}/{ref.name}")
         lives[ref] = live
+    # Deleted once the rest is applied: a rollback's routing (a Service's selector, a route's
+    # weights) points away from the canary before its pods start terminating, so no request
+    # meets a Service left with no ready endpoint.
+    for ref, uid in unwanted:
+        kube.delete(ref.kind, ctx.namespace, ref.name, uid)
+        API_WRITES.labels("delete", ref.kind).inc()
+        result.deleted.append(f"{ref.kind}/{ref.name}")
     return lives
 
 
@@ -320,6 +326,7 @@ def _context(service: ModelService, chosen: Plan, sidecar_image: str) -> RenderC
         chosen.weight,
         sidecar_image,
         mirror=chosen.mirror,
+        canary_replicas=chosen.canary_replicas,
     )
 
 

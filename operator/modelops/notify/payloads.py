@@ -11,6 +11,7 @@ from modelops.rollout.events import Event
 _ICONS = {
     "Started": ":rocket:",
     "StepAdvanced": ":arrow_forward:",
+    "Switched": ":twisted_rightwards_arrows:",
     "Paused": ":double_vertical_bar:",
     "Promoted": ":white_check_mark:",
     "RolledBack": ":rotating_light:",
@@ -19,7 +20,7 @@ _ICONS = {
 
 @dataclass(frozen=True)
 class Notification:
-    kind: str  # Started | StepAdvanced | Paused | Promoted | RolledBack
+    kind: str  # Started | StepAdvanced | Switched | Paused | Promoted | RolledBack
     type: str  # the Event's: Normal | Warning
     message: str  # the Event's
     namespace: str

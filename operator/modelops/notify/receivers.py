@@ -11,6 +11,7 @@ import yaml
 NOTIFIED = {
     "RolloutStarted": "Started",
     "StepAdvanced": "StepAdvanced",
+    "Switched": "Switched",  # blue-green: all traffic moved at once
     "Paused": "Paused",
     "Promoted": "Promoted",
     "RolledBack": "RolledBack",

@@ -3,12 +3,12 @@
 from typing import Any
 
 from modelops.render.context import RenderContext, Track
-from modelops.render.meta import deployment_name, ratelimit_name
+from modelops.render.meta import deployment_name, preview_name, ratelimit_name
 from modelops.render.ratelimit import ratelimit_configmap
 from modelops.render.refs import ChildRef, ref_of
 from modelops.render.routing import RoutingProvider, provider_for, retired_children
 from modelops.render.routing.replicas import ReplicaRouting
-from modelops.render.service import service
+from modelops.render.service import preview_service, service
 from modelops.render.workloads import deployment, horizontal_pod_autoscaler, pod_disruption_budget
 
 
@@ -26,6 +26,7 @@ def possible_children(ctx: RenderContext) -> list[ChildRef]:
             ChildRef("apps/v1", "Deployment", deployment_name(ctx, Track.STABLE)),
             ChildRef("apps/v1", "Deployment", deployment_name(ctx, Track.CANARY)),
             ChildRef("v1", "Service", ctx.name),
+            ChildRef("v1", "Service", preview_name(ctx)),
             ChildRef("autoscaling/v2", "HorizontalPodAutoscaler", ctx.name),
             ChildRef("policy/v1", "PodDisruptionBudget", ctx.name),
             ChildRef("v1", "ConfigMap", ratelimit_name(ctx)),
@@ -48,6 +49,8 @@ def desired_children(ctx: RenderContext) -> list[dict[str, Any]]:
     ]
     if ctx.canary_spec is not None:
         out.append(deployment(ctx, ctx.canary_spec, Track.CANARY, canary_replicas(ctx)))
+        if spec.is_blue_green:
+            out.append(preview_service(ctx))
     if spec.autoscaling is not None:
         out.append(horizontal_pod_autoscaler(ctx, spec.autoscaling))
     if spec.rate_limit is not None:
@@ -57,6 +60,9 @@ def desired_children(ctx: RenderContext) -> list[dict[str, Any]]:
 
 
 def canary_replicas(ctx: RenderContext) -> int:
-    """The canary's share of the stable replica count at the current weight, at least one."""
+    """The canary's share of the stable replica count at the current weight, at least one
+    (unless the plan fixed its size: a blue-green preview runs at full size)."""
+    if ctx.canary_replicas is not None:
+        return ctx.canary_replicas
     base = ctx.spec.autoscaling.min_replicas if ctx.spec.autoscaling else ctx.spec.replicas
     return max(1, -(-base * ctx.canary_weight // 100))

@@ -39,6 +39,8 @@ class RenderContext:
     mirror: int = 0
     # The operator's own image, which also runs the rate-limit gateway sidecar.
     gateway_image: str = DEFAULT_GATEWAY_IMAGE
+    # The canary's pods when they do not follow the weight (a blue-green preview: full size).
+    canary_replicas: int | None = None
     # The routing provider status says was rendered, when the spec now names another: its
     # objects are among the possible children, so they are deleted, not left routing.
     retired_routing: str | None = None
@@ -53,6 +55,7 @@ class RenderContext:
         gateway_image: str = DEFAULT_GATEWAY_IMAGE,
         *,
         mirror: int = 0,
+        canary_replicas: int | None = None,
     ) -> "RenderContext":
         return cls(
             name=service.metadata.name,
@@ -64,6 +67,7 @@ class RenderContext:
             canary_weight=canary_weight,
             mirror=mirror,
             gateway_image=gateway_image,
+            canary_replicas=canary_replicas,
             retired_routing=_retired_routing(service),
         )
 

@@ -13,7 +13,7 @@ from typing import Any
 from modelops.api.gates import JobGate, WebhookGate
 from modelops.render.context import RenderContext, Track
 from modelops.render.forwarding import track_url
-from modelops.render.meta import LABEL_INSTANCE, object_meta
+from modelops.render.meta import LABEL_INSTANCE, PREVIEW, object_meta
 from modelops.render.service import SERVICE_PORT
 
 LABEL_GATE = "modelops.dev/gate"
@@ -26,11 +26,18 @@ def gate_job_name(ctx: RenderContext, gate: JobGate, run: str, revision: str) ->
     return f"{ctx.name[:30]}-{gate.name[:20]}-{digest}"
 
 
+def canary_url(ctx: RenderContext) -> str:
+    """Where a gate reaches the new version: its track's Service, or under blue-green the
+    preview Service (the same pods, named for what they are)."""
+    canary = PREVIEW if ctx.spec.is_blue_green else Track.CANARY.value
+    return track_url(ctx, canary, SERVICE_PORT)
+
+
 def gate_env(ctx: RenderContext, stable_version: str | None) -> list[dict[str, str]]:
     """What a gate is told about the rollout (also the webhook payload's facts)."""
     return [
         {"name": "MODELSERVICE", "value": ctx.name},
-        {"name": "CANARY_URL", "value": track_url(ctx, Track.CANARY.value, SERVICE_PORT)},
+        {"name": "CANARY_URL", "value": canary_url(ctx)},
         {"name": "STABLE_URL", "value": track_url(ctx, Track.STABLE.value, SERVICE_PORT)},
         {"name": "CANARY_VERSION", "value": ctx.spec.model.version},
         {"name": "STABLE_VERSION", "value": stable_version or ""},
@@ -92,7 +99,7 @@ def webhook_payload(
         "stableVersion": stable_version,
         "step": step,
         "weight": weight,
-        "canaryUrl": track_url(ctx, Track.CANARY.value, SERVICE_PORT),
+        "canaryUrl": canary_url(ctx),
         "stableUrl": track_url(ctx, Track.STABLE.value, SERVICE_PORT),
         "metadata": hook.metadata or {},
     }

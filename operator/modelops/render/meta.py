@@ -21,10 +21,16 @@ ANNOTATION_ABORT = "modelops.dev/abort"
 # to "none": it stays present, so its change wakes the operator like the others).
 ANNOTATION_PAUSE = "modelops.dev/pause"
 COMPONENT = "model-server"
+PREVIEW = "preview"
 
 
 def deployment_name(ctx: RenderContext, track: Track) -> str:
     return f"{ctx.name}-{track.value}"
+
+
+def preview_name(ctx: RenderContext) -> str:
+    """The blue-green preview Service: the new version alone, before and after the switch."""
+    return f"{ctx.name}-{PREVIEW}"
 
 
 def ratelimit_name(ctx: RenderContext) -> str:

@@ -25,8 +25,12 @@ def stalled_report(tick: Tick, message: str) -> Report:
 
 def rolled_back(tick: Tick, previous: ModelServiceStatus, reason: str) -> Transition:
     """The canary goes at once (the plan renders no canary for a failed revision); the
-    version is remembered as failed, so it is not retried until the spec changes again."""
+    version is remembered as failed, so it is not retried until the spec changes again.
+    A blue-green rollout that had switched says that traffic went back to stable, which
+    kept running at full size."""
     message = f"version {tick.spec.model.version} rolled back: {reason}"
+    if previous.switched_at:
+        message += f"; all traffic switched back to {previous.stable_version} at once"
     status = tick.report(
         previous,
         stalled_report(tick, message),
@@ -47,6 +51,8 @@ def promoted(tick: Tick, previous: ModelServiceStatus) -> Transition:
     reason = (
         "promoted on request, remaining steps skipped" if skipped else "all steps passed analysis"
     )
+    if tick.spec.is_blue_green:
+        reason = "switched after its preview, kept through the scale-down delay"
     status = tick.report(
         previous,
         Report(Phase.STABLE, "Promoted", message, tick.stable.ready > 0, False),

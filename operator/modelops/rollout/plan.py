@@ -13,6 +13,7 @@ from typing import Any
 
 from modelops.api.datapath import DataPath
 from modelops.api.spec import (
+    BlueGreen,
     CanaryStep,
     ModelServiceSpec,
     ModelSpec,
@@ -33,10 +34,33 @@ class Plan:
     canary_spec: ModelServiceSpec | None = None
     weight: int = 0
     mirror: int = 0  # percent of stable's requests shadowed to the canary (gateway routing)
+    # The canary's pods when they do not follow the weight (blue-green: full size).
+    canary_replicas: int | None = None
 
 
-def is_canary(spec: ModelServiceSpec) -> bool:
-    return spec.rollout is not None and spec.rollout.strategy is Strategy.CANARY
+PROGRESSIVE = frozenset({Strategy.CANARY, Strategy.BLUE_GREEN})
+
+
+def progressive(spec: ModelServiceSpec) -> bool:
+    """The spec's new versions roll out beside stable (Canary or BlueGreen), not in place."""
+    return spec.rollout is not None and spec.rollout.strategy in PROGRESSIVE
+
+
+def blue_green_of(spec: ModelServiceSpec) -> BlueGreen:
+    """The spec's blue-green settings, their defaults when ``rollout.blueGreen`` is unset."""
+    return (spec.rollout.blue_green if spec.rollout else None) or BlueGreen()
+
+
+def full_size(spec: ModelServiceSpec, status: ModelServiceStatus) -> int:
+    """As many pods as stable runs: ``replicas``, or with an HPA what it scaled stable to
+    (status.replicas), within its bounds. Once switched, never fewer than at the switch: the
+    HPA then scales an idle stable down, which the version taking all traffic must not
+    follow."""
+    autoscaling = spec.autoscaling
+    if autoscaling is None:
+        return spec.replicas
+    scaled = max(autoscaling.min_replicas, status.replicas or 0, status.switched_replicas or 0)
+    return min(scaled, autoscaling.max_replicas)
 
 
 def rollout_of(spec: ModelServiceSpec) -> Rollout:
@@ -59,10 +83,10 @@ def step_hash(spec: ModelServiceSpec) -> str:
 
 
 def rolling_out(spec: ModelServiceSpec, status: ModelServiceStatus) -> bool:
-    """A canary rollout of the spec's revision is (or should be) under way."""
+    """A canary (or blue-green) rollout of the spec's revision is (or should be) under way."""
     rev = revision(spec)
     return (
-        is_canary(spec)
+        progressive(spec)
         and status.stable_template is not None
         and rev not in {status.stable_revision, status.failed_revision}
     )
@@ -74,6 +98,10 @@ def steps_changed(spec: ModelServiceSpec, status: ModelServiceStatus) -> bool:
     existed (none recorded) keeps its step while that step exists."""
     if status.canary_revision != revision(spec) or status.stage is not Stage.CANARY:
         return False
+    if spec.is_blue_green:
+        # No steps; but a weight no blue-green phase has (the strategy was Canary a moment
+        # ago) is no preview and no switch: it restarts as a preview.
+        return (status.canary_weight or 0) != (100 if status.switched_at else 0)
     if (status.current_step or 0) >= len(steps_of(spec)):
         return True
     return status.step_hash is not None and status.step_hash != step_hash(spec)
@@ -97,7 +125,7 @@ def with_shaping(spec: ModelServiceSpec, template: dict[str, Any]) -> ModelServi
 
 def plan(spec: ModelServiceSpec, status: ModelServiceStatus) -> Plan:
     """What runs, given the spec and the status last written."""
-    if status.stable_template is None or not is_canary(spec):
+    if status.stable_template is None or not progressive(spec):
         # First deployment, or Immediate: stable runs the spec (a rolling update).
         return Plan(stable_spec=spec)
     stable = with_shaping(spec, status.stable_template)
@@ -108,6 +136,16 @@ def plan(spec: ModelServiceSpec, status: ModelServiceStatus) -> Plan:
     if same_rollout and status.stage is Stage.QUEUED:
         return Plan(stable_spec=stable)
     weight = status.canary_weight or 0
+    if spec.is_blue_green:
+        # Full size from the start, at the weight status records: 0 (preview) or 100.
+        size = full_size(spec, status)
+        promoting = same_rollout and status.stage is Stage.PROMOTING
+        return Plan(
+            stable_spec=spec if promoting else stable,
+            canary_spec=spec,
+            weight=weight if same_rollout else 0,
+            canary_replicas=size,
+        )
     if same_rollout and status.stage is Stage.PROMOTING:
         # Stable takes the new template; the canary keeps serving until stable is ready.
         return Plan(stable_spec=spec, canary_spec=spec, weight=weight)

@@ -40,6 +40,9 @@ ROLLOUT_CLEARED: dict[str, Any] = {
     "step_started_at": None,
     "step_ready_at": None,
     "canary_restarts": None,
+    "blue_green": None,
+    "switched_at": None,
+    "switched_replicas": None,
 }
 
 

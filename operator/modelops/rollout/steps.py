@@ -1,12 +1,13 @@
 """Walking the canary steps: a rollout starts at the first step, holds each for its pause
 and analysis, moves on, and restarts when ``rollout.steps`` is edited under it."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from modelops.api.base import parse_duration_seconds
 from modelops.api.spec import CanaryStep
-from modelops.api.status import ModelServiceStatus, Stage
+from modelops.api.status import BlueGreenPhase, ModelServiceStatus, Stage
 from modelops.render.pod import revision
 from modelops.rollout.ends import rolled_back
 from modelops.rollout.events import Event
@@ -32,18 +33,16 @@ def _was_paused(previous: ModelServiceStatus) -> bool:
 
 
 def started(tick: Tick, previous: ModelServiceStatus) -> tuple[ModelServiceStatus, list[Event]]:
-    """A new revision: its canary starts at the first step."""
+    """A new revision: its canary starts at the first step (a blue-green preview at 0%)."""
     # Gates before the first step hold the canary at 0% (its pods up) until they pass.
     gated = bool(gates_at(tick.spec, step_point(0)))
-    first = 0 if gated else steps_of(tick.spec)[0].weight
+    steps = steps_of(tick.spec)
+    first = 0 if gated or not steps else steps[0].weight
     version = tick.spec.model.version
-    events = [
-        Event(
-            "Normal",
-            "RolloutStarted",
-            f"canary {version} at {first}% (stable {previous.stable_version})",
-        )
-    ]
+    said = f"canary {version} at {first}%"
+    if tick.spec.is_blue_green:
+        said = f"preview {version} at full size, no traffic yet"
+    events = [Event("Normal", "RolloutStarted", f"{said} (stable {previous.stable_version})")]
     history: dict[str, Any] = {}
     replaced = previous.canary_version
     if previous.canary_revision and previous.stage is not Stage.QUEUED and replaced:
@@ -64,22 +63,30 @@ def started(tick: Tick, previous: ModelServiceStatus) -> tuple[ModelServiceStatu
             "analysis": None,
             "gates": None,
             "canary_weight": first,
+            "blue_green": BlueGreenPhase.PREVIEW if tick.spec.is_blue_green else None,
         }
     )
     return started, events
 
 
 def restarted(tick: Tick, previous: ModelServiceStatus) -> Transition:
-    """rollout.steps changed mid-rollout: the canary (same revision) goes back to the first of
-    the new steps, as in Argo Rollouts. Never more traffic than the new steps' first weight
-    before it has passed them; failures already counted still count. The restart is the whole
-    of this tick, like a step advance: the next one observes the canary at the new weight."""
+    """rollout.steps (or the strategy) changed mid-rollout: the canary (same revision) goes
+    back to the first of the new steps, as in Argo Rollouts, or to a blue-green preview.
+    Never more traffic than the new steps' first weight before it has passed them; failures
+    already counted still count. The restart is the whole of this tick, like a step
+    advance: the next one observes the canary at the new weight."""
     steps = steps_of(tick.spec)
-    first = steps[0].weight if gates_passed(tick.spec, previous, step_point(0)) else 0
-    message = (
-        f"rollout.steps changed at step {(previous.current_step or 0) + 1}: canary "
-        f"{tick.spec.model.version} restarts at step 1/{len(steps)} ({steps[0].weight}%)"
-    )
+    version = tick.spec.model.version
+    if tick.spec.is_blue_green:
+        # The strategy became BlueGreen mid-canary: no traffic until the switch.
+        first = 0
+        message = f"strategy changed to BlueGreen: {version} restarts as a preview, at 0%"
+    else:
+        first = steps[0].weight if gates_passed(tick.spec, previous, step_point(0)) else 0
+        message = (
+            f"rollout.steps changed at step {(previous.current_step or 0) + 1}: canary "
+            f"{version} restarts at step 1/{len(steps)} ({steps[0].weight}%)"
+        )
     restarted = previous.model_copy(
         update={
             "current_step": 0,
@@ -87,6 +94,9 @@ def restarted(tick: Tick, previous: ModelServiceStatus) -> Transition:
             "canary_weight": first,
             "step_started_at": tick.stamp,
             "step_ready_at": None,
+            "switched_at": None,
+            "switched_replicas": None,
+            "blue_green": BlueGreenPhase.PREVIEW if tick.spec.is_blue_green else None,
         }
     )
     return progress(tick, restarted, message, [Event("Normal", "StepsChanged", message)], 1.0)
@@ -124,7 +134,8 @@ def gated(tick: Tick, previous: ModelServiceStatus, point: str, events: list[Eve
         stop = Transition(back.status, events + back.events, gate_runs=back.gate_runs)
         return Gated(previous, events, stop)
     if verdict.passed:
-        first = _first_weight(tick, previous, events) if point == step_point(0) else None
+        weighs = point == step_point(0) and bool(steps_of(tick.spec))
+        first = _first_weight(tick, previous, events) if weighs else None
         return Gated(previous, events, first)
     held = progress(
         tick,
@@ -140,7 +151,8 @@ def gated(tick: Tick, previous: ModelServiceStatus, point: str, events: list[Eve
 
 def _held_at_zero(tick: Tick, previous: ModelServiceStatus) -> bool:
     """The canary is still at the 0% it waits at for the first step's gates."""
-    return not previous.canary_weight and steps_of(tick.spec)[0].weight > 0
+    steps = steps_of(tick.spec)
+    return not previous.canary_weight and bool(steps) and steps[0].weight > 0
 
 
 def _first_weight(tick: Tick, previous: ModelServiceStatus, events: list[Event]) -> Transition:
@@ -175,6 +187,40 @@ def polled_rollback(tick: Tick, previous: ModelServiceStatus, events: list[Event
     return Transition(previous, events, wake_after=verdict.wake, gate_runs=verdict.runs)
 
 
+def held_by_pause(
+    tick: Tick,
+    previous: ModelServiceStatus,
+    health: CanaryHealth,
+    events: list[Event],
+    commands: Commands,
+    *,
+    where: str,
+) -> Transition | None:
+    """``spec.paused``, ``modelops pause`` or analysis that cannot answer (Inconclusive
+    Pause) hold the rollout where it is; None when nothing holds it."""
+    if not (tick.spec.paused or commands.pause or health.paused):
+        return None
+    message = health.paused or f"{where}: paused (spec.paused or modelops pause)"
+    reason = health.reason or PAUSED
+    if reason == PAUSED and not _was_paused(previous):
+        events = [*events, Event("Normal", PAUSED, message)]  # once, when it begins
+    return progress(tick, previous, message, events, analysis_interval(tick.spec), reason=reason)
+
+
+def analysed(tick: Tick, previous: ModelServiceStatus) -> bool:
+    """Without metrics, nothing to wait for; with them, a passing run since the canary was
+    ready where it is now."""
+    if not rollout_of(tick.spec).analysis.metrics:
+        return True
+    analysis = previous.analysis
+    return (
+        analysis is not None
+        and analysis.last_run_at is not None
+        and since(analysis.last_run_at, tick.now) <= since(previous.step_ready_at, tick.now)
+        and analysis.consecutive_failures == 0
+    )
+
+
 def describe(step: CanaryStep) -> str:
     """What a step does to traffic, for messages."""
     shares = [f"{step.weight}% to canary"] if step.weight else []
@@ -183,22 +229,28 @@ def describe(step: CanaryStep) -> str:
     return ", ".join(shares)
 
 
+Walk = Callable[[Tick, ModelServiceStatus, CanaryHealth, list[Event], Commands], Transition]
+
+
 def next_step(
     tick: Tick,
     previous: ModelServiceStatus,
     health: CanaryHealth,
     events: list[Event],
     commands: Commands,
+    *,
+    walk: Walk | None = None,
 ) -> Transition:
     """The canary is ready at this step: hold for the pause, analysis and gates, then move
-    on (the rollback webhooks are asked meanwhile)."""
+    on (the rollback webhooks are asked meanwhile). ``walk`` moves it on: the canary steps
+    unless a strategy brings its own (modelops.rollout.bluegreen)."""
     if previous.step_ready_at is None:
         previous = previous.model_copy(update={"step_ready_at": tick.stamp})
     polled = polled_rollback(tick, previous, events)
     if polled.status.stage is None:
         return polled
     previous, asking = polled.status, polled.gate_runs
-    step = _walk(tick, previous, health, events, commands)
+    step = (walk or _walk)(tick, previous, health, events, commands)
     step.gate_runs = asking + step.gate_runs
     if polled.wake_after is not None and step.wake_after is not None:
         step.wake_after = min(step.wake_after, polled.wake_after)
@@ -212,17 +264,13 @@ def _walk(
     events: list[Event],
     commands: Commands,
 ) -> Transition:
-    rollout = rollout_of(tick.spec)
     steps = steps_of(tick.spec)
     index = previous.current_step or 0  # within steps: steps_changed restarts otherwise
     where = f"step {index + 1}/{len(steps)}"
     interval = analysis_interval(tick.spec)
-    if tick.spec.paused or commands.pause or health.paused:
-        message = health.paused or f"{where}: paused (spec.paused or modelops pause)"
-        reason = health.reason or PAUSED
-        if reason == PAUSED and not _was_paused(previous):
-            events = [*events, Event("Normal", PAUSED, message)]  # once, when it begins
-        return progress(tick, previous, message, events, interval, reason=reason)
+    pause_hold = held_by_pause(tick, previous, health, events, commands, where=where)
+    if pause_hold is not None:
+        return pause_hold
     if index == 0:
         gate = gated(tick, previous, step_point(0), events)
         if gate.stop is not None:
@@ -231,15 +279,8 @@ def _walk(
     pause_text = steps[index].pause
     pause = parse_duration_seconds(pause_text) if pause_text else 0.0
     waited = since(previous.step_ready_at, tick.now)
-    analysis = previous.analysis
-    has_metrics = bool(rollout.analysis.metrics)
-    analysed = not has_metrics or (
-        analysis is not None
-        and analysis.last_run_at is not None
-        and since(analysis.last_run_at, tick.now) <= waited
-        and analysis.consecutive_failures == 0
-    )
-    if waited < pause or not analysed:
+    has_metrics = bool(rollout_of(tick.spec).analysis.metrics)
+    if waited < pause or not analysed(tick, previous):
         left = max(pause - waited, 0.0)
         message = f"{where}: {describe(steps[index])}, {int(left)}s of pause left"
         if health.reason:  # an AnalysisError counted as a failure (Inconclusive=Fail)

@@ -12,7 +12,8 @@ A new revision under strategy Canary:
   gates (rollout.gates, modelops.rollout.gates) before step i or promotion: held until they
   pass; a failed check --> RolledBack; a confirm-* "no" holds and asks again
 A rolled-back revision is not retried until the spec asks for another one. What each spec
-edit mid-rollout leads to is in docs/rollouts.md.
+edit mid-rollout leads to is in docs/rollouts.md. Strategy BlueGreen walks the same machine
+with a walk of its own (modelops.rollout.bluegreen): preview, switch, scale-down delay.
 """
 
 import dataclasses
@@ -22,12 +23,13 @@ from datetime import datetime
 from modelops.api.spec import ModelServiceSpec
 from modelops.api.status import MetricResult, ModelServiceStatus, Phase, Stage
 from modelops.render.pod import revision, shaping
+from modelops.rollout import bluegreen
 from modelops.rollout.ends import promoting, rolled_back, stalled_report
 from modelops.rollout.events import Event, transition_events
 from modelops.rollout.gate_io import GateOutcome
 from modelops.rollout.observe import WorkloadObservation
 from modelops.rollout.plan import (
-    is_canary,
+    progressive,
     rolling_out,
     rollout_of,
     step_hash,
@@ -87,7 +89,9 @@ def _canary(
         previous = previous.model_copy(update={"step_hash": step_hash(tick.spec)})
     if commands.abort:
         return rolled_back(tick, previous, "aborted by request (modelops abort)")
-    if commands.promote and previous.stage is not Stage.PROMOTING:
+    blue_green = tick.spec.is_blue_green
+    # Blue-green: a promote is the switch, taken in its walk once the preview is ready.
+    if commands.promote and previous.stage is not Stage.PROMOTING and not blue_green:
         message = f"promotion of {tick.spec.model.version} requested: skipping the remaining steps"
         events.append(Event("Normal", "Promoting", message))
         previous = previous.model_copy(update={"stage": Stage.PROMOTING})
@@ -112,13 +116,12 @@ def _canary(
     )
     if not canary.rolled_out:
         index = previous.current_step or 0
-        message = (
-            f"step {index + 1}/{len(steps_of(tick.spec))}: "
-            f"canary {canary.ready}/{canary.desired} ready"
-        )
+        where = "preview" if blue_green else f"step {index + 1}/{len(steps_of(tick.spec))}"
+        message = f"{where}: canary {canary.ready}/{canary.desired} ready"
         deadline_left = rollout.progress_deadline_seconds - started_for
         return progress(tick, previous, message, events, deadline_left)
-    return next_step(tick, previous, health, events, commands)
+    walk = bluegreen.walk if blue_green else None
+    return next_step(tick, previous, health, events, commands, walk=walk)
 
 
 def with_model_fetches(
@@ -153,7 +156,7 @@ def advance(
     if not conflicts and rolling_out(spec, previous):
         step = _canary(tick, previous, canary, metrics, commands or Commands())
         return with_model_fetches(step, stable, canary)
-    if is_canary(spec) and rev == previous.failed_revision and rev != previous.stable_revision:
+    if progressive(spec) and rev == previous.failed_revision and rev != previous.stable_revision:
         # A rolled-back revision still in the spec: stable keeps serving, nothing is retried,
         # and status says so (Stalled) until the spec asks for another version.
         report = stalled_report(
