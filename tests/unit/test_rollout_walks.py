@@ -16,6 +16,8 @@ from modelops.rollout.gate_io import GateOutcome
 from modelops.rollout.gates import gates_passed, in_flight, step_point
 from modelops.rollout.observe import WorkloadObservation
 from modelops.rollout.plan import plan, steps_of
+from modelops.rollout.steps import PAUSED
+from modelops.rollout.verdict import ANALYSIS_ERROR
 from tests.support.rollout import METRIC, deployed, ready, spec, tick
 from tests.support.samples import model_service
 
@@ -102,6 +104,33 @@ def build(
         ("look", (False, None, None)),
     ]
 )
+# Found by 4,000-example runs: the same, with the rollout paused (by spec.paused, or by an
+# analysis error) while the gates went.
+@example(
+    [
+        ("steps", [{"weight": 1}]),
+        (
+            "gates",
+            {"jobs": [{"name": "golden", "at": "BeforeFirstStep", "template": {"spec": {}}}]},
+        ),
+        ("paused", True),
+        ("look", (False, None, None)),
+        ("gates", None),
+        ("look", (False, None, None)),
+    ]
+)
+@example(
+    [
+        ("steps", [{"weight": 1}]),
+        (
+            "gates",
+            {"jobs": [{"name": "golden", "at": "BeforeFirstStep", "template": {"spec": {}}}]},
+        ),
+        ("look", (False, None, None)),
+        ("gates", None),
+        ("look", (False, [MetricResult(name="errors", error=True, message="query failed")], None)),
+    ]
+)
 def test_any_walk_keeps_the_step_in_range_and_one_weight(actions: list[tuple[str, Any]]) -> None:
     _, status = deployed()
     # Each walk starts with v2's canary under way: the edits meet a rollout in flight.
@@ -133,6 +162,11 @@ def test_any_walk_keeps_the_step_in_range_and_one_weight(actions: list[tuple[str
         check(current, status)
 
 
+def held(status: ModelServiceStatus) -> bool:
+    """This look ended held by a pause: spec.paused, modelops pause, or Inconclusive Pause."""
+    return any(c.reason in {PAUSED, ANALYSIS_ERROR} for c in status.conditions or ())
+
+
 def check(current: ModelServiceSpec, status: ModelServiceStatus) -> None:
     if status.stage is not Stage.CANARY or status.canary_revision != revision(current):
         return
@@ -144,9 +178,11 @@ def check(current: ModelServiceSpec, status: ModelServiceStatus) -> None:
     steps = steps_of(current)
     index = status.current_step or 0
     assert index < len(steps)
-    if index == 0 and not gates_passed(current, status, step_point(0)):
+    if index == 0 and (held(status) or not gates_passed(current, status, step_point(0))):
         # Held at 0% before the first step's gates pass (or at the first weight, when the
-        # gates were added after the rollout started).
+        # gates were added after the rollout started). A paused rollout (spec.paused, or
+        # analysis that cannot answer) keeps the 0% it was held at even when those gates are
+        # taken out meanwhile: a pause holds it where it is, and the next look moves it on.
         assert status.canary_weight in {0, steps[0].weight}
     else:
         assert status.canary_weight == steps[index].weight
