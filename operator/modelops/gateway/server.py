@@ -626,8 +626,7 @@ class Gateway:
         """One chunk to the client. A client that takes nothing for client_idle_timeout
         (a slow reader) would hold the upstream connection for as long as it likes."""
         try:
-            async with asyncio.timeout(self.config.client_idle_timeout):
-                await out.write(data)
+            await out.write(data, self.config.client_idle_timeout)
         except TimeoutError as err:
             raise ClientTooSlowError from err
 
