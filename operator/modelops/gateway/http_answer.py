@@ -13,6 +13,7 @@ never reused.
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 import httptools
@@ -89,6 +90,9 @@ class Answer:
         self._parser = httptools.HttpResponseParser(self)
         self._raw: list[tuple[str, str]] = []
         self._chunks: deque[bytes] = deque()
+        # While set, a body chunk with none queued before it is offered here first, as it is
+        # parsed (modelops.gateway.relay: written on to the client at once); True: taken.
+        self.sink: Callable[[bytes], bool] | None = None
         self._buffered = 0
         self._paused = False
         self._waiter: asyncio.Future[None] | None = None
@@ -172,6 +176,10 @@ class Answer:
 
     def on_body(self, body: bytes) -> None:
         if self._complete:
+            return
+        sink = self.sink
+        if sink is not None and not self._chunks and sink(body):
+            self._waiting_since = self._loop.time()  # bytes came: the silence starts again
             return
         self._chunks.append(body)
         self._buffered += len(body)

@@ -235,6 +235,24 @@ class StreamResponse(_Answer):
             data = b"%x\r\n%b\r\n" % (len(data), data)
         await self._send(data, timeout)
 
+    def write_now(self, data: bytes) -> bool:
+        """Send a piece of the body only if it goes without waiting: everything sent before
+        was taken by the client's socket and this piece alone cannot fill the connection's
+        buffer (so it never pauses writing, the case ``write`` waits in). False: nothing was
+        sent. No timer, no await: what a streamed chunk costs most of the time."""
+        connection = self.connection
+        transport = connection.transport if connection is not None else None
+        if transport is None or transport.is_closing() or transport.get_write_buffer_size():
+            return False
+        if self._bodiless or not data:
+            return True  # as ``write``: nothing to send
+        if self._chunked:
+            data = b"%x\r\n%b\r\n" % (len(data), data)
+        if len(data) > transport.get_write_buffer_limits()[1]:
+            return False
+        transport.write(data)
+        return True
+
     async def write_eof(self) -> None:
         if self.finished:
             return
