@@ -6,9 +6,10 @@ the load core and prints whether the direct run kept its schedule):
 
 - ``STUB``: one asyncio process (uvloop when installed) on raw Protocols. A POST is answered
   with ``text/event-stream``, chunked: ``chunks`` events, the first at once and one every
-  ``1 / rate`` s after (one timer per stream, no coroutine), the last carrying an OpenAI-style
-  ``usage`` followed by ``data: [DONE]``. ``?chunks=N`` in the target asks for fewer (the
-  warm-up). ``GET /ready`` answers 200. Keep-alive, so the gateway's pool reuses connections.
+  ``1 / rate`` s after (one timer a millisecond for all streams, no coroutine), the last
+  carrying an OpenAI-style ``usage`` followed by ``data: [DONE]``. ``?chunks=N`` in the
+  target asks for fewer (the warm-up). ``GET /ready`` answers 200. Keep-alive, so the
+  gateway's pool reuses connections.
 - ``run_streams``: the client, also raw Protocols in this process: ``streams`` connections
   opened evenly over ``ramp`` seconds, one request each (``Connection: close``); each SSE
   event's arrival is stamped as its bytes are read (``perf_counter``), counting the blank lines
@@ -33,7 +34,7 @@ KEYS = 32
 EVENT_END = b"\n\n"
 
 STUB = r"""
-import asyncio, sys
+import asyncio, math, sys
 CHUNKS, RATE = int(sys.argv[2]), float(sys.argv[3])
 HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n")
@@ -98,8 +99,7 @@ class Stream(asyncio.Protocol):
             return
         if i < chunks - 1:
             self.transport.write(EVENTS[i])
-            at = start + (i + 1) / RATE
-            asyncio.get_running_loop().call_at(at, self.send, i + 1, start, chunks)
+            TICKER.add(start + (i + 1) / RATE, self, i + 1, start, chunks)
             return
         self.transport.write(EVENTS[i] + LAST[chunks] if i else LAST[chunks])
         self.busy = False
@@ -108,7 +108,33 @@ class Stream(asyncio.Protocol):
         else:
             self.request()
 
+# One timer a millisecond for every stream (uvloop's timers tick in milliseconds anyway),
+# not a timer per chunk.
+class Ticker:
+
+    def __init__(self):
+        self.due, self.loop, self.done = {}, None, 0
+
+    def add(self, at, *args):
+        tick = math.ceil(at * 1000)
+        self.due.setdefault(tick, []).append(args)
+
+    def start(self, loop):
+        self.loop, self.done = loop, math.floor(loop.time() * 1000)
+        self.tick()
+
+    def tick(self):
+        now = math.floor(self.loop.time() * 1000)
+        for tick in range(self.done + 1, now + 1):
+            for stream, *args in self.due.pop(tick, ()):
+                stream.send(*args)
+        self.done = now
+        self.loop.call_at((now + 1) / 1000, self.tick)
+
+TICKER = Ticker()
+
 async def main():
+    TICKER.start(asyncio.get_running_loop())
     server = await asyncio.get_running_loop().create_server(
         Stream, "127.0.0.1", int(sys.argv[1]), backlog=4096)
     async with server:
