@@ -92,7 +92,8 @@ class Stream(asyncio.Protocol):
             LAST[chunks] = last(chunks)
         self.busy = True
         self.transport.write(HEAD + EVENTS[0])
-        self.send(1, asyncio.get_running_loop().time(), chunks)
+        start = asyncio.get_running_loop().time()
+        TICKER.add(start + 1 / RATE, self, 1, start, chunks)
 
     def send(self, i, start, chunks):
         if self.transport.is_closing():
@@ -116,7 +117,7 @@ class Ticker:
         self.due, self.loop, self.done = {}, None, 0
 
     def add(self, at, *args):
-        tick = math.ceil(at * 1000)
+        tick = max(math.ceil(at * 1000), self.done + 1)  # a late chunk goes at the next tick
         self.due.setdefault(tick, []).append(args)
 
     def start(self, loop):
