@@ -80,6 +80,9 @@ bench-real-crashloop: bench-venv binaries ## A canary's real CrashLoopBackOff on
 bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx (~5 min; BENCH_ARGS=--quick ~1 min)
 	PYTHONPATH=. $(BIN)/python bench/gateway.py $(BENCH_ARGS)
 
+bench-gateway-streaming: venv ## 1,000 SSE streams (200 chunks at 20/s) through one gateway core vs direct: TTFT, gaps, KB per stream (~1 min; BENCH_ARGS="--streams 200" is lighter)
+	PYTHONPATH=. $(BIN)/python bench/gateway.py --only gateway-streaming $(BENCH_ARGS)
+
 bench-artifacts: venv bench-deps ## Model download: modelops fetch of 1 GiB over HTTPS vs curl (the floor), warm vs cold cache (~3 min; BENCH_ARGS="--runs 1 --size-mib 256" is quicker)
 	PYTHONPATH=. $(BIN)/python bench/artifacts.py $(BENCH_ARGS)
 
@@ -119,4 +122,4 @@ kind-install: ## (needs Docker) build the image, load it into the kind cluster, 
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries images chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-artifacts bench-replica-start bench-baseline bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-e2e test-faults demo kind-up kind-install kind-down
+.PHONY: help venv binaries images chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-gateway-streaming bench-artifacts bench-replica-start bench-baseline bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-e2e test-faults demo kind-up kind-install kind-down

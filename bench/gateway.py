@@ -15,6 +15,13 @@ OpenAI-style ``usage`` at once), each started on a free 127.0.0.1 port and stopp
   (``BUDGETS``: a daily one per client, a monthly global one, requests and tokens) beside the
   windows, compared with their budget-less runs (goal: at most 10% fewer requests per CPU
   second, at most +0.5 ms p99 at the open-loop rate);
+- ``gateway-streaming`` (bench/gateway_streaming.py): N concurrent SSE streams (default 1,000,
+  each 200 chunks at 20 chunks/s, opened over 2 s) straight to an SSE stub and through one
+  gateway core, in the same run: time to first token, the gaps between chunks, the gateway's
+  RSS per open stream and its CPU share while every stream is open; the stub and the client
+  share the load core, and the direct run says whether they kept their schedule. Run alone
+  with ``--only gateway-streaming`` (``make bench-gateway-streaming``), which skips the
+  request targets, direct and nginx included;
 - ``nginx``: Debian ``nginx``, one non-daemon process (``master_process off``), ``limit_req``
   keyed on ``$http_x_api_key`` and ``proxy_pass`` to a keepalive upstream: the reference.
 
@@ -43,6 +50,7 @@ Prints a table, writes ``bench/results/gateway.json``. Numbers only, no timed as
   make bench-gateway                              # installs nginx/wrk/redis when missing, runs
   PYTHONPATH=. .venv/bin/python bench/gateway.py [--quick] [--stub nginx] [--no-pin]
       [--rate 300] [--only gateway-memory,gateway-keys]   # some targets (direct, nginx always)
+      [--only gateway-streaming --streams 1000 --chunks 200 --chunk-rate 20 --ramp 2]
 ``--stub nginx`` answers from an nginx ``return`` instead of Python, which leaves more of core 0
 to the load generator (same JSON body).
 """
@@ -66,11 +74,16 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
+from bench import gateway_streaming as streaming
+from bench.procstat import memory_mb
 from tests.support.processes import free_port, gateway_argv, stop
+
+T = TypeVar("T")
 
 RESULTS = Path(__file__).parent / "results"
 PATH = "/v1/chat/completions"
@@ -102,6 +115,16 @@ TARGETS = (
     "gateway-redis-budgets",
     "gateway-keys",
 )
+# Streams, not requests: its own direct baseline, no nginx (bench/gateway_streaming.py).
+STREAMING = "gateway-streaming"
+GOAL_STREAM_TTFT_ADDED_P99_MS = 5.0
+GOAL_STREAM_KB = 64.0
+GOAL_STREAM_GAP_ADDED_P99_MS = 2.0
+# The direct run kept its schedule (the load side is not the limit) when it delivered this
+# share of the planned events per second while every stream was open, and its events came
+# at most this share of the interval between chunks late at p99.
+SCHEDULE_DELIVERED = 0.99
+SCHEDULE_LATE_SHARE = 0.25
 
 STUB = f"""
 import sys
@@ -200,9 +223,15 @@ class Settings:
     # The gateway targets to measure (--only); None: all. direct and nginx always run: every
     # other row is compared with them.
     only: frozenset[str] | None = None
+    streams: streaming.StreamPlan = field(default_factory=streaming.StreamPlan)
 
     def wants(self, target: str) -> bool:
         return self.only is None or target in self.only
+
+    @property
+    def wants_requests(self) -> bool:
+        """Any request target: then direct and nginx run too."""
+        return self.only is None or bool(self.only & set(TARGETS))
 
 
 @dataclass
@@ -325,12 +354,39 @@ class Meter:
         )
 
     def read(self, result: Result) -> None:
+        result.proxy_cpu_seconds, result.proxy_core_share, result.other_cores = self.figures()
+
+    def figures(self) -> tuple[float | None, float | None, float]:
+        """Since the start: the proxy's CPU seconds and share of its core (None without a
+        proxy), and the cores used by processes outside this bench."""
         took = time.monotonic() - self.start
+        proxy_cpu = share = None
         if self.proxy:
-            result.proxy_cpu_seconds = cpu_seconds(self.proxy) - self.proxy0
-            result.proxy_core_share = result.proxy_cpu_seconds / took
+            proxy_cpu = cpu_seconds(self.proxy) - self.proxy0
+            share = proxy_cpu / took
         other = (machine_busy_seconds() - self.busy0) - (self.ours() - self.ours0)
-        result.other_cores = max(0.0, other / took)
+        return proxy_cpu, share, max(0.0, other / took)
+
+
+class CoreMeter:
+    """How busy one core was since the start, 0..1 (from its /proc/stat line)."""
+
+    def __init__(self, core: int) -> None:
+        self.core = core
+        self.busy0, self.total0 = self._ticks()
+
+    def _ticks(self) -> tuple[int, int]:
+        name = f"cpu{self.core}"
+        for line in Path("/proc/stat").read_text().splitlines():
+            fields = line.split()
+            if fields[0] == name:
+                jiffies = [int(n) for n in fields[1:]]
+                return sum(jiffies) - jiffies[3] - jiffies[4], sum(jiffies)
+        raise ValueError(f"no {name} in /proc/stat")
+
+    def busy(self) -> float:
+        busy, total = self._ticks()
+        return (busy - self.busy0) / max(1, total - self.total0)
 
 
 # --- load ------------------------------------------------------------------------------------
@@ -465,15 +521,25 @@ def percentile(ordered: Sequence[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(len(ordered) * pct / 100) - 1)]
 
 
-def open_loop(port: int, seconds: float, s: Settings) -> Result:
-    """The fixed-rate client runs in this process, pinned to the load generator's core."""
+def on_load_core(
+    s: Settings,
+    main: Coroutine[Any, Any, T],
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> T:
+    """Run a load generator in this process, pinned to the load generator's core."""
     if s.pin:
         os.sched_setaffinity(0, {s.load_core})
     try:
-        return asyncio.run(open_loop_async(port, s.rate, seconds, warm=s.connections))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(main)
     finally:
         if s.pin:
             os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+
+
+def open_loop(port: int, seconds: float, s: Settings) -> Result:
+    """The fixed-rate client runs in this process, pinned to the load generator's core."""
+    return on_load_core(s, open_loop_async(port, s.rate, seconds, warm=s.connections))
 
 
 # --- the run ---------------------------------------------------------------------------------
@@ -515,17 +581,25 @@ def gateway_process(
     return gateway_argv(port, upstream_url, *flags)
 
 
+def start_proxy(
+    procs: Processes, s: Settings, tmp: Path, name: str, *, argv: list[str] | None, port: int
+) -> subprocess.Popen[bytes] | None:
+    """The proxy under test on its own core, ready (None for direct)."""
+    if argv is None:
+        return None
+    log = tmp / f"{name}.log"
+    proxy = procs.start(argv, s.proxy_core, log)
+    ready = "/readyz" if name.startswith("gateway") else "/ready"
+    wait_http(f"http://127.0.0.1:{port}{ready}", proxy, log)
+    return proxy
+
+
 def measure(
     procs: Processes, s: Settings, tmp: Path, name: str, *, argv: list[str] | None, port: int
 ) -> list[Result]:
     """Start the proxy (none for direct), warm it up, then the open and the closed loop."""
     helpers = [p.pid for p in procs.running]
-    proxy = None
-    if argv is not None:
-        log = tmp / f"{name}.log"
-        proxy = procs.start(argv, s.proxy_core, log)
-        ready = "/readyz" if name.startswith("gateway") else "/ready"
-        wait_http(f"http://127.0.0.1:{port}{ready}", proxy, log)
+    proxy = start_proxy(procs, s, tmp, name, argv=argv, port=port)
     base, lua = f"http://127.0.0.1:{port}", tmp / "bench.lua"
     try:
         closed_loop(base, s.warmup_seconds, s, lua)
@@ -546,7 +620,86 @@ def measure(
     return [closed, opened]
 
 
+def uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The streaming client's loop: uvloop, as the gateway and the stub use, when installed
+    (a cheaper load side), else asyncio's own."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def measure_streams(
+    procs: Processes, s: Settings, tmp: Path, name: str, *, argv: list[str] | None, port: int
+) -> streaming.StreamRun:
+    """Start the proxy (none for direct), warm it up with a few short streams, read its idle
+    RSS, then ``s.streams``: its RSS at the middle of the plateau (every stream open), its CPU
+    and the load core's over the plateau."""
+    helpers = [p.pid for p in procs.running]
+    proxy = start_proxy(procs, s, tmp, name, argv=argv, port=port)
+    plan = s.streams
+    probes: dict[str, float] = {}
+    meters: list[tuple[Meter, CoreMeter]] = []
+
+    def plateau_starts() -> None:
+        meters.append((Meter(proxy.pid if proxy else None, helpers), CoreMeter(s.load_core)))
+
+    def plateau_middle() -> None:
+        if proxy is not None:
+            probes["rss_mb"] = memory_mb(proxy.pid)["VmRSS"]
+
+    def plateau_ends() -> None:
+        proxy_meter, load_meter = meters[0]
+        _, share, probes["other_cores"] = proxy_meter.figures()
+        if share is not None:
+            probes["proxy_core_share"] = share
+        probes["load_core_busy"] = load_meter.busy()
+
+    low, high = plan.plateau
+    warm = streaming.StreamPlan(streams=50, chunks=4, rate=plan.rate, ramp=0.25)
+    try:
+        on_load_core(s, streaming.run_streams(port, warm, chunks=warm.chunks), uvloop_factory())
+        time.sleep(SETTLE_SECONDS)
+        if proxy is not None:
+            probes["idle_rss_mb"] = memory_mb(proxy.pid)["VmRSS"]
+        timed = [(low, plateau_starts), ((low + high) / 2, plateau_middle), (high, plateau_ends)]
+        result = on_load_core(s, streaming.run_streams(port, plan, timed), uvloop_factory())
+    finally:
+        if proxy is not None:
+            procs.stop(proxy)
+    result.target, result.probes = name, probes
+    print(
+        f"  {name}: {result.held}/{plan.streams} streams held, TTFT p99 "
+        f"{result.pct('ttft_ms', 99):.2f} ms, gap p99 {result.pct('gaps_ms', 99):.2f} ms",
+        flush=True,
+    )
+    return result
+
+
+def run_streaming(s: Settings, procs: Processes, tmp: Path) -> list[streaming.StreamRun]:
+    """Direct to the SSE stub, then through a gateway (memory limits, as gateway-memory)."""
+    plan = s.streams
+    stub_port = free_port()
+    log = tmp / "sse-stub.log"
+    argv = [sys.executable, "-c", streaming.STUB, str(stub_port), str(plan.chunks), str(plan.rate)]
+    stub = procs.start(argv, s.load_core, log)
+    try:
+        wait_http(f"http://127.0.0.1:{stub_port}/ready", stub, log)
+        runs = [measure_streams(procs, s, tmp, "direct", argv=None, port=stub_port)]
+        port = free_port()
+        # Each open stream holds one upstream connection: the pool must hold them all.
+        argv = gateway_process(tmp, STREAMING, port, stub_port, None)
+        argv += ["--max-connections", str(plan.streams)]
+        runs.append(measure_streams(procs, s, tmp, STREAMING, argv=argv, port=port))
+    finally:
+        procs.stop(stub)
+    return runs
+
+
 def run(s: Settings, procs: Processes, tmp: Path) -> list[Result]:
+    if not s.wants_requests:
+        return []
     (tmp / "bench.lua").write_text(WRK_LUA)
     stub_port = free_port()
     if s.stub == "nginx":
@@ -803,6 +956,102 @@ def forwarding(results: list[Result]) -> list[str]:
     return out
 
 
+def streaming_report(runs: list[streaming.StreamRun]) -> list[str]:
+    """The streaming figures, gateway against direct in the same run, and a verdict per goal."""
+    if len(runs) != 2:
+        return []
+    direct, gateway = runs
+    plan = gateway.plan
+    head = (
+        f"{'target':<18} {'held':>9} {'TTFT p50':>9} {'TTFT p99':>9} {'gap p50':>8} "
+        f"{'gap p99':>8} {'late p99':>9} {'events/s':>9} {'core%':>6} {'load%':>6} {'other%':>6}"
+    )
+    lines = [
+        f"streaming: {plan.streams:,} streams x {plan.chunks} chunks at {plan.rate:g}/s "
+        f"(opened over {plan.ramp:g} s); times in ms",
+        head,
+        "-" * len(head),
+    ]
+    for r in runs:
+        share = r.probes.get("proxy_core_share")
+        lines.append(
+            f"{r.target:<18} {f'{r.held}/{plan.streams}':>9} {r.pct('ttft_ms', 50):>9.2f} "
+            f"{r.pct('ttft_ms', 99):>9.2f} {r.pct('gaps_ms', 50):>8.2f} "
+            f"{r.pct('gaps_ms', 99):>8.2f} {r.pct('late_ms', 99):>9.2f} "
+            f"{r.plateau_events_per_second:>9,.0f} "
+            f"{'-' if share is None else f'{share * 100:.0f}':>6} "
+            f"{r.probes.get('load_core_busy', math.nan) * 100:>6.0f} "
+            f"{r.probes.get('other_cores', math.nan) * 100:>6.0f}"
+        )
+    lines += [
+        "late: an event's arrival after its schedule (first event + i / rate); events/s, core%",
+        "(the gateway's CPU use of its core), load% (the stub's and client's core, busy) and",
+        "other% (processes outside this bench, 100 = one core): while every stream was open.",
+    ]
+    planned = plan.streams * plan.rate
+    busy = direct.probes.get("load_core_busy", math.nan)
+    late_ms = SCHEDULE_LATE_SHARE * 1000 / plan.rate
+    kept = (
+        direct.plateau_events_per_second >= SCHEDULE_DELIVERED * planned
+        and direct.pct("late_ms", 99) <= late_ms
+    )
+    lines.append(
+        f"load side: the direct run delivered {direct.plateau_events_per_second:,.0f} events/s "
+        f"of {planned:,.0f} planned, lateness p99 {direct.pct('late_ms', 99):.2f} ms (at most "
+        f"{late_ms:g}), its core {busy:.0%} busy (other processes included): "
+        + ("it kept its schedule" if kept else "it did NOT keep it (the load side is the limit)")
+    )
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
+    share = gateway.probes.get("proxy_core_share", math.nan)
+    lines.append(
+        f"streams held through one gateway core: {gateway.held}/{plan.streams} "
+        f"({gateway.failed} failed; the gateway used {share:.0%} of its core): "
+        + verdict(gateway.held == plan.streams)
+    )
+    added = gateway.pct("ttft_ms", 99) - direct.pct("ttft_ms", 99)
+    lines.append(
+        f"TTFT p50 direct {direct.pct('ttft_ms', 50):.2f} ms, gateway "
+        f"{gateway.pct('ttft_ms', 50):.2f} ms; p99 direct {direct.pct('ttft_ms', 99):.2f} ms, "
+        f"gateway {gateway.pct('ttft_ms', 99):.2f} ms: added p99 {added:+.2f} ms (goal <= "
+        f"{GOAL_STREAM_TTFT_ADDED_P99_MS:g} ms): " + verdict(added <= GOAL_STREAM_TTFT_ADDED_P99_MS)
+    )
+    idle, full = gateway.probes.get("idle_rss_mb", math.nan), gateway.probes.get("rss_mb", math.nan)
+    per_stream_kb = (full - idle) * 1024 / plan.streams
+    lines.append(
+        f"memory per open stream: {per_stream_kb:.1f} KB (gateway RSS idle {idle:.1f} MB, "
+        f"{full:.1f} MB with {plan.streams:,} open; goal <= {GOAL_STREAM_KB:g} KB): "
+        + verdict(per_stream_kb <= GOAL_STREAM_KB)
+    )
+    gap = gateway.pct("gaps_ms", 99) - direct.pct("gaps_ms", 99)
+    lines.append(
+        f"inter-chunk gap p99: direct {direct.pct('gaps_ms', 99):.2f} ms, gateway "
+        f"{gateway.pct('gaps_ms', 99):.2f} ms ({gap:+.2f} ms; goal <= "
+        f"+{GOAL_STREAM_GAP_ADDED_P99_MS:g} ms): " + verdict(gap <= GOAL_STREAM_GAP_ADDED_P99_MS)
+    )
+    return lines
+
+
+def streaming_json(run: streaming.StreamRun) -> dict[str, object]:
+    """One streaming target's figures for the results file (percentiles, not every gap)."""
+    figures = {
+        f"{name}_p{pct}": run.pct(f"{name}_ms", pct)
+        for name in ("ttft", "gaps", "late")
+        for pct in (50, 99)
+    }
+    return {
+        "target": run.target,
+        "plan": asdict(run.plan),
+        "held": run.held,
+        "failed": run.failed,
+        "plateau_events_per_second": run.plateau_events_per_second,
+        **figures,
+        **run.probes,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="about a minute in all")
@@ -815,15 +1064,25 @@ def main() -> int:
     parser.add_argument(
         "--only",
         default=None,
-        help=f"comma-separated gateway targets ({', '.join(TARGETS)}); direct and nginx always",
+        help=f"comma-separated gateway targets ({', '.join((*TARGETS, STREAMING))}); direct and "
+        f"nginx run with any but {STREAMING}, which has its own direct run",
+    )
+    parser.add_argument("--streams", type=int, default=1000, help=f"{STREAMING}: streams")
+    parser.add_argument("--chunks", type=int, default=200, help=f"{STREAMING}: chunks a stream")
+    parser.add_argument(
+        "--chunk-rate", type=float, default=20.0, help=f"{STREAMING}: chunks/s of a stream"
+    )
+    parser.add_argument(
+        "--ramp", type=float, default=2.0, help=f"{STREAMING}: seconds to open all streams"
     )
     args = parser.parse_args()
     only = None if args.only is None else frozenset(args.only.split(","))
-    if only is not None and not only <= set(TARGETS):
-        raise SystemExit(f"--only: unknown target(s) {sorted(only - set(TARGETS))}")
-    for tool in ("wrk", "nginx", "redis-server"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} not found: run hack/install-bench-deps.sh")
+    known = {*TARGETS, STREAMING}
+    if only is not None and not only <= known:
+        raise SystemExit(f"--only: unknown target(s) {sorted(only - known)}")
+    plan = streaming.StreamPlan(args.streams, args.chunks, args.chunk_rate, args.ramp)
+    if plan.plateau[0] >= plan.plateau[1]:
+        raise SystemExit("a stream must last longer than --ramp + 0.5 s (--chunks / --chunk-rate)")
     cores = len(os.sched_getaffinity(0))
     pin = not args.no_pin and cores >= 2 and shutil.which("taskset") is not None
     seconds = args.seconds or (4.0 if args.quick else 15.0)
@@ -836,7 +1095,11 @@ def main() -> int:
         pin=pin,
         stub=args.stub,
         only=only,
+        streams=plan,
     )
+    for tool in ("wrk", "nginx", "redis-server") if s.wants_requests else ():
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found: run hack/install-bench-deps.sh")
     where = "proxy alone on core 1; stub, load generator, redis on core 0" if pin else "unpinned"
     print(f"gateway bench: {cores} cores, {where}; stub={s.stub}", flush=True)
     procs = Processes(pin)
@@ -844,17 +1107,24 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="gwbench-") as tmp:
             results = run(s, procs, Path(tmp))
+            streamed = run_streaming(s, procs, Path(tmp)) if s.wants(STREAMING) else []
     finally:
         procs.stop_all()
     compare(results)
     print()
-    print(table(results))
-    print()
-    print("\n".join(cpu_per_request(results)))
-    print("\n".join(goals(results)))
-    print("\n".join(keys_cost(results)))
-    print("\n".join(forwarding(results)))
-    print("\n".join(budget_costs(results)))
+    if results:
+        print(table(results))
+        print()
+    for lines in (
+        streaming_report(streamed),
+        cpu_per_request(results),
+        goals(results),
+        keys_cost(results),
+        forwarding(results),
+        budget_costs(results),
+    ):
+        if lines:
+            print("\n".join(lines))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
@@ -863,6 +1133,7 @@ def main() -> int:
                 "machine": {"cores": cores, "python": platform.python_version()},
                 "settings": asdict(s),
                 "results": [{**asdict(r), "shape": r.label} for r in results],
+                "streaming": [streaming_json(r) for r in streamed],
             },
             indent=2,
             default=sorted,  # settings.only, a frozenset: written as a sorted list

@@ -31,6 +31,8 @@ class Stub:
     # Streams send their first chunk, then wait for this before the rest.
     release: asyncio.Event = field(default_factory=asyncio.Event)
     hold_stream: bool = False
+    # Streams send this many more events (numbered, about 1 KB each) after the first.
+    filler: int = 0
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -60,6 +62,8 @@ class Stub:
         await out.write(b'data: {"choices":[{"delta":{"content":"first"}}]}\n\n')
         if self.hold_stream:
             await asyncio.wait_for(self.release.wait(), STEP_TIMEOUT)
+        for n in range(self.filler):
+            await out.write(b"data: %d %s\n\n" % (n, b"x" * 1000))
         for word in ("second", "third"):
             await out.write(
                 f'data: {{"choices":[{{"delta":{{"content":"{word}"}}}}]}}\n\n'.encode()

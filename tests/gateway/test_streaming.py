@@ -68,3 +68,25 @@ def test_reload_during_a_stream_does_not_cut_it(tmp_path: Path) -> None:
             assert await statuses(http, [(gw_url + CHAT, STREAM, "k")]) == [429]
 
     run(scenario)
+
+
+def test_a_client_that_stops_reading_gets_every_chunk_in_order(tmp_path: Path) -> None:
+    """20 MB of events while the client reads nothing for a while: chunks that cannot go at
+    once (the client's socket is full) queue behind the ones sent, none lost or reordered,
+    and the usage at the end is still counted."""
+    stub = Stub(filler=20000)
+
+    async def scenario() -> None:
+        async with proxied(stub) as (gw_url, gw, http):
+            async with http.post(gw_url + CHAT, json=STREAM) as r:
+                assert r.status == 200
+                await asyncio.sleep(0.5)
+                body = await asyncio.wait_for(r.content.read(), 10)
+            events = [e for e in body.split(b"\n\n") if e]
+            numbered = [int(e.split()[1]) for e in events[1:20001]]
+            assert numbered == list(range(20000))
+            assert b"second" in events[20001] and events[-1] == b"data: [DONE]"
+            labels = {"tier": "none", "track": "stable"}
+            assert metric(gw, "modelops_gateway_tokens_total", labels) == 10
+
+    run(scenario)

@@ -214,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
         "from $MODELOPS_REDIS_USERNAME and $MODELOPS_REDIS_PASSWORD",
     )
     p.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=d.max_connections,
+        help="most upstream connections in use at once; a streamed answer holds one for as "
+        "long as it lasts, further requests wait for one",
+    )
+    p.add_argument(
         "--shutdown-timeout",
         type=_positive,
         default=d.shutdown_timeout,
@@ -262,6 +269,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         redis_timeout=args.redis_timeout,
         redis_ca_file=args.redis_ca_file,
         shutdown_timeout=args.shutdown_timeout,
+        max_connections=args.max_connections,
         keys_path=args.keys,
         fallbacks=tuple(args.fallback),
         static_response=args.static_response,

@@ -13,6 +13,7 @@ never reused.
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 import httptools
@@ -89,9 +90,16 @@ class Answer:
         self._parser = httptools.HttpResponseParser(self)
         self._raw: list[tuple[str, str]] = []
         self._chunks: deque[bytes] = deque()
+        # While set, a body chunk with none queued before it is offered here first, as it is
+        # parsed (modelops.gateway.relay: written on to the client at once); True: taken.
+        self.sink: Callable[[bytes], bool] | None = None
         self._buffered = 0
         self._paused = False
         self._waiter: asyncio.Future[None] | None = None
+        # One timer for every wait of this answer, checked when it fires rather than set
+        # and cancelled on each wait (two timer operations per streamed chunk, issue 19).
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiting_since = 0.0
         self._head = False  # the final status line and headers are in
         self._interim = False  # reading a 1xx answer: the final one follows it
         self._until_close = False  # no length, not chunked: the body ends with the connection
@@ -169,6 +177,10 @@ class Answer:
     def on_body(self, body: bytes) -> None:
         if self._complete:
             return
+        sink = self.sink
+        if sink is not None and not self._chunks and sink(body):
+            self._waiting_since = self._loop.time()  # bytes came: the silence starts again
+            return
         self._chunks.append(body)
         self._buffered += len(body)
         if self._buffered > HIGH_WATER and not self._paused and not self._ended:
@@ -227,6 +239,9 @@ class Answer:
 
     def _end(self, keep: bool) -> None:
         self._ended = True
+        if self._timer is not None:
+            self._timer.cancel()  # no wait comes after the end: let the answer go now
+            self._timer = None
         if self._paused:
             self._paused = False
             if keep:
@@ -250,16 +265,33 @@ class Answer:
         loop = self._loop
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiter = waiter
-        at = self._deadline
-        if self._read_timeout is not None:
-            silent = loop.time() + self._read_timeout
-            at = silent if at is None else min(at, silent)
-        handle = None
-        if at is not None:
-            handle = loop.call_at(at, expire, waiter, TimeoutError("the upstream went silent"))
+        self._waiting_since = loop.time()
+        if self._timer is None:
+            at = self._times_out_at()
+            if at is not None:
+                self._timer = loop.call_at(at, self._timer_fired)
         try:
             await waiter
         finally:
             self._waiter = None
-            if handle is not None:
-                handle.cancel()
+
+    def _times_out_at(self) -> float | None:
+        """When the wait under way times out: silent too long, or past the deadline."""
+        at = self._deadline
+        if self._read_timeout is not None:
+            silent = self._waiting_since + self._read_timeout
+            at = silent if at is None else min(at, silent)
+        return at
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # no wait under way: the next one sets the timer again
+        at = self._times_out_at()
+        if at is None:
+            return
+        if self._loop.time() >= at:
+            waiter.set_exception(TimeoutError("the upstream went silent"))
+        else:
+            self._timer = self._loop.call_at(at, self._timer_fired)

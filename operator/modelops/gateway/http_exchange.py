@@ -25,7 +25,7 @@ class Connection(Protocol):
 
     def resume_body(self) -> None: ...
 
-    async def drain(self) -> None: ...
+    async def drain(self, timeout: float | None = None) -> None: ...
 
 
 class _DateHeader:
@@ -226,12 +226,32 @@ class StreamResponse(_Answer):
         keep_alive = request.keep_alive and not self.closing
         await self._send(_encode(_head(request, self.status, self.headers, keep_alive)))
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes, timeout: float | None = None) -> None:
+        """Send a piece of the body; ``timeout``: seconds the client may take to make room
+        for it (TimeoutError), counted only while the connection's writes are paused."""
         if not data or self._bodiless:
             return
         if self._chunked:
             data = b"%x\r\n%b\r\n" % (len(data), data)
-        await self._send(data)
+        await self._send(data, timeout)
+
+    def write_now(self, data: bytes) -> bool:
+        """Send a piece of the body only if it goes without waiting: everything sent before
+        was taken by the client's socket and this piece alone cannot fill the connection's
+        buffer (so it never pauses writing, the case ``write`` waits in). False: nothing was
+        sent. No timer, no await: what a streamed chunk costs most of the time."""
+        connection = self.connection
+        transport = connection.transport if connection is not None else None
+        if transport is None or transport.is_closing() or transport.get_write_buffer_size():
+            return False
+        if self._bodiless or not data:
+            return True  # as ``write``: nothing to send
+        if self._chunked:
+            data = b"%x\r\n%b\r\n" % (len(data), data)
+        if len(data) > transport.get_write_buffer_limits()[1]:
+            return False
+        transport.write(data)
+        return True
 
     async def write_eof(self) -> None:
         if self.finished:
@@ -240,10 +260,10 @@ class StreamResponse(_Answer):
         if self._chunked:
             await self._send(b"0\r\n\r\n")
 
-    async def _send(self, data: bytes) -> None:
+    async def _send(self, data: bytes, timeout: float | None = None) -> None:
         connection = self.connection
         transport = connection.transport if connection is not None else None
         if connection is None or transport is None or transport.is_closing():
             raise ConnectionResetError("Cannot write to closing transport")
         transport.write(data)
-        await connection.drain()
+        await connection.drain(timeout)

@@ -45,6 +45,7 @@ from modelops.gateway.metrics import LIVE, MIRRORED, Metrics
 from modelops.gateway.policy import NO_TIER, Identity, Policy, limit_name
 from modelops.gateway.redis_backend import RedisBackend
 from modelops.gateway.redis_connect import secrets_from_pod
+from modelops.gateway.relay import StreamRelay
 from modelops.gateway.responses import error_response, limit_headers, retry_after
 from modelops.gateway.retry import RetryPolicy
 from modelops.gateway.upstream import (
@@ -591,16 +592,16 @@ class Gateway:
         scanner = SseUsageScanner() if upstream.content_type == "text/event-stream" else None
         out = StreamResponse(status=upstream.status, headers=headers)
         await out.prepare(request)
-        first: float | None = None
+        relay = StreamRelay(out, scanner)
         try:
             if prefix:
-                first = time.monotonic()
+                relay.note(prefix)
                 await self._send(out, prefix)
+            # Chunks that can go at once go from the upstream's callback; the loop gets the
+            # others, in order, and the end of the answer or its failure.
+            upstream.sink = relay.push
             async for chunk in upstream:
-                if first is None:
-                    first = time.monotonic()
-                if scanner is not None:
-                    scanner.feed(chunk)
+                relay.note(chunk)
                 await self._send(out, chunk)
             await out.write_eof()
         except ConnectionResetError:
@@ -619,20 +620,21 @@ class Gateway:
             if request.transport is not None:
                 request.transport.abort()
             return out
+        finally:
+            upstream.sink = None
         attempt.finish(ok=upstream.status < 500)
         if scanner is not None:
             scanner.close()
-            if first is not None:
-                ex.ttft = first - ex.started
-            self._count_tokens(ex, scanner.usage, first)
+            if relay.first is not None:
+                ex.ttft = relay.first - ex.started
+            self._count_tokens(ex, scanner.usage, relay.first)
         return out
 
     async def _send(self, out: StreamResponse, data: bytes) -> None:
         """One chunk to the client. A client that takes nothing for client_idle_timeout
         (a slow reader) would hold the upstream connection for as long as it likes."""
         try:
-            async with asyncio.timeout(self.config.client_idle_timeout):
-                await out.write(data)
+            await out.write(data, self.config.client_idle_timeout)
         except TimeoutError as err:
             raise ClientTooSlowError from err
 

@@ -66,6 +66,16 @@ class SseUsageScanner:
         self._size = 0
 
     def feed(self, chunk: bytes) -> None:
+        if (
+            not self._partial
+            and not self._data
+            and chunk.endswith(b"\n\n")
+            and b'"usage"' not in chunk
+        ):
+            # Whole events, none naming usage (a data value is a piece of the chunk): the line
+            # by line pass would end where it began, with nothing held. Most chunks of a
+            # stream are such, and skipping the pass was a tenth of a chunk's cost (issue 19).
+            return
         lines = (self._partial + chunk).split(b"\n")
         self._partial = lines.pop()
         if len(self._partial) > MAX_LINE_BYTES:

@@ -14,6 +14,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.upstream == "http://127.0.0.1:8080"
     assert config.track == "stable"
     assert config.policy_path is None
+    assert config.max_connections == 256
 
 
 def test_flags_and_track_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,6 +35,8 @@ def test_flags_and_track_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
             "3",
             "--breaker-cooldown",
             "2.5",
+            "--max-connections",
+            "1000",
         ]
     )
     config = config_from_args(args)
@@ -42,6 +45,7 @@ def test_flags_and_track_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.fallback_upstream == "http://fallback:8080"
     assert (config.upstream_timeout, config.max_body_bytes) == (5.0, 1024)
     assert (config.breaker_failures, config.breaker_cooldown) == (3, 2.5)
+    assert config.max_connections == 1000
 
 
 @pytest.mark.parametrize(

@@ -297,6 +297,41 @@ def test_the_total_timeout_cuts_an_answer_that_keeps_trickling() -> None:
     run(scenario())
 
 
+def test_the_read_timeout_counts_each_silence_not_the_whole_answer() -> None:
+    """Chunks 0.05 s apart for 0.6 s pass a 0.2 s read timeout (the one timer an answer keeps
+    is checked against the wait under way, not the first); then 0.5 s of silence cuts it."""
+
+    async def trickle_then_hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(12):
+            writer.write(b"1\r\n.\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        await reader.read()
+
+    async def scenario() -> None:
+        async with Server(trickle_then_hang) as origin:
+            pool = ConnectionPool(4)
+            timeouts = Timeouts(connect=2.0, read=0.2)
+            answer = await pool.request(origin, "GET", "/", CIMultiDict(), b"", timeouts)
+            loop = asyncio.get_running_loop()
+            seen: list[tuple[float, bytes]] = []
+
+            async def read() -> None:
+                async for chunk in answer:
+                    seen.append((loop.time(), chunk))
+
+            with pytest.raises(TimeoutError):
+                await read()
+            assert b"".join(chunk for _, chunk in seen) == b"." * 12
+            assert 0.15 < loop.time() - seen[-1][0] < 0.5
+            answer.release()
+            await pool.close()
+
+    run(scenario())
+
+
 def test_a_full_pool_is_waited_for_at_most_the_acquire_timeout() -> None:
     async def scenario() -> None:
         async with Server(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nha")) as origin:
