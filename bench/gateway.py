@@ -95,6 +95,11 @@ GOAL_RPS_ONE_CORE = 5000.0
 GOAL_KEYS_FEWER_PER_CORE = 0.10
 GOAL_KEYS_ADDED_P99_MS = 0.5
 GOAL_FORWARD_P99_MS = 1.5
+# Against nginx in the same run (issue 19): CPU per request at most this many times nginx's
+# (closed loop, limits on), and added p99 in the open loop at most a bound and a multiple.
+GOAL_NGINX_CPU_RATIO = 2.5
+GOAL_NGINX_ADDED_P99_MS = 1.0
+GOAL_NGINX_ADDED_P99_RATIO = 3.0
 # Budgets on vs off, same run: the share of requests per CPU-second they may cost, and p99.
 GOAL_BUDGET_COST = 0.10
 GOAL_BUDGET_ADDED_P99_MS = 0.5
@@ -930,6 +935,33 @@ def goals(results: list[Result]) -> list[str]:
     return out
 
 
+def against_nginx(results: list[Result]) -> list[str]:
+    """The gateway with limits on (memory, Redis) against nginx ``limit_req``, same run: CPU
+    per request in the closed loop, and added p99 in the open loop."""
+    by = {(r.target, r.shape): r for r in results}
+    out = []
+    for target in ("gateway-memory", "gateway-redis"):
+        closed, nginx = by.get((target, "closed")), by.get(("nginx", "closed"))
+        if closed and nginx and closed.requests_per_cpu_second and nginx.requests_per_cpu_second:
+            ratio = nginx.requests_per_cpu_second / closed.requests_per_cpu_second
+            verdict = "met" if ratio <= GOAL_NGINX_CPU_RATIO else "not met"
+            out.append(
+                f"{target}: CPU per request {1e6 / closed.requests_per_cpu_second:.0f} us, "
+                f"nginx {1e6 / nginx.requests_per_cpu_second:.0f} us: {ratio:.2f}x nginx "
+                f"(goal <= {GOAL_NGINX_CPU_RATIO:g}x): {verdict}"
+            )
+        opened, nginx = by.get((target, "open")), by.get(("nginx", "open"))
+        if opened and nginx:
+            bound = min(GOAL_NGINX_ADDED_P99_MS, GOAL_NGINX_ADDED_P99_RATIO * nginx.added_p99_ms)
+            verdict = "met" if opened.added_p99_ms <= bound else "not met"
+            out.append(
+                f"{target}: added p99 at {opened.load:g} req/s {opened.added_p99_ms:+.2f} ms, "
+                f"nginx {nginx.added_p99_ms:+.2f} ms (goal <= {GOAL_NGINX_ADDED_P99_MS:g} ms "
+                f"and <= {GOAL_NGINX_ADDED_P99_RATIO:g}x nginx's): {verdict}"
+            )
+    return out
+
+
 def forwarding(results: list[Result]) -> list[str]:
     """What forwarding to the other track adds, against the same gateway answering locally."""
     by = {(r.target, r.shape): r for r in results}
@@ -1119,6 +1151,7 @@ def main() -> int:
         streaming_report(streamed),
         cpu_per_request(results),
         goals(results),
+        against_nginx(results),
         keys_cost(results),
         forwarding(results),
         budget_costs(results),
