@@ -254,6 +254,7 @@ class Result:
     proxy_core_share: float | None = None  # CPU-seconds per second of the proxy process
     proxy_cpu_seconds: float | None = None  # the proxy's CPU time during the phase
     other_cores: float = math.nan  # CPU use by processes outside this bench, in cores
+    stolen_cores: float = math.nan  # CPU time the hypervisor took away (steal), in cores
     # filled in by compare(), against direct and nginx in the same shape
     added_p99_ms: float = math.nan
     ratio_to_direct: float = math.nan
@@ -327,10 +328,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def machine_busy_seconds() -> float:
-    """CPU time all cores spent busy (not idle, not waiting for I/O) since boot."""
+def machine_seconds() -> tuple[float, float]:
+    """Since boot: CPU time all cores spent busy (not idle, not waiting for I/O, not stolen),
+    and the time the hypervisor took them away (steal): a VM's neighbours show only there."""
     jiffies = [int(n) for n in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    return (sum(jiffies) - jiffies[3] - jiffies[4]) / os.sysconf("SC_CLK_TCK")
+    steal = jiffies[7] if len(jiffies) > 7 else 0
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(jiffies) - jiffies[3] - jiffies[4] - steal) / tick, steal / tick
 
 
 class Meter:
@@ -346,7 +350,7 @@ class Meter:
         self.start = time.monotonic()
         self.proxy0 = cpu_seconds(proxy) if proxy else 0.0
         self.ours0 = self.ours()
-        self.busy0 = machine_busy_seconds()
+        self.busy0, self.steal0 = machine_seconds()
 
     def ours(self) -> float:
         me, children = os.times(), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -360,6 +364,11 @@ class Meter:
 
     def read(self, result: Result) -> None:
         result.proxy_cpu_seconds, result.proxy_core_share, result.other_cores = self.figures()
+        result.stolen_cores = self.stolen()
+
+    def stolen(self) -> float:
+        """Cores the hypervisor took away since the start (steal time)."""
+        return (machine_seconds()[1] - self.steal0) / (time.monotonic() - self.start)
 
     def figures(self) -> tuple[float | None, float | None, float]:
         """Since the start: the proxy's CPU seconds and share of its core (None without a
@@ -369,7 +378,7 @@ class Meter:
         if self.proxy:
             proxy_cpu = cpu_seconds(self.proxy) - self.proxy0
             share = proxy_cpu / took
-        other = (machine_busy_seconds() - self.busy0) - (self.ours() - self.ours0)
+        other = (machine_seconds()[0] - self.busy0) - (self.ours() - self.ours0)
         return proxy_cpu, share, max(0.0, other / took)
 
 
@@ -814,7 +823,7 @@ def table(results: list[Result]) -> str:
     head = (
         f"{'target':<15} {'shape':<10} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
         f"{'+p99 ms':>8} {'/direct':>8} {'/nginx':>7} {'errors':>6} {'core%':>6} "
-        f"{'req/CPU-s':>10} {'other%':>6}"
+        f"{'req/CPU-s':>10} {'other%':>6} {'steal%':>6}"
     )
     lines = [head, "-" * len(head)]
     for r in results:
@@ -823,13 +832,15 @@ def table(results: list[Result]) -> str:
         lines.append(
             f"{r.target:<15} {r.label:<10} {r.rps:>8,.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
             f"{r.added_p99_ms:>+8.2f} {r.ratio_to_direct:>8.2f} {r.ratio_to_nginx:>7.2f} "
-            f"{r.errors:>6} {share:>6} {per_core:>10} {r.other_cores * 100:>6.0f}"
+            f"{r.errors:>6} {share:>6} {per_core:>10} {r.other_cores * 100:>6.0f} "
+            f"{r.stolen_cores * 100:>6.0f}"
         )
     lines += [
         "/direct, /nginx: ratio of req/s on closed rows, of p99 on open rows; +p99: p99 minus",
         "direct's p99 in the same shape; core%: the proxy's CPU use of its core; req/CPU-s:",
         "requests / the proxy's CPU seconds, what one fully busy core would do at that cost;",
-        "other%: CPU used by processes outside this bench during the phase (100 = one core).",
+        "other%: CPU used by processes outside this bench during the phase (100 = one core);",
+        "steal%: CPU time the hypervisor gave to other VMs meanwhile (a VM's noise shows there).",
     ]
     return "\n".join(lines)
 
