@@ -80,16 +80,18 @@ class MemoryBackend:
         now: float,
     ) -> Outcome:
         counters, wall = self._budgets, self._wall_clock()
-        if counters.fits(budgets):
+        held = counters.used_if_all_fit(budgets)
+        if held is not None:
             outcome = self._windows.acquire(demands, now, window)
             if outcome.allowed:
-                counters.charge(budgets)
-            spent = counters.verdicts(budgets, wall, charged=outcome.allowed)
+                spent = counters.charge_judged(budgets, held, wall)
+            else:
+                spent = counters.verdicts(budgets, wall)
             return Outcome(outcome.allowed, (*outcome.verdicts, *spent))
         # A spent budget: the windows are looked at (for the headers) but not charged.
         looked = [Demand(d.key, d.limit, d.need, 0) for d in demands]
         windows = self._windows.acquire(looked, now, window)
-        return Outcome(False, (*windows.verdicts, *counters.verdicts(budgets, wall, False)))
+        return Outcome(False, (*windows.verdicts, *counters.verdicts(budgets, wall)))
 
     def charge(
         self,

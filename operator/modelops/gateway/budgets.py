@@ -95,6 +95,7 @@ class BudgetPlan:
         # A client's admission demands stay the same until the first of their periods ends:
         # per request a dict look-up (bounded like the policy's caches).
         self._admissions: dict[tuple[str, str], tuple[float, tuple[BudgetDemand, ...]]] = {}
+        self._token_charges: dict[tuple[str, str], tuple[float, tuple[BudgetDemand, ...]]] = {}
 
     def _current(self, compiled: _Compiled, now: float) -> Period:
         if now >= compiled.period.ends:
@@ -132,14 +133,26 @@ class BudgetPlan:
         return tuple(demands)
 
     def token_charges(self, client: str, tier: str, tokens: int, now: float) -> list[BudgetDemand]:
-        """An answer's tokens, charged to the period it ended in; they never refuse."""
+        """An answer's tokens, charged to the period it ended in; they never refuse. The
+        counters are worked out once per client and period, as the admission's are."""
+        known = self._token_charges.get((client, tier))
+        if known is None or now >= known[0]:
+            zero = self._charges(client, tier, now)
+            if len(self._token_charges) >= CACHE_ENTRIES:
+                self._token_charges.clear()
+            until = min((d.ends for d in zero), default=math.inf)
+            known = self._token_charges[client, tier] = (until, zero)
+        return [BudgetDemand(d.key, None, 0, tokens, d.ends, d.budget, TOKENS) for d in known[1]]
+
+    def _charges(self, client: str, tier: str, now: float) -> tuple[BudgetDemand, ...]:
+        """The token counters an answer is charged to, each with a charge of 0."""
         charges = []
         for compiled in self._applying(tier):
             spec, period = compiled.spec, self._current(compiled, now)
             if spec.tokens is not None:
                 key = self._key(spec, TOKENS, period.label, client, tier)
-                charges.append(BudgetDemand(key, None, 0, tokens, period.ends, spec.name, TOKENS))
-        return charges
+                charges.append(BudgetDemand(key, None, 0, 0, period.ends, spec.name, TOKENS))
+        return tuple(charges)
 
     def resets_at(self, demand: BudgetDemand) -> str:
         return datetime.fromtimestamp(demand.ends, self.zone).isoformat()
@@ -152,15 +165,35 @@ class BudgetCounters:
         self._used: dict[str, int] = {}
         self._ends: dict[str, float] = {}
 
-    def fits(self, demands: Sequence[BudgetDemand]) -> bool:
-        used = self._used
-        return all(d.limit is None or used.get(d.key, 0) + d.need <= d.limit for d in demands)
+    def used_if_all_fit(self, demands: Sequence[BudgetDemand]) -> list[int] | None:
+        """What each counter holds now, or None when one of them has no room left."""
+        used, held = self._used, []
+        for d in demands:
+            value = used.get(d.key, 0)
+            if d.limit is not None and value + d.need > d.limit:
+                return None
+            held.append(value)
+        return held
 
-    def verdicts(self, demands: Sequence[BudgetDemand], now: float, charged: bool) -> list[Verdict]:
-        """Each counter's verdict, as it stood before ``charge``."""
+    def charge_judged(
+        self, demands: Sequence[BudgetDemand], held: list[int], now: float
+    ) -> list[Verdict]:
+        """Charge demands that all fit (``held``: ``used_if_all_fit``'s answer) and return
+        their verdicts, in one pass: this runs on every admitted request."""
+        used, ends, verdicts = self._used, self._ends, []
+        for d, value in zip(demands, held, strict=True):
+            if d.charge:
+                used[d.key] = value + d.charge
+                ends[d.key] = d.ends
+            left = d.ends - now
+            verdicts.append(
+                Verdict(d.key, d.limit, value, 0.0, left if left > 0 else 0.0, d.charge)
+            )
+        return verdicts
+
+    def verdicts(self, demands: Sequence[BudgetDemand], now: float) -> list[Verdict]:
+        """Each counter's verdict when the request is refused (nothing charged)."""
         used = self._used
-        if charged:
-            return [judge(d, used.get(d.key, 0) - d.charge, now, True) for d in demands]
         return [judge(d, used.get(d.key, 0), now) for d in demands]
 
     def charge(self, demands: Sequence[BudgetDemand]) -> None:

@@ -13,7 +13,7 @@ The same arithmetic runs in Redis as a Lua script (``redis_backend.py``); keep t
 """
 
 import math
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 # Buckets per window: the resolution of the window edge (1 s for a 60 s window).
@@ -67,15 +67,24 @@ class Outcome(NamedTuple):
     verdicts: tuple[Verdict, ...]
 
     def binding(self) -> Verdict | None:
-        """The verdict to report: the refusing one, else the one with least room left."""
-        limited = [v for v in self.verdicts if v.limit is not None]
-        if not limited:
-            return None
-        refusing = [v for v in limited if not v.fits]
-        if refusing:
-            return max(refusing, key=lambda v: v.retry_after)
-        # Requests and tokens have different units: compare the share of the limit left.
-        return min(limited, key=lambda v: v.remaining / v.limit if v.limit else 0.0)
+        """The verdict to report: the refusing one that frees last, else the one with least
+        room left (the first of equals). One pass: it runs on every request."""
+        refusing: Verdict | None = None
+        tightest: Verdict | None = None
+        least = math.inf
+        for v in self.verdicts:
+            limit = v.limit
+            if limit is None:
+                continue
+            if v.retry_after > 0:
+                if refusing is None or v.retry_after > refusing.retry_after:
+                    refusing = v
+            elif refusing is None:
+                # Requests and tokens have different units: compare the share of the limit left.
+                share = max(0, limit - v.used - v.charged) / limit if limit else 0.0
+                if share < least:
+                    tightest, least = v, share
+        return refusing if refusing is not None else tightest
 
 
 def bucket_width(window: float) -> float:
@@ -87,22 +96,64 @@ def first_counted_bucket(now: float, window: float) -> int:
     return math.floor((now - window) / bucket_width(window))
 
 
-def judge(demand: Demand, buckets: Mapping[int, int], now: float, window: float) -> Verdict:
-    """Check one counter. ``buckets`` must hold only counted buckets (see ``prune``)."""
+class Counter:
+    """One counter's buckets, with their sum and their oldest and newest index kept as they
+    change: a check costs the same with 1 bucket or ``BUCKETS`` (summing them per request
+    was most of the limiter's cost)."""
+
+    __slots__ = ("buckets", "newest", "oldest", "total", "window")
+
+    def __init__(self, window: float) -> None:
+        self.buckets: dict[int, int] = {}
+        self.total = 0
+        self.oldest = math.inf  # no bucket yet
+        self.newest = -math.inf
+        self.window = window
+
+    def add(self, index: int, amount: int) -> None:
+        self.buckets[index] = self.buckets.get(index, 0) + amount
+        self.total += amount
+        self.oldest = min(self.oldest, index)
+        self.newest = max(self.newest, index)
+
+    def drop_below(self, lowest: int) -> None:
+        """Forget buckets that no longer overlap the window (at most once per bucket width
+        while the counter is in use: only then does the oldest one fall out)."""
+        if self.oldest >= lowest:
+            return
+        buckets = self.buckets
+        for index in [i for i in buckets if i < lowest]:
+            self.total -= buckets.pop(index)
+        self.oldest = min(buckets, default=math.inf)
+        if not buckets:
+            self.newest = -math.inf
+
+    def copy(self) -> "Counter":
+        twin = Counter(self.window)
+        twin.buckets, twin.total = dict(self.buckets), self.total
+        twin.oldest, twin.newest = self.oldest, self.newest
+        return twin
+
+
+def judge(demand: Demand, counter: Counter, now: float, window: float) -> Verdict:
+    """Check one counter. It must hold only counted buckets (see ``Counter.drop_below``).
+    A verdict that fits says it charged the demand's charge: the caller takes it back when
+    another counter of the same request refuses (the rare case)."""
     key, demand_limit, need = demand.key, demand.limit, demand.need
-    width = bucket_width(window)
-    used = sum(buckets.values())
+    width = window / BUCKETS
+    used = counter.total
     # Only the newest bucket matters for the reset; the order only when refusing.
-    reset_after = max(0.0, (max(buckets) + 1) * width + window - now) if buckets else 0.0
+    reset_after = max(0.0, (counter.newest + 1) * width + window - now) if counter.buckets else 0.0
     if demand_limit is None:
-        return Verdict(key, None, used, 0.0, reset_after)
+        return Verdict(key, None, used, 0.0, reset_after, demand.charge)
     excess = used + need - demand_limit
     if excess <= 0:
-        return Verdict(key, demand_limit, used, 0.0, reset_after)
+        return Verdict(key, demand_limit, used, 0.0, reset_after, demand.charge)
     if need > demand_limit:
         # Never fits: say "a whole window" rather than promise a time that will not help.
         return Verdict(key, demand_limit, used, window, reset_after)
     retry_after = window
+    buckets = counter.buckets
     for index in sorted(buckets):
         excess -= buckets[index]
         if excess <= 0:
@@ -112,61 +163,51 @@ def judge(demand: Demand, buckets: Mapping[int, int], now: float, window: float)
     return Verdict(key, demand_limit, used, retry_after, reset_after)
 
 
-def prune(buckets: MutableMapping[int, int], now: float, window: float) -> None:
-    """Drop buckets that no longer overlap the window."""
-    _drop_below(buckets, first_counted_bucket(now, window))
-
-
-def _drop_below(buckets: MutableMapping[int, int], lowest: int) -> None:
-    stale = [i for i in buckets if i < lowest]
-    for index in stale:
-        del buckets[index]
-
-
 class SlidingWindows:
     """In-memory counters for one process; the caller supplies the time."""
 
     def __init__(self) -> None:
-        self._counters: dict[str, dict[int, int]] = {}
-        self._windows: dict[str, float] = {}
+        self._counters: dict[str, Counter] = {}
 
     def acquire(self, demands: Sequence[Demand], now: float, window: float) -> Outcome:
         """Check all demands; charge all of them only if every one fits."""
-        counters, windows = self._counters, self._windows
+        counters = self._counters
         lowest = first_counted_bucket(now, window)
         verdicts = []
         allowed = True
         for demand in demands:
-            buckets = counters.get(demand.key)
-            if buckets is None:
-                buckets = counters[demand.key] = {}
-            elif buckets:
-                _drop_below(buckets, lowest)
-            windows[demand.key] = window
-            verdict = judge(demand, buckets, now, window)
-            allowed = allowed and verdict.fits
+            counter = counters.get(demand.key)
+            if counter is None:
+                counter = counters[demand.key] = Counter(window)
+            else:
+                counter.window = window
+                if counter.oldest < lowest:
+                    counter.drop_below(lowest)
+            verdict = judge(demand, counter, now, window)
+            allowed = allowed and verdict.retry_after <= 0
             verdicts.append(verdict)
-        if allowed:
-            index = math.floor(now / bucket_width(window))
-            for position, demand in enumerate(demands):
-                if demand.charge:
-                    buckets = counters[demand.key]
-                    buckets[index] = buckets.get(index, 0) + demand.charge
-                    v = verdicts[position]
-                    verdicts[position] = Verdict(
-                        v.key, v.limit, v.used, v.retry_after, v.reset_after, demand.charge
-                    )
-        return Outcome(allowed, tuple(verdicts))
+        if not allowed:
+            uncharged = tuple(v._replace(charged=0) if v.charged else v for v in verdicts)
+            return Outcome(False, uncharged)
+        index = math.floor(now / bucket_width(window))
+        for demand in demands:
+            if demand.charge:
+                counters[demand.key].add(index, demand.charge)
+        return Outcome(True, tuple(verdicts))
 
     def sweep(self, now: float) -> int:
         """Forget counters whose usage has left their window; returns how many remain."""
-        for key in list(self._counters):
-            buckets = self._counters[key]
-            prune(buckets, now, self._windows[key])
-            if not buckets:
+        for key, counter in list(self._counters.items()):
+            counter.drop_below(first_counted_bucket(now, counter.window))
+            if not counter.buckets:
                 del self._counters[key]
-                del self._windows[key]
         return len(self._counters)
+
+    def copy(self) -> "SlidingWindows":
+        """An independent copy (a test probes "what if" on it)."""
+        twin = SlidingWindows()
+        twin._counters = {key: counter.copy() for key, counter in self._counters.items()}
+        return twin
 
     def keys(self) -> Iterable[str]:
         return self._counters.keys()

@@ -10,9 +10,12 @@ several gateways in one process and read each one's numbers. Labels are bounded:
 from the policy (at most 32), codes from HTTP, never client ids.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 PREFIX = "modelops_gateway_"
 # The ``traffic`` label's values: an answer a client received, or a discarded shadow copy's.
@@ -91,12 +94,8 @@ class Metrics:
             ["failure_mode"],
             registry=r,
         )
-        self.budget_used = Counter(
-            PREFIX + "budget_used",
-            "Units charged to calendar budgets, by budget, tier and unit (requests, tokens).",
-            ["budget", "tier", "unit", "track"],
-            registry=r,
-        )
+        self.budget_used = BudgetUsed(track)
+        r.register(self.budget_used)
         self.policy_reloads = Counter(
             PREFIX + "policy_reloads",
             "Policy file loads, by result (keys_*: the API keys file).",
@@ -107,8 +106,7 @@ class Metrics:
         # series are looked up once and kept (label values are bounded, see above).
         self._answered: dict[tuple[str, int, str], tuple[Counter, Histogram]] = {}
         self._generated: dict[tuple[str, str], Generated] = {}
-        self._breakers: dict[str, Gauge] = {}
-        self._budgets: dict[tuple[str, str, str], Counter] = {}
+        self._breakers: dict[str, tuple[Gauge, int]] = {}  # the gauge, and the value it shows
 
     def answered(self, tier: str, status: int, seconds: float, traffic: str = LIVE) -> None:
         """One request done: count it by status and observe its duration."""
@@ -135,16 +133,42 @@ class Metrics:
             self._generated[tier, traffic] = children
         return children
 
-    def breaker(self, upstream: str) -> Gauge:
-        """The breaker-state gauge of one upstream."""
-        gauge = self._breakers.get(upstream)
-        if gauge is None:
-            gauge = self._breakers[upstream] = self.breaker_state.labels(upstream)
-        return gauge
+    def show_breaker(self, upstream: str, value: int) -> None:
+        """Set one upstream's breaker-state gauge; most answers leave the state as it was,
+        and then the gauge (a lock per set) is not touched."""
+        known = self._breakers.get(upstream)
+        if known is None:
+            known = self._breakers[upstream] = (self.breaker_state.labels(upstream), -1)
+        if known[1] != value:
+            known[0].set(value)
+            self._breakers[upstream] = (known[0], value)
 
     def budget_charged(self, budget: str, tier: str, unit: str, amount: int) -> None:
-        child = self._budgets.get((budget, tier, unit))
-        if child is None:
-            child = self.budget_used.labels(budget, tier, unit, self.track)
-            self._budgets[budget, tier, unit] = child
-        child.inc(amount)
+        self.budget_used.add(budget, tier, unit, amount)
+
+
+class BudgetUsed(Collector):
+    """``budget_used_total``, summed in a plain dict and read at scrape time: a request with
+    budgets charges up to three of them, and a Counter child takes a lock per increment.
+    The gateway is one event loop, so nothing else writes the dict while it is read."""
+
+    NAME = PREFIX + "budget_used"
+    HELP = "Units charged to calendar budgets, by budget, tier and unit (requests, tokens)."
+    LABELS = ("budget", "tier", "unit", "track")
+
+    def __init__(self, track: str) -> None:
+        self.track = track
+        self.totals: dict[tuple[str, str, str], int] = {}
+
+    def add(self, budget: str, tier: str, unit: str, amount: int) -> None:
+        key = (budget, tier, unit)
+        self.totals[key] = self.totals.get(key, 0) + amount
+
+    def describe(self) -> Iterable[Metric]:
+        return [CounterMetricFamily(self.NAME, self.HELP, labels=self.LABELS)]
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(self.NAME, self.HELP, labels=self.LABELS)
+        for (budget, tier, unit), total in list(self.totals.items()):
+            family.add_metric([budget, tier, unit, self.track], total)
+        return [family]

@@ -6,11 +6,11 @@ API server would. Compiling (tier lookups, window in seconds) happens once per l
 per request.
 """
 
-import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -35,18 +35,19 @@ def client_hash(client_id: str) -> str:
     return hashlib.sha256(client_id.encode()).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class Identity:
-    """Who is asking and which limits apply to them."""
+class Identity(NamedTuple):
+    """Who is asking and which limits apply to them. A NamedTuple: it keys the per-request
+    caches, and a tuple hashes in C where a frozen dataclass's ``__hash__`` is Python."""
 
     client: str
     tier: str
     requests_per_minute: int | None
     tokens_per_minute: int | None
+    client_digest: str  # client_hash(client): what logs and counter keys hold
 
-    @functools.cached_property
-    def client_digest(self) -> str:
-        return client_hash(self.client)
+
+def identity(client: str, tier: str, requests: int | None, tokens: int | None) -> Identity:
+    return Identity(client, tier, requests, tokens, client_hash(client))
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ class Policy:
         default_factory=dict, init=False, repr=False, compare=False
     )
     _admissions: dict[Identity, tuple[Demand, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _token_keys: dict[Identity, tuple[str, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -118,8 +122,8 @@ class Policy:
         for name in (asked, self.client_tiers.get(client), self.spec.default_tier):
             if name is not None and name in self.tiers:
                 tier = self.tiers[name]
-                return Identity(client, name, tier.requests_per_minute, tier.tokens_per_minute)
-        return Identity(client, NO_TIER, self.spec.requests_per_minute, self.spec.tokens_per_minute)
+                return identity(client, name, tier.requests_per_minute, tier.tokens_per_minute)
+        return identity(client, NO_TIER, self.spec.requests_per_minute, self.spec.tokens_per_minute)
 
     def _key(self, kind: str, who: str) -> str:
         prefix = self.key_prefix(self.spec)
@@ -137,7 +141,7 @@ class Policy:
         scaled = int(per_minute * self.window / 60.0)
         return max(scaled, 1) if per_minute > 0 else 0
 
-    def admission(self, who: Identity) -> list[Demand]:
+    def admission(self, who: Identity) -> tuple[Demand, ...]:
         """Demands checked before a request: one request each, and token budget left."""
         known = self._admissions.get(who)
         if known is None:
@@ -145,7 +149,7 @@ class Policy:
             if len(self._admissions) >= CACHE_ENTRIES:
                 self._admissions.clear()
             self._admissions[who] = known
-        return list(known)
+        return known
 
     def _admission(self, who: Identity) -> tuple[Demand, ...]:
         demands = []
@@ -163,12 +167,21 @@ class Policy:
 
     def token_charges(self, who: Identity, tokens: int) -> list[Demand]:
         """Demands that charge a response's tokens; they never refuse."""
-        charges = []
+        keys = self._token_keys.get(who)
+        if keys is None:
+            keys = self._charged_keys(who)
+            if len(self._token_keys) >= CACHE_ENTRIES:
+                self._token_keys.clear()
+            self._token_keys[who] = keys
+        return [Demand(key, None, 0, tokens) for key in keys]
+
+    def _charged_keys(self, who: Identity) -> tuple[str, ...]:
+        keys = []
         if who.tokens_per_minute is not None:
-            charges.append(Demand(self._key("tk", who.client_digest), None, 0, tokens))
+            keys.append(self._key("tk", who.client_digest))
         if self.spec.global_tokens_per_minute is not None:
-            charges.append(Demand(self._key("tk", "*"), None, 0, tokens))
-        return charges
+            keys.append(self._key("tk", "*"))
+        return tuple(keys)
 
 
 def limit_name(key: str) -> str:

@@ -298,7 +298,7 @@ class Gateway:
     async def _acquire(
         self,
         policy: Policy,
-        demands: list[Demand],
+        demands: Sequence[Demand],
         ex: Exchange,
         budgets: Sequence[BudgetDemand] = (),
     ) -> Outcome | None:

@@ -9,7 +9,6 @@ outcome is reported to the breaker by the caller through ``Attempt.finish``.
 
 import asyncio
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from multidict import CIMultiDict
@@ -49,8 +48,13 @@ HOP_BY_HOP = frozenset(
 FALLBACK_HEADER = "X-Modelops-Fallback"
 
 
-def forward_headers(headers: Mapping[str, str]) -> CIMultiDict[str]:
-    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in HOP_BY_HOP)
+def forward_headers(headers: CIMultiDict[str]) -> CIMultiDict[str]:
+    """A copy without the hop-by-hop headers. Copied in C, then the few to drop taken out:
+    rebuilding it header by header in Python cost about twice as much."""
+    forwarded = headers.copy()
+    for name in [name for name in headers if name.lower() in HOP_BY_HOP]:
+        forwarded.popall(name, None)
+    return forwarded
 
 
 @dataclass
@@ -99,7 +103,7 @@ class Attempt:
         else:
             breaker.failure(time.monotonic())
             self.metrics.upstream_failures.labels(self.upstream.name, "stream").inc()
-        self.metrics.breaker(self.upstream.name).set(STATE_VALUES[breaker.state])
+        self.metrics.show_breaker(self.upstream.name, STATE_VALUES[breaker.state])
 
 
 class UpstreamChain:
@@ -130,12 +134,12 @@ class UpstreamChain:
         self.retry = retry or RetryPolicy()
         self.answer_follows = answer_follows
         for upstream in upstreams:
-            metrics.breaker(upstream.name).set(0)
+            metrics.show_breaker(upstream.name, 0)
 
     def _failed(self, upstream: Upstream, reason: str) -> None:
         upstream.breaker.failure(time.monotonic())
         self.metrics.upstream_failures.labels(upstream.name, reason).inc()
-        self.metrics.breaker(upstream.name).set(STATE_VALUES[upstream.breaker.state])
+        self.metrics.show_breaker(upstream.name, STATE_VALUES[upstream.breaker.state])
 
     async def open(
         self,
@@ -161,7 +165,7 @@ class UpstreamChain:
                 if retry:
                     await asyncio.sleep(self.retry.delay(retry - 1))
                 if not upstream.breaker.allow(time.monotonic()):
-                    self.metrics.breaker(upstream.name).set(STATE_VALUES[upstream.breaker.state])
+                    self.metrics.show_breaker(upstream.name, STATE_VALUES[upstream.breaker.state])
                     break
                 tried = True
                 try:

@@ -136,7 +136,5 @@ def test_a_refused_request_fits_at_its_retry_time(gaps: list[tuple[int, int]], l
         if not outcome.allowed and cost <= limit:
             retry = outcome.verdicts[0].retry_after
             assert 0 < retry <= WINDOW + WINDOW / BUCKETS
-            probe = SlidingWindows()
-            probe._counters = {k: dict(v) for k, v in windows._counters.items()}
-            probe._windows = dict(windows._windows)
+            probe = windows.copy()
             assert probe.acquire([request(limit=limit, cost=cost)], now + retry, WINDOW).allowed
