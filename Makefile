@@ -62,7 +62,7 @@ test-unit: venv ## Fast tests, no cluster
 test-deps: ## System packages the tests use (redis-server, prometheus/promtool, lua5.4), installed when missing
 	hack/install-test-deps.sh
 
-bench-deps: ## System packages the benchmarks use (nginx, wrk, redis-server), installed when missing
+bench-deps: ## System packages the benchmarks use (nginx, wrk, redis-server, valgrind), installed when missing
 	hack/install-bench-deps.sh
 
 $(BIN)/.bench-installed: $(BIN)/.installed
@@ -79,6 +79,9 @@ bench-real-crashloop: bench-venv binaries ## A canary's real CrashLoopBackOff on
 
 bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx (~5 min; BENCH_ARGS=--quick ~1 min)
 	PYTHONPATH=. $(BIN)/python bench/gateway.py $(BENCH_ARGS)
+
+bench-gateway-instructions: venv bench-deps ## Instructions per request (callgrind) through the gateway's targets and nginx: steal-proof ratios for issues 16 and 19 (~3 min)
+	PYTHONPATH=. $(BIN)/python bench/gateway_instructions.py $(BENCH_ARGS)
 
 bench-gateway-streaming: venv ## 1,000 SSE streams (200 chunks at 20/s) through one gateway core vs direct: TTFT, gaps, KB per stream (~1 min; BENCH_ARGS="--streams 200" is lighter)
 	PYTHONPATH=. $(BIN)/python bench/gateway.py --only gateway-streaming $(BENCH_ARGS)
@@ -122,4 +125,4 @@ kind-install: ## (needs Docker) build the image, load it into the kind cluster, 
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries images chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-gateway-streaming bench-artifacts bench-replica-start bench-baseline bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-e2e test-faults demo kind-up kind-install kind-down
+.PHONY: help venv binaries images chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-gateway-instructions bench-gateway-streaming bench-artifacts bench-replica-start bench-baseline bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-e2e test-faults demo kind-up kind-install kind-down
