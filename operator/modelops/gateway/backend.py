@@ -100,7 +100,7 @@ class MemoryBackend:
         failed: ChargeFailed,
         budgets: Sequence[BudgetDemand] = (),
     ) -> None:
-        self._windows.acquire(demands, self._clock(), window)
+        self._windows.charge(demands, self._clock(), window)
         self._budgets.charge(budgets)
 
     async def close(self) -> None:

@@ -6,8 +6,9 @@ can be told to always send it). The scanner reads chunks as they pass through th
 keeps only the current partial line, never the text of the answer.
 """
 
-import json
 from typing import Any, NamedTuple
+
+from modelops.gateway.json_body import parse_json
 
 # A longer SSE line is not a usage event worth parsing; dropping it bounds memory.
 MAX_LINE_BYTES = 1 << 20
@@ -49,7 +50,7 @@ def usage_from_object(doc: Any) -> Usage | None:
 
 def usage_from_json(body: bytes) -> Usage | None:
     try:
-        return usage_from_object(json.loads(body))
+        return usage_from_object(parse_json(body))
     except (ValueError, UnicodeDecodeError, RecursionError):
         # RecursionError: JSON nested thousands deep (a broken or hostile upstream); the
         # answer still goes to the client, it just counts no tokens.

@@ -4,9 +4,10 @@ Only chat completions are read (``messages`` and ``max_tokens``), and only when 
 them is set: other requests, and gateways without these limits, never parse the body.
 """
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from modelops.gateway.json_body import parse_json
 
 CHAT_PATH_SUFFIX = "/chat/completions"
 
@@ -48,7 +49,7 @@ def _content_chars(content: Any) -> int:
 def check_chat(body: bytes, limits: ChatLimits) -> Invalid | None:
     """None when the chat completion request is within ``limits``."""
     try:
-        request = json.loads(body)
+        request = parse_json(body)
     except ValueError:
         return Invalid(None, "the request body is not valid JSON")
     if not isinstance(request, dict):

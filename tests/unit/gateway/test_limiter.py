@@ -138,3 +138,34 @@ def test_a_refused_request_fits_at_its_retry_time(gaps: list[tuple[int, int]], l
             assert 0 < retry <= WINDOW + WINDOW / BUCKETS
             probe = windows.copy()
             assert probe.acquire([request(limit=limit, cost=cost)], now + retry, WINDOW).allowed
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    events=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=20_000),  # gap, ms
+            st.booleans(),  # True: an answer's tokens are charged; False: a request is checked
+            st.integers(min_value=1, max_value=9),
+        ),
+        min_size=1,
+        max_size=200,
+    )
+)
+def test_charging_alone_leaves_every_later_check_as_a_full_acquire_would(
+    events: list[tuple[int, bool, int]],
+) -> None:
+    """``charge`` skips the check and the verdicts a charge-only ``acquire`` would make; the
+    counters it leaves must judge every later request the same."""
+    quick, full = SlidingWindows(), SlidingWindows()
+    now_ms = 0
+    for gap, charging, amount in events:
+        now_ms += gap
+        now = now_ms / 1000
+        if charging:
+            tokens = [Demand("tk", None, 0, amount)]
+            quick.charge(tokens, now, WINDOW)
+            full.acquire(tokens, now, WINDOW)
+        else:
+            check = [Demand("tk", 20, 1, 0), Demand("rq", 5, 1, 1)]
+            assert quick.acquire(check, now, WINDOW) == full.acquire(check, now, WINDOW)
