@@ -10,12 +10,16 @@ several gateways in one process and read each one's numbers. Labels are bounded:
 from the policy (at most 32), codes from HTTP, never client ids.
 """
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from modelops.gateway.series import (
+    CounterFamily,
+    CounterSeries,
+    HistogramFamily,
+    HistogramSeries,
+)
 
 PREFIX = "modelops_gateway_"
 # The ``traffic`` label's values: an answer a client received, or a discarded shadow copy's.
@@ -27,9 +31,9 @@ TPS_BUCKETS = (1, 5, 10, 20, 40, 80, 160, 320, 640, 1280)
 
 @dataclass(frozen=True)
 class Generated:
-    tokens: Counter
-    ttft: Histogram
-    tokens_per_second: Histogram
+    tokens: CounterSeries
+    ttft: HistogramSeries
+    tokens_per_second: HistogramSeries
 
 
 class Metrics:
@@ -37,39 +41,49 @@ class Metrics:
         self.track = track
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter(
+        # The series every answer updates: lock-free families (modelops.gateway.series).
+        self.requests = CounterFamily(
             PREFIX + "requests",
             "Requests answered, by tier, status code and track.",
             ["tier", "code", "track", "traffic"],
-            registry=r,
         )
-        self.latency = Histogram(
+        self.latency = HistogramFamily(
             PREFIX + "request_duration_seconds",
             "Time from request to the end of the answer.",
             ["tier", "track", "traffic"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            LATENCY_BUCKETS,
         )
-        self.ttft = Histogram(
+        self.ttft = HistogramFamily(
             PREFIX + "time_to_first_token_seconds",
             "Streamed answers: time from request to the first chunk from the model.",
             ["tier", "track", "traffic"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            LATENCY_BUCKETS,
         )
-        self.tokens_per_second = Histogram(
+        self.tokens_per_second = HistogramFamily(
             PREFIX + "tokens_per_second",
             "Streamed answers: completion tokens over the time after the first chunk.",
             ["tier", "track", "traffic"],
-            buckets=TPS_BUCKETS,
-            registry=r,
+            TPS_BUCKETS,
         )
-        self.tokens = Counter(
+        self.tokens = CounterFamily(
             PREFIX + "tokens",
             "LLM tokens charged, from the answers' usage.",
             ["tier", "track", "traffic"],
-            registry=r,
         )
+        self.budget_used = CounterFamily(
+            PREFIX + "budget_used",
+            "Units charged to calendar budgets, by budget, tier and unit (requests, tokens).",
+            ["budget", "tier", "unit", "track"],
+        )
+        for family in (
+            self.requests,
+            self.latency,
+            self.ttft,
+            self.tokens_per_second,
+            self.tokens,
+            self.budget_used,
+        ):
+            r.register(family)
         self.limited = Counter(
             PREFIX + "rate_limited",
             "Requests refused with 429, by tier and limit.",
@@ -94,17 +108,16 @@ class Metrics:
             ["failure_mode"],
             registry=r,
         )
-        self.budget_used = BudgetUsed(track)
-        r.register(self.budget_used)
         self.policy_reloads = Counter(
             PREFIX + "policy_reloads",
             "Policy file loads, by result (keys_*: the API keys file).",
             ["result"],
             registry=r,
         )
-        # ``labels(...)`` validates and locks on every call; the children of the per-request
-        # series are looked up once and kept (label values are bounded, see above).
-        self._answered: dict[tuple[str, int, str], tuple[Counter, Histogram]] = {}
+        # The per-request series are looked up once and kept (label values are bounded, see
+        # above): a look-up builds the label tuple, the status code's text included.
+        self._answered: dict[tuple[str, int, str], tuple[CounterSeries, HistogramSeries]] = {}
+        self._budgets: dict[tuple[str, str, str], CounterSeries] = {}
         self._generated: dict[tuple[str, str], Generated] = {}
         self._breakers: dict[str, tuple[Gauge, int]] = {}  # the gauge, and the value it shows
 
@@ -113,8 +126,8 @@ class Metrics:
         children = self._answered.get((tier, status, traffic))
         if children is None:
             children = (
-                self.requests.labels(tier, str(status), self.track, traffic),
-                self.latency.labels(tier, self.track, traffic),
+                self.requests.series(tier, str(status), self.track, traffic),
+                self.latency.series(tier, self.track, traffic),
             )
             self._answered[tier, status, traffic] = children
         children[0].inc()
@@ -126,9 +139,9 @@ class Metrics:
         children = self._generated.get((tier, traffic))
         if children is None:
             children = Generated(
-                self.tokens.labels(tier, self.track, traffic),
-                self.ttft.labels(tier, self.track, traffic),
-                self.tokens_per_second.labels(tier, self.track, traffic),
+                self.tokens.series(tier, self.track, traffic),
+                self.ttft.series(tier, self.track, traffic),
+                self.tokens_per_second.series(tier, self.track, traffic),
             )
             self._generated[tier, traffic] = children
         return children
@@ -144,31 +157,8 @@ class Metrics:
             self._breakers[upstream] = (known[0], value)
 
     def budget_charged(self, budget: str, tier: str, unit: str, amount: int) -> None:
-        self.budget_used.add(budget, tier, unit, amount)
-
-
-class BudgetUsed(Collector):
-    """``budget_used_total``, summed in a plain dict and read at scrape time: a request with
-    budgets charges up to three of them, and a Counter child takes a lock per increment.
-    The gateway is one event loop, so nothing else writes the dict while it is read."""
-
-    NAME = PREFIX + "budget_used"
-    HELP = "Units charged to calendar budgets, by budget, tier and unit (requests, tokens)."
-    LABELS = ("budget", "tier", "unit", "track")
-
-    def __init__(self, track: str) -> None:
-        self.track = track
-        self.totals: dict[tuple[str, str, str], int] = {}
-
-    def add(self, budget: str, tier: str, unit: str, amount: int) -> None:
-        key = (budget, tier, unit)
-        self.totals[key] = self.totals.get(key, 0) + amount
-
-    def describe(self) -> Iterable[Metric]:
-        return [CounterMetricFamily(self.NAME, self.HELP, labels=self.LABELS)]
-
-    def collect(self) -> Iterable[Metric]:
-        family = CounterMetricFamily(self.NAME, self.HELP, labels=self.LABELS)
-        for (budget, tier, unit), total in list(self.totals.items()):
-            family.add_metric([budget, tier, unit, self.track], total)
-        return [family]
+        series = self._budgets.get((budget, tier, unit))
+        if series is None:
+            series = self.budget_used.series(budget, tier, unit, self.track)
+            self._budgets[budget, tier, unit] = series
+        series.inc(amount)
