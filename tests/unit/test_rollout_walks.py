@@ -68,6 +68,14 @@ ACTIONS = st.one_of(
 )
 
 
+# Steps of one and a job gate before it: the canary under way restarts at 0%, held there
+# until the gate passes. The examples below differ in what meets it there.
+HELD_AT_ZERO: list[tuple[str, Any]] = [
+    ("steps", [{"weight": 1}]),
+    ("gates", {"jobs": [{"name": "golden", "at": "BeforeFirstStep", "template": {"spec": {}}}]}),
+]
+
+
 def build(
     version: str,
     steps: list[dict[str, Any]],
@@ -93,11 +101,7 @@ def build(
 # canary at 0% left it there for good.
 @example(
     [
-        ("steps", [{"weight": 1}]),
-        (
-            "gates",
-            {"jobs": [{"name": "golden", "at": "BeforeFirstStep", "template": {"spec": {}}}]},
-        ),
+        *HELD_AT_ZERO,
         ("steps", [{"weight": 1, "pause": "5s"}, {"weight": 2}, {"weight": 3}]),
         ("look", (False, None, None)),
         ("gates", None),
@@ -108,11 +112,7 @@ def build(
 # analysis error) while the gates went.
 @example(
     [
-        ("steps", [{"weight": 1}]),
-        (
-            "gates",
-            {"jobs": [{"name": "golden", "at": "BeforeFirstStep", "template": {"spec": {}}}]},
-        ),
+        *HELD_AT_ZERO,
         ("paused", True),
         ("look", (False, None, None)),
         ("gates", None),
@@ -121,11 +121,7 @@ def build(
 )
 @example(
     [
-        ("steps", [{"weight": 1}]),
-        (
-            "gates",
-            {"jobs": [{"name": "golden", "at": "BeforeFirstStep", "template": {"spec": {}}}]},
-        ),
+        *HELD_AT_ZERO,
         ("look", (False, None, None)),
         ("gates", None),
         ("look", (False, [MetricResult(name="errors", error=True, message="query failed")], None)),
