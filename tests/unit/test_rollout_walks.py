@@ -1,7 +1,8 @@
 """Random walks of spec edits, observations and gate answers through the pure machine:
 whatever the order, no look raises, the step status records exists in the spec's steps, and
 the weight the plan applies is the weight status reports (and the step's weight, or 0 while
-the first step's gates hold it; under BlueGreen 0 or 100)."""
+the first step's gates hold it; under BlueGreen 0 or 100, and status.blueGreen the phase
+that weight is)."""
 
 from typing import Any
 
@@ -9,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from modelops.api.spec import ModelServiceSpec
-from modelops.api.status import MetricResult, ModelServiceStatus, Stage
+from modelops.api.status import BlueGreenPhase, MetricResult, ModelServiceStatus, Stage
 from modelops.manifests import parse_model_service
 from modelops.render.pod import revision
 from modelops.rollout.gate_io import GateOutcome
@@ -127,6 +128,16 @@ def build(
         ("look", (False, [MetricResult(name="errors", error=True, message="query failed")], None)),
     ]
 )
+# status.blueGreen was written only when a rollout started or restarted: a canary held at 0%
+# turned BlueGreen (no restart, the weight is a preview's) was a preview without the phase.
+@example(
+    [
+        *HELD_AT_ZERO,
+        ("look", (False, None, None)),
+        ("strategy", "BlueGreen"),
+        ("look", (False, None, None)),
+    ]
+)
 def test_any_walk_keeps_the_step_in_range_and_one_weight(actions: list[tuple[str, Any]]) -> None:
     _, status = deployed()
     # Each walk starts with v2's canary under way: the edits meet a rollout in flight.
@@ -169,8 +180,11 @@ def check(current: ModelServiceSpec, status: ModelServiceStatus) -> None:
     if current.is_blue_green:
         # All or nothing: 0% in preview, 100% once switched, whatever the strategy was.
         assert status.canary_weight == (100 if status.switched_at else 0)
+        phase = BlueGreenPhase.SWITCHED if status.switched_at else BlueGreenPhase.PREVIEW
+        assert status.blue_green is phase
         assert plan(current, status).weight == status.canary_weight
         return
+    assert status.blue_green is None  # a canary's steps: no blue-green phase
     steps = steps_of(current)
     index = status.current_step or 0
     assert index < len(steps)
