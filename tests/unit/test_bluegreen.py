@@ -294,6 +294,45 @@ def test_canary_turned_blue_green_mid_rollout_restarts_as_a_preview() -> None:
     assert (step.status.canary_weight, step.status.blue_green) == (0, BlueGreenPhase.PREVIEW)
 
 
+def as_canary(version: str) -> ModelServiceSpec:
+    rollout = {"strategy": "Canary", "steps": [{"weight": 40}]}
+    return parse_model_service(model_service("m", version, rollout=rollout)).spec
+
+
+@pytest.mark.parametrize(
+    ("switch", "phase"),
+    [(False, None), (True, BlueGreenPhase.SCALING_DOWN)],
+    ids=["in-preview", "switched"],
+)
+def test_turned_canary_and_promoted_in_one_look_the_phase_follows_the_stage(
+    switch: bool, phase: BlueGreenPhase | None
+) -> None:
+    """A promote skips the restart the strategy edit asks for: stable takes the new version
+    at once. From a preview that is a canary's promotion (no phase); from the switch, the
+    new version keeps all traffic while stable is replaced, as in ScalingDown. Before the
+    phase was derived, status kept saying Preview or Switched through the promotion."""
+    old, new = bg("1.0.0"), bg("2.0.0", autoPromote=switch)
+    status = deployed(old)
+    step = tick(new, status, ready(old), ready(new), at=1)
+    step = tick(new, step.status, ready(old), ready(new), at=2)
+    assert step.status.blue_green is (BlueGreenPhase.SWITCHED if switch else BlueGreenPhase.PREVIEW)
+    promote = Commands(promote=True)
+    step = tick(as_canary("2.0.0"), step.status, ready(old), ready(new), at=3, commands=promote)
+    assert (step.status.stage, step.status.blue_green) == (Stage.PROMOTING, phase)
+
+
+def test_turned_canary_while_scaling_down_goes_on_scaling_down() -> None:
+    old, new = bg("1.0.0"), bg("2.0.0")
+    after = switched(new, old).status
+    step = tick(new, after, ready(old), ready(new), at=2 + DELAY)
+    assert step.status.blue_green is BlueGreenPhase.SCALING_DOWN
+    step = tick(as_canary("2.0.0"), step.status, ready(old), ready(new), at=3 + DELAY)
+    assert (step.status.stage, step.status.blue_green) == (
+        Stage.PROMOTING,
+        BlueGreenPhase.SCALING_DOWN,
+    )
+
+
 LOOKS = st.tuples(
     st.booleans(),  # the new version's pods ready
     st.sampled_from([None, PASSING, FAILING]),

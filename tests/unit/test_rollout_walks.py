@@ -1,7 +1,8 @@
 """Random walks of spec edits, observations and gate answers through the pure machine:
 whatever the order, no look raises, the step status records exists in the spec's steps, and
 the weight the plan applies is the weight status reports (and the step's weight, or 0 while
-the first step's gates hold it; under BlueGreen 0 or 100)."""
+the first step's gates hold it; under BlueGreen 0 or 100, and status.blueGreen the phase
+that weight is)."""
 
 from typing import Any
 
@@ -9,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from modelops.api.spec import ModelServiceSpec
-from modelops.api.status import MetricResult, ModelServiceStatus, Stage
+from modelops.api.status import BlueGreenPhase, MetricResult, ModelServiceStatus, Stage
 from modelops.manifests import parse_model_service
 from modelops.render.pod import revision
 from modelops.rollout.gate_io import GateOutcome
@@ -68,6 +69,14 @@ ACTIONS = st.one_of(
 )
 
 
+# Steps of one and a job gate before it: the canary under way restarts at 0%, held there
+# until the gate passes. The examples below differ in what meets it there.
+HELD_AT_ZERO: list[tuple[str, Any]] = [
+    ("steps", [{"weight": 1}]),
+    ("gates", {"jobs": [{"name": "golden", "at": "BeforeFirstStep", "template": {"spec": {}}}]}),
+]
+
+
 def build(
     version: str,
     steps: list[dict[str, Any]],
@@ -93,11 +102,7 @@ def build(
 # canary at 0% left it there for good.
 @example(
     [
-        ("steps", [{"weight": 1}]),
-        (
-            "gates",
-            {"jobs": [{"name": "golden", "at": "BeforeFirstStep", "template": {"spec": {}}}]},
-        ),
+        *HELD_AT_ZERO,
         ("steps", [{"weight": 1, "pause": "5s"}, {"weight": 2}, {"weight": 3}]),
         ("look", (False, None, None)),
         ("gates", None),
@@ -108,11 +113,7 @@ def build(
 # analysis error) while the gates went.
 @example(
     [
-        ("steps", [{"weight": 1}]),
-        (
-            "gates",
-            {"jobs": [{"name": "golden", "at": "BeforeFirstStep", "template": {"spec": {}}}]},
-        ),
+        *HELD_AT_ZERO,
         ("paused", True),
         ("look", (False, None, None)),
         ("gates", None),
@@ -121,14 +122,20 @@ def build(
 )
 @example(
     [
-        ("steps", [{"weight": 1}]),
-        (
-            "gates",
-            {"jobs": [{"name": "golden", "at": "BeforeFirstStep", "template": {"spec": {}}}]},
-        ),
+        *HELD_AT_ZERO,
         ("look", (False, None, None)),
         ("gates", None),
         ("look", (False, [MetricResult(name="errors", error=True, message="query failed")], None)),
+    ]
+)
+# status.blueGreen was written only when a rollout started or restarted: a canary held at 0%
+# turned BlueGreen (no restart, the weight is a preview's) was a preview without the phase.
+@example(
+    [
+        *HELD_AT_ZERO,
+        ("look", (False, None, None)),
+        ("strategy", "BlueGreen"),
+        ("look", (False, None, None)),
     ]
 )
 def test_any_walk_keeps_the_step_in_range_and_one_weight(actions: list[tuple[str, Any]]) -> None:
@@ -173,8 +180,11 @@ def check(current: ModelServiceSpec, status: ModelServiceStatus) -> None:
     if current.is_blue_green:
         # All or nothing: 0% in preview, 100% once switched, whatever the strategy was.
         assert status.canary_weight == (100 if status.switched_at else 0)
+        phase = BlueGreenPhase.SWITCHED if status.switched_at else BlueGreenPhase.PREVIEW
+        assert status.blue_green is phase
         assert plan(current, status).weight == status.canary_weight
         return
+    assert status.blue_green is None  # a canary's steps: no blue-green phase
     steps = steps_of(current)
     index = status.current_step or 0
     assert index < len(steps)

@@ -128,6 +128,7 @@ class ModelServiceStatus(ApiModel):
         "renders stable from it, so the operator resumes a rollout after a restart.",
     )
     stage: Stage | None = Field(default=None, description="Canary or Promoting during a rollout.")
+    # Derived, never set by a transition: rollout.bluegreen.phase_of, once per advance.
     blue_green: BlueGreenPhase | None = Field(
         default=None,
         description="Strategy BlueGreen: Preview (no traffic yet), Switched (all traffic, the "

@@ -9,8 +9,11 @@ The new version runs at full size beside stable from the start, at 0% of traffic
 Until ScalingDown, stable keeps running the old version at full size: an abort, a failed
 analysis or a pod failure rolls back as under Canary, and the plan then renders no canary at
 all, so all traffic is back on stable in the same reconcile.
+``status.blueGreen`` names these phases; ``phase_of`` derives it from the stage and
+``switchedAt``, so it never disagrees with them.
 """
 
+from modelops.api.spec import ModelServiceSpec
 from modelops.api.status import BlueGreenPhase, ModelServiceStatus, Stage
 from modelops.rollout.events import Event
 from modelops.rollout.gates import PROMOTION, step_point
@@ -70,7 +73,6 @@ def walk(
             "canary_weight": 100,
             "switched_at": tick.stamp,
             "switched_replicas": full_size(tick.spec, previous),
-            "blue_green": BlueGreenPhase.SWITCHED,
         }
     )
     return progress(tick, switched, message, events, 1.0, reason=SWITCHED)
@@ -90,7 +92,20 @@ def _switched(tick: Tick, previous: ModelServiceStatus, events: list[Event]) -> 
         return progress(tick, previous, message, events, left, reason=SWITCHED)
     message = f"scale-down delay over: {stable} is replaced by {tick.spec.model.version}"
     events.append(Event("Normal", SCALING_DOWN, message))
-    scaling = previous.model_copy(
-        update={"stage": Stage.PROMOTING, "blue_green": BlueGreenPhase.SCALING_DOWN}
-    )
+    scaling = previous.model_copy(update={"stage": Stage.PROMOTING})
     return progress(tick, scaling, message, events, 1.0, reason=SCALING_DOWN)
+
+
+def phase_of(spec: ModelServiceSpec, status: ModelServiceStatus) -> BlueGreenPhase | None:
+    """``status.blueGreen``, from the stage and ``switchedAt``: only this walk sets
+    ``switchedAt`` and every restart or end of a rollout clears it, so it marks a switched
+    rollout whatever the strategy says now (turned Canary while scaling down, it goes on
+    scaling down). Preview is the one phase status alone cannot tell from a canary at its
+    first step: a rollout under way, not switched, under this strategy."""
+    if status.switched_at and status.stage is Stage.PROMOTING:
+        return BlueGreenPhase.SCALING_DOWN
+    if status.stage is not Stage.CANARY:
+        return None
+    if status.switched_at:
+        return BlueGreenPhase.SWITCHED
+    return BlueGreenPhase.PREVIEW if spec.is_blue_green else None

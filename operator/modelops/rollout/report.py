@@ -29,7 +29,8 @@ from modelops.rollout.observe import WorkloadObservation
 FAILURE_PHASES = frozenset({Phase.DEGRADED, Phase.CONFLICT, Phase.ROLLED_BACK, Phase.FAILED})
 ABNORMAL_TRUE = frozenset({"Reconciling", "Stalled"})
 
-# Status fields of a rollout in flight, cleared when it ends either way.
+# Status fields of a rollout in flight, cleared when it ends either way (status.blueGreen
+# follows from them: rollout.bluegreen.phase_of).
 ROLLOUT_CLEARED: dict[str, Any] = {
     "canary_version": None,
     "canary_revision": None,
@@ -40,7 +41,6 @@ ROLLOUT_CLEARED: dict[str, Any] = {
     "step_started_at": None,
     "step_ready_at": None,
     "canary_restarts": None,
-    "blue_green": None,
     "switched_at": None,
     "switched_replicas": None,
 }

@@ -7,7 +7,7 @@ from typing import Any
 
 from modelops.api.base import parse_duration_seconds
 from modelops.api.spec import CanaryStep
-from modelops.api.status import BlueGreenPhase, ModelServiceStatus, Stage
+from modelops.api.status import ModelServiceStatus, Stage
 from modelops.render.pod import revision
 from modelops.rollout.ends import rolled_back
 from modelops.rollout.events import Event
@@ -63,7 +63,6 @@ def started(tick: Tick, previous: ModelServiceStatus) -> tuple[ModelServiceStatu
             "analysis": None,
             "gates": None,
             "canary_weight": first,
-            "blue_green": BlueGreenPhase.PREVIEW if tick.spec.is_blue_green else None,
         }
     )
     return started, events
@@ -96,7 +95,6 @@ def restarted(tick: Tick, previous: ModelServiceStatus) -> Transition:
             "step_ready_at": None,
             "switched_at": None,
             "switched_replicas": None,
-            "blue_green": BlueGreenPhase.PREVIEW if tick.spec.is_blue_green else None,
         }
     )
     return progress(tick, restarted, message, [Event("Normal", "StepsChanged", message)], 1.0)

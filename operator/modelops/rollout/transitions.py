@@ -152,18 +152,37 @@ def advance(
     """The next status after observing the cluster (and, when due, the metrics, and the
     outcomes of finished gate runs)."""
     tick = Tick(spec, generation, stable, now, gate_outcomes or {})
+    step = _next(
+        tick, previous, canary, metrics, conflicts=conflicts, commands=commands or Commands()
+    )
+    # Derived here, on every status written, so it cannot disagree with the stage.
+    phase = {"blue_green": bluegreen.phase_of(spec, step.status)}
+    step = dataclasses.replace(step, status=step.status.model_copy(update=phase))
+    return with_model_fetches(step, stable, canary)
+
+
+def _next(
+    tick: Tick,
+    previous: ModelServiceStatus,
+    canary: WorkloadObservation,
+    metrics: list[MetricResult] | None,
+    *,
+    conflicts: list[str],
+    commands: Commands,
+) -> Transition:
+    """What the status says and the cluster shows lead to (``status.blueGreen`` aside)."""
+    spec = tick.spec
     rev = revision(spec)
     if not conflicts and rolling_out(spec, previous):
-        step = _canary(tick, previous, canary, metrics, commands or Commands())
-        return with_model_fetches(step, stable, canary)
+        return _canary(tick, previous, canary, metrics, commands)
     if progressive(spec) and rev == previous.failed_revision and rev != previous.stable_revision:
         # A rolled-back revision still in the spec: stable keeps serving, nothing is retried,
         # and status says so (Stalled) until the spec asks for another version.
         report = stalled_report(
             tick, previous.message or f"version {spec.model.version} rolled back"
         )
-        return with_model_fetches(Transition(tick.report(previous, report)), stable, canary)
-    step = with_model_fetches(_steady(tick, previous, conflicts), stable, canary)
+        return Transition(tick.report(previous, report))
+    step = _steady(tick, previous, conflicts)
     if previous.canary_revision and not conflicts:
         # The spec went back to the stable revision (or became Immediate) mid-rollout.
         step.events.append(
