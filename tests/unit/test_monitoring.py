@@ -24,13 +24,14 @@ DASHBOARD = REPO / "charts" / "modelops" / "files" / "dashboard.json"
 def exported_names() -> set[str]:
     """The operator's metrics and the gateway's (its own registry per track)."""
     wrappers = [v for v in vars(metrics).values() if isinstance(v, MetricWrapperBase)]
-    gateway = GatewayMetrics("stable")
-    wrappers += [v for v in vars(gateway).values() if isinstance(v, MetricWrapperBase)]
+    families = [family for value in wrappers for family in value.describe()]
+    # Everything the gateway's registry serves: prometheus_client's metrics and its own
+    # lock-free families (gateway/series.py) alike.
+    families += list(GatewayMetrics("stable").registry.collect())
     names = set()
-    for value in wrappers:
-        for family in value.describe():
-            names.add(family.name)
-            names.update(f"{family.name}{s}" for s in ("_total", "_bucket", "_sum", "_count"))
+    for family in families:
+        names.add(family.name)
+        names.update(f"{family.name}{s}" for s in ("_total", "_bucket", "_sum", "_count"))
     return names
 
 
