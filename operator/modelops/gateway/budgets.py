@@ -185,6 +185,8 @@ class BudgetCounters:
             if d.charge:
                 used[d.key] = value + d.charge
                 ends[d.key] = d.ends
+            # ``judge``'s verdict for a demand that fits, written out: calling it once per
+            # budget was 2% of a budgeted request's instructions (bench/gateway_instructions.py).
             left = d.ends - now
             verdicts.append(
                 Verdict(d.key, d.limit, value, 0.0, left if left > 0 else 0.0, d.charge)
