@@ -18,10 +18,9 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from modelops.api.spec import BudgetPeriod, Budgets, BudgetScope, RateLimitBudget
+from modelops.gateway.caches import remember
 from modelops.gateway.limiter import Verdict
 
-# Entries of the per-client admission cache before it starts over (as the policy's caches).
-CACHE_ENTRIES = 4096
 # Counters outlive their period by this much in Redis: replicas whose clocks disagree by a
 # little near midnight still find the counter they are writing to.
 EXPIRY_GRACE = 86_400.0
@@ -115,11 +114,8 @@ class BudgetPlan:
         if known is not None and now < known[0]:
             return known[1]
         demands = self._admission(client, tier, now)
-        if len(self._admissions) >= CACHE_ENTRIES:
-            self._admissions.clear()
         until = min((d.ends for d in demands), default=math.inf)
-        self._admissions[client, tier] = (until, demands)
-        return demands
+        return remember(self._admissions, (client, tier), (until, demands))[1]
 
     def _admission(self, client: str, tier: str, now: float) -> tuple[BudgetDemand, ...]:
         demands = []
@@ -138,10 +134,8 @@ class BudgetPlan:
         known = self._token_charges.get((client, tier))
         if known is None or now >= known[0]:
             zero = self._charges(client, tier, now)
-            if len(self._token_charges) >= CACHE_ENTRIES:
-                self._token_charges.clear()
             until = min((d.ends for d in zero), default=math.inf)
-            known = self._token_charges[client, tier] = (until, zero)
+            known = remember(self._token_charges, (client, tier), (until, zero))
         return [BudgetDemand(d.key, None, 0, tokens, d.ends, d.budget, TOKENS) for d in known[1]]
 
     def _charges(self, client: str, tier: str, now: float) -> tuple[BudgetDemand, ...]:

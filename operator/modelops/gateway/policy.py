@@ -17,13 +17,11 @@ import yaml
 from modelops.api.base import parse_duration_seconds
 from modelops.api.spec import MissingKey, RateLimit, RateLimitTier
 from modelops.gateway.budgets import BudgetPlan
+from modelops.gateway.caches import remember
 from modelops.gateway.limiter import Demand
 
 ANONYMOUS = "anonymous"
 NO_TIER = "none"
-# Entries of a policy's per-client caches before they start over: bounds memory when many
-# distinct keys arrive, while the usual few hundred clients are served from the cache.
-CACHE_ENTRIES = 4096
 
 
 class PolicyError(ValueError):
@@ -112,11 +110,7 @@ class Policy:
         known = self._identities.get((client, asked))
         if known is not None:
             return known
-        who = self._resolve(client, asked)
-        if len(self._identities) >= CACHE_ENTRIES:
-            self._identities.clear()
-        self._identities[client, asked] = who
-        return who
+        return remember(self._identities, (client, asked), self._resolve(client, asked))
 
     def _resolve(self, client: str, asked: str | None) -> Identity:
         for name in (asked, self.client_tiers.get(client), self.spec.default_tier):
@@ -145,10 +139,7 @@ class Policy:
         """Demands checked before a request: one request each, and token budget left."""
         known = self._admissions.get(who)
         if known is None:
-            known = self._admission(who)
-            if len(self._admissions) >= CACHE_ENTRIES:
-                self._admissions.clear()
-            self._admissions[who] = known
+            known = remember(self._admissions, who, self._admission(who))
         return known
 
     def _admission(self, who: Identity) -> tuple[Demand, ...]:
@@ -169,10 +160,7 @@ class Policy:
         """Demands that charge a response's tokens; they never refuse."""
         keys = self._token_keys.get(who)
         if keys is None:
-            keys = self._charged_keys(who)
-            if len(self._token_keys) >= CACHE_ENTRIES:
-                self._token_keys.clear()
-            self._token_keys[who] = keys
+            keys = remember(self._token_keys, who, self._charged_keys(who))
         return [Demand(key, None, 0, tokens) for key in keys]
 
     def _charged_keys(self, who: Identity) -> tuple[str, ...]:
