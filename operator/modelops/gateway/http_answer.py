@@ -87,7 +87,10 @@ class Answer:
         self._reused = reused
         self._read_timeout = read_timeout
         self._deadline = deadline
-        self._parser = httptools.HttpResponseParser(self)
+        # Let go once the answer ended (``_end``): the parser holds this answer's bound
+        # callbacks and this answer holds it, a cycle that only the garbage collector would
+        # otherwise free, one per request (and the collections it brings are pauses).
+        self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
         self._raw: list[tuple[str, str]] = []
         self._chunks: deque[bytes] = deque()
         # While set, a body chunk with none queued before it is offered here first, as it is
@@ -112,9 +115,12 @@ class Answer:
     # -- fed by the connection --------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
+        parser = self._parser
+        if parser is None:
+            return  # the answer ended and its connection was handed back
         self._received = True
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as err:
             self._fail(AnswerBrokenError(f"the upstream's answer is not valid HTTP: {err}"))
             return
@@ -154,7 +160,9 @@ class Answer:
     def on_headers_complete(self) -> None:
         if self._complete:
             return
-        status = self._parser.get_status_code()
+        parser = self._parser
+        assert parser is not None  # a callback runs inside ``feed``, before the end
+        status = parser.get_status_code()
         if status < 200:
             self._interim = True  # 100 Continue, 103 Early Hints: not passed on
             self._raw.clear()
@@ -194,8 +202,10 @@ class Answer:
         if self._interim:
             self._interim = False
             return
+        parser = self._parser
+        assert parser is not None  # a callback runs inside ``feed``, before the end
         self._complete = True
-        self._keep = self._parser.should_keep_alive()
+        self._keep = parser.should_keep_alive()
         self._wake()
 
     # -- read by the relay ------------------------------------------------------------------
@@ -238,6 +248,9 @@ class Answer:
     # -- internals --------------------------------------------------------------------------
 
     def _end(self, keep: bool) -> None:
+        # Never called from inside the parser's callbacks (``feed`` ends the answer after
+        # ``feed_data`` returned; the others are the reader's calls), so it can go now.
+        self._parser = None
         self._ended = True
         if self._timer is not None:
             self._timer.cancel()  # no wait comes after the end: let the answer go now

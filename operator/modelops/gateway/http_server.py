@@ -45,7 +45,9 @@ class _Connection(asyncio.Protocol):
     def __init__(self, server: "HttpServer") -> None:
         self._server = server
         self.transport: asyncio.Transport | None = None
-        self._parser = httptools.HttpRequestParser(self)
+        # Let go when the connection is lost: it holds this protocol's bound callbacks, a
+        # cycle only the garbage collector would otherwise free, one per connection.
+        self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
         self._remote: str | None = None
         self._url: list[bytes] = []
         self._headers: list[tuple[str, str]] = []
@@ -70,8 +72,11 @@ class _Connection(asyncio.Protocol):
         self._arm_idle()
 
     def data_received(self, data: bytes) -> None:
+        parser = self._parser
+        if parser is None:
+            return  # lost: asyncio sends no more bytes, but say what happens if it did
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             # Upgrade or CONNECT: answered as a plain request, then the connection closes.
             self._upgraded = True
@@ -81,6 +86,7 @@ class _Connection(asyncio.Protocol):
             self._close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._parser = None
         self._server.connections.discard(self)
         self.transport = None
         self._cancel_idle()
@@ -118,6 +124,7 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._waiting_since = None
         parser = self._parser
+        assert parser is not None  # a callback runs inside ``data_received``
         request = Request(
             self,
             parser.get_method().decode("ascii"),
