@@ -70,24 +70,16 @@ class MemoryBackend:
             self._next_sweep = now + window
         if not budgets:
             return self._windows.acquire(demands, now, window)
-        return self._acquire_with_budgets(demands, window, budgets, now)
-
-    def _acquire_with_budgets(
-        self,
-        demands: Sequence[Demand],
-        window: float,
-        budgets: Sequence[BudgetDemand],
-        now: float,
-    ) -> Outcome:
+        # Budgets written out here rather than in a method of their own: a call is about 1%
+        # of a budgeted request's instructions (bench/gateway_instructions.py).
         counters, wall = self._budgets, self._wall_clock()
-        held = counters.used_if_all_fit(budgets)
-        if held is not None:
+        room = counters.room(budgets)
+        if room is not None:
             outcome = self._windows.acquire(demands, now, window)
             if outcome.allowed:
-                spent = counters.charge_judged(budgets, held, wall)
-            else:
-                spent = counters.verdicts(budgets, wall)
-            return Outcome(outcome.allowed, (*outcome.verdicts, *spent))
+                charged = counters.charge_fitting(budgets, *room, wall)
+                return Outcome(True, outcome.verdicts + charged)
+            return Outcome(False, (*outcome.verdicts, *counters.verdicts(budgets, wall)))
         # A spent budget: the windows are looked at (for the headers) but not charged.
         looked = [Demand(d.key, d.limit, d.need, 0) for d in demands]
         windows = self._windows.acquire(looked, now, window)

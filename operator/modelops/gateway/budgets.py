@@ -78,6 +78,22 @@ def judge(demand: BudgetDemand, used: int, now: float, charged: bool = False) ->
     return Verdict(demand.key, limit, used, left if refused else 0.0, left, charge)
 
 
+def tightest(demands: Sequence[BudgetDemand], used: Sequence[int]) -> int | None:
+    """Which budget of an admitted request has the least share of its limit left once charged
+    (the first of equals; None: none has a limit). ``Outcome.binding`` can choose no other
+    budget for the headers, so an admitted request carries only that one's verdict: one to
+    build and for ``binding`` to scan rather than one per budget, on every budgeted request."""
+    chosen, least = None, math.inf
+    for i, (d, value) in enumerate(zip(demands, used, strict=True)):
+        limit = d.limit
+        if limit is not None:
+            left = limit - value - d.charge
+            share = left / limit if left > 0 else 0.0  # as Outcome.binding measures it
+            if share < least:
+                chosen, least = i, share
+    return chosen
+
+
 @dataclass
 class _Compiled:
     spec: RateLimitBudget
@@ -159,33 +175,42 @@ class BudgetCounters:
         self._used: dict[str, int] = {}
         self._ends: dict[str, float] = {}
 
-    def used_if_all_fit(self, demands: Sequence[BudgetDemand]) -> list[int] | None:
-        """What each counter holds now, or None when one of them has no room left."""
-        used, held = self._used, []
+    def room(self, demands: Sequence[BudgetDemand]) -> tuple[list[int], int] | None:
+        """What each counter holds now, and which one ``tightest`` would choose once they
+        are charged (-1: none has a limit); None when one of them has no room left. One
+        pass, unpacked: this runs on every budgeted request."""
+        used = self._used
+        held: list[int] = []
+        chosen, least = -1, math.inf
         for d in demands:
-            value = used.get(d.key, 0)
-            if d.limit is not None and value + d.need > d.limit:
-                return None
+            key, limit, need, charge, _, _, _ = d
+            value = used.get(key, 0)
+            if limit is not None:
+                if value + need > limit:
+                    return None
+                left = limit - value - charge
+                share = left / limit if left > 0 else 0.0  # as ``tightest``
+                if share < least:
+                    chosen, least = len(held), share
             held.append(value)
-        return held
+        return held, chosen
 
-    def charge_judged(
-        self, demands: Sequence[BudgetDemand], held: list[int], now: float
-    ) -> list[Verdict]:
-        """Charge demands that all fit (``held``: ``used_if_all_fit``'s answer) and return
-        their verdicts, in one pass: this runs on every admitted request."""
-        used, ends, verdicts = self._used, self._ends, []
+    def charge_fitting(
+        self, demands: Sequence[BudgetDemand], held: list[int], chosen: int, now: float
+    ) -> tuple[Verdict, ...]:
+        """Charge demands that all fit (``held`` and ``chosen``: ``room``'s answer); the
+        verdict of the tightest (the only one the headers can report), or none."""
+        used, ends = self._used, self._ends
         for d, value in zip(demands, held, strict=True):
             if d.charge:
                 used[d.key] = value + d.charge
                 ends[d.key] = d.ends
-            # ``judge``'s verdict for a demand that fits, written out: calling it once per
-            # budget was 2% of a budgeted request's instructions (bench/gateway_instructions.py).
-            left = d.ends - now
-            verdicts.append(
-                Verdict(d.key, d.limit, value, 0.0, left if left > 0 else 0.0, d.charge)
-            )
-        return verdicts
+        if chosen < 0:
+            return ()
+        d, value = demands[chosen], held[chosen]
+        # ``judge``'s verdict for a demand that fits, written out (a call less per request).
+        left = d.ends - now
+        return (Verdict(d.key, d.limit, value, 0.0, left if left > 0 else 0.0, d.charge),)
 
     def verdicts(self, demands: Sequence[BudgetDemand], now: float) -> list[Verdict]:
         """Each counter's verdict when the request is refused (nothing charged)."""

@@ -10,7 +10,9 @@ several gateways in one process and read each one's numbers. Labels are bounded:
 from the policy (at most 32), codes from HTTP, never client ids.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -20,6 +22,9 @@ from modelops.gateway.series import (
     HistogramFamily,
     HistogramSeries,
 )
+
+if TYPE_CHECKING:  # the operator side reads this module's names: keep its imports light
+    from modelops.gateway.budgets import BudgetDemand
 
 PREFIX = "modelops_gateway_"
 # The ``traffic`` label's values: an answer a client received, or a discarded shadow copy's.
@@ -156,9 +161,18 @@ class Metrics:
             known[0].set(value)
             self._breakers[upstream] = (known[0], value)
 
-    def budget_charged(self, budget: str, tier: str, unit: str, amount: int) -> None:
-        series = self._budgets.get((budget, tier, unit))
-        if series is None:
-            series = self.budget_used.series(budget, tier, unit, self.track)
-            self._budgets[budget, tier, unit] = series
-        series.inc(amount)
+    def budgets_charged(
+        self, budgets: Iterable["BudgetDemand"], tier: str, amount: int | None = None
+    ) -> None:
+        """Count what ``budgets`` were charged: each its own ``charge``, or ``amount`` (an
+        answer's tokens). One call for all of a request's budgets, as it runs per request."""
+        known = self._budgets
+        for budget in budgets:
+            charge = budget.charge if amount is None else amount
+            if not charge:
+                continue
+            series = known.get((budget.budget, tier, budget.unit))
+            if series is None:
+                series = self.budget_used.series(budget.budget, tier, budget.unit, self.track)
+                known[budget.budget, tier, budget.unit] = series
+            series.value += charge

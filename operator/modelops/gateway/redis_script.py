@@ -26,7 +26,7 @@ counter, which changes no verdict (every check prunes before it counts).
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from modelops.gateway.budgets import BudgetDemand, judge
+from modelops.gateway.budgets import BudgetDemand, judge, tightest
 from modelops.gateway.limiter import Demand, Outcome, Verdict
 
 ACQUIRE_LUA = """
@@ -229,9 +229,14 @@ def decode(ops: Sequence[Operation], reply: Sequence[Any], wall: float) -> list[
                 )
             )
             at += 3
-        for budget in op.budgets:
-            verdicts.append(judge(budget, int(reply[at + 1]), wall, allowed))
-            at += 2
+        if op.budgets:
+            used = [int(reply[at + 1 + 2 * i]) for i in range(len(op.budgets))]
+            at += 2 * len(op.budgets)
+            if not allowed:
+                verdicts += [judge(b, n, wall) for b, n in zip(op.budgets, used, strict=True)]
+            elif (chosen := tightest(op.budgets, used)) is not None:
+                # An admitted request carries its tightest budget only, as in memory.
+                verdicts.append(judge(op.budgets[chosen], used[chosen], wall, charged=True))
         at += 1
         outcomes.append(Outcome(allowed, tuple(verdicts)))
     if at != len(reply):

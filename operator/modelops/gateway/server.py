@@ -521,9 +521,7 @@ class Gateway:
     ) -> BudgetDemand | None:
         """The budget that refused the request (counted as limited), else count the charges."""
         if outcome.allowed:
-            for budget in budgets:
-                if budget.charge:
-                    self.metrics.budget_charged(budget.budget, ex.tier, budget.unit, budget.charge)
+            self.metrics.budgets_charged(budgets, ex.tier)
             return None
         spent = spent_budget(outcome, budgets)
         if spent is not None:
@@ -663,8 +661,8 @@ class Gateway:
         spent = []
         if plan is not None:
             spent = plan.token_charges(who.client_digest, who.tier, ex.tokens, time.time())
-        for budget in spent:
-            self.metrics.budget_charged(budget.budget, ex.tier, budget.unit, budget.charge)
+        if spent:
+            self.metrics.budgets_charged(spent, ex.tier)
         if charges or spent:
             failed = functools.partial(self._store_failed, policy.spec.failure_mode)
             self.backend(policy).charge(charges, policy.window, failed, spent)

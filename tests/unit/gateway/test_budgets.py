@@ -5,12 +5,14 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from modelops.api.spec import BudgetPeriod, RateLimit
 from modelops.gateway.backend import MemoryBackend
-from modelops.gateway.budgets import BudgetDemand, period_of
-from modelops.gateway.limiter import Demand, Outcome
+from modelops.gateway.budgets import BudgetCounters, BudgetDemand, judge, period_of
+from modelops.gateway.limiter import Demand, Outcome, Verdict
 from modelops.gateway.policy import Policy
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -179,3 +181,50 @@ def test_a_budget_s_tier_must_exist() -> None:
     spec = {"budgets": {"limits": [{"name": "d", "period": "Day", "tier": "x", "requests": 1}]}}
     with pytest.raises(ValidationError, match="a budget's tier must name one of tiers"):
         RateLimit.model_validate(spec)
+
+
+window_verdicts = st.lists(
+    st.builds(
+        Verdict,
+        key=st.just("window"),
+        limit=st.one_of(st.none(), st.integers(1, 20)),
+        used=st.integers(0, 10),
+        retry_after=st.just(0.0),
+        reset_after=st.just(1.0),
+        charged=st.integers(0, 1),
+    ),
+    max_size=2,
+)
+# A budget that fits: its limit, what it holds, its charge (1: requests; 0: tokens, checked).
+budget_states = st.lists(
+    st.tuples(st.integers(1, 30), st.integers(0, 29), st.integers(0, 1)).filter(
+        lambda b: b[1] + 1 <= b[0]
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=1000)
+@given(window_verdicts, budget_states)
+def test_an_admitted_request_reports_as_if_every_budget_were_judged(
+    windows: list[Verdict], states: list[tuple[int, int, int]]
+) -> None:
+    """An admitted request carries only its tightest budget's verdict: the headers
+    (``binding``) must read the same as with a verdict for every budget."""
+    now = at("2026-12-01T10:00:00")
+    demands = [
+        BudgetDemand(f"bg:{i}", limit, 1, charge, now + 3600 * (i + 1), f"b{i}", "requests")
+        for i, (limit, _, charge) in enumerate(states)
+    ]
+    held = [used for _, used, _ in states]
+    every = tuple(judge(d, used, now, charged=True) for d, used in zip(demands, held, strict=True))
+    counters = BudgetCounters()
+    counters.charge(  # what each budget holds before the request
+        [d._replace(charge=used) for d, used in zip(demands, held, strict=True)]
+    )
+    room = counters.room(demands)
+    assert room is not None and room[0] == held
+    lean = counters.charge_fitting(demands, *room, now)
+    assert len(lean) == 1
+    assert Outcome(True, (*windows, *lean)).binding() == Outcome(True, (*windows, *every)).binding()

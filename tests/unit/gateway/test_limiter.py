@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelops.gateway.limiter import BUCKETS, Demand, Outcome, SlidingWindows
+from modelops.gateway.limiter import BUCKETS, Demand, Outcome, SlidingWindows, Verdict
 
 WINDOW = 60.0
 
@@ -78,6 +78,39 @@ def test_headers_report_remaining_after_this_request() -> None:
     verdict = outcome.binding()
     assert verdict is not None
     assert (verdict.limit, verdict.remaining) == (3, 2)
+
+
+def reference_binding(outcome: Outcome) -> Verdict | None:
+    """``binding`` as its docstring says it, plainly: the refusing verdict that frees last,
+    else the one with the least share of its limit left; the first of equals; no limit, no
+    part."""
+    limited = [v for v in outcome.verdicts if v.limit is not None]
+    refusing = [v for v in limited if v.retry_after > 0]
+    if refusing:
+        return next(v for v in refusing if v.retry_after == max(r.retry_after for r in refusing))
+
+    def share(v: Verdict) -> float:
+        return v.remaining / v.limit if v.limit else 0.0
+
+    return min(limited, key=share, default=None)
+
+
+verdicts = st.builds(
+    Verdict,
+    key=st.sampled_from(["a", "b"]),
+    limit=st.one_of(st.none(), st.integers(0, 12)),
+    used=st.integers(0, 14),
+    retry_after=st.sampled_from([0.0, 0.0, 0.5, 1.0, 2.5]),
+    reset_after=st.just(1.0),
+    charged=st.integers(0, 2),
+)
+
+
+@settings(max_examples=2000)
+@given(st.lists(verdicts, max_size=6), st.booleans())
+def test_the_binding_verdict_is_the_tightest(checked: list[Verdict], allowed: bool) -> None:
+    outcome = Outcome(allowed, tuple(checked))
+    assert outcome.binding() is reference_binding(outcome)
 
 
 def test_sweep_forgets_idle_clients() -> None:
