@@ -63,10 +63,6 @@ class BudgetDemand(NamedTuple):
     budget: str
     unit: str  # REQUESTS or TOKENS
 
-    @property
-    def expires_at(self) -> int:
-        return int(self.ends + EXPIRY_GRACE)
-
 
 def judge(demand: BudgetDemand, used: int, now: float, charged: bool = False) -> Verdict:
     """One budget counter's verdict, in the windows' terms: a refusal's retry and the reset

@@ -26,7 +26,7 @@ counter, which changes no verdict (every check prunes before it counts).
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from modelops.gateway.budgets import BudgetDemand, judge, tightest
+from modelops.gateway.budgets import EXPIRY_GRACE, BudgetDemand, judge, tightest
 from modelops.gateway.limiter import Demand, Outcome, Verdict
 
 ACQUIRE_LUA = """
@@ -197,10 +197,11 @@ def encode(ops: Sequence[Operation]) -> tuple[list[str], str]:
         for d in op.demands:
             keys.append(d.key)
             words.append(f"{-1 if d.limit is None else d.limit} {d.need} {d.charge}")
-        for b in op.budgets:
-            keys.append(b.key)
-            limit = -1 if b.limit is None else b.limit
-            words.append(f"{limit} {b.need} {b.charge} {b.expires_at}")
+        for key, limit, need, charge, ends, _, _ in op.budgets:
+            keys.append(key)
+            # The counter outlives its period by a grace (see EXPIRY_GRACE).
+            expires = int(ends + EXPIRY_GRACE)
+            words.append(f"{-1 if limit is None else limit} {need} {charge} {expires}")
     return keys, " ".join(words)
 
 
