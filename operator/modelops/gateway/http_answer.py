@@ -161,7 +161,8 @@ class Answer:
         if self._complete:
             return
         parser = self._parser
-        assert parser is not None  # a callback runs inside ``feed``, before the end
+        if parser is None:
+            return  # the answer ended (callbacks run inside ``feed``, so only in theory)
         status = parser.get_status_code()
         if status < 200:
             self._interim = True  # 100 Continue, 103 Early Hints: not passed on
@@ -203,7 +204,8 @@ class Answer:
             self._interim = False
             return
         parser = self._parser
-        assert parser is not None  # a callback runs inside ``feed``, before the end
+        if parser is None:
+            return  # the answer ended (callbacks run inside ``feed``, so only in theory)
         self._complete = True
         self._keep = parser.should_keep_alive()
         self._wake()

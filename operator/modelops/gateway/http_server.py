@@ -124,7 +124,8 @@ class _Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._waiting_since = None
         parser = self._parser
-        assert parser is not None  # a callback runs inside ``data_received``
+        if parser is None:
+            return  # lost (callbacks run inside ``data_received``, so only in theory)
         request = Request(
             self,
             parser.get_method().decode("ascii"),
