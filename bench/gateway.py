@@ -82,6 +82,7 @@ from typing import Any, TypeVar
 
 from bench import gateway_streaming as streaming
 from bench.procstat import memory_mb
+from prometheus_client.parser import text_string_to_metric_families
 from tests.support.processes import free_port, gateway_argv, stop
 
 T = TypeVar("T")
@@ -111,6 +112,7 @@ BUDGETS = (
     "{name: all, period: Month, scope: Global, tokens: 1000000000000000}]}\n"
 )
 SETTLE_SECONDS = 1.0
+LOOP_LAG = "modelops_gateway_event_loop_lag_seconds"
 # The gateway targets, in the order they run (--only picks some).
 TARGETS = (
     "gateway-memory",
@@ -699,8 +701,14 @@ def measure_streams(
         time.sleep(SETTLE_SECONDS)
         if proxy is not None:
             probes["idle_rss_mb"] = memory_mb(proxy.pid)["VmRSS"]
+            lag_before = loop_lag_counts(port)
         timed = [(low, plateau_starts), ((low + high) / 2, plateau_middle), (high, plateau_ends)]
         result = on_load_core(s, streaming.run_streams(port, plan, timed), uvloop_factory())
+        if proxy is not None:
+            lag = streaming.lag_over(lag_before, loop_lag_counts(port))
+            probes["loop_lag_ticks"] = lag.ticks
+            probes["loop_lag_p99_ms"] = lag.p99_ms
+            probes["loop_lag_late_share"] = lag.late_share
     finally:
         if proxy is not None:
             procs.stop(proxy)
@@ -711,6 +719,19 @@ def measure_streams(
         flush=True,
     )
     return result
+
+
+def loop_lag_counts(port: int) -> dict[float, float]:
+    """The gateway's event-loop lag histogram from its /metrics: cumulative count per ``le``."""
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    counts: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == LOOP_LAG + "_bucket":
+                counts[float(sample.labels["le"])] = sample.value
+    return counts
 
 
 def run_streaming(s: Settings, procs: Processes, tmp: Path) -> list[streaming.StreamRun]:
@@ -1090,6 +1111,14 @@ def streaming_report(runs: list[streaming.StreamRun]) -> list[str]:
         f"{full:.1f} MB with {plan.streams:,} open; goal <= {GOAL_STREAM_KB:g} KB): "
         + verdict(per_stream_kb <= GOAL_STREAM_KB)
     )
+    ticks = gateway.probes.get("loop_lag_ticks", 0)
+    if ticks:
+        lines.append(
+            f"the gateway's event loop over the run ({ticks:,.0f} timers due every 10 ms): "
+            f"99% ran within {gateway.probes['loop_lag_p99_ms']:g} ms of their time, "
+            f"{gateway.probes['loop_lag_late_share']:.1%} more than {streaming.LATE_MS:g} ms "
+            "late: what a new stream waits at each step (read, task, connect, answer, write)"
+        )
     gap = gateway.pct("gaps_ms", 99) - direct.pct("gaps_ms", 99)
     lines.append(
         f"inter-chunk gap p99: direct {direct.pct('gaps_ms', 99):.2f} ms, gateway "

@@ -315,3 +315,28 @@ def _summarise(streams: list[_Stream], plan: StreamPlan, chunks: int, origin: fl
         late_ms=sorted(late),
         plateau_events_per_second=in_plateau / (high - low),
     )
+
+
+@dataclass(frozen=True)
+class LoopLag:
+    """The gateway's event-loop lag over a run, from its histogram read before and after."""
+
+    ticks: int  # timers observed (one due every 10 ms)
+    p99_ms: float  # the histogram bound under which 99% of them fired (inf: past the last)
+    late_share: float  # the share fired more than ``LATE_MS`` late
+
+
+LATE_MS = 5.0
+
+
+def lag_over(before: dict[float, float], after: dict[float, float]) -> LoopLag:
+    """``before`` and ``after``: cumulative counts by ``le`` (seconds, ``inf`` included) of
+    ``modelops_gateway_event_loop_lag_seconds``."""
+    bounds = sorted(after)
+    counted = {le: after[le] - before.get(le, 0.0) for le in bounds}
+    ticks = counted[math.inf] if bounds else 0.0
+    if ticks <= 0:
+        return LoopLag(0, math.nan, math.nan)
+    p99 = next(le for le in bounds if counted[le] >= 0.99 * ticks)
+    on_time = max((counted[le] for le in bounds if le <= LATE_MS / 1000), default=0.0)
+    return LoopLag(int(ticks), p99 * 1000, (ticks - on_time) / ticks)

@@ -32,6 +32,8 @@ LIVE, MIRRORED = "live", "mirrored"
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 TPS_BUCKETS = (1, 5, 10, 20, 40, 80, 160, 320, 640, 1280)
+# Event-loop lag: from keeping up (under a millisecond) to stalled (seconds).
+LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,13 @@ class Metrics:
             "Units charged to calendar budgets, by budget, tier and unit (requests, tokens).",
             ["budget", "tier", "unit", "track"],
         )
+        self.event_loop_lag = HistogramFamily(
+            PREFIX + "event_loop_lag_seconds",
+            "How late the event loop ran a timer due every 10 ms: what each request and "
+            "streamed chunk waits for its turn (a saturated or stalled sidecar).",
+            ["track"],
+            LOOP_LAG_BUCKETS,
+        )
         for family in (
             self.requests,
             self.latency,
@@ -87,6 +96,7 @@ class Metrics:
             self.tokens_per_second,
             self.tokens,
             self.budget_used,
+            self.event_loop_lag,
         ):
             r.register(family)
         self.limited = Counter(

@@ -40,6 +40,7 @@ from modelops.gateway.http_exchange import Request, Response, StreamResponse
 from modelops.gateway.http_server import HttpServer
 from modelops.gateway.limiter import Demand, Outcome
 from modelops.gateway.logs import Throttled, access_log, log, log_access
+from modelops.gateway.loop_lag import watch_loop_lag
 from modelops.gateway.mark import MARK_HEADER, MARK_REFUSED_HEADER, sign, verify
 from modelops.gateway.metrics import LIVE, MIRRORED, Metrics
 from modelops.gateway.policy import NO_TIER, Identity, Policy, limit_name
@@ -177,6 +178,8 @@ class Gateway:
             answer_follows=c.static_response is not None,
         )
         self._tasks.append(asyncio.create_task(self.watcher.run(self.config.policy_poll_interval)))
+        lag = self.metrics.event_loop_lag.series(self.config.track)
+        self._tasks.append(asyncio.create_task(watch_loop_lag(lag)))
         if self.keys is not None:
             self._tasks.append(asyncio.create_task(self.keys.run(c.policy_poll_interval)))
         if self.router is not None:
