@@ -171,18 +171,15 @@ class Metrics:
             known[0].set(value)
             self._breakers[upstream] = (known[0], value)
 
-    def budgets_charged(
-        self, budgets: Iterable["BudgetDemand"], tier: str, amount: int | None = None
-    ) -> None:
-        """Count what ``budgets`` were charged: each its own ``charge``, or ``amount`` (an
-        answer's tokens). One call for all of a request's budgets, as it runs per request."""
+    def budgets_charged(self, budgets: Iterable["BudgetDemand"], tier: str) -> None:
+        """Count what ``budgets`` were charged (each its ``charge``): one call for all of a
+        request's budgets, as it runs per request."""
         known = self._budgets
         for budget in budgets:
-            charge = budget.charge if amount is None else amount
-            if not charge:
+            if not budget.charge:
                 continue
             series = known.get((budget.budget, tier, budget.unit))
             if series is None:
                 series = self.budget_used.series(budget.budget, tier, budget.unit, self.track)
                 known[budget.budget, tier, budget.unit] = series
-            series.value += charge
+            series.value += budget.charge  # ``inc`` written out: no call per budget
