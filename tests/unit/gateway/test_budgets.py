@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from modelops.api.spec import BudgetPeriod, RateLimit
 from modelops.gateway.backend import MemoryBackend
-from modelops.gateway.budgets import BudgetCounters, BudgetDemand, judge, period_of
+from modelops.gateway.budgets import BudgetCounters, BudgetDemand, judge, period_of, tightest
 from modelops.gateway.limiter import Demand, Outcome, Verdict
 from modelops.gateway.policy import Policy
 
@@ -225,6 +225,7 @@ def test_an_admitted_request_reports_as_if_every_budget_were_judged(
     )
     room = counters.room(demands)
     assert room is not None and room[0] == held
+    assert room[1] == tightest(demands, held)  # the Redis backend's choice (redis_script)
     lean = counters.charge_fitting(demands, *room, now)
     assert len(lean) == 1
     assert Outcome(True, (*windows, *lean)).binding() == Outcome(True, (*windows, *every)).binding()
