@@ -690,6 +690,7 @@ def measure_streams(
     def plateau_ends() -> None:
         proxy_meter, load_meter = meters[0]
         _, share, probes["other_cores"] = proxy_meter.figures()
+        probes["stolen_cores"] = proxy_meter.stolen()
         if share is not None:
             probes["proxy_core_share"] = share
         probes["load_core_busy"] = load_meter.busy()
@@ -1050,7 +1051,8 @@ def streaming_report(runs: list[streaming.StreamRun]) -> list[str]:
     plan = gateway.plan
     head = (
         f"{'target':<18} {'held':>9} {'TTFT p50':>9} {'TTFT p99':>9} {'gap p50':>8} "
-        f"{'gap p99':>8} {'late p99':>9} {'events/s':>9} {'core%':>6} {'load%':>6} {'other%':>6}"
+        f"{'gap p99':>8} {'late p99':>9} {'events/s':>9} {'core%':>6} {'load%':>6} {'other%':>6} "
+        f"{'steal%':>6}"
     )
     lines = [
         f"streaming: {plan.streams:,} streams x {plan.chunks} chunks at {plan.rate:g}/s "
@@ -1067,12 +1069,14 @@ def streaming_report(runs: list[streaming.StreamRun]) -> list[str]:
             f"{r.plateau_events_per_second:>9,.0f} "
             f"{'-' if share is None else f'{share * 100:.0f}':>6} "
             f"{r.probes.get('load_core_busy', math.nan) * 100:>6.0f} "
-            f"{r.probes.get('other_cores', math.nan) * 100:>6.0f}"
+            f"{r.probes.get('other_cores', math.nan) * 100:>6.0f} "
+            f"{r.probes.get('stolen_cores', math.nan) * 100:>6.0f}"
         )
     lines += [
         "late: an event's arrival after its schedule (first event + i / rate); events/s, core%",
         "(the gateway's CPU use of its core), load% (the stub's and client's core, busy) and",
-        "other% (processes outside this bench, 100 = one core): while every stream was open.",
+        "other% (processes outside this bench, 100 = one core), steal% (CPU time the hypervisor",
+        "gave to other VMs): while every stream was open.",
     ]
     planned = plan.streams * plan.rate
     busy = direct.probes.get("load_core_busy", math.nan)
