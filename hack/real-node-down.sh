@@ -44,6 +44,11 @@ kill_all $(pgrep -f "containerd-shim.*-address $NODE_ROOT/" 2>/dev/null)
 kill_all $(container_pids)
 # shellcheck disable=SC2046
 kill_all $(node_pids)
+# Once more, now that no kubelet or containerd is left to start one: between the first sweep
+# and their end, the kubelet restarted a container it saw die, and its new shim outlived the
+# teardown (seen once, 2026-12-02, after `make demo`).
+# shellcheck disable=SC2046
+kill_all $(pgrep -f "containerd-shim.*-address $NODE_ROOT/" 2>/dev/null) $(container_pids)
 
 # 2. Mounts under the node's data (container root filesystems, volumes, the pods' namespaces),
 #    deepest first.
