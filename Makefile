@@ -8,6 +8,12 @@ CRD := crds/modelops.dev_modelservices.yaml
 
 .DEFAULT_GOAL := help
 
+# The tests run the gateway as the image ships it, compiled by mypyc (setup.py): the tree that
+# hack/compile-gateway.sh builds (cached; minutes when the gateway's sources changed) goes first
+# on PYTHONPATH, in the test process and in every gateway process it starts.
+COMPILED_PYTEST = tree="$$(hack/compile-gateway.sh)" && \
+	MODELOPS_COMPILED_TREE="$$tree" PYTHONPATH="$$tree" $(BIN)/pytest
+
 help: ## Show the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
@@ -56,8 +62,8 @@ security: venv ## bandit on the code (operator/, hack/), pip-audit on the instal
 	$(BIN)/bandit -q -r operator hack
 	$(BIN)/python hack/audit-dependencies.py
 
-test-unit: venv ## Fast tests, no cluster
-	$(BIN)/pytest tests/unit
+test-unit: venv ## Fast tests, no cluster (the gateway compiled first: minutes when its sources changed)
+	$(COMPILED_PYTEST) tests/unit
 
 test-deps: ## System packages the tests use (redis-server, prometheus/promtool, lua5.4), installed when missing
 	hack/install-test-deps.sh
@@ -77,14 +83,14 @@ bench-reconcile: bench-venv binaries ## (no real node: REAL_NODES=0) N ModelServ
 bench-real-crashloop: bench-venv binaries ## A canary's real CrashLoopBackOff on the real node -> 100% on stable, vs the same on KWOK (BENCH_ARGS=--quick: 2 runs)
 	PYTHONPATH=. $(BIN)/python bench/real_crashloop.py $(BENCH_ARGS)
 
-bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx (~5 min; BENCH_ARGS=--quick ~1 min)
-	PYTHONPATH=. $(BIN)/python bench/gateway.py $(BENCH_ARGS)
+bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx, the gateway compiled as the image ships it (~5 min; BENCH_ARGS=--quick ~1 min)
+	tree="$$(hack/compile-gateway.sh)" && PYTHONPATH="$$tree:." $(BIN)/python bench/gateway.py $(BENCH_ARGS)
 
 bench-gateway-instructions: venv bench-deps ## Instructions per request (callgrind) through the gateway's targets and nginx: steal-proof ratios for issues 16 and 19 (~3 min)
-	PYTHONPATH=. $(BIN)/python bench/gateway_instructions.py $(BENCH_ARGS)
+	tree="$$(hack/compile-gateway.sh)" && PYTHONPATH="$$tree:." $(BIN)/python bench/gateway_instructions.py $(BENCH_ARGS)
 
 bench-gateway-streaming: venv ## 1,000 SSE streams (200 chunks at 20/s) through one gateway core vs direct: TTFT, gaps, KB per stream (~1 min; BENCH_ARGS="--streams 200" is lighter)
-	PYTHONPATH=. $(BIN)/python bench/gateway.py --only gateway-streaming $(BENCH_ARGS)
+	tree="$$(hack/compile-gateway.sh)" && PYTHONPATH="$$tree:." $(BIN)/python bench/gateway.py --only gateway-streaming $(BENCH_ARGS)
 
 bench-artifacts: venv bench-deps ## Model download: modelops fetch of 1 GiB over HTTPS vs curl (the floor), warm vs cold cache (~3 min; BENCH_ARGS="--runs 1 --size-mib 256" is quicker)
 	PYTHONPATH=. $(BIN)/python bench/artifacts.py $(BENCH_ARGS)
@@ -105,7 +111,7 @@ bench: ## All benchmarks: reconcile scale, rollback vs Argo Rollouts, gateway (B
 	$(MAKE) bench-reconcile bench-rollback bench-gateway BENCH_ARGS='$(BENCH_ARGS)'
 
 test: venv binaries test-deps images lint security ## Everything: lint, security checks, unit tests and cluster tests on the local control plane (fault tests included)
-	$(BIN)/pytest
+	$(COMPILED_PYTEST)
 
 test-e2e: venv binaries test-deps ## Only the end-to-end tests on the real node: the operator installed from the chart, real pods, requests through ClusterIPs (~4 min)
 	$(BIN)/pytest tests/e2e

@@ -75,7 +75,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -86,6 +86,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.processes import free_port, gateway_argv, stop
 
 T = TypeVar("T")
+
+
+def gateway_build() -> str:
+    """Which gateway this run measures: the compiled one the image ships (what `make
+    bench-gateway*` puts first on PYTHONPATH, hack/compile-gateway.sh), or the sources."""
+    from modelops.gateway import server  # noqa: PLC0415  # the gateway processes' import
+
+    where = Path(server.__file__ or "")
+    return f"compiled ({where.parent.parent.parent})" if where.suffix == ".so" else "interpreted"
+
 
 RESULTS = Path(__file__).parent / "results"
 PATH = "/v1/chat/completions"
@@ -279,11 +289,17 @@ class Processes:
         self.pin = pin
         self.running: list[subprocess.Popen[bytes]] = []
 
-    def start(self, argv: Sequence[str], core: int, log: Path) -> subprocess.Popen[bytes]:
+    def start(
+        self,
+        argv: Sequence[str],
+        core: int,
+        log: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
         prefix = ["taskset", "-c", str(core)] if self.pin else []
         with log.open("wb") as out:
             proc = subprocess.Popen(  # noqa: S603 - fixed programs, generated arguments
-                [*prefix, *argv], stdout=out, stderr=subprocess.STDOUT
+                [*prefix, *argv], stdout=out, stderr=subprocess.STDOUT, env=env
             )
         self.running.append(proc)
         return proc
@@ -1200,6 +1216,7 @@ def main() -> int:
             raise SystemExit(f"{tool} not found: run hack/install-bench-deps.sh")
     where = "proxy alone on core 1; stub, load generator, redis on core 0" if pin else "unpinned"
     print(f"gateway bench: {cores} cores, {where}; stub={s.stub}", flush=True)
+    print(f"gateway: {gateway_build()}", flush=True)
     procs = Processes(pin)
     started = time.time()
     try:
@@ -1230,6 +1247,7 @@ def main() -> int:
             {
                 "started": started,
                 "machine": {"cores": cores, "python": platform.python_version()},
+                "gateway": gateway_build(),
                 "settings": asdict(s),
                 "results": [{**asdict(r), "shape": r.label} for r in results],
                 "streaming": [streaming_json(r) for r in streamed],

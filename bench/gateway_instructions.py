@@ -48,6 +48,7 @@ from bench.gateway import (
     NGINX_STUB,
     PATH,
     Processes,
+    gateway_build,
     gateway_process,
     nginx_argv,
     wait_http,
@@ -56,7 +57,9 @@ from bench.gateway import (
 from tests.support.processes import free_port
 
 RESULTS = Path(__file__).parent / "results" / "gateway-instructions.json"
+SOURCES = Path(__file__).resolve().parents[1] / "operator"
 TARGETS = (
+    "gateway-interpreted",
     "gateway-memory",
     "gateway-keys",
     "gateway-memory-budgets",
@@ -184,7 +187,7 @@ def count(
         "--instr-atstart=no",
         f"--callgrind-out-file={out}.%p",
     ]
-    proc = procs.start([*valgrind, *argv], 1, log)
+    proc = procs.start([*valgrind, *argv], 1, log, env_of(target))
     wait_port(port, proc, log, timeout=120)
     requests = requests_to_send()
     send(port, args.warm, args.connections, requests)
@@ -202,10 +205,18 @@ def count(
     return Count(target, args.requests, instructions)
 
 
+def env_of(target: str) -> dict[str, str] | None:
+    """The interpreted baseline runs the gateway from the sources, whatever PYTHONPATH holds:
+    the same settings as gateway-memory, without mypyc's compiled modules."""
+    if target != "gateway-interpreted":
+        return None
+    return {**os.environ, "PYTHONPATH": str(SOURCES)}
+
+
 def argv_of(target: str, tmp: Path, port: int, stub: int, redis: int) -> list[str]:
     if target == "nginx":
         return nginx_argv(tmp, "nginx", NGINX_PROXY.format(port=port, upstream=stub))
-    store = redis if target.startswith("gateway-redis") else None
+    store = redis if target.startswith("gateway-redis") else None  # gateway-interpreted: memory
     extra = BUDGETS if target.endswith("-budgets") else ""
     return gateway_process(
         tmp, target, port, stub, store, keys=target == "gateway-keys", extra=extra
@@ -230,8 +241,15 @@ def report(counts: dict[str, Count]) -> list[str]:
                 f"request, so {100 * (1 / ratio - 1):+.1f}% requests per CPU-second if the "
                 "kernel's share were nil (issue 16's goal: at most -10%)"
             )
+    compiled, interpreted = counts.get("gateway-memory"), counts.get("gateway-interpreted")
+    if compiled and interpreted:
+        ratio = compiled.per_request / interpreted.per_request
+        lines.append(
+            f"gateway-memory ({gateway_build()}) against the same interpreted: "
+            f"{100 * (ratio - 1):+.1f}% instructions per request"
+        )
     if nginx:
-        for target in ("gateway-memory", "gateway-redis"):
+        for target in ("gateway-interpreted", "gateway-memory", "gateway-redis"):
             if target in counts:
                 ratio = counts[target].per_request / nginx.per_request
                 lines.append(f"{target}: {ratio:.1f}x nginx's instructions per request")
@@ -251,6 +269,7 @@ def main() -> int:
     for tool in ("valgrind", "callgrind_control", "nginx", "redis-server", "taskset"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} not found: run `make bench-deps` first")
+    print(f"gateway: {gateway_build()}", flush=True)
     procs = Processes(pin=True)
     counts: dict[str, Count] = {}
     with tempfile.TemporaryDirectory(prefix="modelops-instr-") as scratch:
@@ -284,6 +303,7 @@ def main() -> int:
                     "cpu": platform.processor() or platform.machine(),
                     "python": platform.python_version(),
                 },
+                "gateway": gateway_build(),
                 "counts": [asdict(c) | {"per_request": c.per_request} for c in counts.values()],
                 "report": lines,
             },

@@ -6,7 +6,9 @@
 #   localhost/modelops-python-base:HASH   Debian bookworm's python3 (mmdebstrap), from scratch;
 #                                         only a local base, the Dockerfile's default stays the
 #                                         official python image
-#   localhost/modelops:dev                the project's Dockerfile on that base
+#   localhost/modelops-python-build-base:HASH   the same with gcc and Python's headers: the
+#                                         Dockerfile's build stage, which compiles the gateway
+#   localhost/modelops:dev                the project's Dockerfile on those bases
 #   localhost/modelops-demo-model:dev     examples/demo-model/Containerfile on that base
 #
 # Each image is kept as an OCI archive in $(cache_root)/images/, named by a hash of its inputs
@@ -14,7 +16,7 @@
 # functions that build it), and rebuilt only when that hash changes: a warm run takes seconds.
 # buildah's storage lives in $(cache_root)/buildah, never in the repository. The base's hash
 # covers its recipe, not the day's Debian archive: to pick up Debian's security updates, remove
-# $(cache_root)/images/python-base-*.oci.tar and run again.
+# $(cache_root)/images/python-*base-*.oci.tar and run again.
 #
 #   hack/build-images.sh          build what is stale; logs on stderr
 #   hack/build-images.sh --list   the current archives' absolute paths, one per line on stdout
@@ -41,17 +43,9 @@ DEMO_IMAGE=localhost/modelops-demo-model:dev
 BASE_REPO=localhost/modelops-python-base
 BASE_SUITE=bookworm
 BASE_PACKAGES=python3,python3-venv,python-is-python3,ca-certificates,passwd
-
-short_hash() { sha256sum | cut -c1-16; }
-
-# The files under the given repository paths (names and contents), as one hash: those git
-# tracks or would track (committed or not), so caches and bytecode that .gitignore names are not
-# inputs.
-files_hash() {
-  (cd "$repo" && git ls-files -z --cached --others --exclude-standard -- "$@" |
-    while IFS= read -r -d '' f; do if [[ -f "$f" ]]; then printf '%s\0' "$f"; fi; done |
-    LC_ALL=C sort -zu | xargs -0 -r sha256sum) | short_hash
-}
+# The Dockerfile's build stage compiles the gateway with mypyc: a C compiler and Python's headers.
+BUILD_BASE_REPO=localhost/modelops-python-build-base
+BUILD_BASE_PACKAGES="$BASE_PACKAGES,python3-dev,gcc,libc6-dev"
 
 # The text of the functions that build an image: changing a recipe rebuilds only its image.
 recipe() { declare -f archive_image "$@"; }
@@ -70,15 +64,19 @@ compute_hashes() {
   pause_hash="$({ sha256sum <"$PAUSE_C"; gcc --version | head -n1; recipe build_pause; } |
     short_hash)"
   base_hash="$({ echo "$BASE_SUITE $BASE_PACKAGES"; recipe build_base; } | short_hash)"
-  modelops_hash="$({ echo "$base_hash"; files_hash Dockerfile .dockerignore pyproject.toml \
-    README.md operator; recipe build_modelops check_no_host_ca host_only_cert_lines; } | short_hash)"
+  build_base_hash="$({ echo "$BASE_SUITE $BUILD_BASE_PACKAGES"; recipe build_base; } | short_hash)"
+  modelops_hash="$({ echo "$base_hash $build_base_hash"; files_hash Dockerfile .dockerignore \
+    pyproject.toml setup.py README.md operator
+    recipe build_modelops check_no_host_ca host_only_cert_lines; } | short_hash)"
   demo_hash="$({ echo "$base_hash"; files_hash examples/demo-model
     recipe build_demo check_no_host_ca host_only_cert_lines; } | short_hash)"
   pause_archive="$images/pause-$pause_hash.oci.tar"
   base_archive="$images/python-base-$base_hash.oci.tar"
+  build_base_archive="$images/python-build-base-$build_base_hash.oci.tar"
   modelops_archive="$images/modelops-$modelops_hash.oci.tar"
   demo_archive="$images/demo-model-$demo_hash.oci.tar"
   BASE_IMAGE="$BASE_REPO:$base_hash"
+  BUILD_BASE_IMAGE="$BUILD_BASE_REPO:$build_base_hash"
 }
 
 list() {
@@ -143,13 +141,14 @@ build_pause() {
   rm -rf "$work"
 }
 
+# build_base IMAGE PACKAGES: Debian's Python and the given packages, from scratch.
 build_base() {
-  local work="$TMPDIR/base" ctr
+  local image="$1" packages="$2" work="$TMPDIR/base" ctr
   rm -rf "$work" && mkdir -p "$work"
   # Documentation and translations are dropped (copyright files stay); apt's lists are not kept.
   # The merged-usr hook makes the /usr symlinks itself, as debootstrap does: otherwise apt
   # installs the usrmerge package, which brings perl (50 MB) into every image.
-  mmdebstrap --quiet --variant=apt --include="$BASE_PACKAGES" \
+  mmdebstrap --quiet --variant=apt --include="$packages" \
     --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
@@ -159,7 +158,7 @@ build_base() {
   bh config --os linux --arch amd64 --cmd '["python3"]' \
     --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --env LANG=C.UTF-8 \
     "$ctr"
-  bh commit -q --rm "$ctr" "$BASE_IMAGE" >/dev/null
+  bh commit -q --rm "$ctr" "$image" >/dev/null
   rm -rf "$work"
 }
 
@@ -171,7 +170,8 @@ build_modelops() {
   # own first, so that pruning dangling images keeps that layer.
   local args=(--quiet --layers --isolation chroot --network host --pull=never
     -v "$HOST_CA:$HOST_CA:ro" --build-arg "PIP_CERT=$HOST_CA"
-    --build-arg "PYTHON_IMAGE=$BASE_IMAGE" -f "$repo/Dockerfile")
+    --build-arg "PYTHON_IMAGE=$BASE_IMAGE" --build-arg "BUILD_IMAGE=$BUILD_BASE_IMAGE"
+    -f "$repo/Dockerfile")
   bh bud "${args[@]}" --target build -t "$MODELOPS_BUILD_STAGE" "$repo" >&2
   bh bud "${args[@]}" -t "$MODELOPS_IMAGE" "$repo" >&2
 }
@@ -226,6 +226,17 @@ check_no_host_ca() {
   log "$image: holds none of the $(grep -c . <<<"$extra") certificates this machine added"
 }
 
+# base_in_storage IMAGE ARCHIVE STEM PACKAGES: the base from its archive, built first if missing.
+base_in_storage() {
+  local image="$1" archive="$2" stem="$3" packages="$4"
+  if [[ -f "$archive" ]]; then
+    ensure_in_storage "$image" "$archive"
+  else
+    timed "$stem (${image##*:})" build_base "$image" "$packages"
+    archive_image "$image" "$archive" "$stem"
+  fi
+}
+
 timed() {
   local what="$1" start=$SECONDS
   shift
@@ -259,14 +270,11 @@ main() {
     archive_image "$PAUSE_IMAGE" "$pause_archive" pause
   fi
   if [[ ! -f "$modelops_archive" || ! -f "$demo_archive" ]]; then
-    if [[ -f "$base_archive" ]]; then
-      ensure_in_storage "$BASE_IMAGE" "$base_archive"
-    else
-      timed "python base ($base_hash)" build_base
-      archive_image "$BASE_IMAGE" "$base_archive" python-base
-    fi
+    base_in_storage "$BASE_IMAGE" "$base_archive" python-base "$BASE_PACKAGES"
   fi
   if [[ ! -f "$modelops_archive" ]]; then
+    base_in_storage "$BUILD_BASE_IMAGE" "$build_base_archive" python-build-base \
+      "$BUILD_BASE_PACKAGES"
     timed "modelops ($modelops_hash)" build_modelops
     check_no_host_ca "$MODELOPS_IMAGE"
     archive_image "$MODELOPS_IMAGE" "$modelops_archive" modelops
@@ -279,7 +287,8 @@ main() {
   # Intermediate stages, replaced tags and older bases are not kept in the storage (the
   # archives are the cache).
   local name
-  bh images --noheading --format '{{.Name}}:{{.Tag}}' | grep "^$BASE_REPO:" | grep -vxF "$BASE_IMAGE" |
+  bh images --noheading --format '{{.Name}}:{{.Tag}}' |
+    grep -e "^$BASE_REPO:" -e "^$BUILD_BASE_REPO:" | grep -vxF -e "$BASE_IMAGE" -e "$BUILD_BASE_IMAGE" |
     while IFS= read -r name; do bh rmi "$name" >/dev/null 2>&1 || true; done || true
   bh rmi --prune >/dev/null 2>&1 || true
   log "images: done in $((SECONDS - started)) s"

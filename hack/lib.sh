@@ -21,3 +21,14 @@ kube() {
   [[ -x "$bin" ]] || bin=kubectl
   "$bin" --kubeconfig "$TARGET_KUBECONFIG" "$@"
 }
+
+short_hash() { sha256sum | cut -c1-16; }
+
+# The files under the given repository paths (names and contents), as one hash: those git
+# tracks or would track (committed or not), so caches and bytecode that .gitignore names are not
+# inputs.
+files_hash() {
+  (cd "$(repo_root)" && git ls-files -z --cached --others --exclude-standard -- "$@" |
+    while IFS= read -r -d '' f; do if [[ -f "$f" ]]; then printf '%s\0' "$f"; fi; done |
+    LC_ALL=C sort -zu | xargs -0 -r sha256sum) | short_hash
+}

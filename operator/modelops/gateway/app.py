@@ -26,7 +26,7 @@ def _host_port(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    return host.strip("[]") or GatewayConfig.host, int(port)
+    return host.strip("[]") or GatewayConfig().host, int(port)
 
 
 def _positive(value: str) -> float:

@@ -8,10 +8,15 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from mypy_extensions import mypyc_attr
+
 from modelops.gateway.budgets import BudgetCounters, BudgetDemand
 from modelops.gateway.limiter import Demand, Outcome, SlidingWindows
 
 
+# An ordinary class under mypyc (which compiles this module for the image): its native classes
+# cannot extend RuntimeError.
+@mypyc_attr(native_class=False)
 class BackendUnavailableError(RuntimeError):
     """The shared store could not answer; the policy's failureMode decides what happens."""
 

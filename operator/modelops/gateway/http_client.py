@@ -23,6 +23,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from multidict import CIMultiDict
+from mypy_extensions import mypyc_attr
 from yarl import URL
 
 from modelops.gateway.http_answer import (
@@ -57,6 +58,9 @@ class ConnectError(HttpClientError):
     """No connection (refused, unreachable, TLS failed): the request was never sent."""
 
 
+# An ordinary class under mypyc (which compiles this module for the image): its native classes
+# cannot extend TimeoutError.
+@mypyc_attr(native_class=False)
 class ConnectTimeoutError(TimeoutError):
     """No connection, or no free slot for one, within the connect timeouts: never sent."""
 

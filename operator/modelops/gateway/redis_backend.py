@@ -60,8 +60,9 @@ class RedisBackend:
         try:
             return await self._client.evalsha(self._sha, len(keys), *keys, *args)
         except NoScriptError:
-            self._sha = await self._client.script_load(ACQUIRE_LUA)
-            return await self._client.evalsha(self._sha, len(keys), *keys, *args)
+            pass  # loaded below: no await inside an except block (setup.py says why)
+        self._sha = await self._client.script_load(ACQUIRE_LUA)
+        return await self._client.evalsha(self._sha, len(keys), *keys, *args)
 
     async def acquire(
         self,

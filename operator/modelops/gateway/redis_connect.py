@@ -14,6 +14,7 @@ from typing import Any
 
 import hiredis
 import redis.asyncio as redis_async
+from mypy_extensions import mypyc_attr
 from redis.asyncio.connection import (
     AbstractConnection,
     Connection,
@@ -57,6 +58,10 @@ def redis_url(address: str) -> str:
     return f"redis://{address}"
 
 
+# These stay ordinary classes under mypyc (which compiles this module for the image; their
+# methods are still compiled): redis-py's connections declare __slots__, which a native class
+# cannot extend.
+@mypyc_attr(native_class=False)
 class _HiredisPacking(AbstractConnection):
     """Commands packed by hiredis (C) instead of redis-py's asyncio code (Python, which joins
     a growing buffer once per argument: for one call with hundreds of keys that was the
@@ -69,22 +74,27 @@ class _HiredisPacking(AbstractConnection):
         return [hiredis.pack_command(args)]
 
 
+@mypyc_attr(native_class=False)
 class _TcpConnection(_HiredisPacking, Connection):
     pass
 
 
+@mypyc_attr(native_class=False)
 class _TlsConnection(_HiredisPacking, SSLConnection):
     pass
 
 
+@mypyc_attr(native_class=False)
 class _UnixConnection(_HiredisPacking, UnixDomainSocketConnection):
     pass
 
 
+@mypyc_attr(native_class=False)
 class _SentinelTcpConnection(_HiredisPacking, SentinelManagedConnection):
     pass
 
 
+@mypyc_attr(native_class=False)
 class _SentinelTlsConnection(_HiredisPacking, SentinelManagedSSLConnection):
     pass
 

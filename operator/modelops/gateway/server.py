@@ -12,8 +12,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -137,20 +136,10 @@ class Gateway:
 
     # -- wiring ---------------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def serving(self) -> AsyncIterator[HttpServer]:
-        """Started and listening; on exit, requests in flight get ``shutdown_timeout``
-        seconds to finish before everything the gateway opened is closed."""
-        await self.start()
-        try:
-            server = HttpServer(self.handle, self.config.client_idle_timeout)
-            await server.start(self.config.host, self.config.port, LISTEN_BACKLOG)
-            try:
-                yield server
-            finally:
-                await server.shutdown(self.config.shutdown_timeout)
-        finally:
-            await self.stop()
+    def serving(self) -> "Serving":
+        """Started and listening inside ``async with``; on exit, requests in flight get
+        ``shutdown_timeout`` seconds to finish before everything the gateway opened is closed."""
+        return Serving(self)
 
     async def handle(self, request: Request) -> Response | StreamResponse:
         """GET (or HEAD) of the gateway's own endpoints; everything else goes to the model."""
@@ -464,20 +453,21 @@ class Gateway:
         marked = CIMultiDict(headers)
         marked[MARK_HEADER] = sign(router.key, ex.tier, request.method, request.path_qs, body)
         try:
-            attempt = await router.chain(track).open(request.method, request.path_qs, marked, body)
+            forwarded: Attempt | None = await router.chain(track).open(
+                request.method, request.path_qs, marked, body
+            )
         except UpstreamFailedError:
+            forwarded = None  # answered here, below (no await inside an except block)
+        if forwarded is None or MARK_REFUSED_HEADER in forwarded.response.headers:
+            # The other track unreachable, or its gateway holds no key or another one (its
+            # Secret volume not refreshed yet): answer here rather than pass a 403 on.
+            if forwarded is not None:
+                forwarded.finish(None)
             router.stats.fallbacks.labels(track).inc()
             return await chain.open(
                 request.method, request.path_qs, headers, body, primary_only=primary_only
             )
-        if MARK_REFUSED_HEADER in attempt.response.headers:
-            # The other track's gateway holds no key or another one (its Secret volume not
-            # refreshed yet): answer here rather than pass a 403 on.
-            attempt.finish(None)
-            router.stats.fallbacks.labels(track).inc()
-            return await chain.open(
-                request.method, request.path_qs, headers, body, primary_only=primary_only
-            )
+        attempt = forwarded
         ex.forwarded_to = track
         return attempt
 
@@ -669,3 +659,41 @@ class Gateway:
         if charges or spent:
             failed = functools.partial(self._store_failed, policy.spec.failure_mode)
             self.backend(policy).charge(charges, policy.window, failed, spent)
+
+
+class Serving:
+    """What ``Gateway.serving()`` returns. A class rather than ``@asynccontextmanager``: mypyc,
+    which compiles this module for the image, compiles no async generators."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+        self._server: HttpServer | None = None
+
+    # Failures are kept and raised after the awaits that clean up, not awaited in an except
+    # or finally block (setup.py says why).
+    async def __aenter__(self) -> HttpServer:
+        gateway = self._gateway
+        await gateway.start()
+        server = HttpServer(gateway.handle, gateway.config.client_idle_timeout)
+        failure: BaseException | None = None
+        try:
+            await server.start(gateway.config.host, gateway.config.port, LISTEN_BACKLOG)
+        except BaseException as err:
+            failure = err
+        if failure is not None:
+            await gateway.stop()
+            raise failure
+        self._server = server
+        return server
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        server, self._server = self._server, None
+        failure: BaseException | None = None
+        if server is not None:
+            try:
+                await server.shutdown(self._gateway.config.shutdown_timeout)
+            except BaseException as err:
+                failure = err
+        await self._gateway.stop()
+        if failure is not None:
+            raise failure

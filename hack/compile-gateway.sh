@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The package as the image ships it, its gateway compiled by mypyc (setup.py), in a directory
+# to put first on PYTHONPATH: `make test` runs its tests on it and the gateway benchmarks measure
+# it. Built with the project's .venv (mypy and the dependencies are there), the way the
+# Dockerfile builds the image's wheel, and unpacked.
+#
+#   hack/compile-gateway.sh        prints the directory's absolute path on stdout; logs on stderr
+#
+# Kept in $(cache_root)/compiled/, named by a hash of the sources, setup.py, pyproject.toml and
+# the Python and mypy versions: a warm run takes a second, a cold one minutes (the C compiler).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/lib.sh"
+
+repo="$(repo_root)"
+python="$repo/.venv/bin/python"
+[[ -x "$python" ]] || { log "no $python: run make venv first"; exit 1; }
+
+hash="$({ files_hash operator setup.py pyproject.toml
+  "$python" -c 'import sys, mypy.version; print(sys.version, mypy.version.__version__)'; } |
+  short_hash)"
+out="$(cache_root)/compiled/gateway-$hash"
+if [[ ! -f "$out/.complete" ]]; then
+  log "compiling the gateway with mypyc into $out (minutes)"
+  work="$(mktemp -d "$(cache_root)/compiled-XXXXXX")"
+  trap 'rm -rf "$work"' EXIT
+  # A copy of the sources: mypyc's build/ directory and its C files stay out of the checkout.
+  (cd "$repo" && git ls-files -z --cached --others --exclude-standard -- operator setup.py \
+    pyproject.toml README.md | xargs -0 cp --parents -t "$work")
+  (cd "$work" && MODELOPS_COMPILE=1 "$python" -m pip wheel -q --no-deps --no-build-isolation \
+    -w wheel . >&2)
+  "$python" -m zipfile -e "$work"/wheel/*.whl "$work/tree"
+  rm -rf "$out"
+  mkdir -p "$(dirname "$out")"
+  mv "$work/tree" "$out"
+  touch "$out/.complete"
+  # Older trees of other sources go: each is tens of megabytes.
+  ls -1dt "$(cache_root)"/compiled/gateway-* | tail -n +5 | xargs -r rm -rf
+fi
+echo "$out"
