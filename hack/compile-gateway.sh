@@ -16,6 +16,13 @@ repo="$(repo_root)"
 python="$repo/.venv/bin/python"
 [[ -x "$python" ]] || { log "no $python: run make venv first"; exit 1; }
 
+command -v gcc >/dev/null || { log "gcc missing (Debian: apt-get install gcc)"; exit 1; }
+"$python" -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' || {
+  log "Python's headers missing for $python (Debian's python3: apt-get install python3-dev)"
+  exit 1
+}
+
 hash="$({ files_hash operator setup.py pyproject.toml
   "$python" -c 'import sys, mypy.version; print(sys.version, mypy.version.__version__)'; } |
   short_hash)"
