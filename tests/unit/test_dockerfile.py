@@ -79,3 +79,17 @@ def test_the_demo_model_image_trains_at_build_and_runs_unprivileged() -> None:
     user = next(line for line in reversed(lines) if line.startswith("USER ")).split()[1]
     assert user.split(":")[0].isdigit() and user.split(":")[0] != "0"
     assert 'ENTRYPOINT ["python", "-m", "demomodel"]' in lines
+
+
+def test_the_build_stage_compiles_the_gateway_for_the_final_stage_s_python() -> None:
+    """The gateway's C extensions (mypyc, setup.py) only load on the Python they were built
+    for: the build stage's image must be the same Python release as the final stage's, and the
+    build fails when the gateway did not come out compiled."""
+    text = (REPO / "Dockerfile").read_text()
+    final = re.search(r"^ARG PYTHON_IMAGE=python:(\d+\.\d+)-", text, re.MULTILINE)
+    build = re.search(r"^ARG BUILD_IMAGE=python:(\d+\.\d+)-", text, re.MULTILINE)
+    assert final and build and final.group(1) == build.group(1)
+    assert stages()[0][0][1] == "${BUILD_IMAGE} AS build"
+    runs = " ".join(rest for instruction, rest in stages()[0] if instruction == "RUN")
+    assert "MODELOPS_COMPILE=1" in runs
+    assert 'endswith(".so")' in runs
