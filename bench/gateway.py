@@ -4,7 +4,10 @@ Six targets in front of the same upstream stub (an aiohttp process that answers 
 OpenAI-style ``usage`` at once), each started on a free 127.0.0.1 port and stopped after its turn:
 
 - ``direct``: the stub itself;
-- ``gateway-memory``: ``python -m modelops.gateway`` with an in-memory policy;
+- ``gateway-memory``: ``python -m modelops.gateway`` with an in-memory policy, compiled as the
+  image ships it when `make bench-gateway` runs it (hack/compile-gateway.sh's tree first on
+  PYTHONPATH; the first line printed says which);
+- ``gateway-interpreted``: ``gateway-memory`` run from the sources (``operator/``), its baseline;
 - ``gateway-redis``: the same with ``redis: {address: ...}`` on a real ``redis-server``
   (``--save '' --appendonly no``) started for the run;
 - ``gateway-keys``: ``gateway-memory`` with API keys checked (``--keys``: the 32 keys stored as
@@ -88,6 +91,15 @@ from tests.support.processes import free_port, gateway_argv, stop
 T = TypeVar("T")
 
 
+SOURCES = Path(__file__).resolve().parents[1] / "operator"
+
+
+def interpreted_env() -> dict[str, str]:
+    """A gateway process's environment that runs it from the sources whatever PYTHONPATH holds
+    (the baseline of the compiled one: the same code, without mypyc's modules)."""
+    return {**os.environ, "PYTHONPATH": str(SOURCES)}
+
+
 def gateway_build() -> str:
     """Which gateway this run measures: the compiled one the image ships (what `make
     bench-gateway*` puts first on PYTHONPATH, hack/compile-gateway.sh), or the sources."""
@@ -126,6 +138,7 @@ LOOP_LAG = "modelops_gateway_event_loop_lag_seconds"
 # The gateway targets, in the order they run (--only picks some).
 TARGETS = (
     "gateway-memory",
+    "gateway-interpreted",
     "gateway-forwarded",
     "gateway-mirrored",
     "gateway-redis",
@@ -636,24 +649,38 @@ def gateway_process(
 
 
 def start_proxy(
-    procs: Processes, s: Settings, tmp: Path, name: str, *, argv: list[str] | None, port: int
+    procs: Processes,
+    s: Settings,
+    tmp: Path,
+    name: str,
+    *,
+    argv: list[str] | None,
+    port: int,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes] | None:
     """The proxy under test on its own core, ready (None for direct)."""
     if argv is None:
         return None
     log = tmp / f"{name}.log"
-    proxy = procs.start(argv, s.proxy_core, log)
+    proxy = procs.start(argv, s.proxy_core, log, env)
     ready = "/readyz" if name.startswith("gateway") else "/ready"
     wait_http(f"http://127.0.0.1:{port}{ready}", proxy, log)
     return proxy
 
 
 def measure(
-    procs: Processes, s: Settings, tmp: Path, name: str, *, argv: list[str] | None, port: int
+    procs: Processes,
+    s: Settings,
+    tmp: Path,
+    name: str,
+    *,
+    argv: list[str] | None,
+    port: int,
+    env: Mapping[str, str] | None = None,
 ) -> list[Result]:
     """Start the proxy (none for direct), warm it up, then the open and the closed loop."""
     helpers = [p.pid for p in procs.running]
-    proxy = start_proxy(procs, s, tmp, name, argv=argv, port=port)
+    proxy = start_proxy(procs, s, tmp, name, argv=argv, port=port, env=env)
     base, lua = f"http://127.0.0.1:{port}", tmp / "bench.lua"
     try:
         closed_loop(base, s.warmup_seconds, s, lua)
@@ -801,6 +828,11 @@ def run(s: Settings, procs: Processes, tmp: Path) -> list[Result]:
         port = free_port()
         argv = gateway_process(tmp, "gateway-memory", port, stub_port, None)
         results += measure(procs, s, tmp, "gateway-memory", argv=argv, port=port)
+    if s.wants("gateway-interpreted"):
+        port = free_port()
+        argv = gateway_process(tmp, "gateway-interpreted", port, stub_port, None)
+        env = interpreted_env()
+        results += measure(procs, s, tmp, "gateway-interpreted", argv=argv, port=port, env=env)
     for name, table in (("gateway-forwarded", FORWARDED), ("gateway-mirrored", MIRRORED)):
         if s.wants(name):
             results += measure_routed(procs, s, tmp, stub_port, name=name, table=table)
@@ -926,6 +958,15 @@ def cpu_per_request(results: list[Result]) -> list[str]:
             f"(Redis/memory {red_us / mem_us:.2f}); requests per CPU-second: memory "
             f"{memory.requests_per_cpu_second:,.0f}, Redis {redis.requests_per_cpu_second:,.0f}"
         )
+    for label in dict.fromkeys(r.label for r in results):
+        memory, plain = by.get(("gateway-memory", label)), by.get(("gateway-interpreted", label))
+        if memory and plain and memory.requests_per_cpu_second and plain.requests_per_cpu_second:
+            mem_us = 1e6 / memory.requests_per_cpu_second
+            plain_us = 1e6 / plain.requests_per_cpu_second
+            out.append(
+                f"gateway CPU per request, {label}: {gateway_build()} {mem_us:.0f} us, the same "
+                f"interpreted {plain_us:.0f} us ({100 * (mem_us / plain_us - 1):+.1f}%)"
+            )
     return out
 
 

@@ -50,6 +50,7 @@ from bench.gateway import (
     Processes,
     gateway_build,
     gateway_process,
+    interpreted_env,
     nginx_argv,
     wait_http,
     wait_redis,
@@ -57,7 +58,6 @@ from bench.gateway import (
 from tests.support.processes import free_port
 
 RESULTS = Path(__file__).parent / "results" / "gateway-instructions.json"
-SOURCES = Path(__file__).resolve().parents[1] / "operator"
 TARGETS = (
     "gateway-interpreted",
     "gateway-memory",
@@ -206,11 +206,8 @@ def count(
 
 
 def env_of(target: str) -> dict[str, str] | None:
-    """The interpreted baseline runs the gateway from the sources, whatever PYTHONPATH holds:
-    the same settings as gateway-memory, without mypyc's compiled modules."""
-    if target != "gateway-interpreted":
-        return None
-    return {**os.environ, "PYTHONPATH": str(SOURCES)}
+    """The interpreted baseline: gateway-memory's settings, run from the sources."""
+    return interpreted_env() if target == "gateway-interpreted" else None
 
 
 def argv_of(target: str, tmp: Path, port: int, stub: int, redis: int) -> list[str]:
