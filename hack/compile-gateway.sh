@@ -27,6 +27,10 @@ hash="$({ files_hash operator setup.py pyproject.toml
   "$python" -c 'import sys, mypy.version; print(sys.version, mypy.version.__version__)'; } |
   short_hash)"
 out="$(cache_root)/compiled/gateway-$hash"
+mkdir -p "$(dirname "$out")"
+# Worktrees share the cache: one build at a time, the others then find it done.
+exec 9>"$(dirname "$out")/.lock"
+flock 9
 if [[ ! -f "$out/.complete" ]]; then
   log "compiling the gateway with mypyc into $out (minutes)"
   work="$(mktemp -d "$(cache_root)/compiled-XXXXXX")"
@@ -38,7 +42,6 @@ if [[ ! -f "$out/.complete" ]]; then
     -w wheel . >&2)
   "$python" -m zipfile -e "$work"/wheel/*.whl "$work/tree"
   rm -rf "$out"
-  mkdir -p "$(dirname "$out")"
   mv "$work/tree" "$out"
   touch "$out/.complete"
   # Older trees of other sources go: each is tens of megabytes.
