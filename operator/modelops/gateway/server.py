@@ -467,9 +467,8 @@ class Gateway:
             return await chain.open(
                 request.method, request.path_qs, headers, body, primary_only=primary_only
             )
-        attempt = forwarded
         ex.forwarded_to = track
-        return attempt
+        return forwarded
 
     async def _serve_marked(
         self, request: Request, ex: Exchange, router: Router
