@@ -21,6 +21,7 @@ program does in user space; bench/gateway.py's CPU time includes the kernel's sh
 Prints a table, writes ``bench/results/gateway-instructions.json``. Numbers only.
   make bench-gateway-instructions                 # installs valgrind (and nginx, redis) if missing
   PYTHONPATH=. .venv/bin/python bench/gateway_instructions.py [--requests 1000] [--only ...]
+      [--keep DIR]                                # keeps the callgrind dumps, to annotate
 """
 
 from __future__ import annotations
@@ -199,6 +200,10 @@ def count(
     dump = ["callgrind_control", "-d", str(proc.pid)]
     subprocess.run(dump, check=True, capture_output=True)  # noqa: S603
     procs.stop(proc)
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        for dump in out.parent.glob(out.name + ".*"):
+            shutil.copy(dump, args.keep / dump.name)
     instructions = total_instructions(out)
     if instructions <= 0:
         raise SystemExit(f"{target}: callgrind counted nothing:\n{log.read_text()[-2000:]}")
@@ -261,6 +266,12 @@ def main() -> int:
         "--connections", type=int, default=8, help="connections, each with one request at a time"
     )
     parser.add_argument("--only", default="", help="comma-separated targets (default: all)")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="copy each target's callgrind dumps here, to read where the instructions go "
+        "(callgrind_annotate --inclusive=yes DIR/callgrind-TARGET.*)",
+    )
     args = parser.parse_args()
     wanted = [t for t in TARGETS if not args.only or t in args.only.split(",")]
     for tool in ("valgrind", "callgrind_control", "nginx", "redis-server", "taskset"):

@@ -38,8 +38,13 @@ class Backend(Protocol):
         window: float,
         failed: ChargeFailed,
         budgets: Sequence[BudgetDemand] = (),
+        tokens: int = 0,
     ) -> None:
         """Add usage that never refuses (an answer's tokens) without waiting for the store.
+
+        Each of ``budgets`` is charged its own charge plus ``tokens``: an answer's token
+        counters come with a charge of 0 (``BudgetPlan.token_counters``), so none is made
+        per answer.
 
         Checks issued later by this process see it; ``failed`` is called, later, if the store
         could not take it (nothing else can be done then: the answer has gone out).
@@ -82,8 +87,11 @@ class MemoryBackend:
         if room is not None:
             outcome = self._windows.acquire(demands, now, window)
             if outcome.allowed:
-                charged = counters.charge_fitting(budgets, *room, wall)
-                return Outcome(True, outcome.verdicts + charged)
+                held, chosen = room  # unpacked here: a starred call is a generic one
+                charged = counters.charge_fitting(budgets, held, chosen, wall)
+                if charged is None:
+                    return outcome
+                return Outcome(True, (*outcome.verdicts, charged))
             return Outcome(False, (*outcome.verdicts, *counters.verdicts(budgets, wall)))
         # A spent budget: the windows are looked at (for the headers) but not charged.
         looked = [Demand(d.key, d.limit, d.need, 0) for d in demands]
@@ -96,9 +104,11 @@ class MemoryBackend:
         window: float,
         failed: ChargeFailed,
         budgets: Sequence[BudgetDemand] = (),
+        tokens: int = 0,
     ) -> None:
         self._windows.charge(demands, self._clock(), window)
-        self._budgets.charge(budgets)
+        if budgets:
+            self._budgets.charge(budgets, tokens)
 
     async def close(self) -> None:
         return None

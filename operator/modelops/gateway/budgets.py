@@ -140,15 +140,17 @@ class BudgetPlan:
                     demands.append(demand)
         return tuple(demands)
 
-    def token_charges(self, client: str, tier: str, tokens: int, now: float) -> list[BudgetDemand]:
-        """An answer's tokens, charged to the period it ended in; they never refuse. The
-        counters are worked out once per client and period, as the admission's are."""
+    def token_counters(self, client: str, tier: str, now: float) -> tuple[BudgetDemand, ...]:
+        """The token counters an answer's tokens are charged to (each with a charge of 0:
+        the caller passes the amount, so no demand is made per answer), in the period it
+        ended in. They never refuse. Worked out once per client and period, as the
+        admission's are."""
         known = self._token_charges.get((client, tier))
         if known is None or now >= known[0]:
             zero = self._charges(client, tier, now)
             until = min((d.ends for d in zero), default=math.inf)
             known = remember(self._token_charges, (client, tier), (until, zero))
-        return [BudgetDemand(d.key, None, 0, tokens, d.ends, d.budget, TOKENS) for d in known[1]]
+        return known[1]
 
     def _charges(self, client: str, tier: str, now: float) -> tuple[BudgetDemand, ...]:
         """The token counters an answer is charged to, each with a charge of 0."""
@@ -193,31 +195,36 @@ class BudgetCounters:
 
     def charge_fitting(
         self, demands: Sequence[BudgetDemand], held: list[int], chosen: int, now: float
-    ) -> tuple[Verdict, ...]:
+    ) -> Verdict | None:
         """Charge demands that all fit (``held`` and ``chosen``: ``room``'s answer); the
-        verdict of the tightest (the only one the headers can report), or none."""
+        verdict of the tightest (the only one the headers can report), or None."""
         used, ends = self._used, self._ends
-        for d, value in zip(demands, held, strict=True):
+        for i in range(len(demands)):  # by index: mypyc compiles this loop, not a zip
+            d = demands[i]
             if d.charge:
-                used[d.key] = value + d.charge
+                used[d.key] = held[i] + d.charge
                 ends[d.key] = d.ends
         if chosen < 0:
-            return ()
+            return None
         d, value = demands[chosen], held[chosen]
         # ``judge``'s verdict for a demand that fits, written out (a call less per request).
         left = d.ends - now
-        return (Verdict(d.key, d.limit, value, 0.0, left if left > 0 else 0.0, d.charge),)
+        return Verdict(d.key, d.limit, value, 0.0, left if left > 0 else 0.0, d.charge)
 
     def verdicts(self, demands: Sequence[BudgetDemand], now: float) -> list[Verdict]:
         """Each counter's verdict when the request is refused (nothing charged)."""
         used = self._used
         return [judge(d, used.get(d.key, 0), now) for d in demands]
 
-    def charge(self, demands: Sequence[BudgetDemand]) -> None:
+    def charge(self, demands: Sequence[BudgetDemand], tokens: int = 0) -> None:
+        """Add each demand's charge plus ``tokens`` (an answer's, charged to its token
+        counters)."""
+        used, ends = self._used, self._ends
         for d in demands:
-            if d.charge:
-                self._used[d.key] = self._used.get(d.key, 0) + d.charge
-                self._ends[d.key] = d.ends
+            amount = d.charge + tokens
+            if amount:
+                used[d.key] = used.get(d.key, 0) + amount
+                ends[d.key] = d.ends
 
     def sweep(self, now: float) -> int:
         """Forget counters of periods that have ended; returns how many remain."""

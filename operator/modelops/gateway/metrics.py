@@ -171,15 +171,19 @@ class Metrics:
             known[0].set(value)
             self._breakers[upstream] = (known[0], value)
 
-    def budgets_charged(self, budgets: Iterable["BudgetDemand"], tier: str) -> None:
-        """Count what ``budgets`` were charged (each its ``charge``): one call for all of a
-        request's budgets, as it runs per request."""
+    def budgets_charged(
+        self, budgets: Iterable["BudgetDemand"], tier: str, tokens: int = 0
+    ) -> None:
+        """Count what ``budgets`` were charged (each its ``charge``, plus ``tokens``: see
+        ``Backend.charge``): one call for all of a request's budgets, as it runs per
+        request."""
         known = self._budgets
         for budget in budgets:
-            if not budget.charge:
+            amount = budget.charge + tokens
+            if not amount:
                 continue
             series = known.get((budget.budget, tier, budget.unit))
             if series is None:
                 series = self.budget_used.series(budget.budget, tier, budget.unit, self.track)
                 known[budget.budget, tier, budget.unit] = series
-            series.value += budget.charge  # ``inc`` written out: no call per budget
+            series.value += amount  # ``inc`` written out: no call per budget

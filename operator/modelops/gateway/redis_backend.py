@@ -86,10 +86,12 @@ class RedisBackend:
         window: float,
         failed: ChargeFailed,
         budgets: Sequence[BudgetDemand] = (),
+        tokens: int = 0,
+        *,
         now: float | None = None,
     ) -> None:
         if demands or budgets:
-            self._batcher.post(Operation(demands, window, now, False, budgets), failed)
+            self._batcher.post(Operation(demands, window, now, False, budgets, tokens), failed)
 
     async def close(self) -> None:
         await self._batcher.close()

@@ -183,6 +183,7 @@ class Operation(NamedTuple):  # a tuple: made once or twice per request, so chea
     now: float | None = None
     answered: bool = True  # False: charge only (no limit is checked, nothing comes back)
     budgets: Sequence[BudgetDemand] = ()
+    tokens: int = 0  # added to each budget's charge (``Backend.charge``)
 
 
 def encode(ops: Sequence[Operation]) -> tuple[list[str], str]:
@@ -201,7 +202,8 @@ def encode(ops: Sequence[Operation]) -> tuple[list[str], str]:
             keys.append(key)
             # The counter outlives its period by a grace (see EXPIRY_GRACE).
             expires = int(ends + EXPIRY_GRACE)
-            words.append(f"{-1 if limit is None else limit} {need} {charge} {expires}")
+            amount = charge + op.tokens
+            words.append(f"{-1 if limit is None else limit} {need} {amount} {expires}")
     return keys, " ".join(words)
 
 

@@ -648,16 +648,17 @@ class Gateway:
         wait a round trip, and a failure can only be counted anyway."""
         if not ex.tokens:
             return
-        charges = policy.token_charges(who, ex.tokens)
+        tokens = ex.tokens
+        charges = policy.token_charges(who, tokens)
         plan = policy.budgets
-        spent = []
+        counters: tuple[BudgetDemand, ...] = ()
         if plan is not None:
-            spent = plan.token_charges(who.client_digest, who.tier, ex.tokens, time.time())
-        if spent:
-            self.metrics.budgets_charged(spent, ex.tier)
-        if charges or spent:
+            counters = plan.token_counters(who.client_digest, who.tier, time.time())
+        if counters:
+            self.metrics.budgets_charged(counters, ex.tier, tokens)
+        if charges or counters:
             failed = functools.partial(self._store_failed, policy.spec.failure_mode)
-            self.backend(policy).charge(charges, policy.window, failed, spent)
+            self.backend(policy).charge(charges, policy.window, failed, counters, tokens)
 
 
 class Serving:

@@ -50,6 +50,14 @@ def test_budget_keys_follow_the_window_keys_with_their_expiry() -> None:
     assert numbers == f"1 1 60.0 - 1 5 1 1 3 1 1 {int(1000 + EXPIRY_GRACE)}"
 
 
+def test_an_answer_s_tokens_are_added_to_each_token_counter_s_charge() -> None:
+    counter = BudgetDemand("bg:daily:tk:2026-12-01:c", None, 0, 0, 1000.0, "daily", "tokens")
+    charge = Operation([], 60.0, now=1.0, answered=False, budgets=[counter], tokens=42)
+    keys, numbers = encode([charge])
+    assert keys == ["bg:daily:tk:2026-12-01:c"]
+    assert numbers == f"0 0 60.0 1.0 1 -1 0 42 {int(1000 + EXPIRY_GRACE)}"
+
+
 def test_a_spent_budget_refuses_until_its_period_ends() -> None:
     (allowed,) = decode([WITH_BUDGET], [1, 2, b"0", b"1.5", 2, 0], 400.0)
     (refused,) = decode([WITH_BUDGET], [0, 2, b"0", b"1.5", 3, 1], 400.0)
