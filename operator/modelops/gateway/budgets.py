@@ -80,7 +80,8 @@ def tightest(demands: Sequence[BudgetDemand], used: Sequence[int]) -> int | None
     budget for the headers, so an admitted request carries only that one's verdict: one to
     build and for ``binding`` to scan rather than one per budget, on every budgeted request."""
     chosen, least = None, math.inf
-    for i, (d, value) in enumerate(zip(demands, used, strict=True)):
+    for i in range(len(demands)):  # by index: mypyc compiles this loop, not a zip
+        d, value = demands[i], used[i]
         limit = d.limit
         if limit is not None:
             left = limit - value - d.charge

@@ -138,6 +138,10 @@ class _Connection(asyncio.Protocol):
         self.busy = False  # holds one of the pool's slots
         self.lost = False
         self.idle_since = 0.0
+        # The alarm (``Link.alarm``): one timer for the answers the connection carries, set
+        # again only when it must ring earlier, or has rung.
+        self._alarm: asyncio.TimerHandle | None = None
+        self._alarm_at = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -153,8 +157,24 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         self.pool.connections.discard(self)
+        if self._alarm is not None:
+            self._alarm.cancel()  # nothing left to time: let the connection go now
+            self._alarm = None
         if self.answer is not None:
             self.answer.lost()
+
+    def alarm(self, at: float) -> None:
+        if self._alarm is not None:
+            if self._alarm_at <= at:
+                return  # it rings first; the answer asks again then
+            self._alarm.cancel()
+        self._alarm_at = at
+        self._alarm = asyncio.get_running_loop().call_at(at, self._alarm_rang)
+
+    def _alarm_rang(self) -> None:
+        self._alarm = None
+        if self.answer is not None:
+            self.answer.alarm_rang()
 
     def usable(self, now: float) -> bool:
         return (

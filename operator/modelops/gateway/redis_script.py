@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from modelops.gateway.budgets import EXPIRY_GRACE, BudgetDemand, judge, tightest
+from modelops.gateway.caches import remember
 from modelops.gateway.limiter import Demand, Outcome, Verdict
 
 ACQUIRE_LUA = """
@@ -198,13 +199,36 @@ def encode(ops: Sequence[Operation]) -> tuple[list[str], str]:
         for d in op.demands:
             keys.append(d.key)
             words.append(f"{-1 if d.limit is None else d.limit} {d.need} {d.charge}")
-        for key, limit, need, charge, ends, _, _ in op.budgets:
-            keys.append(key)
-            # The counter outlives its period by a grace (see EXPIRY_GRACE).
-            expires = int(ends + EXPIRY_GRACE)
-            amount = charge + op.tokens
-            words.append(f"{-1 if limit is None else limit} {need} {amount} {expires}")
+        if op.budgets:
+            budget_keys, parts = _rendered(op.budgets)
+            keys += budget_keys
+            tokens = op.tokens
+            for head, charge, tail in parts:
+                words.append(f"{head}{charge + tokens}{tail}")
     return keys, " ".join(words)
+
+
+# A request's budgets come as a tuple that ``BudgetPlan`` hands out again and again (a
+# client's, until its period ends): their keys and numbers are rendered once per tuple, not
+# per request (formatting them was most of what budgets added to a Redis-limited request).
+# Keyed by the tuple's id, which the entry holds, so the id is not reused while cached.
+_RENDERED: dict[int, tuple[Sequence[BudgetDemand], list[str], list[tuple[str, int, str]]]] = {}
+
+
+def _rendered(budgets: Sequence[BudgetDemand]) -> tuple[list[str], list[tuple[str, int, str]]]:
+    """The budgets' keys, and per budget the words before and after its charge."""
+    known = _RENDERED.get(id(budgets))
+    if known is not None and known[0] is budgets:
+        return known[1], known[2]
+    keys, parts = [], []
+    for key, limit, need, charge, ends, _, _ in budgets:
+        keys.append(key)
+        # The counter outlives its period by a grace (see EXPIRY_GRACE).
+        expires = int(ends + EXPIRY_GRACE)
+        parts.append((f"{-1 if limit is None else limit} {need} ", charge, f" {expires}"))
+    if isinstance(budgets, tuple):  # a list could change under the cache
+        remember(_RENDERED, id(budgets), (budgets, keys, parts))
+    return keys, parts
 
 
 def decode(ops: Sequence[Operation], reply: Sequence[Any], wall: float) -> list[Outcome]:

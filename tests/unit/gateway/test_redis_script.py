@@ -58,6 +58,23 @@ def test_an_answer_s_tokens_are_added_to_each_token_counter_s_charge() -> None:
     assert numbers == f"0 0 60.0 1.0 1 -1 0 42 {int(1000 + EXPIRY_GRACE)}"
 
 
+def test_a_budget_tuple_rendered_once_encodes_each_operation_s_own_tokens() -> None:
+    counters = (
+        BudgetDemand("bg:d:tk:2026-12-01:c", None, 0, 0, 1000.0, "d", "tokens"),
+        BudgetDemand("bg:m:tk:2026-12:*", None, 0, 0, 2000.0, "m", "tokens"),
+    )
+    ops = [Operation([], 60.0, answered=False, budgets=counters, tokens=n) for n in (5, 9)]
+    first, second = (encode([op]) for op in ops)
+    grace = int(EXPIRY_GRACE)
+    assert first[1] == f"0 0 60.0 - 2 -1 0 5 {1000 + grace} -1 0 5 {2000 + grace}"
+    assert second[1] == f"0 0 60.0 - 2 -1 0 9 {1000 + grace} -1 0 9 {2000 + grace}"
+    assert first[0] == second[0] == ["bg:d:tk:2026-12-01:c", "bg:m:tk:2026-12:*"]
+    listed = [BudgetDemand("bg:x", 3, 1, 1, 10.0, "x", "requests")]
+    assert encode([Operation([], 60.0, budgets=listed)])[1].endswith(f" 3 1 1 {10 + grace}")
+    listed[0] = listed[0]._replace(limit=4)  # a list may change: never served from a cache
+    assert encode([Operation([], 60.0, budgets=listed)])[1].endswith(f" 4 1 1 {10 + grace}")
+
+
 def test_a_spent_budget_refuses_until_its_period_ends() -> None:
     (allowed,) = decode([WITH_BUDGET], [1, 2, b"0", b"1.5", 2, 0], 400.0)
     (refused,) = decode([WITH_BUDGET], [0, 2, b"0", b"1.5", 3, 1], 400.0)
