@@ -89,6 +89,9 @@ bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx, the gate
 bench-gateway-instructions: venv bench-deps ## Instructions per request (callgrind) through the gateway's targets and nginx: steal-proof ratios for issues 16 and 19 (~3 min)
 	tree="$$(hack/compile-gateway.sh)" && PYTHONPATH="$$tree:." $(BIN)/python bench/gateway_instructions.py $(BENCH_ARGS)
 
+bench-gateway-paired: venv bench-deps ## Added p99 of keys, budgets and forwarding against the same gateway without them, in alternating rounds: the p99 goals of issues 15 and 16 on a VM with steal (~6 min; BENCH_ARGS="--rounds 4")
+	tree="$$(hack/compile-gateway.sh)" && PYTHONPATH="$$tree:." $(BIN)/python bench/gateway_paired.py $(BENCH_ARGS)
+
 bench-gateway-streaming: venv ## 1,000 SSE streams (200 chunks at 20/s) through one gateway core vs direct: TTFT, gaps, KB per stream (~1 min; BENCH_ARGS="--streams 200" is lighter)
 	tree="$$(hack/compile-gateway.sh)" && PYTHONPATH="$$tree:." $(BIN)/python bench/gateway.py --only gateway-streaming $(BENCH_ARGS)
 
@@ -131,4 +134,4 @@ kind-install: ## (needs Docker) build the image, load it into the kind cluster, 
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries images chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-gateway-instructions bench-gateway-streaming bench-artifacts bench-replica-start bench-baseline bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-e2e test-faults demo kind-up kind-install kind-down
+.PHONY: help venv binaries images chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-gateway-instructions bench-gateway-paired bench-gateway-streaming bench-artifacts bench-replica-start bench-baseline bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-e2e test-faults demo kind-up kind-install kind-down

@@ -798,9 +798,9 @@ def run_streaming(s: Settings, procs: Processes, tmp: Path) -> list[streaming.St
     return runs
 
 
-def run(s: Settings, procs: Processes, tmp: Path) -> list[Result]:
-    if not s.wants_requests:
-        return []
+def start_backends(s: Settings, procs: Processes, tmp: Path) -> tuple[int, int]:
+    """The upstream stub and a redis-server on the load core (and wrk's script in ``tmp``):
+    their ports."""
     (tmp / "bench.lua").write_text(WRK_LUA)
     stub_port = free_port()
     if s.stub == "nginx":
@@ -822,7 +822,13 @@ def run(s: Settings, procs: Processes, tmp: Path) -> list[Result]:
         redis_log,
     )
     wait_redis(redis_port, redis, redis_log)
+    return stub_port, redis_port
 
+
+def run(s: Settings, procs: Processes, tmp: Path) -> list[Result]:
+    if not s.wants_requests:
+        return []
+    stub_port, redis_port = start_backends(s, procs, tmp)
     results = measure(procs, s, tmp, "direct", argv=None, port=stub_port)
     if s.wants("gateway-memory"):
         port = free_port()
@@ -858,10 +864,23 @@ def run(s: Settings, procs: Processes, tmp: Path) -> list[Result]:
 def measure_routed(
     procs: Processes, s: Settings, tmp: Path, stub_port: int, *, name: str, table: str
 ) -> list[Result]:
-    """A gateway with gateway routing (``table``: its split, with ``{canary}`` for the canary's
-    URL) in front of the stub, beside a second gateway, the canary's, in front of the same
-    stub, which answers marked requests itself. The canary's gateway runs on the load
-    generator's core (there are only two)."""
+    """A gateway with gateway routing in front of the stub, beside the canary's gateway
+    (``routed_gateway``)."""
+    port = free_port()
+    argv, canary = routed_gateway(procs, s, tmp, stub_port, name=name, table=table, port=port)
+    try:
+        return measure(procs, s, tmp, name, argv=argv, port=port)
+    finally:
+        procs.stop(canary)
+
+
+def routed_gateway(
+    procs: Processes, s: Settings, tmp: Path, stub_port: int, *, name: str, table: str, port: int
+) -> tuple[list[str], subprocess.Popen[bytes]]:
+    """Start the canary's gateway in front of the stub (it answers marked requests itself);
+    return the argv of a gateway on ``port`` with gateway routing (``table``: its split, with
+    ``{canary}`` for the canary's URL), and the canary's process. The canary's gateway runs
+    on the load generator's core (there are only two)."""
     key = tmp / "forward.key"
     key.write_text("k" * 64)
     canary_port = free_port()
@@ -873,14 +892,13 @@ def measure_routed(
     canary = procs.start(canary_argv, s.load_core, log)
     try:
         wait_http(f"http://127.0.0.1:{canary_port}/readyz", canary, log)
-        split = tmp / f"{name}-routing.yaml"
-        split.write_text(table.format(canary=f"http://127.0.0.1:{canary_port}"))
-        port = free_port()
-        argv = gateway_process(tmp, name, port, stub_port, None)
-        argv += ["--routing", str(split), "--forward-key", str(key)]
-        return measure(procs, s, tmp, name, argv=argv, port=port)
-    finally:
+    except BaseException:
         procs.stop(canary)
+        raise
+    split = tmp / f"{name}-routing.yaml"
+    split.write_text(table.format(canary=f"http://127.0.0.1:{canary_port}"))
+    argv = gateway_process(tmp, name, port, stub_port, None)
+    return [*argv, "--routing", str(split), "--forward-key", str(key)], canary
 
 
 # ``gateway-forwarded``: every request forwarded (canary weight 100), marked, answered by the
@@ -1207,6 +1225,19 @@ def streaming_json(run: streaming.StreamRun) -> dict[str, object]:
     }
 
 
+def write_results(out: Path, started: float, cores: int, **parts: object) -> None:
+    """``out`` as JSON: when, on what machine and which gateway build, then ``parts``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    header = {
+        "started": started,
+        "machine": {"cores": cores, "python": platform.python_version()},
+        "gateway": gateway_build(),
+    }
+    # default=sorted: settings.only, a frozenset, is written as a sorted list.
+    out.write_text(json.dumps(header | parts, indent=2, default=sorted) + "\n")
+    print(f"\nwrote {out}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="about a minute in all")
@@ -1282,23 +1313,14 @@ def main() -> int:
     ):
         if lines:
             print("\n".join(lines))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(
-            {
-                "started": started,
-                "machine": {"cores": cores, "python": platform.python_version()},
-                "gateway": gateway_build(),
-                "settings": asdict(s),
-                "results": [{**asdict(r), "shape": r.label} for r in results],
-                "streaming": [streaming_json(r) for r in streamed],
-            },
-            indent=2,
-            default=sorted,  # settings.only, a frozenset: written as a sorted list
-        )
-        + "\n"
+    write_results(
+        args.out,
+        started,
+        cores,
+        settings=asdict(s),
+        results=[{**asdict(r), "shape": r.label} for r in results],
+        streaming=[streaming_json(r) for r in streamed],
     )
-    print(f"\nwrote {args.out}")
     return 0
 
 
