@@ -12,7 +12,9 @@ and their open-loop phases (bench/gateway.py's: a fixed rate, latency from the i
 time) alternate in rounds, A B then B A, so slow drift falls on both alike. Each round gives a
 difference, target p99 minus baseline p99; the report is their median, their range, and how
 many rounds met the goal. A round whose two phases saw very different steal is still counted:
-the median is what absorbs it, and the steal of each phase is printed.
+the median is what absorbs it, and the steal of each phase is printed. A control pair, the
+same gateway twice (``gateway-memory-twin``), shows the measure's own noise on the machine:
+a goal's verdict is only as good as the control's spread is narrow.
 
   make bench-gateway-paired                      # 8 rounds of 4 s phases per pair (~6 min)
   PYTHONPATH=<compiled tree>:. .venv/bin/python bench/gateway_paired.py [--rounds 8]
@@ -24,6 +26,7 @@ Prints a table, writes ``bench/results/gateway-paired.json``. Numbers only.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import statistics
@@ -56,12 +59,16 @@ from bench.gateway import (
 )
 from tests.support.processes import free_port
 
+CONTROL = "gateway-memory-twin"
 # target: (its baseline, the goal for target p99 - baseline p99 in ms, the words)
 PAIRS = {
     "gateway-keys": ("gateway-memory", GOAL_KEYS_ADDED_P99_MS, "API keys checked"),
     "gateway-memory-budgets": ("gateway-memory", GOAL_BUDGET_ADDED_P99_MS, "budgets, memory"),
     "gateway-redis-budgets": ("gateway-redis", GOAL_BUDGET_ADDED_P99_MS, "budgets, Redis"),
     "gateway-forwarded": ("gateway-memory", GOAL_FORWARD_P99_MS, "forwarded to the canary"),
+    # The control: the same gateway twice. Its spread is the measure's own noise on this
+    # machine, which a goal's verdict must be read against.
+    CONTROL: ("gateway-memory", math.inf, "control: the same gateway twice"),
 }
 
 
@@ -154,6 +161,10 @@ def run_pair(
     return pair
 
 
+def verdict(pair: Pair) -> str:
+    return "-" if pair.target == CONTROL else "met" if pair.met else "not met"
+
+
 def report(pairs: list[Pair], s: Settings) -> list[str]:
     lines = [
         f"{'target':<24} {'against':<16} {'rounds':>6} {'median +p99':>12} {'range':>18} "
@@ -165,7 +176,7 @@ def report(pairs: list[Pair], s: Settings) -> list[str]:
         lines.append(
             f"{p.target:<24} {p.baseline:<16} {len(added):>6} {p.median_ms:>+10.2f}ms "
             f"{min(added):>+8.2f}..{max(added):+.2f}ms {met:>3}/{len(added):<2}"
-            f"{p.goal_ms:>+7.1f}ms  {'met' if p.met else 'not met'} ({PAIRS[p.target][2]})"
+            f"{p.goal_ms:>+7.1f}ms  {verdict(p)} ({PAIRS[p.target][2]})"
         )
     lines.append(
         f"each round: both open loops at {s.rate:g} req/s for {s.open_seconds:g} s, A B then "

@@ -3,7 +3,7 @@ target compared with each other only (issues 15 and 16's p99 goals)."""
 
 import pytest
 from bench.gateway import Settings
-from bench.gateway_paired import Pair, Phase, report
+from bench.gateway_paired import CONTROL, Pair, Phase, report
 
 
 def _round(baseline_p99: float, target_p99: float, steal: float = 0.0) -> tuple[Phase, Phase]:
@@ -31,3 +31,11 @@ def test_a_cost_in_most_rounds_is_not_met_and_the_report_says_how_many_met() -> 
     assert "+1.00ms" in line
     assert "1/3" in line
     assert "not met" in line
+
+
+def test_the_control_pair_has_no_verdict() -> None:
+    pair = Pair(CONTROL, "gateway-memory", float("inf"))
+    pair.rounds = [_round(2.0, 3.0), _round(2.0, 1.0)]
+    settings = Settings(4.0, 4.0, 1.0, 32, 1000.0, pin=True, stub="nginx")
+    line = next(line for line in report([pair], settings) if line.startswith(CONTROL))
+    assert "  - (control" in line
