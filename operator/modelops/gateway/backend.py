@@ -42,9 +42,9 @@ class Backend(Protocol):
     ) -> None:
         """Add usage that never refuses (an answer's tokens) without waiting for the store.
 
-        Each of ``budgets`` is charged its own charge plus ``tokens``: an answer's token
-        counters come with a charge of 0 (``BudgetPlan.token_counters``), so none is made
-        per answer.
+        Each of ``demands`` and ``budgets`` is charged its own charge plus ``tokens``: an
+        answer's token counters come with a charge of 0 (``Policy.token_counters``,
+        ``BudgetPlan.token_counters``), so none is made per answer.
 
         Checks issued later by this process see it; ``failed`` is called, later, if the store
         could not take it (nothing else can be done then: the answer has gone out).
@@ -106,7 +106,7 @@ class MemoryBackend:
         budgets: Sequence[BudgetDemand] = (),
         tokens: int = 0,
     ) -> None:
-        self._windows.charge(demands, self._clock(), window)
+        self._windows.charge(demands, self._clock(), window, tokens)
         if budgets:
             self._budgets.charge(budgets, tokens)
 

@@ -201,19 +201,21 @@ class SlidingWindows:
                 counters[demand.key].add(index, demand.charge)
         return Outcome(True, tuple(verdicts))
 
-    def charge(self, demands: Sequence[Demand], now: float, window: float) -> None:
-        """Add usage that never refuses (an answer's tokens): no check, no verdict, as the
-        Redis script's charge-only operation. Buckets that left the window stay until the
-        next check of the counter drops them (every check does, before it counts)."""
+    def charge(self, demands: Sequence[Demand], now: float, window: float, tokens: int = 0) -> None:
+        """Add usage that never refuses (an answer's tokens: each demand's charge plus
+        ``tokens``): no check, no verdict, as the Redis script's charge-only operation.
+        Buckets that left the window stay until the next check of the counter drops them
+        (every check does, before it counts)."""
         counters = self._counters
         index = math.floor(now / bucket_width(window))
         for demand in demands:
-            if demand.charge:
+            amount = demand.charge + tokens
+            if amount:
                 counter = counters.get(demand.key)
                 if counter is None:
                     counter = counters[demand.key] = Counter(window)
                 counter.window = window
-                counter.add(index, demand.charge)
+                counter.add(index, amount)
 
     def sweep(self, now: float) -> int:
         """Forget counters whose usage has left their window; returns how many remain."""

@@ -63,7 +63,7 @@ class Policy:
     _admissions: dict[Identity, tuple[Demand, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _token_keys: dict[Identity, tuple[str, ...]] = field(
+    _token_keys: dict[Identity, tuple[Demand, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -156,20 +156,22 @@ class Policy:
                 demands.append(Demand(self._key(kind, scope), limit, 1, charge))
         return tuple(demands)
 
-    def token_charges(self, who: Identity, tokens: int) -> list[Demand]:
-        """Demands that charge a response's tokens; they never refuse."""
-        keys = self._token_keys.get(who)
-        if keys is None:
-            keys = remember(self._token_keys, who, self._charged_keys(who))
-        return [Demand(key, None, 0, tokens) for key in keys]
+    def token_counters(self, who: Identity) -> tuple[Demand, ...]:
+        """The windows a response's tokens are charged to, each with a charge of 0: the
+        caller passes the amount beside them (``Backend.charge``), so none is made per
+        answer. They never refuse."""
+        known = self._token_keys.get(who)
+        if known is None:
+            known = remember(self._token_keys, who, self._token_counters(who))
+        return known
 
-    def _charged_keys(self, who: Identity) -> tuple[str, ...]:
+    def _token_counters(self, who: Identity) -> tuple[Demand, ...]:
         keys = []
         if who.tokens_per_minute is not None:
             keys.append(self._key("tk", who.client_digest))
         if self.spec.global_tokens_per_minute is not None:
             keys.append(self._key("tk", "*"))
-        return tuple(keys)
+        return tuple(Demand(key, None, 0, 0) for key in keys)
 
 
 def limit_name(key: str) -> str:

@@ -184,7 +184,7 @@ class Operation(NamedTuple):  # a tuple: made once or twice per request, so chea
     now: float | None = None
     answered: bool = True  # False: charge only (no limit is checked, nothing comes back)
     budgets: Sequence[BudgetDemand] = ()
-    tokens: int = 0  # added to each budget's charge (``Backend.charge``)
+    tokens: int = 0  # added to each demand's and budget's charge (``Backend.charge``)
 
 
 def encode(ops: Sequence[Operation]) -> tuple[list[str], str]:
@@ -196,13 +196,13 @@ def encode(ops: Sequence[Operation]) -> tuple[list[str], str]:
         words.append(
             f"{1 if op.answered else 0} {len(op.demands)} {op.window!r} {now} {len(op.budgets)}"
         )
+        tokens = op.tokens
         for d in op.demands:
             keys.append(d.key)
-            words.append(f"{-1 if d.limit is None else d.limit} {d.need} {d.charge}")
+            words.append(f"{-1 if d.limit is None else d.limit} {d.need} {d.charge + tokens}")
         if op.budgets:
             budget_keys, parts = _rendered(op.budgets)
             keys += budget_keys
-            tokens = op.tokens
             for head, charge, tail in parts:
                 words.append(f"{head}{charge + tokens}{tail}")
     return keys, " ".join(words)

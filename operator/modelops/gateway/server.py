@@ -649,7 +649,7 @@ class Gateway:
         if not ex.tokens:
             return
         tokens = ex.tokens
-        charges = policy.token_charges(who, tokens)
+        charges = policy.token_counters(who)
         plan = policy.budgets
         counters: tuple[BudgetDemand, ...] = ()
         if plan is not None:

@@ -196,9 +196,10 @@ def test_charging_alone_leaves_every_later_check_as_a_full_acquire_would(
         now_ms += gap
         now = now_ms / 1000
         if charging:
-            tokens = [Demand("tk", None, 0, amount)]
-            quick.charge(tokens, now, WINDOW)
-            full.acquire(tokens, now, WINDOW)
+            # As the gateway charges an answer: the counter with a charge of 0, the tokens
+            # beside it; the same charge as a full acquire of a demand that charges them.
+            quick.charge([Demand("tk", None, 0, 0)], now, WINDOW, amount)
+            full.acquire([Demand("tk", None, 0, amount)], now, WINDOW)
         else:
             check = [Demand("tk", 20, 1, 0), Demand("rq", 5, 1, 1)]
             assert quick.acquire(check, now, WINDOW) == full.acquire(check, now, WINDOW)

@@ -16,6 +16,13 @@ def test_keys_in_order_and_numbers_in_one_string() -> None:
     assert numbers == "1 2 60.0 - 0 5 1 1 -1 1 0 0 1 60.0 12.5 0 -1 0 7"
 
 
+def test_an_answer_s_tokens_are_added_to_each_window_counter_s_charge() -> None:
+    counters = [Demand("tk:c", None, 0, 0), Demand("tk:*", None, 0, 0)]
+    keys, numbers = encode([Operation(counters, 60.0, now=3.0, answered=False, tokens=11)])
+    assert keys == ["tk:c", "tk:*"]
+    assert numbers == "0 2 60.0 3.0 0 -1 0 11 -1 0 11"
+
+
 def test_only_checks_are_answered() -> None:
     outcomes = decode(
         [CHECK, CHARGE, CHECK],
