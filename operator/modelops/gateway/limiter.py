@@ -93,6 +93,29 @@ class Outcome(NamedTuple):
         return refusing if refusing is not None else tightest
 
 
+# Verdicts and outcomes are made several times per request. A NamedTuple's constructor runs a
+# ``__new__`` written in Python, a frame even where mypyc compiles the caller; these make the
+# same tuples as that ``__new__`` (and ``_make``) do, with ``tuple.__new__`` and no frame.
+_tuple_new = tuple.__new__
+
+
+def new_verdict(  # noqa: PLR0917 - Verdict's own fields, in its order
+    key: str,
+    limit: int | None,
+    used: int,
+    retry_after: float,
+    reset_after: float,
+    charged: int = 0,
+) -> Verdict:
+    """``Verdict(...)``, made without its Python-level ``__new__``."""
+    return _tuple_new(Verdict, (key, limit, used, retry_after, reset_after, charged))
+
+
+def new_outcome(allowed: bool, verdicts: tuple[Verdict, ...]) -> Outcome:
+    """``Outcome(...)``, made without its Python-level ``__new__``."""
+    return _tuple_new(Outcome, (allowed, verdicts))
+
+
 def bucket_width(window: float) -> float:
     return window / BUCKETS
 
@@ -151,13 +174,13 @@ def judge(demand: Demand, counter: Counter, now: float, window: float) -> Verdic
     # Only the newest bucket matters for the reset; the order only when refusing.
     reset_after = max(0.0, (counter.newest + 1) * width + window - now) if counter.buckets else 0.0
     if demand_limit is None:
-        return Verdict(key, None, used, 0.0, reset_after, demand.charge)
+        return new_verdict(key, None, used, 0.0, reset_after, demand.charge)
     excess = used + need - demand_limit
     if excess <= 0:
-        return Verdict(key, demand_limit, used, 0.0, reset_after, demand.charge)
+        return new_verdict(key, demand_limit, used, 0.0, reset_after, demand.charge)
     if need > demand_limit:
         # Never fits: say "a whole window" rather than promise a time that will not help.
-        return Verdict(key, demand_limit, used, window, reset_after)
+        return new_verdict(key, demand_limit, used, window, reset_after)
     retry_after = window
     buckets = counter.buckets
     for index in sorted(buckets):
@@ -166,7 +189,7 @@ def judge(demand: Demand, counter: Counter, now: float, window: float) -> Verdic
             # Bucket ``index`` stops being counted once now - window >= (index + 1) * width.
             retry_after = max((index + 1) * width + window - now, width / 1000)
             break
-    return Verdict(key, demand_limit, used, retry_after, reset_after)
+    return new_verdict(key, demand_limit, used, retry_after, reset_after)
 
 
 class SlidingWindows:
@@ -194,12 +217,12 @@ class SlidingWindows:
             verdicts.append(verdict)
         if not allowed:
             uncharged = tuple(v._replace(charged=0) if v.charged else v for v in verdicts)
-            return Outcome(False, uncharged)
+            return new_outcome(False, uncharged)
         index = math.floor(now / bucket_width(window))
         for demand in demands:
             if demand.charge:
                 counters[demand.key].add(index, demand.charge)
-        return Outcome(True, tuple(verdicts))
+        return new_outcome(True, tuple(verdicts))
 
     def charge(self, demands: Sequence[Demand], now: float, window: float, tokens: int = 0) -> None:
         """Add usage that never refuses (an answer's tokens: each demand's charge plus

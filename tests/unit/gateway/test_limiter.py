@@ -3,7 +3,15 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modelops.gateway.limiter import BUCKETS, Demand, Outcome, SlidingWindows, Verdict
+from modelops.gateway.limiter import (
+    BUCKETS,
+    Demand,
+    Outcome,
+    SlidingWindows,
+    Verdict,
+    new_outcome,
+    new_verdict,
+)
 
 WINDOW = 60.0
 
@@ -203,3 +211,14 @@ def test_charging_alone_leaves_every_later_check_as_a_full_acquire_would(
         else:
             check = [Demand("tk", 20, 1, 0), Demand("rq", 5, 1, 1)]
             assert quick.acquire(check, now, WINDOW) == full.acquire(check, now, WINDOW)
+
+
+def test_verdicts_and_outcomes_made_without_their_python_new_are_the_same_tuples() -> None:
+    made = new_verdict("rq:c", 5, 2, 0.0, 30.0, 1)
+    assert type(made) is Verdict
+    assert made == Verdict("rq:c", 5, 2, 0.0, 30.0, 1)
+    assert made.remaining == 2 and made.fits
+    assert new_verdict("tk:c", None, 0, 1.0, 2.0) == Verdict("tk:c", None, 0, 1.0, 2.0)
+    outcome = new_outcome(True, (made,))
+    assert type(outcome) is Outcome
+    assert outcome == Outcome(True, (made,)) and outcome.binding() is made
