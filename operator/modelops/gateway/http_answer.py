@@ -19,6 +19,8 @@ from typing import Protocol
 import httptools
 from multidict import CIMultiDict
 
+from modelops.gateway.http_text import header_text
+
 # Unread bytes of one answer past which its socket is no longer read, until the reader caught up.
 HIGH_WATER = 64 * 1024
 # Answers without a body whatever their headers say (RFC 9110 sections 15.3.5 and 15.4.5).
@@ -157,10 +159,7 @@ class Answer:
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._complete:
             return
-        # As aiohttp decodes them: bytes that are not UTF-8 pass through unchanged.
-        self._raw.append(
-            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-        )
+        self._raw.append((header_text(name), header_text(value)))  # as aiohttp decodes them
 
     def on_headers_complete(self) -> None:
         if self._complete:

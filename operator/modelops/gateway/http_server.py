@@ -26,6 +26,7 @@ import httptools
 from multidict import CIMultiDict
 
 from modelops.gateway.http_exchange import Request, Response, StreamResponse
+from modelops.gateway.http_text import header_text
 
 Handler = Callable[[Request], Awaitable[Response | StreamResponse]]
 
@@ -121,10 +122,7 @@ class _Connection(asyncio.Protocol):
         self._url.append(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # As aiohttp decodes them: bytes that are not UTF-8 pass through unchanged.
-        self._headers.append(
-            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-        )
+        self._headers.append((header_text(name), header_text(value)))  # as aiohttp decodes them
 
     def on_headers_complete(self) -> None:
         self._waiting_since = None
@@ -134,7 +132,7 @@ class _Connection(asyncio.Protocol):
         request = Request(
             self,
             parser.get_method().decode("ascii"),
-            b"".join(self._url).decode("utf-8", "surrogateescape"),
+            header_text(b"".join(self._url)),
             CIMultiDict(self._headers),
             parser.get_http_version(),
             parser.should_keep_alive(),
