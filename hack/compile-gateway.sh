@@ -44,7 +44,15 @@ if [[ ! -f "$out/.complete" ]]; then
   rm -rf "$out"
   mv "$work/tree" "$out"
   touch "$out/.complete"
-  # Older trees of other sources go: each is tens of megabytes.
-  ls -1dt "$(cache_root)"/compiled/gateway-* | tail -n +5 | xargs -r rm -rf
 fi
+# Its time of last use: a tree is in use for as long as the run that asked for it (make test,
+# up to an hour and a half), while other worktrees may compile others meanwhile.
+touch "$out"
+# Trees of other sources go once they are neither among the four last used nor used in the
+# last six hours (each is tens of megabytes). Pruning by count alone removed a tree under a
+# running `make test` while other builds came and went (its imports then failed).
+ls -1dt "$(cache_root)"/compiled/gateway-* | tail -n +5 |
+  while read -r old; do
+    if [[ -n "$(find "$old" -maxdepth 0 -mmin +360)" ]]; then rm -rf "$old"; fi
+  done
 echo "$out"
