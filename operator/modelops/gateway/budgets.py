@@ -107,7 +107,9 @@ class BudgetPlan:
         # A client's admission demands stay the same until the first of their periods ends:
         # per request a dict look-up (bounded like the policy's caches).
         self._admissions: dict[tuple[str, str], tuple[float, tuple[BudgetDemand, ...]]] = {}
-        self._token_charges: dict[tuple[str, str], tuple[float, tuple[BudgetDemand, ...]]] = {}
+        self._known_token_counters: dict[
+            tuple[str, str], tuple[float, tuple[BudgetDemand, ...]]
+        ] = {}
 
     def _current(self, compiled: _Compiled, now: float) -> Period:
         if now >= compiled.period.ends:
@@ -146,14 +148,14 @@ class BudgetPlan:
         the caller passes the amount, so no demand is made per answer), in the period it
         ended in. They never refuse. Worked out once per client and period, as the
         admission's are."""
-        known = self._token_charges.get((client, tier))
+        known = self._known_token_counters.get((client, tier))
         if known is None or now >= known[0]:
-            zero = self._charges(client, tier, now)
+            zero = self._token_counters(client, tier, now)
             until = min((d.ends for d in zero), default=math.inf)
-            known = remember(self._token_charges, (client, tier), (until, zero))
+            known = remember(self._known_token_counters, (client, tier), (until, zero))
         return known[1]
 
-    def _charges(self, client: str, tier: str, now: float) -> tuple[BudgetDemand, ...]:
+    def _token_counters(self, client: str, tier: str, now: float) -> tuple[BudgetDemand, ...]:
         """The token counters an answer is charged to, each with a charge of 0."""
         charges = []
         for compiled in self._applying(tier):

@@ -63,7 +63,7 @@ class Policy:
     _admissions: dict[Identity, tuple[Demand, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
-    _token_keys: dict[Identity, tuple[Demand, ...]] = field(
+    _known_token_counters: dict[Identity, tuple[Demand, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -160,9 +160,9 @@ class Policy:
         """The windows a response's tokens are charged to, each with a charge of 0: the
         caller passes the amount beside them (``Backend.charge``), so none is made per
         answer. They never refuse."""
-        known = self._token_keys.get(who)
+        known = self._known_token_counters.get(who)
         if known is None:
-            known = remember(self._token_keys, who, self._token_counters(who))
+            known = remember(self._known_token_counters, who, self._token_counters(who))
         return known
 
     def _token_counters(self, who: Identity) -> tuple[Demand, ...]:

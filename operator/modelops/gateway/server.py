@@ -649,16 +649,16 @@ class Gateway:
         if not ex.tokens:
             return
         tokens = ex.tokens
-        charges = policy.token_counters(who)
+        windows = policy.token_counters(who)
         plan = policy.budgets
-        counters: tuple[BudgetDemand, ...] = ()
+        budgets: tuple[BudgetDemand, ...] = ()
         if plan is not None:
-            counters = plan.token_counters(who.client_digest, who.tier, time.time())
-        if counters:
-            self.metrics.budgets_charged(counters, ex.tier, tokens)
-        if charges or counters:
+            budgets = plan.token_counters(who.client_digest, who.tier, time.time())
+        if budgets:
+            self.metrics.budgets_charged(budgets, ex.tier, tokens)
+        if windows or budgets:
             failed = functools.partial(self._store_failed, policy.spec.failure_mode)
-            self.backend(policy).charge(charges, policy.window, failed, counters, tokens)
+            self.backend(policy).charge(windows, policy.window, failed, budgets, tokens)
 
 
 class Serving:
