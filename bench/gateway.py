@@ -145,6 +145,7 @@ TARGETS = (
     "gateway-memory-budgets",
     "gateway-redis-budgets",
     "gateway-keys",
+    "python-floor",
 )
 # Streams, not requests: its own direct baseline, no nginx (bench/gateway_streaming.py).
 STREAMING = "gateway-streaming"
@@ -620,6 +621,12 @@ def nginx_argv(tmp: Path, name: str, http: str) -> list[str]:
     return ["nginx", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
 
 
+def floor_argv(port: int, upstream: int) -> list[str]:
+    """bench/floor_proxy.py: the least proxy on the gateway's stack (uvloop, httptools)."""
+    floor = Path(__file__).with_name("floor_proxy.py")
+    return [sys.executable, str(floor), str(port), str(upstream)]
+
+
 def gateway_process(
     tmp: Path,
     name: str,
@@ -855,6 +862,10 @@ def run(s: Settings, procs: Processes, tmp: Path) -> list[Result]:
         port = free_port()
         argv = gateway_process(tmp, "gateway-keys", port, stub_port, None, keys=True)
         results += measure(procs, s, tmp, "gateway-keys", argv=argv, port=port)
+    if s.wants("python-floor"):
+        port = free_port()
+        argv = floor_argv(port, stub_port)
+        results += measure(procs, s, tmp, "python-floor", argv=argv, port=port)
     port = free_port()
     argv = nginx_argv(tmp, "nginx", NGINX_PROXY.format(port=port, upstream=stub_port))
     results += measure(procs, s, tmp, "nginx", argv=argv, port=port)
@@ -1080,6 +1091,12 @@ def against_nginx(results: list[Result]) -> list[str]:
                 f"nginx {1e6 / nginx.requests_per_cpu_second:.0f} us: {ratio:.2f}x nginx "
                 f"(goal <= {GOAL_NGINX_CPU_RATIO:g}x): {verdict}"
             )
+        floor = by.get(("python-floor", "closed"))
+        if closed and floor and closed.requests_per_cpu_second and floor.requests_per_cpu_second:
+            out.append(
+                f"{target}: {floor.requests_per_cpu_second / closed.requests_per_cpu_second:.2f}x "
+                "python-floor's CPU per request (the same stack doing only the proxying)"
+            )
         opened, nginx = by.get((target, "open")), by.get(("nginx", "open"))
         if opened and nginx:
             bound = min(GOAL_NGINX_ADDED_P99_MS, GOAL_NGINX_ADDED_P99_RATIO * nginx.added_p99_ms)
@@ -1089,6 +1106,13 @@ def against_nginx(results: list[Result]) -> list[str]:
                 f"nginx {nginx.added_p99_ms:+.2f} ms (goal <= {GOAL_NGINX_ADDED_P99_MS:g} ms "
                 f"and <= {GOAL_NGINX_ADDED_P99_RATIO:g}x nginx's): {verdict}"
             )
+    floor, nginx = by.get(("python-floor", "closed")), by.get(("nginx", "closed"))
+    if floor and nginx and floor.requests_per_cpu_second and nginx.requests_per_cpu_second:
+        out.append(
+            f"python-floor: CPU per request {1e6 / floor.requests_per_cpu_second:.0f} us: "
+            f"{nginx.requests_per_cpu_second / floor.requests_per_cpu_second:.2f}x nginx "
+            "(what the stack itself costs, bench/floor_proxy.py)"
+        )
     return out
 
 

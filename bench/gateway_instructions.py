@@ -49,6 +49,7 @@ from bench.gateway import (
     NGINX_STUB,
     PATH,
     Processes,
+    floor_argv,
     gateway_build,
     gateway_process,
     interpreted_env,
@@ -66,6 +67,7 @@ TARGETS = (
     "gateway-memory-budgets",
     "gateway-redis",
     "gateway-redis-budgets",
+    "python-floor",
     "nginx",
 )
 # Each cost compared with the target it adds to (issue 16: keys and budgets on vs off).
@@ -218,6 +220,8 @@ def env_of(target: str) -> dict[str, str] | None:
 def argv_of(target: str, tmp: Path, port: int, stub: int, redis: int) -> list[str]:
     if target == "nginx":
         return nginx_argv(tmp, "nginx", NGINX_PROXY.format(port=port, upstream=stub))
+    if target == "python-floor":
+        return floor_argv(port, stub)
     store = redis if target.startswith("gateway-redis") else None  # gateway-interpreted: memory
     extra = BUDGETS if target.endswith("-budgets") else ""
     return gateway_process(
@@ -250,6 +254,17 @@ def report(counts: dict[str, Count]) -> list[str]:
             f"gateway-memory ({gateway_build()}) against the same interpreted: "
             f"{100 * (ratio - 1):+.1f}% instructions per request"
         )
+    floor = counts.get("python-floor")
+    if floor and nginx:
+        lines.append(
+            f"python-floor (the least proxy on the gateway's stack, bench/floor_proxy.py): "
+            f"{floor.per_request / nginx.per_request:.1f}x nginx's instructions per request"
+        )
+    if floor:
+        for target in ("gateway-memory", "gateway-redis"):
+            if target in counts:
+                ratio = counts[target].per_request / floor.per_request
+                lines.append(f"{target}: {ratio:.1f}x python-floor's instructions per request")
     if nginx:
         for target in ("gateway-interpreted", "gateway-memory", "gateway-redis"):
             if target in counts:

@@ -26,3 +26,14 @@ def test_the_report_divides_by_the_right_baseline() -> None:
     assert "+15.0% instructions" in budgets
     assert "-13.0% requests per CPU-second" in budgets
     assert "gateway-memory: 16.0x nginx's instructions per request" in lines
+
+
+def test_the_report_says_how_far_the_gateway_is_from_the_floor() -> None:
+    counts = {
+        "gateway-memory": Count("gateway-memory", 1000, 180_000_000),
+        "python-floor": Count("python-floor", 1000, 30_000_000),
+        "nginx": Count("nginx", 1000, 25_000_000),
+    }
+    lines = report(counts)
+    assert "gateway-memory: 6.0x python-floor's instructions per request" in lines
+    assert any(line.startswith("python-floor (") and "1.2x nginx's" in line for line in lines)

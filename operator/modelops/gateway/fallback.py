@@ -9,6 +9,8 @@ gave it.
 
 from collections.abc import Callable
 
+from multidict import istr
+
 from modelops.api.datapath import StaticResponse
 from modelops.gateway.breaker import Breaker
 from modelops.gateway.config import GatewayConfig
@@ -24,7 +26,8 @@ __all__ = [
     "static_answer",
 ]
 
-UPSTREAM_HEADER = "X-Modelops-Upstream"
+# An istr (the multidict's folded key): set on every answer's headers.
+UPSTREAM_HEADER = istr("X-Modelops-Upstream")
 PRIMARY = "primary"
 STATIC = "static"
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 import httptools
-from multidict import CIMultiDict
+from multidict import CIMultiDict, istr
 
 from modelops.gateway.http_text import header_text
 
@@ -26,6 +26,11 @@ HIGH_WATER = 64 * 1024
 # Answers without a body whatever their headers say (RFC 9110 sections 15.3.5 and 15.4.5).
 BODILESS_STATUSES = frozenset({204, 304})
 DEFAULT_CONTENT_TYPE = "application/octet-stream"  # RFC 9110 section 8.3, as aiohttp says
+# Names looked up in every answer's headers, as the multidict's own folded keys (``istr``):
+# a plain ``str`` is folded again at each look-up.
+_CONTENT_LENGTH = istr("Content-Length")
+_CONTENT_TYPE = istr("Content-Type")
+_TRANSFER_ENCODING = istr("Transfer-Encoding")
 
 
 class HttpClientError(Exception):
@@ -68,7 +73,7 @@ def _media_type(content_type: str | None) -> str:
 
 
 def _chunked(headers: CIMultiDict[str]) -> bool:
-    coding = headers.get("Transfer-Encoding")
+    coding = headers.get(_TRANSFER_ENCODING)
     return coding is not None and coding.rstrip().lower().endswith("chunked")
 
 
@@ -174,9 +179,9 @@ class Answer:
             return
         headers = CIMultiDict(self._raw)
         self.status, self.headers = status, headers
-        self.content_type = _media_type(headers.get("Content-Type"))
+        self.content_type = _media_type(headers.get(_CONTENT_TYPE))
         self._until_close = (
-            "Content-Length" not in headers
+            _CONTENT_LENGTH not in headers
             and not _chunked(headers)
             and status not in BODILESS_STATUSES
         )

@@ -33,6 +33,7 @@ from modelops.gateway.http_answer import (
     StaleConnectionError,
     expire,
 )
+from modelops.gateway.http_text import header_bytes
 
 __all__ = [
     "Answer",
@@ -114,7 +115,7 @@ def request_head(
     # One CR LF per line and no other: a header smuggling a line break is refused.
     if head.count("\n") != lines or head.count("\r") != lines:
         raise ValueError("a request header holds a line break")
-    return head.encode("utf-8", "surrogateescape")
+    return header_bytes(head)
 
 
 @functools.cache

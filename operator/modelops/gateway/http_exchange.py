@@ -11,11 +11,21 @@ from http import HTTPStatus
 from typing import Protocol
 from urllib.parse import unquote
 
-from multidict import CIMultiDict
+from multidict import CIMultiDict, istr
+
+from modelops.gateway.http_text import header_bytes
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"  # RFC 9110 section 8.3, as aiohttp sends
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
+# An answer's status line, made once a status (the head of every answer begins with one).
+_STATUS_LINES: dict[int, str] = {}
+# Looked up by ``istr``, the multidict's own folded key, rather than folding "Date" each time.
+_DATE = istr("Date")
+_CONTENT_LENGTH = istr("Content-Length")
+_CONTENT_TYPE = istr("Content-Type")
+_EXPECT = istr("Expect")
+_TRANSFER_ENCODING = istr("Transfer-Encoding")
 
 
 class Connection(Protocol):
@@ -68,11 +78,11 @@ class Request:
         self.version = version
         self.keep_alive = keep_alive
         self.remote = remote
-        length = headers.get("Content-Length")
+        length = headers.get(_CONTENT_LENGTH)
         # httptools refused a malformed Content-Length already.
         self.content_length = int(length) if length is not None else None
         self._expect_continue = version == "1.1" and (
-            headers.get("Expect", "").lower() == "100-continue"
+            headers.get(_EXPECT, "").lower() == "100-continue"
         )
         self._chunks: list[bytes] = []
         self.buffered = 0  # body bytes received and not yet read by the handler
@@ -143,27 +153,32 @@ class Request:
             await self.wait()
 
 
-def _head(request: Request, status: int, headers: Mapping[str, str], keep_alive: bool) -> str:
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"]
-    lines += [f"{name}: {value}\r\n" for name, value in headers.items()]
-    if "Date" not in headers:
-        lines.append(f"Date: {_date.now()}\r\n")
+def _status_line(status: int) -> str:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"
+        if 100 <= status <= 999:
+            _STATUS_LINES[status] = line
+    return line
+
+
+def _head(request: Request, status: int, headers: CIMultiDict[str], keep_alive: bool) -> str:
+    parts = [_status_line(status)]
+    for name, value in headers.items():
+        parts.append(f"{name}: {value}\r\n")  # compiled: one string built, no tuple
+    if _DATE not in headers:
+        parts.append(f"Date: {_date.now()}\r\n")
     if not keep_alive:
-        lines.append("Connection: close\r\n")
+        parts.append("Connection: close\r\n")
     elif request.version == "1.0":
-        lines.append("Connection: keep-alive\r\n")
-    lines.append("\r\n")
-    return "".join(lines)
+        parts.append("Connection: keep-alive\r\n")
+    parts.append("\r\n")
+    return "".join(parts)
 
 
 def _bodiless(request: Request, status: int) -> bool:
     """An answer that never has a body (RFC 9110 section 6.4.1): its length is known."""
     return request.method == "HEAD" or status < 200 or status in {204, 304}
-
-
-def _encode(head: str) -> bytes:
-    # As aiohttp encodes headers: bytes that came in undecodable pass through unchanged.
-    return head.encode("utf-8", "surrogateescape")
 
 
 class _Answer:
@@ -191,15 +206,16 @@ class Response(_Answer):
         super().__init__(status, headers)
         self.body = body
         if content_type is not None:
-            self.headers["Content-Type"] = content_type
-        elif body and "Content-Type" not in self.headers:
-            self.headers["Content-Type"] = DEFAULT_CONTENT_TYPE
+            self.headers[_CONTENT_TYPE] = content_type
+        elif body and _CONTENT_TYPE not in self.headers:
+            self.headers[_CONTENT_TYPE] = DEFAULT_CONTENT_TYPE
 
     def encode(self, request: Request, keep_alive: bool) -> bytes:
-        if request.method == "HEAD" or not _bodiless(request, self.status):
-            self.headers["Content-Length"] = str(len(self.body))
-        head = _encode(_head(request, self.status, self.headers, keep_alive))
-        return head if _bodiless(request, self.status) else head + self.body
+        bodiless = _bodiless(request, self.status)
+        if request.method == "HEAD" or not bodiless:
+            self.headers[_CONTENT_LENGTH] = str(len(self.body))
+        head = header_bytes(_head(request, self.status, self.headers, keep_alive))
+        return head if bodiless else head + self.body
 
 
 class StreamResponse(_Answer):
@@ -219,12 +235,12 @@ class StreamResponse(_Answer):
         self._bodiless = _bodiless(request, self.status)
         self._chunked = request.version != "1.0" and not self._bodiless
         if self._chunked:
-            self.headers.setdefault("Content-Type", DEFAULT_CONTENT_TYPE)
-            self.headers["Transfer-Encoding"] = "chunked"
+            self.headers.setdefault(_CONTENT_TYPE, DEFAULT_CONTENT_TYPE)
+            self.headers[_TRANSFER_ENCODING] = "chunked"
         elif not self._bodiless:
             self.closing = True  # the end of the body is the end of the connection
         keep_alive = request.keep_alive and not self.closing
-        await self._send(_encode(_head(request, self.status, self.headers, keep_alive)))
+        await self._send(header_bytes(_head(request, self.status, self.headers, keep_alive)))
 
     async def write(self, data: bytes, timeout: float | None = None) -> None:
         """Send a piece of the body; ``timeout``: seconds the client may take to make room

@@ -43,8 +43,11 @@ _BAD_REQUEST = (
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, server: "HttpServer") -> None:
+    def __init__(self, server: "HttpServer", loop: asyncio.AbstractEventLoop) -> None:
         self._server = server
+        # The server's loop, kept: asking asyncio for it costs a getpid system call on
+        # Python 3.11 (its check for a fork), and the connection needed it a few times a request.
+        self._loop = loop
         self.transport: asyncio.Transport | None = None
         # Let go when the connection is lost: it holds this protocol's bound callbacks, a
         # cycle only the garbage collector would otherwise free, one per connection.
@@ -104,7 +107,7 @@ class _Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         if self._drained is None:
-            self._drained = asyncio.get_running_loop().create_future()
+            self._drained = self._loop.create_future()
 
     def resume_writing(self) -> None:
         if self._drained is not None:
@@ -141,7 +144,7 @@ class _Connection(asyncio.Protocol):
         self._parsing = request
         self._queue.append(request)
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._serve_queue())
+            self._task = self._loop.create_task(self._serve_queue())
         elif self._next is not None:
             self._wake_task()
         elif len(self._queue) > MAX_PIPELINED:
@@ -190,7 +193,7 @@ class _Connection(asyncio.Protocol):
     # -- serving --------------------------------------------------------------------------
 
     async def _serve_queue(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         try:
             while self.transport is not None:
                 if not self._queue:
@@ -260,7 +263,7 @@ class _Connection(asyncio.Protocol):
         """Start the wait for the next request's headers. One timer serves many requests:
         it is checked when it fires rather than replaced on every request (a timer per
         request was 2 % of the CPU of one)."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         self._waiting_since = loop.time()
         if self._idle is None:
             self._idle = loop.call_later(self._server.idle_timeout, self._idle_expired)
@@ -275,7 +278,7 @@ class _Connection(asyncio.Protocol):
         self._idle = None
         if self._waiting_since is None:
             return  # a request is in hand; the wait starts again after its answer
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         left = self._waiting_since + self._server.idle_timeout - loop.time()
         if left > 0:
             self._idle = loop.call_later(left, self._idle_expired)
@@ -311,7 +314,7 @@ class HttpServer:
     async def start(self, host: str, port: int, backlog: int) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Connection(self), host, port, backlog=backlog, reuse_address=True
+            lambda: _Connection(self, loop), host, port, backlog=backlog, reuse_address=True
         )
 
     @property

@@ -7,10 +7,17 @@ the clients of these models already parse.
 import json
 import math
 
+from multidict import istr
+
 from modelops.gateway.http_exchange import Response
 from modelops.gateway.limiter import Outcome
 
 JSON_TYPE = "application/json; charset=utf-8"  # as aiohttp sent JSON text
+# The names as the multidict's folded keys (``istr``): merged into every answer's headers.
+_LIMIT = istr("X-RateLimit-Limit")
+_REMAINING = istr("X-RateLimit-Remaining")
+_RESET = istr("X-RateLimit-Reset")
+_RETRY_AFTER = istr("Retry-After")
 
 
 def error_response(
@@ -43,11 +50,11 @@ def limit_headers(outcome: Outcome) -> dict[str, str]:
     if verdict is None or verdict.limit is None:
         return {}
     reset = verdict.reset_after if verdict.fits else verdict.retry_after
-    headers = {
-        "X-RateLimit-Limit": str(verdict.limit),
-        "X-RateLimit-Remaining": str(verdict.remaining),
-        "X-RateLimit-Reset": str(math.ceil(reset)),
+    headers: dict[str, str] = {
+        _LIMIT: str(verdict.limit),
+        _REMAINING: str(verdict.remaining),
+        _RESET: str(math.ceil(reset)),
     }
     if not verdict.fits:
-        headers["Retry-After"] = retry_after(verdict.retry_after)
+        headers[_RETRY_AFTER] = retry_after(verdict.retry_after)
     return headers

@@ -45,7 +45,8 @@ HOP_BY_HOP = frozenset(
 
 
 # Marks a request sent to a fallback: that gateway then tries only its own model.
-FALLBACK_HEADER = "X-Modelops-Fallback"
+# An istr (the multidict's folded key): looked up in every request's headers.
+FALLBACK_HEADER = istr("X-Modelops-Fallback")
 
 
 # The same names as keys the multidict compares without folding their case again.
@@ -87,14 +88,15 @@ class UpstreamFailedError(Exception):
         self.retry_after = retry_after
 
 
-@dataclass
 class Attempt:
-    """An answer that has started; ``finish`` must be called exactly once."""
+    """An answer that has started; ``finish`` must be called exactly once. A plain class, as
+    ``server.Exchange`` (one per request: no ``__init__`` written by ``dataclasses``)."""
 
-    upstream: Upstream
-    response: Answer
-    metrics: Metrics
-    done: bool = False
+    def __init__(self, upstream: Upstream, response: Answer, metrics: Metrics) -> None:
+        self.upstream = upstream
+        self.response = response
+        self.metrics = metrics
+        self.done = False
 
     def finish(self, ok: bool | None) -> None:
         """ok: the answer arrived in full and was not a 5xx; None: the client went away."""
