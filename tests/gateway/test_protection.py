@@ -33,6 +33,23 @@ def test_oversized_body_is_400_and_never_reaches_the_model() -> None:
     run(scenario)
 
 
+def test_a_json_answer_past_the_cap_is_passed_on_whole_as_a_stream() -> None:
+    """An answer that came whole but is larger than ``max_body_bytes`` is not held for its
+    usage: it goes on chunked, every byte of it."""
+    stub = Stub()
+
+    async def scenario() -> None:
+        async with proxied(stub, max_body_bytes=60) as (gw_url, _, http):
+            async with http.post(gw_url + CHAT, json={}) as r:
+                assert r.status == 200
+                assert r.headers["Transfer-Encoding"] == "chunked"
+                answer = await r.json()
+            assert answer["usage"]["total_tokens"] == stub.tokens
+            assert answer["choices"][0]["message"]["content"] == "hi"
+
+    run(scenario)
+
+
 def test_slow_upstream_is_504() -> None:
     stub = Stub(delay=2.0)
 

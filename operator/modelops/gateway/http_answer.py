@@ -248,6 +248,17 @@ class Answer:
                 self._link.transport.resume_reading()
         return data
 
+    def whole(self) -> bytes | None:
+        """The whole body, taken, when all of it has arrived (a small answer, usually in the
+        packet that brought its head); else None, and nothing is taken."""
+        if not self._complete or self._error is not None:
+            return None
+        chunks = self._chunks
+        data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self._buffered = 0
+        return data
+
     async def read(self) -> bytes:
         return b"".join([chunk async for chunk in self])
 

@@ -12,7 +12,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import TypeVar
 
 from multidict import CIMultiDict, istr
@@ -148,15 +148,17 @@ class Gateway:
         ``shutdown_timeout`` seconds to finish before everything the gateway opened is closed."""
         return Serving(self)
 
-    async def handle(self, request: Request) -> Response | StreamResponse:
-        """GET (or HEAD) of the gateway's own endpoints; everything else goes to the model."""
+    def handle(self, request: Request) -> Coroutine[None, None, Response | StreamResponse]:
+        """GET (or HEAD) of the gateway's own endpoints; everything else goes to the model.
+        Not a coroutine itself: it hands over the one that answers, one level fewer for
+        every request to make and to pass through at each wake-up."""
         if request.path in OWN_ENDPOINTS and request.method in {"GET", "HEAD"}:
             if request.path == "/healthz":
-                return await self.healthz(request)
+                return self.healthz(request)
             if request.path == "/readyz":
-                return await self.readyz(request)
-            return await self.metrics_endpoint(request)
-        return await self.proxy(request)
+                return self.readyz(request)
+            return self.metrics_endpoint(request)
+        return self.proxy(request)
 
     async def start(self) -> None:
         # Bytes pass through as the model sent them (never decompressed; the proxy asks for
@@ -550,26 +552,33 @@ class Gateway:
         headers[UPSTREAM_HEADER] = attempt.upstream.name
         if _is_json(upstream.content_type):
             cap = self.config.max_body_bytes
-            chunks: list[bytes] = []
-            size = 0
-            try:
-                async for chunk in upstream:
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > cap:
-                        # Too large to hold for a usage scan (a broken or hostile upstream):
-                        # passed on as a stream, its tokens uncounted, memory bounded.
-                        prefix = b"".join(chunks)
-                        return await self._stream(request, attempt, headers, ex, prefix)
-            except TimeoutError:
-                attempt.finish(ok=False)
-                ex.error = "upstream_timeout"
-                return error_response(504, "upstream_timeout", "upstream went silent")
-            except HttpClientError:
-                attempt.finish(ok=False)
-                ex.error = "upstream_broken"
-                return error_response(503, "upstream_unavailable", "upstream answer broke off")
-            data = b"".join(chunks)
+            # A small answer has come whole with its head, most often: taken at once, not
+            # iterated (an iteration ends with an exception, 4k instructions compiled).
+            data = upstream.whole()
+            if data is None:
+                chunks: list[bytes] = []
+                size = 0
+                try:
+                    async for chunk in upstream:
+                        chunks.append(chunk)
+                        size += len(chunk)
+                        if size > cap:
+                            # Too large to hold for a usage scan (a broken or hostile
+                            # upstream): passed on as a stream, its tokens uncounted, memory
+                            # bounded.
+                            prefix = b"".join(chunks)
+                            return await self._stream(request, attempt, headers, ex, prefix)
+                except TimeoutError:
+                    attempt.finish(ok=False)
+                    ex.error = "upstream_timeout"
+                    return error_response(504, "upstream_timeout", "upstream went silent")
+                except HttpClientError:
+                    attempt.finish(ok=False)
+                    ex.error = "upstream_broken"
+                    return error_response(503, "upstream_unavailable", "upstream answer broke off")
+                data = b"".join(chunks)
+            elif len(data) > cap:
+                return await self._stream(request, attempt, headers, ex, data)  # as above
             attempt.finish(ok=upstream.status < 500)
             self._count_tokens(ex, usage_from_json(data), None)
             return Response(status=upstream.status, body=data, headers=headers)

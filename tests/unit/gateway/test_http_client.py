@@ -160,6 +160,42 @@ def test_chunks_arrive_as_the_upstream_sends_them() -> None:
     run(scenario())
 
 
+def test_an_answer_is_taken_whole_only_once_all_of_it_arrived() -> None:
+    async def scenario() -> None:
+        go_on = asyncio.Event()
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf ")
+            await writer.drain()
+            await go_on.wait()
+            writer.write(b"whole")
+            await read_request(reader)
+            writer.write(OK)
+            await reader.read()
+
+        server = Server(handler)
+        async with server as origin:
+            pool = ConnectionPool(4)
+            answer = await pool.request(origin, "POST", "/", CIMultiDict(), b"{}", QUICK)
+            assert answer.whole() is None  # half of it came: nothing is taken
+            go_on.set()
+            assert await anext(aiter(answer)) == b"half "
+            while (rest := answer.whole()) is None:
+                await asyncio.sleep(0.01)
+            assert rest == b"whole"
+            assert answer.whole() == b""  # taken: nothing is left
+            with pytest.raises(StopAsyncIteration):
+                await anext(aiter(answer))
+            answer.release()
+            assert sum(len(idle) for idle in pool.idle.values()) == 1  # it ended cleanly
+            assert await get(pool, origin) == (200, b"ok")  # on the kept connection
+            assert server.connections == 1
+            await pool.close()
+
+    run(scenario())
+
+
 def test_an_answer_cut_short_is_an_error_and_its_connection_is_dropped() -> None:
     cut = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf"
 
