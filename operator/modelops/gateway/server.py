@@ -19,6 +19,7 @@ from multidict import CIMultiDict, istr
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from modelops.api.spec import FailureMode
+from modelops.api.spec import RedisBackend as RedisSpec
 from modelops.gateway.auth import KeysError, KeyTable, Refusal, authenticate, load_keys
 from modelops.gateway.backend import Backend, BackendUnavailableError, MemoryBackend
 from modelops.gateway.breaker import Breaker
@@ -126,6 +127,7 @@ class Gateway:
         self.chat_limits = ChatLimits(config.max_message_chars, config.max_tokens)
         self.memory = MemoryBackend()
         self._redis: RedisBackend | None = None
+        self._redis_spec: RedisSpec | None = None  # the spec object ``_redis`` was last matched to
         self._retired: list[RedisBackend] = []
         self._redis_log = Throttled()
         self._chain: UpstreamChain | None = None
@@ -213,12 +215,18 @@ class Gateway:
         if policy.spec.redis is None:
             return self.memory
         spec = policy.spec.redis
-        if self._redis is None or self._redis.spec != spec:
-            if self._redis is not None:
-                # Requests in flight may still use the old client; close it at shutdown.
-                self._retired.append(self._redis)
-            secrets = secrets_from_pod(self.config.redis_ca_file)
-            self._redis = RedisBackend(spec, self.config.redis_timeout, secrets=secrets)
+        current = self._redis
+        # The same spec object, request after request: compared by identity first, as
+        # comparing two pydantic models runs Python code (8k instructions, twice a request).
+        if current is not None and (spec is self._redis_spec or current.spec == spec):
+            self._redis_spec = spec
+            return current
+        if current is not None:
+            # Requests in flight may still use the old client; close it at shutdown.
+            self._retired.append(current)
+        secrets = secrets_from_pod(self.config.redis_ca_file)
+        self._redis = RedisBackend(spec, self.config.redis_timeout, secrets=secrets)
+        self._redis_spec = spec
         return self._redis
 
     # -- own endpoints --------------------------------------------------------------------
