@@ -132,9 +132,13 @@ def _earliest(first: float | None, second: float | None) -> float | None:
 class _Connection(asyncio.Protocol):
     transport: asyncio.Transport
 
-    def __init__(self, pool: "ConnectionPool", origin: Origin) -> None:
+    def __init__(
+        self, pool: "ConnectionPool", origin: Origin, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.pool = pool
         self.origin = origin
+        # Kept: asking asyncio for the running loop costs a getpid system call on Python 3.11.
+        self._loop = loop
         self.answer: Answer | None = None
         self.busy = False  # holds one of the pool's slots
         self.lost = False
@@ -170,7 +174,7 @@ class _Connection(asyncio.Protocol):
                 return  # it rings first; the answer asks again then
             self._alarm.cancel()
         self._alarm_at = at
-        self._alarm = asyncio.get_running_loop().call_at(at, self._alarm_rang)
+        self._alarm = self._loop.call_at(at, self._alarm_rang)
 
     def _alarm_rang(self) -> None:
         self._alarm = None
@@ -188,7 +192,7 @@ class _Connection(asyncio.Protocol):
         self.busy = False
         self.answer = None
         if keep and not self.lost:
-            self.idle_since = self.pool.loop_time()
+            self.idle_since = self._loop.time()
             self.pool.idle.setdefault(self.origin, []).append(self)
         else:
             self.transport.close()
@@ -202,9 +206,6 @@ class ConnectionPool:
         self.idle: dict[Origin, list[_Connection]] = {}
         self.connections: set[_Connection] = set()
         self._waiters: deque[asyncio.Future[None]] = deque()
-
-    def loop_time(self) -> float:
-        return asyncio.get_running_loop().time()
 
     async def request(  # noqa: PLR0917 - one request, as the chain holds it
         self,
@@ -320,7 +321,7 @@ class ConnectionPool:
         try:
             async with asyncio.timeout_at(at):
                 _, connection = await loop.create_connection(
-                    lambda: _Connection(self, origin), origin.host, origin.port, ssl=tls
+                    lambda: _Connection(self, origin, loop), origin.host, origin.port, ssl=tls
                 )
         except TimeoutError as err:
             if at is not None and at == connect_by:
