@@ -39,10 +39,19 @@ class TickBatcher(Generic[Item, Result]):
         self._waiters: list[asyncio.Future[Result] | Failed] = []
         self._scheduled = False
         self._in_flight: asyncio.Task[None] | None = None
+        # The loop of the first submit, kept: a batcher serves one loop, and asking asyncio
+        # for it costs a getpid system call on Python 3.11, once or twice a request here.
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     def submit(self, item: Item) -> asyncio.Future[Result]:
         """Queue one item; the future holds its result (or the batch's error)."""
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Result] = self._running_loop().create_future()
         self._queue(item, future)
         return future
 
@@ -56,7 +65,7 @@ class TickBatcher(Generic[Item, Result]):
         self._waiters.append(waiter)
         if not self._scheduled and self._in_flight is None:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            self._running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -65,7 +74,7 @@ class TickBatcher(Generic[Item, Result]):
         cut = self._max_batch
         items, waiters = self._items[:cut], self._waiters[:cut]
         del self._items[:cut], self._waiters[:cut]
-        self._in_flight = asyncio.create_task(self._run(items, waiters))
+        self._in_flight = self._running_loop().create_task(self._run(items, waiters))
 
     async def _run(
         self, items: list[Item], waiters: "list[asyncio.Future[Result] | Failed]"
@@ -100,7 +109,7 @@ class TickBatcher(Generic[Item, Result]):
             if self._items and not self._scheduled:
                 # After the waiters just woken have run: what they submit joins this batch.
                 self._scheduled = True
-                asyncio.get_running_loop().call_soon(self._flush)
+                self._running_loop().call_soon(self._flush)
 
     async def close(self) -> None:
         """Wait for the batch in flight; items not yet sent are cancelled."""

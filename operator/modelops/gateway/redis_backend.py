@@ -23,7 +23,13 @@ from modelops.gateway.batching import TickBatcher
 from modelops.gateway.budgets import BudgetDemand
 from modelops.gateway.limiter import BUCKETS, Demand, Outcome
 from modelops.gateway.redis_connect import RedisSecrets, connect
-from modelops.gateway.redis_script import ACQUIRE_LUA, Operation, decode, encode
+from modelops.gateway.redis_script import (
+    ACQUIRE_LUA,
+    Operation,
+    decode,
+    encode,
+    new_operation,
+)
 
 
 class RedisBackend:
@@ -76,7 +82,7 @@ class RedisBackend:
         try:
             # Bounded without a timer per check: a batch takes at most the timeout, and when
             # one fails every check queued behind it fails with it (see TickBatcher).
-            return await self._batcher.submit(Operation(demands, window, now, True, budgets))
+            return await self._batcher.submit(new_operation(demands, window, now, True, budgets, 0))
         except (RedisError, OSError, TimeoutError) as err:
             raise BackendUnavailableError(f"{type(err).__name__}: {err}") from err
 
@@ -91,7 +97,7 @@ class RedisBackend:
         now: float | None = None,
     ) -> None:
         if demands or budgets:
-            self._batcher.post(Operation(demands, window, now, False, budgets, tokens), failed)
+            self._batcher.post(new_operation(demands, window, now, False, budgets, tokens), failed)
 
     async def close(self) -> None:
         await self._batcher.close()

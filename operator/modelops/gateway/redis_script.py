@@ -187,6 +187,21 @@ class Operation(NamedTuple):  # a tuple: made once or twice per request, so chea
     tokens: int = 0  # added to each demand's and budget's charge (``Backend.charge``)
 
 
+_tuple_new = tuple.__new__
+
+
+def new_operation(  # noqa: PLR0917 - Operation's own fields, in its order
+    demands: Sequence[Demand],
+    window: float,
+    now: float | None,
+    answered: bool,
+    budgets: Sequence[BudgetDemand],
+    tokens: int,
+) -> Operation:
+    """``Operation(...)`` without its Python-level ``__new__`` (as ``limiter.new_verdict``)."""
+    return _tuple_new(Operation, (demands, window, now, answered, budgets, tokens))
+
+
 def encode(ops: Sequence[Operation]) -> tuple[list[str], str]:
     """The batch's KEYS and its numbers (ARGV[2]): words joined by single spaces.
 
