@@ -1,5 +1,6 @@
 """Counters shared through a real redis-server, and what happens when it dies."""
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -99,3 +100,31 @@ def test_hung_redis_costs_a_bounded_wait_then_fails_open(
     assert _dead_redis_scenario(tmp_path, redis_server, "Open", hang=True) == [200] * 4
     # Three checks against a silent Redis, each bounded by the 0.3 s Redis timeout (x2).
     assert time.monotonic() - started < 6
+
+
+def test_a_connection_redis_closed_while_idle_is_replaced_not_failed(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Redis' ``timeout`` or a proxy may close the gateway's idle connection: the next check
+    goes out on a new one instead of failing (Closed would turn it into a 503)."""
+    policy = write_policy(
+        tmp_path / "p.yaml",
+        "requestsPerMinute: 100\nfailureMode: Closed\n"
+        f"redis: {{address: '{redis_server.address}'}}\n",
+    )
+    codes: list[int] = []
+
+    async def scenario() -> None:
+        async with proxied(Stub(), policy) as (gw_url, gw, http):
+            async with http.post(gw_url + CHAT, json={}, headers={"X-API-Key": "k"}) as r:
+                codes.append(r.status)
+            with redis_server.client() as client:
+                assert client.client_kill_filter(_type="normal", skipme=True) >= 1
+            await asyncio.sleep(0.2)  # the close reaches the gateway's loop
+            for _ in range(2):
+                async with http.post(gw_url + CHAT, json={}, headers={"X-API-Key": "k"}) as r:
+                    codes.append(r.status)
+            assert metric(gw, "modelops_gateway_redis_errors_total") == 0
+
+    run(scenario)
+    assert codes == [200, 200, 200]

@@ -6,7 +6,9 @@ the script (``redis_script``) runs them in the order issued, each exactly as it 
 alone, and answers the checks in one flat reply. One round trip and one command per batch,
 instead of two awaited round trips per request, is what brings Redis' cost per request near
 the in-memory backend's. The counters' layout in Redis (a hash of buckets per counter) is the
-same as before batching, so old and new gateways share counters during a rollout.
+same as before batching, so old and new gateways share counters during a rollout. Batches go
+out on one connection the backend keeps (see ``_evalsha``), not through the client's
+per-command path.
 """
 
 import asyncio
@@ -15,6 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import NoScriptError, RedisError
 
 from modelops.api.spec import RedisBackend as RedisSpec
@@ -47,6 +50,9 @@ class RedisBackend:
         # Redis names a script by its SHA1: an id, not a security measure.
         self._sha = hashlib.sha1(ACQUIRE_LUA.encode(), usedforsecurity=False).hexdigest()
         self._timeout = timeout
+        # The one connection batches go out on, taken from the client's pool at the first
+        # batch and kept (one batch is in flight at a time): see ``_evalsha``.
+        self._connection: AbstractConnection | None = None
         self._batcher: TickBatcher[Operation, Outcome] = TickBatcher(self._send, max_batch)
 
     async def _send(self, ops: Sequence[Operation]) -> list[Outcome]:
@@ -64,11 +70,46 @@ class RedisBackend:
         """EVALSHA, loading the script once where Redis does not know it (a new or flushed
         server): what redis-py's Script does, without its per-call wrapping."""
         try:
-            return await self._client.evalsha(self._sha, len(keys), *keys, *args)
+            return await self._evalsha(keys, args)
         except NoScriptError:
             pass  # loaded below: no await inside an except block (setup.py says why)
         self._sha = await self._client.script_load(ACQUIRE_LUA)
-        return await self._client.evalsha(self._sha, len(keys), *keys, *args)
+        return await self._evalsha(keys, args)
+
+    async def _evalsha(self, keys: list[str], args: list[int | str]) -> Any:
+        """One command on the kept connection, without the client's per-command path: the
+        pool's get and release (a lock each), retry wrapping and observability hooks cost
+        about 29k instructions a request in ``bench/gateway_instructions.py``, as much as the
+        script's encoding and decoding together. No retries, as under the client
+        (``redis_connect._timeouts``); a command that fails or is cancelled midway closes
+        the connection, so no late reply is ever read as the next command's."""
+        connection = await self._ready_connection()
+        await connection.send_packed_command(
+            connection.pack_command("EVALSHA", self._sha, len(keys), *keys, *args),
+            check_health=False,
+        )
+        return await connection.read_response()
+
+    async def _ready_connection(self) -> AbstractConnection:
+        """The kept connection, connected: what the pool's ``get_connection`` does, once."""
+        connection = self._connection
+        if connection is None:
+            pool = self._client.connection_pool
+            connection = self._connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        if connection.is_connected:
+            try:
+                if await connection.can_read():
+                    # Closed by Redis while idle (its ``timeout``, a proxy), or holding bytes
+                    # nobody asked for: replaced, as the pool replaces such a connection.
+                    await connection.disconnect()
+            except RedisError:
+                pass  # can_read found the socket broken and disconnected it
+        if not connection.is_connected:
+            # ``connect``, which a sentinel-managed connection overrides to ask the sentinels
+            # where the primary is now (``send_packed_command`` would reconnect to the old
+            # address and never follow a failover).
+            await connection.connect()
+        return connection
 
     async def acquire(
         self,
@@ -101,4 +142,7 @@ class RedisBackend:
 
     async def close(self) -> None:
         await self._batcher.close()
+        if self._connection is not None:
+            await self._client.connection_pool.release(self._connection)
+            self._connection = None
         await self._client.aclose()
