@@ -89,7 +89,7 @@ bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx, the gate
 bench-gateway-instructions: venv bench-deps ## Instructions per request (callgrind) through the gateway's targets and nginx: steal-proof ratios for issues 16 and 19 (~3 min)
 	tree="$$(hack/compile-gateway.sh)" && PYTHONPATH="$$tree:." $(BIN)/python bench/gateway_instructions.py $(BENCH_ARGS)
 
-bench-gateway-paired: venv bench-deps ## Added p99 of keys, budgets and forwarding against the same gateway without them, in alternating rounds: the p99 goals of issues 15 and 16 on a VM with steal (~6 min; BENCH_ARGS="--rounds 4")
+bench-gateway-paired: venv bench-deps ## Added p99 of keys, budgets and forwarding against the same gateway without them, and of the gateway and nginx against no proxy, in alternating rounds: the p99 goals of issues 15, 16 and 19 on a VM with steal (~10 min; BENCH_ARGS="--rounds 4")
 	tree="$$(hack/compile-gateway.sh)" && PYTHONPATH="$$tree:." $(BIN)/python bench/gateway_paired.py $(BENCH_ARGS)
 
 bench-gateway-streaming: venv ## 1,000 SSE streams (200 chunks at 20/s) through one gateway core vs direct: TTFT, gaps, KB per stream (~1 min; BENCH_ARGS="--streams 200" is lighter)

@@ -14,9 +14,12 @@ difference, target p99 minus baseline p99; the report is their median, their ran
 many rounds met the goal. A round whose two phases saw very different steal is still counted:
 the median is what absorbs it, and the steal of each phase is printed. A control pair, the
 same gateway twice (``gateway-memory-twin``), shows the measure's own noise on the machine:
-a goal's verdict is only as good as the control's spread is narrow.
+a goal's verdict is only as good as the control's spread is narrow. Issue 19's p99 goal (the
+gateway adds at most 1 ms, and at most 3x what nginx adds) is read the same way: the gateway
+with memory limits, with Redis limits, and nginx ``limit_req`` each against the stub called
+directly (``direct``, no proxy), and the gateways' medians set against nginx's.
 
-  make bench-gateway-paired                      # 8 rounds of 4 s phases per pair (~6 min)
+  make bench-gateway-paired                      # 8 rounds of 4 s phases per pair (~10 min)
   PYTHONPATH=<compiled tree>:. .venv/bin/python bench/gateway_paired.py [--rounds 8]
       [--seconds 4] [--rate 1000] [--only gateway-forwarded,gateway-keys]
 
@@ -43,6 +46,9 @@ from bench.gateway import (
     GOAL_BUDGET_ADDED_P99_MS,
     GOAL_FORWARD_P99_MS,
     GOAL_KEYS_ADDED_P99_MS,
+    GOAL_NGINX_ADDED_P99_MS,
+    GOAL_NGINX_ADDED_P99_RATIO,
+    NGINX_PROXY,
     RESULTS,
     SETTLE_SECONDS,
     Meter,
@@ -51,6 +57,7 @@ from bench.gateway import (
     closed_loop,
     gateway_build,
     gateway_process,
+    nginx_argv,
     open_loop,
     routed_gateway,
     start_backends,
@@ -60,6 +67,7 @@ from bench.gateway import (
 from tests.support.processes import free_port
 
 CONTROL = "gateway-memory-twin"
+NGINX = "nginx-vs-direct"
 # target: (its baseline, the goal for target p99 - baseline p99 in ms, the issue's words)
 PAIRS = {
     "gateway-keys": ("gateway-memory", GOAL_KEYS_ADDED_P99_MS, "API keys checked"),
@@ -69,6 +77,17 @@ PAIRS = {
     # The control: the same gateway twice. Its spread is the measure's own noise on this
     # machine, which a goal's verdict must be read against.
     CONTROL: ("gateway-memory", math.inf, "control: the same gateway twice"),
+    # Issue 19: what a proxy adds to no proxy at all (the stub called directly), the
+    # gateway's (at most 1 ms, and at most 3x nginx's) and nginx's, the yardstick.
+    "gateway-memory-vs-direct": ("direct", GOAL_NGINX_ADDED_P99_MS, "issue 19, memory limits"),
+    "gateway-redis-vs-direct": ("direct", GOAL_NGINX_ADDED_P99_MS, "issue 19, Redis limits"),
+    NGINX: ("direct", math.inf, "issue 19's yardstick: nginx limit_req"),
+}
+# What a pair against direct runs: the target its name is made of.
+AGAINST_DIRECT = {
+    "gateway-memory-vs-direct": "gateway-memory",
+    "gateway-redis-vs-direct": "gateway-redis",
+    NGINX: "nginx",
 }
 
 
@@ -107,8 +126,13 @@ def start(
     """One target of ``kind`` (a key of PAIRS, or a baseline), ready on the proxy core, its
     files named by ``label``: its port, and every process it needs."""
     stub, redis = backends
+    kind = AGAINST_DIRECT.get(kind, kind)
+    if kind == "direct":
+        return stub, []
     port, helpers = free_port(), []
-    if kind == "gateway-forwarded":
+    if kind == "nginx":
+        argv = nginx_argv(tmp, label, NGINX_PROXY.format(port=port, upstream=stub))
+    elif kind == "gateway-forwarded":
         argv, canary = routed_gateway(procs, s, tmp, stub, name=label, table=FORWARDED, port=port)
         helpers.append(canary)
     else:
@@ -162,7 +186,29 @@ def run_pair(
 
 
 def verdict(pair: Pair) -> str:
-    return "-" if pair.target == CONTROL else "met" if pair.met else "not met"
+    return "-" if math.isinf(pair.goal_ms) else "met" if pair.met else "not met"
+
+
+def against_nginx(pairs: list[Pair]) -> list[str]:
+    """Issue 19's p99 goal, both halves: the gateway's added p99 (median of its rounds) at
+    most 1 ms and at most 3x nginx's (the median of nginx's own rounds, in this run)."""
+    by = {p.target: p for p in pairs}
+    nginx = by.get(NGINX)
+    if nginx is None or not nginx.rounds:
+        return []
+    bound = min(GOAL_NGINX_ADDED_P99_MS, GOAL_NGINX_ADDED_P99_RATIO * nginx.median_ms)
+    lines = []
+    for name in ("gateway-memory-vs-direct", "gateway-redis-vs-direct"):
+        pair = by.get(name)
+        if pair is None or not pair.rounds:
+            continue
+        met = "met" if pair.median_ms <= bound else "not met"
+        lines.append(
+            f"{AGAINST_DIRECT[name]}: added p99 {pair.median_ms:+.2f} ms, nginx "
+            f"{nginx.median_ms:+.2f} ms (medians of paired rounds; goal <= "
+            f"{GOAL_NGINX_ADDED_P99_MS:g} ms and <= {GOAL_NGINX_ADDED_P99_RATIO:g}x nginx's): {met}"
+        )
+    return lines
 
 
 def report(pairs: list[Pair], s: Settings) -> list[str]:
@@ -189,7 +235,7 @@ def report(pairs: list[Pair], s: Settings) -> list[str]:
             + ", ".join(f"{b.p99_ms:.2f}->{t.p99_ms:.2f}" for b, t in p.rounds)
             + f"; steal per round up to {100 * max(steal):.0f}% of a core"
         )
-    return lines
+    return lines + against_nginx(pairs)
 
 
 def main() -> int:

@@ -3,7 +3,7 @@ target compared with each other only (issues 15 and 16's p99 goals)."""
 
 import pytest
 from bench.gateway import Settings
-from bench.gateway_paired import CONTROL, Pair, Phase, report
+from bench.gateway_paired import CONTROL, NGINX, Pair, Phase, report
 
 
 def _round(baseline_p99: float, target_p99: float, steal: float = 0.0) -> tuple[Phase, Phase]:
@@ -39,3 +39,33 @@ def test_the_control_pair_has_no_verdict() -> None:
     settings = Settings(4.0, 4.0, 1.0, 32, 1000.0, pin=True, stub="nginx")
     line = next(line for line in report([pair], settings) if line.startswith(CONTROL))
     assert "  - (control" in line
+
+
+def _pair_against_direct(name: str, goal: float, added: list[float]) -> Pair:
+    pair = Pair(name, "direct", goal)
+    pair.rounds = [
+        (Phase("direct", 1.0, 1.5, 0.0, 0), Phase(name, 1.0, 1.5 + a, 0.0, 0)) for a in added
+    ]
+    return pair
+
+
+def test_issue_19_sets_the_gateway_s_median_against_1_ms_and_3x_nginx_s() -> None:
+    settings = Settings(4.0, 4.0, 1.0, 32, 1000.0, pin=True, stub="nginx")
+    nginx = _pair_against_direct(NGINX, float("inf"), [0.1, 0.2, 0.2, 5.0])
+    memory = _pair_against_direct("gateway-memory-vs-direct", 1.0, [0.4, 0.5, 0.5, 9.0])
+    redis = _pair_against_direct("gateway-redis-vs-direct", 1.0, [0.9, 0.9, 0.9, 0.9])
+    lines = report([memory, redis, nginx], settings)
+    # nginx adds 0.2 ms (median): 3x is 0.6 ms, tighter than 1 ms.
+    memory_line = next(line for line in lines if line.startswith("gateway-memory: added p99"))
+    assert "+0.50 ms, nginx +0.20 ms" in memory_line
+    assert memory_line.endswith(": met")
+    redis_line = next(line for line in lines if line.startswith("gateway-redis: added p99"))
+    assert redis_line.endswith(": not met")  # under 1 ms, over 3x nginx's
+    nginx_line = next(line for line in lines if line.startswith(NGINX))
+    assert "  - (issue 19's yardstick" in nginx_line
+
+
+def test_without_nginx_s_rounds_issue_19_has_no_verdict() -> None:
+    settings = Settings(4.0, 4.0, 1.0, 32, 1000.0, pin=True, stub="nginx")
+    memory = _pair_against_direct("gateway-memory-vs-direct", 1.0, [0.5])
+    assert not any("added p99" in line for line in report([memory], settings))
