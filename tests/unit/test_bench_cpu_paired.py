@@ -1,0 +1,43 @@
+"""The paired CPU bench's verdict: the median of per-round ratios, each round's gateway set
+against nginx in the same round only (issue 19's CPU goal)."""
+
+import pytest
+from bench.gateway import Settings
+from bench.gateway_cpu_paired import CpuPair, CpuRound, report
+
+SETTINGS = Settings(4.0, 4.0, 1.0, 32, 1000.0, pin=True, stub="nginx")
+
+
+def test_each_round_is_compared_with_itself_and_the_median_decides() -> None:
+    pair = CpuPair("gateway-memory")
+    # nginx's own figure moves between rounds; the ratio in each round is what counts.
+    pair.rounds = [
+        CpuRound(40.0, 90.0, 0.0),  # 2.25x
+        CpuRound(80.0, 120.0, 0.4),  # 1.5x: a stolen round, low
+        CpuRound(36.0, 95.0, 0.0),  # 2.64x
+        CpuRound(42.0, 96.0, 0.0),  # 2.29x
+    ]
+    assert [r.ratio for r in pair.rounds] == pytest.approx([2.25, 1.5, 95 / 36, 96 / 42])
+    assert pair.median_ratio == pytest.approx((2.25 + 96 / 42) / 2)
+    assert pair.met
+    line = next(line for line in report([pair], SETTINGS) if line.startswith("gateway-memory "))
+    assert "3/4" in line
+    assert line.endswith(" met")
+    assert not line.endswith("not met")
+
+
+def test_over_the_goal_in_most_rounds_is_not_met() -> None:
+    pair = CpuPair("gateway-redis")
+    pair.rounds = [
+        CpuRound(40.0, 120.0, 0.0),
+        CpuRound(40.0, 90.0, 0.0),
+        CpuRound(40.0, 110.0, 0.0),
+    ]
+    assert pair.median_ratio == pytest.approx(2.75)
+    assert not pair.met
+    lines = report([pair], SETTINGS)
+    line = next(line for line in lines if line.startswith("gateway-redis "))
+    assert "2.75x" in line
+    assert "1/3" in line
+    assert line.endswith("not met")
+    assert any(line.startswith("gateway-redis: ratio per round 3.00, 2.25, 2.75") for line in lines)
