@@ -24,12 +24,9 @@ Prints a table, writes ``bench/results/gateway-cpu-paired.json``. Numbers only.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,11 +39,8 @@ from bench.gateway import (
     Processes,
     Settings,
     closed_loop,
-    gateway_build,
-    start_backends,
-    write_results,
 )
-from bench.gateway_paired import start
+from bench.gateway_paired import paired_settings, run_and_report, start, wanted_targets
 
 TARGETS = ("gateway-memory", "gateway-redis")
 
@@ -166,46 +160,13 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "gateway-cpu-paired.json")
     args = parser.parse_args()
-    wanted = args.only.split(",")
-    if unknown := set(wanted) - set(TARGETS):
-        raise SystemExit(f"--only: unknown target(s) {sorted(unknown)}; known: {TARGETS}")
-    for tool in ("wrk", "nginx", "redis-server", "taskset"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} not found: run hack/install-bench-deps.sh")
-    cores = len(os.sched_getaffinity(0))
-    if cores < 2:
-        raise SystemExit("needs 2 cores: the proxies on one, the load and the stub on the other")
-    s = Settings(
-        closed_seconds=args.seconds,
-        open_seconds=args.seconds,
-        warmup_seconds=1.0,
-        connections=32,
-        rate=1000.0,
-        pin=True,
-        stub=args.stub,
-    )
-    print(f"gateway: {gateway_build()}; stub: {args.stub}", flush=True)
-    procs = Processes(pin=True)
-    pairs = []
-    started = time.time()
-    try:
-        with tempfile.TemporaryDirectory(prefix="gwcpu-") as scratch:
-            tmp = Path(scratch)
-            backends = start_backends(s, procs, tmp)
-            for target in wanted:
-                pairs.append(run_pair(procs, s, tmp, target, backends=backends, rounds=args.rounds))
-    finally:
-        procs.stop_all()
-    lines = report(pairs, s)
-    print("\n" + "\n".join(lines))
-    write_results(
-        args.out,
-        started,
-        cores,
-        pairs=[asdict(p) | {"median_ratio": p.median_ratio, "met": p.met} for p in pairs],
-        report=lines,
-    )
-    return 0
+    wanted = wanted_targets(args.only, TARGETS)
+    s, cores = paired_settings(args.seconds, 1000.0, args.stub)
+
+    def as_json(p: CpuPair) -> dict[str, object]:
+        return asdict(p) | {"median_ratio": p.median_ratio, "met": p.met}
+
+    return run_and_report(s, cores, run_pair, wanted, args.rounds, report, as_json, args.out)
 
 
 if __name__ == "__main__":

@@ -37,8 +37,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from bench.gateway import (
     BUDGETS,
@@ -66,6 +68,7 @@ from bench.gateway import (
 )
 from tests.support.processes import free_port
 
+PairT = TypeVar("PairT")
 CONTROL = "gateway-memory-twin"
 NGINX = "nginx-vs-direct"
 # target: (its baseline, the goal for target p99 - baseline p99 in ms, the issue's words)
@@ -238,6 +241,75 @@ def report(pairs: list[Pair], s: Settings) -> list[str]:
     return lines + against_nginx(pairs)
 
 
+PairRunner = Callable[..., PairT]
+
+
+def paired_settings(seconds: float, rate: float, stub: str) -> tuple[Settings, int]:
+    """The settings both paired benches run with (``seconds`` per phase, open or closed),
+    once the tools and the two cores they need are there; and the number of cores."""
+    for tool in ("wrk", "nginx", "redis-server", "taskset"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found: run hack/install-bench-deps.sh")
+    cores = len(os.sched_getaffinity(0))
+    if cores < 2:
+        raise SystemExit("needs 2 cores: the proxies on one, the load and the stub on the other")
+    settings = Settings(
+        closed_seconds=seconds,
+        open_seconds=seconds,
+        warmup_seconds=1.0,
+        connections=32,
+        rate=rate,
+        pin=True,
+        stub=stub,
+    )
+    print(f"gateway: {gateway_build()}; stub: {stub}", flush=True)
+    return settings, cores
+
+
+def run_pairs(
+    s: Settings, run_one: PairRunner[PairT], wanted: list[str], rounds: int
+) -> list[PairT]:
+    """``run_one`` (a ``run_pair``) for each wanted target, behind one stub and one Redis."""
+    procs = Processes(pin=True)
+    pairs = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="gwpaired-") as scratch:
+            tmp = Path(scratch)
+            backends = start_backends(s, procs, tmp)
+            for target in wanted:
+                pairs.append(run_one(procs, s, tmp, target, backends=backends, rounds=rounds))
+    finally:
+        procs.stop_all()
+    return pairs
+
+
+def wanted_targets(only: str, known: Iterable[str]) -> list[str]:
+    """``--only``'s targets, every one of them known."""
+    wanted, known = only.split(","), list(known)
+    if unknown := set(wanted) - set(known):
+        raise SystemExit(f"--only: unknown target(s) {sorted(unknown)}; known: {', '.join(known)}")
+    return wanted
+
+
+def run_and_report(  # noqa: PLR0917 - one call per bench: what it runs and writes
+    s: Settings,
+    cores: int,
+    run_one: PairRunner[PairT],
+    wanted: list[str],
+    rounds: int,
+    tell: Callable[[list[PairT], Settings], list[str]],
+    as_json: Callable[[PairT], dict[str, object]],
+    out: Path,
+) -> int:
+    """The pairs run, their report printed (``tell``) and written to ``out`` as JSON."""
+    started = time.time()
+    pairs = run_pairs(s, run_one, wanted, rounds)
+    lines = tell(pairs, s)
+    print("\n" + "\n".join(lines))
+    write_results(out, started, cores, pairs=[as_json(p) for p in pairs], report=lines)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=8, help="rounds per pair")
@@ -246,46 +318,13 @@ def main() -> int:
     parser.add_argument("--only", default=",".join(PAIRS), help="comma-separated targets")
     parser.add_argument("--out", type=Path, default=RESULTS / "gateway-paired.json")
     args = parser.parse_args()
-    wanted = args.only.split(",")
-    if unknown := set(wanted) - set(PAIRS):
-        raise SystemExit(f"--only: unknown target(s) {sorted(unknown)}; known: {', '.join(PAIRS)}")
-    for tool in ("wrk", "nginx", "redis-server", "taskset"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} not found: run hack/install-bench-deps.sh")
-    cores = len(os.sched_getaffinity(0))
-    if cores < 2:
-        raise SystemExit("needs 2 cores: the gateways on one, the load and the stub on the other")
-    s = Settings(
-        closed_seconds=args.seconds,
-        open_seconds=args.seconds,
-        warmup_seconds=1.0,
-        connections=32,
-        rate=args.rate,
-        pin=True,
-        stub="nginx",
-    )
-    print(f"gateway: {gateway_build()}", flush=True)
-    procs = Processes(pin=True)
-    pairs = []
-    started = time.time()
-    try:
-        with tempfile.TemporaryDirectory(prefix="gwpaired-") as scratch:
-            tmp = Path(scratch)
-            backends = start_backends(s, procs, tmp)
-            for target in wanted:
-                pairs.append(run_pair(procs, s, tmp, target, backends=backends, rounds=args.rounds))
-    finally:
-        procs.stop_all()
-    lines = report(pairs, s)
-    print("\n" + "\n".join(lines))
-    write_results(
-        args.out,
-        started,
-        cores,
-        pairs=[asdict(p) | {"median_ms": p.median_ms, "met": p.met} for p in pairs],
-        report=lines,
-    )
-    return 0
+    wanted = wanted_targets(args.only, PAIRS)
+    s, cores = paired_settings(args.seconds, args.rate, "nginx")
+
+    def as_json(p: Pair) -> dict[str, object]:
+        return asdict(p) | {"median_ms": p.median_ms, "met": p.met}
+
+    return run_and_report(s, cores, run_pair, wanted, args.rounds, report, as_json, args.out)
 
 
 if __name__ == "__main__":
