@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from modelops.gateway.app import event_loop_factory
 from modelops.gateway.config import GatewayConfig
 from modelops.gateway.server import Gateway
 
@@ -143,7 +144,10 @@ async def proxied(
 
 
 def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), STEP_TIMEOUT * 3))
+    """On the event loop the gateway runs on in its process (uvloop): its transports are not
+    asyncio's, and a test on asyncio's loop would not see code that only works there."""
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(asyncio.wait_for(scenario(), STEP_TIMEOUT * 3))
 
 
 async def statuses(

@@ -303,7 +303,7 @@ async def serve(config: GatewayConfig, gateway: Gateway) -> None:
         log.info("gateway stopping")
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop when installed: its event loop and transports cost a good part less CPU per
     proxied request than asyncio's own; without it the standard loop serves the same."""
     try:
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with (
         contextlib.suppress(KeyboardInterrupt),
-        asyncio.Runner(loop_factory=_loop_factory()) as run,
+        asyncio.Runner(loop_factory=event_loop_factory()) as run,
     ):
         run.run(serve(config, gateway))
     return 0

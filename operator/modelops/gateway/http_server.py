@@ -20,7 +20,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import cast
+from typing import Any, cast
 
 import httptools
 from multidict import CIMultiDict
@@ -321,7 +321,10 @@ class HttpServer:
     def port(self) -> int:
         if self._server is None:
             raise RuntimeError("the server was not started")
-        port: int = self._server.sockets[0].getsockname()[1]
+        # Read untyped: uvloop's server lists its sockets where asyncio's (and the stubs, which
+        # the compiled code checks) have a tuple.
+        server: Any = self._server
+        port: int = server.sockets[0].getsockname()[1]
         return port
 
     async def answer(self, request: Request) -> Response | StreamResponse:

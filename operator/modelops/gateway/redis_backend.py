@@ -7,8 +7,8 @@ alone, and answers the checks in one flat reply. One round trip and one command 
 instead of two awaited round trips per request, is what brings Redis' cost per request near
 the in-memory backend's. The counters' layout in Redis (a hash of buckets per counter) is the
 same as before batching, so old and new gateways share counters during a rollout. Batches go
-out on one connection the backend keeps (see ``_evalsha``), not through the client's
-per-command path.
+out on one connection the backend keeps, read by a ``redis_channel.ReplyChannel``, not through
+the client's per-command path.
 """
 
 import asyncio
@@ -17,14 +17,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import hiredis
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from modelops.api.spec import RedisBackend as RedisSpec
 from modelops.gateway.backend import BackendUnavailableError, ChargeFailed
 from modelops.gateway.batching import TickBatcher
 from modelops.gateway.budgets import BudgetDemand
 from modelops.gateway.limiter import BUCKETS, Demand, Outcome
+from modelops.gateway.redis_channel import ReplyChannel
 from modelops.gateway.redis_connect import RedisSecrets, connect
 from modelops.gateway.redis_script import (
     ACQUIRE_LUA,
@@ -51,8 +53,9 @@ class RedisBackend:
         self._sha = hashlib.sha1(ACQUIRE_LUA.encode(), usedforsecurity=False).hexdigest()
         self._timeout = timeout
         # The one connection batches go out on, taken from the client's pool at the first
-        # batch and kept (one batch is in flight at a time): see ``_evalsha``.
+        # batch and kept (one batch is in flight at a time), and the channel reading it.
         self._connection: AbstractConnection | None = None
+        self._channel: ReplyChannel | None = None
         self._batcher: TickBatcher[Operation, Outcome] = TickBatcher(self._send, max_batch)
 
     async def _send(self, ops: Sequence[Operation]) -> list[Outcome]:
@@ -70,46 +73,52 @@ class RedisBackend:
         """EVALSHA, loading the script once where Redis does not know it (a new or flushed
         server): what redis-py's Script does, without its per-call wrapping."""
         try:
-            return await self._evalsha(keys, args)
+            return await self._call("EVALSHA", self._sha, len(keys), *keys, *args)
         except NoScriptError:
             pass  # loaded below: no await inside an except block (setup.py says why)
-        self._sha = await self._client.script_load(ACQUIRE_LUA)
-        return await self._evalsha(keys, args)
+        loaded = await self._call("SCRIPT", "LOAD", ACQUIRE_LUA)
+        self._sha = loaded.decode() if isinstance(loaded, bytes) else str(loaded)
+        return await self._call("EVALSHA", self._sha, len(keys), *keys, *args)
 
-    async def _evalsha(self, keys: list[str], args: list[int | str]) -> Any:
-        """One command on the kept connection, without the client's per-command path: the
-        pool's get and release (a lock each), retry wrapping and observability hooks cost
-        about 29k instructions a request in ``bench/gateway_instructions.py``, as much as the
-        script's encoding and decoding together. No retries, as under the client
-        (``redis_connect._timeouts``); a command that fails or is cancelled midway closes
-        the connection, so no late reply is ever read as the next command's."""
-        connection = await self._ready_connection()
-        await connection.send_packed_command(
-            connection.pack_command("EVALSHA", self._sha, len(keys), *keys, *args),
-            check_health=False,
-        )
-        return await connection.read_response()
+    async def _call(self, *args: int | str) -> Any:
+        """One command on the kept connection, its reply read by ``ReplyChannel``. No
+        retries, as under the client (``redis_connect._timeouts``). A command that fails or
+        is given up midway (the batch's deadline) closes the connection, so no late reply is
+        ever read as the next command's; so does an error reply other than NOSCRIPT: a
+        primary demoted by a failover answers READONLY until the next batch reconnects."""
+        channel = await self._ready_channel()
+        try:
+            reply = await channel.call(hiredis.pack_command(args))  # type: ignore[arg-type]
+        except BaseException:
+            channel.close("a command to Redis was abandoned")
+            raise
+        if isinstance(reply, ResponseError):
+            if str(reply).startswith("NOSCRIPT"):
+                raise NoScriptError(str(reply))
+            channel.close(f"Redis answered an error: {reply}")
+            raise reply
+        return reply
 
-    async def _ready_connection(self) -> AbstractConnection:
-        """The kept connection, connected: what the pool's ``get_connection`` does, once."""
+    async def _ready_channel(self) -> ReplyChannel:
+        """The kept connection, open and read by a ``ReplyChannel``. A connection Redis
+        closed while idle (its ``timeout``, a proxy) has told its channel, and is replaced
+        here before the next command, not failed by it."""
+        channel = self._channel
+        if channel is not None and channel.failure is None:
+            return channel
+        self._channel = None
         connection = self._connection
         if connection is None:
+            # Connected by the pool (``ensure_connection``).
             pool = self._client.connection_pool
             connection = self._connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-        if connection.is_connected:
-            try:
-                if await connection.can_read():
-                    # Closed by Redis while idle (its ``timeout``, a proxy), or holding bytes
-                    # nobody asked for: replaced, as the pool replaces such a connection.
-                    await connection.disconnect()
-            except RedisError:
-                pass  # can_read found the socket broken and disconnected it
-        if not connection.is_connected:
+        else:
+            await connection.disconnect(nowait=True)
             # ``connect``, which a sentinel-managed connection overrides to ask the sentinels
-            # where the primary is now (``send_packed_command`` would reconnect to the old
-            # address and never follow a failover).
-            await connection.connect()
-        return connection
+            # where the primary is now.
+            await connection.connect()  # type: ignore[no-untyped-call]
+        channel = self._channel = ReplyChannel.take_over(connection)
+        return channel
 
     async def acquire(
         self,
@@ -142,7 +151,12 @@ class RedisBackend:
 
     async def close(self) -> None:
         await self._batcher.close()
+        if self._channel is not None:
+            self._channel.close("the gateway is stopping")
+            self._channel = None
         if self._connection is not None:
+            # The channel's transport is closed: the pool must not wait for it (see take_over).
+            await self._connection.disconnect(nowait=True)
             await self._client.connection_pool.release(self._connection)
             self._connection = None
         await self._client.aclose()

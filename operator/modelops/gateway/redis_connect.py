@@ -141,9 +141,9 @@ def _sentinel_address(address: str) -> tuple[str, int]:
 def connect(spec: RedisSpec, secrets: RedisSecrets, timeout: float) -> "redis_async.Redis":
     """A client of the primary: at ``spec.address``, or wherever the sentinels say it is now
     (after a failover the next connection asks them again)."""
-    # One batch is in flight at a time, on the one connection the backend keeps; the spare
-    # is for the client's own commands (loading the script).
-    common = {**_timeouts(timeout), **_secret_options(spec, secrets), "max_connections": 2}
+    # One batch is in flight at a time, on the one connection the backend keeps (the script
+    # is loaded on it too): the pool only connects it.
+    common = {**_timeouts(timeout), **_secret_options(spec, secrets), "max_connections": 1}
     if spec.sentinel is None:
         options: dict[str, Any] = dict(parse_url(redis_url(spec.address or "")))
         plain = options.pop("connection_class", Connection)

@@ -1,0 +1,92 @@
+"""One Redis connection whose replies hiredis reads as they arrive, matched to commands in order.
+
+redis-py connects (address or Sentinel, AUTH, TLS, its handshake); then this protocol takes
+over the connection's transport. Per command that leaves out what redis-py's stream path does
+around a write and a read (a stream reader's waiter, buffer copies, a readiness probe with a
+zero timeout before each command, several coroutine frames): for the gateway's one command per
+batch that was about 80k instructions a batch in ``bench/gateway_instructions.py``.
+
+Redis answers the commands of a connection in the order sent, so a reply resolves the oldest
+command still waiting. Anything that could make a later reply look like an earlier one's (a
+command abandoned midway, an unreadable or unasked-for reply) closes the connection instead.
+"""
+
+import asyncio
+from collections import deque
+from typing import Any
+
+import hiredis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+
+class ReplyChannel(asyncio.Protocol):
+    """Commands out in order; each reply resolves the oldest waiting command. An error reply
+    arrives as a ``ResponseError`` result, not raised: the caller decides what it means."""
+
+    def __init__(self, transport: asyncio.WriteTransport) -> None:
+        self._transport = transport
+        self._loop = asyncio.get_running_loop()
+        self._reader = hiredis.Reader(replyError=ResponseError)
+        self._waiting: deque[asyncio.Future[Any]] = deque()
+        # Set once, when the connection can no longer be trusted: the next batch reconnects.
+        self.failure: RedisConnectionError | None = None
+
+    @classmethod
+    def take_over(cls, connection: AbstractConnection) -> "ReplyChannel":
+        """The connected redis-py ``connection``'s transport, read by a new channel from now
+        on. The connection keeps owning it: ``connection.disconnect(nowait=True)`` closes it
+        (without ``nowait`` it would wait for its stream protocol, which hears nothing now)."""
+        writer = connection._writer  # redis-py keeps the transport only here (private)
+        if writer is None:
+            raise RedisConnectionError("connection to Redis is not open")
+        transport = writer.transport  # uvloop's transports are not asyncio's classes
+        channel = cls(transport)
+        transport.set_protocol(channel)
+        return channel
+
+    def call(self, packed: bytes) -> "asyncio.Future[Any]":
+        """Send one packed command; the future gets its reply."""
+        if self.failure is not None:
+            raise RedisConnectionError(str(self.failure))
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._waiting.append(future)
+        self._transport.write(packed)
+        return future
+
+    def close(self, why: str) -> None:
+        """Close the connection now; every command still waiting fails."""
+        self._fail(RedisConnectionError(why))
+        self._transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        try:
+            reply = self._reader.gets()
+            while reply is not False:
+                if not self._waiting:
+                    self.close("Redis sent a reply no command asked for")
+                    return
+                future = self._waiting.popleft()
+                if not future.done():  # a command given up on was answered: closed below
+                    future.set_result(reply)
+                reply = self._reader.gets()
+        except hiredis.ProtocolError as err:
+            self.close(f"unreadable reply from Redis: {err}")
+
+    def eof_received(self) -> bool:
+        self._fail(RedisConnectionError("Redis closed the connection"))
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        why = f"connection to Redis lost: {exc}" if exc else "connection to Redis closed"
+        self._fail(RedisConnectionError(why))
+
+    def _fail(self, error: RedisConnectionError) -> None:
+        if self.failure is None:
+            self.failure = error
+        while self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(error)

@@ -1,0 +1,91 @@
+"""Replies matched to commands in order, and a connection that cannot be trusted closed.
+
+The channel's transport here records what it is asked to do: the real connection is covered
+by tests/gateway/test_redis*.py against redis-server."""
+
+import asyncio
+from typing import Any
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from modelops.gateway.redis_channel import ReplyChannel
+
+
+class _Transport(asyncio.WriteTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.aborted = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def _run(scenario: Any) -> None:
+    asyncio.run(scenario())
+
+
+def test_replies_resolve_the_commands_in_the_order_sent_even_split_across_reads() -> None:
+    async def scenario() -> None:
+        transport = _Transport()
+        channel = ReplyChannel(transport)
+        first, second = channel.call(b"ONE"), channel.call(b"TWO")
+        assert transport.written == [b"ONE", b"TWO"]
+        channel.data_received(b"*2\r\n:1\r\n$1")
+        assert not first.done()
+        channel.data_received(b"\r\na\r\n-NOSCRIPT no such script\r\n")
+        assert await first == [1, b"a"]
+        error = await second  # an error reply is a result: the caller decides what it means
+        assert isinstance(error, ResponseError)
+        assert str(error).startswith("NOSCRIPT")
+        assert channel.failure is None
+        assert not transport.aborted
+
+    _run(scenario)
+
+
+def test_a_reply_no_command_asked_for_closes_the_connection() -> None:
+    async def scenario() -> None:
+        transport = _Transport()
+        channel = ReplyChannel(transport)
+        channel.data_received(b":1\r\n")
+        assert transport.aborted
+        with pytest.raises(RedisConnectionError, match="no command asked for"):
+            channel.call(b"PING")
+
+    _run(scenario)
+
+
+def test_an_unreadable_reply_fails_the_waiting_command_and_closes() -> None:
+    async def scenario() -> None:
+        transport = _Transport()
+        channel = ReplyChannel(transport)
+        waiting = channel.call(b"PING")
+        channel.data_received(b"?what\r\n")
+        assert transport.aborted
+        with pytest.raises(RedisConnectionError, match="unreadable reply"):
+            await waiting
+
+    _run(scenario)
+
+
+@pytest.mark.parametrize("end", ["eof", "lost"])
+def test_a_closed_connection_fails_every_waiting_command(end: str) -> None:
+    async def scenario() -> None:
+        channel = ReplyChannel(_Transport())
+        waiting = [channel.call(b"PING"), channel.call(b"PING")]
+        if end == "eof":
+            assert channel.eof_received() is False  # the transport closes itself
+        else:
+            channel.connection_lost(OSError("reset by peer"))
+        for future in waiting:
+            with pytest.raises(RedisConnectionError):
+                await future
+        assert channel.failure is not None
+
+    _run(scenario)
