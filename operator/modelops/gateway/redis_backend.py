@@ -60,10 +60,7 @@ class RedisBackend:
 
     async def _send(self, ops: Sequence[Operation]) -> list[Outcome]:
         keys, numbers = encode(ops)
-        # Bounds a batch even where a socket timeout would not fire (a connection that
-        # neither fails nor answers): the requests waiting on it get their failure mode.
-        async with asyncio.timeout(self._timeout):
-            reply = await self._run(keys, [BUCKETS, numbers])
+        reply = await self._run(keys, [BUCKETS, numbers])
         try:
             return decode(ops, reply, time.time())
         except (ValueError, TypeError, IndexError) as err:
@@ -82,13 +79,20 @@ class RedisBackend:
 
     async def _call(self, *args: int | str) -> Any:
         """One command on the kept connection, its reply read by ``ReplyChannel``. No
-        retries, as under the client (``redis_connect._timeouts``). A command that fails or
-        is given up midway (the batch's deadline) closes the connection, so no late reply is
-        ever read as the next command's; so does an error reply other than NOSCRIPT: a
-        primary demoted by a failover answers READONLY until the next batch reconnects."""
-        channel = await self._ready_channel()
+        retries, as under the client (``redis_connect._timeouts``). A command that fails, runs
+        past its deadline or is given up midway (the gateway stopping) closes the connection,
+        so no late reply is ever read as the next command's; so does an error reply other
+        than NOSCRIPT: a primary demoted by a failover answers READONLY until the next batch
+        reconnects."""
+        channel = self._channel
+        if channel is None or channel.failure is not None:
+            # Connecting has its own bound (a Redis that accepts connections but never
+            # answers the handshake); each command is bounded by the channel.
+            async with asyncio.timeout(self._timeout):
+                channel = await self._reconnect()
         try:
-            reply = await channel.call(hiredis.pack_command(args))  # type: ignore[arg-type]
+            packed = hiredis.pack_command(args)  # type: ignore[arg-type]
+            reply = await channel.call(packed, self._timeout)
         except BaseException:
             channel.close("a command to Redis was abandoned")
             raise
@@ -99,13 +103,10 @@ class RedisBackend:
             raise reply
         return reply
 
-    async def _ready_channel(self) -> ReplyChannel:
-        """The kept connection, open and read by a ``ReplyChannel``. A connection Redis
-        closed while idle (its ``timeout``, a proxy) has told its channel, and is replaced
-        here before the next command, not failed by it."""
-        channel = self._channel
-        if channel is not None and channel.failure is None:
-            return channel
+    async def _reconnect(self) -> ReplyChannel:
+        """The kept connection, open again and read by a new ``ReplyChannel``. A connection
+        Redis closed while idle (its ``timeout``, a proxy) has told its channel, and is
+        replaced here before the next command, not failed by it."""
         self._channel = None
         connection = self._connection
         if connection is None:

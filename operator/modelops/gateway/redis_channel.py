@@ -19,6 +19,7 @@ import hiredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 class ReplyChannel(asyncio.Protocol):
@@ -30,8 +31,12 @@ class ReplyChannel(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._reader = hiredis.Reader(replyError=ResponseError)
         self._waiting: deque[asyncio.Future[Any]] = deque()
+        # Each waiting command's deadline, in the same order: one timer a command, where
+        # ``asyncio.timeout`` around it (Python, a context manager and its coroutines) cost
+        # about 20k instructions a batch.
+        self._deadlines: deque[asyncio.TimerHandle] = deque()
         # Set once, when the connection can no longer be trusted: the next batch reconnects.
-        self.failure: RedisConnectionError | None = None
+        self.failure: RedisConnectionError | RedisTimeoutError | None = None
 
     @classmethod
     def take_over(cls, connection: AbstractConnection) -> "ReplyChannel":
@@ -46,12 +51,15 @@ class ReplyChannel(asyncio.Protocol):
         transport.set_protocol(channel)
         return channel
 
-    def call(self, packed: bytes) -> "asyncio.Future[Any]":
-        """Send one packed command; the future gets its reply."""
+    def call(self, packed: bytes, timeout: float) -> "asyncio.Future[Any]":
+        """Send one packed command; the future gets its reply. Unanswered after ``timeout``
+        seconds (a Redis that neither fails nor answers), it fails with a TimeoutError and
+        the connection is closed: a late reply must not be read as a later command's."""
         if self.failure is not None:
             raise RedisConnectionError(str(self.failure))
         future: asyncio.Future[Any] = self._loop.create_future()
         self._waiting.append(future)
+        self._deadlines.append(self._loop.call_later(timeout, self._expire, timeout))
         self._transport.write(packed)
         return future
 
@@ -69,6 +77,7 @@ class ReplyChannel(asyncio.Protocol):
                     self.close("Redis sent a reply no command asked for")
                     return
                 future = self._waiting.popleft()
+                self._deadlines.popleft().cancel()
                 if not future.done():  # a command given up on was answered: closed below
                     future.set_result(reply)
                 reply = self._reader.gets()
@@ -83,9 +92,15 @@ class ReplyChannel(asyncio.Protocol):
         why = f"connection to Redis lost: {exc}" if exc else "connection to Redis closed"
         self._fail(RedisConnectionError(why))
 
-    def _fail(self, error: RedisConnectionError) -> None:
+    def _expire(self, timeout: float) -> None:
+        self._fail(RedisTimeoutError(f"Redis did not answer within {timeout:g} s"))
+        self._transport.abort()
+
+    def _fail(self, error: RedisConnectionError | RedisTimeoutError) -> None:
         if self.failure is None:
             self.failure = error
+        while self._deadlines:
+            self._deadlines.popleft().cancel()
         while self._waiting:
             future = self._waiting.popleft()
             if not future.done():

@@ -123,8 +123,8 @@ def _secret_options(spec: RedisSpec, secrets: RedisSecrets) -> dict[str, Any]:
 
 def _timeouts(timeout: float) -> dict[str, Any]:
     return {
-        # No socket_timeout on the primary's connections: every command already runs inside
-        # the batch's deadline (``RedisBackend._send``), and redis-py would add its own per
+        # No socket_timeout on the primary's connections: every command already has its
+        # deadline (``ReplyChannel.call``), and redis-py would add its own per
         # command, a task for each write (``wait_for``: an extra turn of the loop, about
         # 20 us of CPU a batch measured with ``time.process_time``) and a timer per read.
         "socket_connect_timeout": timeout,

@@ -205,41 +205,74 @@ def new_operation(  # noqa: PLR0917 - Operation's own fields, in its order
 def encode(ops: Sequence[Operation]) -> tuple[list[str], str]:
     """The batch's KEYS and its numbers (ARGV[2]): words joined by single spaces.
 
-    Each number is its own word, made by ``str`` or ``repr``: compiled, an f-string with a
-    ``!r`` or a conditional in it becomes a ``str.format`` call, and those were most of what
-    encoding cost (issue 19's profile, 18k instructions a request)."""
+    An operation's keys and words come rendered once per demands tuple
+    (``_rendered_demands``): a check on Redis' clock without budgets is one cached string.
+    Where something is still made per operation, an f-string of plain ``str`` and ``int``
+    values builds it in one step (with a ``!r`` or a conditional in it, an f-string becomes a
+    ``str.format`` call, so those are worked out first)."""
     keys: list[str] = []
     words: list[str] = []
-    for op in ops:
-        words += (
-            "1" if op.answered else "0",
-            str(len(op.demands)),
-            _window_word(op.window),
-            "-" if op.now is None else repr(op.now),
-            str(len(op.budgets)),
-        )
-        tokens = op.tokens
-        for d in op.demands:
-            keys.append(d.key)
-            limit = -1 if d.limit is None else d.limit
-            words += (str(limit), str(d.need), str(d.charge + tokens))
-        if op.budgets:
-            budget_keys, parts = _rendered(op.budgets)
+    for demands, window, now, answered, budgets, tokens in ops:
+        rendered = _rendered_demands(demands, window)
+        keys += rendered.keys
+        if now is None and not budgets:
+            if tokens == 0:
+                words.append(rendered.check if answered else rendered.charge)
+                continue
+            words.append(rendered.check_head if answered else rendered.charge_head)
+        else:
+            flag = "1" if answered else "0"
+            when = "-" if now is None else repr(now)
+            words.append(f"{flag} {len(demands)} {rendered.window_word} {when} {len(budgets)}")
+        if tokens == 0:
+            if rendered.plain:
+                words.append(rendered.plain)
+        else:
+            for head, charge in rendered.parts:
+                words.append(head + str(charge + tokens))
+        if budgets:
+            budget_keys, budget_parts = _rendered(budgets)
             keys += budget_keys
-            for head, charge, tail in parts:
+            for head, charge, tail in budget_parts:
                 words.append(head + str(charge + tokens) + tail)
     return keys, " ".join(words)
 
 
-# A policy's window, as the script reads it: the same few values batch after batch.
-_WINDOW_WORDS: dict[float, str] = {}
+class _RenderedDemands:
+    """A demands tuple's keys and words, for one window. ``check`` and ``charge``: a whole
+    operation on Redis' clock without budgets or tokens added; ``*_head``: its head alone."""
+
+    def __init__(self, demands: Sequence[Demand], window: float) -> None:
+        self.demands = demands
+        self.window = window
+        self.window_word = repr(window)
+        self.keys: list[str] = []
+        self.parts: list[tuple[str, int]] = []  # per demand: its words before its charge
+        for key, limit, need, charge in demands:
+            self.keys.append(key)
+            self.parts.append((f"{-1 if limit is None else limit} {need} ", charge))
+        self.plain = " ".join(head + str(charge) for head, charge in self.parts)
+        self.check_head = f"1 {len(demands)} {self.window_word} - 0"
+        self.charge_head = f"0 {len(demands)} {self.window_word} - 0"
+        self.check = f"{self.check_head} {self.plain}" if self.plain else self.check_head
+        self.charge = f"{self.charge_head} {self.plain}" if self.plain else self.charge_head
 
 
-def _window_word(window: float) -> str:
-    word = _WINDOW_WORDS.get(window)
-    if word is None:
-        word = remember(_WINDOW_WORDS, window, repr(window))
-    return word
+# A request's demands come as a tuple its policy hands out again and again (a client's
+# admission, its token counters: ``Policy.admission``): rendered once per tuple, not per
+# request (issue 19's profile: 11k instructions a request to encode, most of them these).
+# Keyed by the tuple's id, which the entry holds, so the id is not reused while cached.
+_DEMANDS: dict[int, _RenderedDemands] = {}
+
+
+def _rendered_demands(demands: Sequence[Demand], window: float) -> _RenderedDemands:
+    known = _DEMANDS.get(id(demands))
+    if known is not None and known.demands is demands and known.window == window:
+        return known
+    rendered = _RenderedDemands(demands, window)
+    if isinstance(demands, tuple):  # a list could change under the cache
+        remember(_DEMANDS, id(demands), rendered)
+    return rendered
 
 
 # A request's budgets come as a tuple that ``BudgetPlan`` hands out again and again (a

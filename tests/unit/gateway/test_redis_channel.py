@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modelops.gateway.redis_channel import ReplyChannel
 
@@ -34,7 +35,7 @@ def test_replies_resolve_the_commands_in_the_order_sent_even_split_across_reads(
     async def scenario() -> None:
         transport = _Transport()
         channel = ReplyChannel(transport)
-        first, second = channel.call(b"ONE"), channel.call(b"TWO")
+        first, second = channel.call(b"ONE", 5.0), channel.call(b"TWO", 5.0)
         assert transport.written == [b"ONE", b"TWO"]
         channel.data_received(b"*2\r\n:1\r\n$1")
         assert not first.done()
@@ -56,7 +57,7 @@ def test_a_reply_no_command_asked_for_closes_the_connection() -> None:
         channel.data_received(b":1\r\n")
         assert transport.aborted
         with pytest.raises(RedisConnectionError, match="no command asked for"):
-            channel.call(b"PING")
+            channel.call(b"PING", 5.0)
 
     _run(scenario)
 
@@ -65,7 +66,7 @@ def test_an_unreadable_reply_fails_the_waiting_command_and_closes() -> None:
     async def scenario() -> None:
         transport = _Transport()
         channel = ReplyChannel(transport)
-        waiting = channel.call(b"PING")
+        waiting = channel.call(b"PING", 5.0)
         channel.data_received(b"?what\r\n")
         assert transport.aborted
         with pytest.raises(RedisConnectionError, match="unreadable reply"):
@@ -78,7 +79,7 @@ def test_an_unreadable_reply_fails_the_waiting_command_and_closes() -> None:
 def test_a_closed_connection_fails_every_waiting_command(end: str) -> None:
     async def scenario() -> None:
         channel = ReplyChannel(_Transport())
-        waiting = [channel.call(b"PING"), channel.call(b"PING")]
+        waiting = [channel.call(b"PING", 5.0), channel.call(b"PING", 5.0)]
         if end == "eof":
             assert channel.eof_received() is False  # the transport closes itself
         else:
@@ -87,5 +88,21 @@ def test_a_closed_connection_fails_every_waiting_command(end: str) -> None:
             with pytest.raises(RedisConnectionError):
                 await future
         assert channel.failure is not None
+
+    _run(scenario)
+
+
+def test_a_command_unanswered_past_its_deadline_fails_and_closes_the_connection() -> None:
+    async def scenario() -> None:
+        transport = _Transport()
+        channel = ReplyChannel(transport)
+        answered, late = channel.call(b"PING", 0.05), channel.call(b"PING", 0.05)
+        channel.data_received(b"+PONG\r\n")
+        assert await answered == b"PONG"
+        with pytest.raises(RedisTimeoutError, match=r"did not answer within 0\.05 s"):
+            await late
+        assert transport.aborted
+        with pytest.raises(RedisConnectionError):  # the next batch reconnects
+            channel.call(b"PING", 0.05)
 
     _run(scenario)
