@@ -17,7 +17,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import hiredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
@@ -25,14 +24,14 @@ from modelops.api.spec import RedisBackend as RedisSpec
 from modelops.gateway.backend import BackendUnavailableError, ChargeFailed
 from modelops.gateway.batching import TickBatcher
 from modelops.gateway.budgets import BudgetDemand
-from modelops.gateway.limiter import BUCKETS, Demand, Outcome
+from modelops.gateway.limiter import Demand, Outcome
 from modelops.gateway.redis_channel import ReplyChannel
 from modelops.gateway.redis_connect import RedisSecrets, connect
+from modelops.gateway.redis_encode import EncodedBatch, encode, pack
 from modelops.gateway.redis_script import (
     ACQUIRE_LUA,
     Operation,
     decode,
-    encode,
     new_operation,
 )
 
@@ -59,26 +58,25 @@ class RedisBackend:
         self._batcher: TickBatcher[Operation, Outcome] = TickBatcher(self._send, max_batch)
 
     async def _send(self, ops: Sequence[Operation]) -> list[Outcome]:
-        keys, numbers = encode(ops)
-        reply = await self._run(keys, [BUCKETS, numbers])
+        reply = await self._run(encode(ops))
         try:
             return decode(ops, reply, time.time())
         except (ValueError, TypeError, IndexError) as err:
             raise RedisError(f"unexpected reply from the rate-limit script: {err}") from err
 
-    async def _run(self, keys: list[str], args: list[int | str]) -> Any:
+    async def _run(self, batch: EncodedBatch) -> Any:
         """EVALSHA, loading the script once where Redis does not know it (a new or flushed
         server): what redis-py's Script does, without its per-call wrapping."""
         try:
-            return await self._call("EVALSHA", self._sha, len(keys), *keys, *args)
+            return await self._call(batch.command(self._sha))
         except NoScriptError:
             pass  # loaded below: no await inside an except block (setup.py says why)
-        loaded = await self._call("SCRIPT", "LOAD", ACQUIRE_LUA)
+        loaded = await self._call(pack("SCRIPT", "LOAD", ACQUIRE_LUA))
         self._sha = loaded.decode() if isinstance(loaded, bytes) else str(loaded)
-        return await self._call("EVALSHA", self._sha, len(keys), *keys, *args)
+        return await self._call(batch.command(self._sha))
 
-    async def _call(self, *args: int | str) -> Any:
-        """One command on the kept connection, its reply read by ``ReplyChannel``. No
+    async def _call(self, command: bytes) -> Any:
+        """One packed command on the kept connection, its reply read by ``ReplyChannel``. No
         retries, as under the client (``redis_connect._timeouts``). A command that fails, runs
         past its deadline or is given up midway (the gateway stopping) closes the connection,
         so no late reply is ever read as the next command's; so does an error reply other
@@ -91,8 +89,7 @@ class RedisBackend:
             async with asyncio.timeout(self._timeout):
                 channel = await self._reconnect()
         try:
-            packed = hiredis.pack_command(args)  # type: ignore[arg-type]
-            reply = await channel.call(packed, self._timeout)
+            reply = await channel.call(command, self._timeout)
         except BaseException:
             channel.close("a command to Redis was abandoned")
             raise

@@ -26,8 +26,7 @@ counter, which changes no verdict (every check prunes before it counts).
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from modelops.gateway.budgets import EXPIRY_GRACE, BudgetDemand, judge, tightest
-from modelops.gateway.caches import remember
+from modelops.gateway.budgets import BudgetDemand, judge, tightest
 from modelops.gateway.limiter import Demand, Outcome, new_outcome, new_verdict
 
 ACQUIRE_LUA = """
@@ -200,102 +199,6 @@ def new_operation(  # noqa: PLR0917 - Operation's own fields, in its order
 ) -> Operation:
     """``Operation(...)`` without its Python-level ``__new__`` (as ``limiter.new_verdict``)."""
     return _tuple_new(Operation, (demands, window, now, answered, budgets, tokens))
-
-
-def encode(ops: Sequence[Operation]) -> tuple[list[str], str]:
-    """The batch's KEYS and its numbers (ARGV[2]): words joined by single spaces.
-
-    An operation's keys and words come rendered once per demands tuple
-    (``_rendered_demands``): a check on Redis' clock without budgets is one cached string.
-    Where something is still made per operation, an f-string of plain ``str`` and ``int``
-    values builds it in one step (with a ``!r`` or a conditional in it, an f-string becomes a
-    ``str.format`` call, so those are worked out first)."""
-    keys: list[str] = []
-    words: list[str] = []
-    for demands, window, now, answered, budgets, tokens in ops:
-        rendered = _rendered_demands(demands, window)
-        keys += rendered.keys
-        if now is None and not budgets:
-            if tokens == 0:
-                words.append(rendered.check if answered else rendered.charge)
-                continue
-            words.append(rendered.check_head if answered else rendered.charge_head)
-        else:
-            flag = "1" if answered else "0"
-            when = "-" if now is None else repr(now)
-            words.append(f"{flag} {len(demands)} {rendered.window_word} {when} {len(budgets)}")
-        if tokens == 0:
-            if rendered.plain:
-                words.append(rendered.plain)
-        else:
-            for head, charge in rendered.parts:
-                words.append(head + str(charge + tokens))
-        if budgets:
-            budget_keys, budget_parts = _rendered(budgets)
-            keys += budget_keys
-            for head, charge, tail in budget_parts:
-                words.append(head + str(charge + tokens) + tail)
-    return keys, " ".join(words)
-
-
-class _RenderedDemands:
-    """A demands tuple's keys and words, for one window. ``check`` and ``charge``: a whole
-    operation on Redis' clock without budgets or tokens added; ``*_head``: its head alone."""
-
-    def __init__(self, demands: Sequence[Demand], window: float) -> None:
-        self.demands = demands
-        self.window = window
-        self.window_word = repr(window)
-        self.keys: list[str] = []
-        self.parts: list[tuple[str, int]] = []  # per demand: its words before its charge
-        for key, limit, need, charge in demands:
-            self.keys.append(key)
-            self.parts.append((f"{-1 if limit is None else limit} {need} ", charge))
-        self.plain = " ".join(head + str(charge) for head, charge in self.parts)
-        self.check_head = f"1 {len(demands)} {self.window_word} - 0"
-        self.charge_head = f"0 {len(demands)} {self.window_word} - 0"
-        self.check = f"{self.check_head} {self.plain}" if self.plain else self.check_head
-        self.charge = f"{self.charge_head} {self.plain}" if self.plain else self.charge_head
-
-
-# A request's demands come as a tuple its policy hands out again and again (a client's
-# admission, its token counters: ``Policy.admission``): rendered once per tuple, not per
-# request (issue 19's profile: 11k instructions a request to encode, most of them these).
-# Keyed by the tuple's id, which the entry holds, so the id is not reused while cached.
-_DEMANDS: dict[int, _RenderedDemands] = {}
-
-
-def _rendered_demands(demands: Sequence[Demand], window: float) -> _RenderedDemands:
-    known = _DEMANDS.get(id(demands))
-    if known is not None and known.demands is demands and known.window == window:
-        return known
-    rendered = _RenderedDemands(demands, window)
-    if isinstance(demands, tuple):  # a list could change under the cache
-        remember(_DEMANDS, id(demands), rendered)
-    return rendered
-
-
-# A request's budgets come as a tuple that ``BudgetPlan`` hands out again and again (a
-# client's, until its period ends): their keys and numbers are rendered once per tuple, not
-# per request (formatting them was most of what budgets added to a Redis-limited request).
-# Keyed by the tuple's id, which the entry holds, so the id is not reused while cached.
-_RENDERED: dict[int, tuple[Sequence[BudgetDemand], list[str], list[tuple[str, int, str]]]] = {}
-
-
-def _rendered(budgets: Sequence[BudgetDemand]) -> tuple[list[str], list[tuple[str, int, str]]]:
-    """The budgets' keys, and per budget the words before and after its charge."""
-    known = _RENDERED.get(id(budgets))
-    if known is not None and known[0] is budgets:
-        return known[1], known[2]
-    keys, parts = [], []
-    for key, limit, need, charge, ends, _, _ in budgets:
-        keys.append(key)
-        # The counter outlives its period by a grace (see EXPIRY_GRACE).
-        expires = int(ends + EXPIRY_GRACE)
-        parts.append((f"{-1 if limit is None else limit} {need} ", charge, f" {expires}"))
-    if isinstance(budgets, tuple):  # a list could change under the cache
-        remember(_RENDERED, id(budgets), (budgets, keys, parts))
-    return keys, parts
 
 
 def decode(ops: Sequence[Operation], reply: Sequence[Any], wall: float) -> list[Outcome]:
