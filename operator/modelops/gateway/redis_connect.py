@@ -3,7 +3,8 @@
 Where Redis is comes from the policy (``RateLimit.redis``); the secrets come from the pod:
 the ACL user and password as environment variables filled from the Secret the spec names,
 the CA as a file mounted from its Secret. The operator renders references to them and never
-reads their values. Every connection packs commands with hiredis (see ``_HiredisPacking``).
+reads their values. The client only connects: batches go out on the connection through
+``redis_channel.ReplyChannel``, packed by ``redis_encode``.
 """
 
 import os
@@ -12,15 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hiredis
 import redis.asyncio as redis_async
-from mypy_extensions import mypyc_attr
 from redis.asyncio.connection import (
-    AbstractConnection,
     Connection,
     ConnectionPool,
     SSLConnection,
-    UnixDomainSocketConnection,
     parse_url,
 )
 from redis.asyncio.sentinel import (
@@ -56,54 +53,6 @@ def redis_url(address: str) -> str:
     if "://" in address:
         return address
     return f"redis://{address}"
-
-
-# These stay ordinary classes under mypyc (which compiles this module for the image; their
-# methods are still compiled): redis-py's connections declare __slots__, which a native class
-# cannot extend.
-@mypyc_attr(native_class=False)
-class _HiredisPacking(AbstractConnection):
-    """Commands packed by hiredis (C) instead of redis-py's asyncio code (Python, which joins
-    a growing buffer once per argument: for one call with hundreds of keys that was the
-    client's largest single cost). redis-py's own synchronous client packs with hiredis."""
-
-    def pack_command(self, *args: Any) -> list[bytes]:
-        first = args[0].encode() if isinstance(args[0], str) else args[0]
-        if b" " in first:  # "SCRIPT LOAD": the words go as separate arguments, as redis-py does
-            args = (*first.split(), *args[1:])
-        return [hiredis.pack_command(args)]
-
-
-@mypyc_attr(native_class=False)
-class _TcpConnection(_HiredisPacking, Connection):
-    pass
-
-
-@mypyc_attr(native_class=False)
-class _TlsConnection(_HiredisPacking, SSLConnection):
-    pass
-
-
-@mypyc_attr(native_class=False)
-class _UnixConnection(_HiredisPacking, UnixDomainSocketConnection):
-    pass
-
-
-@mypyc_attr(native_class=False)
-class _SentinelTcpConnection(_HiredisPacking, SentinelManagedConnection):
-    pass
-
-
-@mypyc_attr(native_class=False)
-class _SentinelTlsConnection(_HiredisPacking, SentinelManagedSSLConnection):
-    pass
-
-
-_PACKING = {
-    Connection: _TcpConnection,
-    SSLConnection: _TlsConnection,
-    UnixDomainSocketConnection: _UnixConnection,
-}
 
 
 def _uses_tls(spec: RedisSpec) -> bool:
@@ -149,7 +98,7 @@ def connect(spec: RedisSpec, secrets: RedisSecrets, timeout: float) -> "redis_as
         plain = options.pop("connection_class", Connection)
         if spec.tls is not None:
             plain = SSLConnection
-        pool = ConnectionPool(connection_class=_PACKING[plain], **options, **common)
+        pool = ConnectionPool(connection_class=plain, **options, **common)
         return redis_async.Redis.from_pool(pool)
     tls = _uses_tls(spec)
     sentinel_options: dict[str, Any] = {
@@ -163,7 +112,7 @@ def connect(spec: RedisSpec, secrets: RedisSecrets, timeout: float) -> "redis_as
     sentinels = Sentinel(  # type: ignore[no-untyped-call]
         [_sentinel_address(a) for a in spec.sentinel.addresses], sentinel_kwargs=sentinel_options
     )
-    connection = _SentinelTlsConnection if tls else _SentinelTcpConnection
+    connection = SentinelManagedSSLConnection if tls else SentinelManagedConnection
     client: redis_async.Redis = sentinels.master_for(
         spec.sentinel.master_name,
         connection_pool_class=SentinelConnectionPool,

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from redis.asyncio.connection import SSLConnection
 
 from modelops.api.spec import REDIS_PASSWORD_ENV, REDIS_USERNAME_ENV, RedisBackend
 from modelops.gateway.redis_connect import RedisSecrets, connect
@@ -32,7 +33,7 @@ def test_tls_and_credentials_reach_the_connection() -> None:
     options = client.connection_pool.connection_kwargs
     assert (options["username"], options["password"]) == ("u", "p")
     assert options["ssl_ca_certs"] == "/ca.crt"
-    assert client.connection_pool.connection_class.__name__ == "_TlsConnection"
+    assert client.connection_pool.connection_class is SSLConnection
 
 
 def test_a_sentinel_client_asks_for_the_named_primary() -> None:
