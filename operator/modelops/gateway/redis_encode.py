@@ -21,9 +21,14 @@ def _bulk(text: str) -> bytes:
     return b"$" + str(len(data)).encode() + b"\r\n" + data + b"\r\n"
 
 
+def _array(length: int) -> bytes:
+    """The head of a RESP array (a command) of ``length`` bulk strings."""
+    return b"*" + str(length).encode() + b"\r\n"
+
+
 def pack(*words: str) -> bytes:
     """A command of a few words (``SCRIPT LOAD``), as RESP."""
-    return b"*" + str(len(words)).encode() + b"\r\n" + b"".join(_bulk(word) for word in words)
+    return _array(len(words)) + b"".join(_bulk(word) for word in words)
 
 
 _EVALSHA = _bulk("EVALSHA")
@@ -41,7 +46,7 @@ class EncodedBatch:
     def command(self, sha: str) -> bytes:
         """``EVALSHA sha numkeys KEYS... buckets numbers``, as RESP."""
         count = len(self.keys)
-        head = b"*" + str(count + 5).encode() + b"\r\n" + _EVALSHA + _bulk(sha) + _bulk(str(count))
+        head = _array(count + 5) + _EVALSHA + _bulk(sha) + _bulk(str(count))
         return b"".join([head, *self.packed_keys, _BUCKETS, _bulk(self.numbers)])
 
 
