@@ -128,7 +128,7 @@ def _predicted_label(url: str) -> str:
 def _label_when_answered(url: str) -> str | None:
     try:
         return _predicted_label(url)
-    except OSError:  # urllib's URLError: a connection that timed out or was refused
+    except OSError:  # urllib's URLError: a connection that timed out, was refused or found no route
         return None
 
 
@@ -141,7 +141,13 @@ def test_replicas_and_a_canary_share_one_download(
     cluster.apply(_service(name, "1.0.0", source), space)
     wait_ready(cluster, space, name, timeout=180)
     url = service_url(cluster, space, name)
-    assert _predicted_label(url) == LABEL
+    # Ready is the pods' word; kube-proxy programs the new Service's rules a moment later, and
+    # until then a connection to its ClusterIP finds no route (ENETUNREACH, seen in CI).
+    wait_until(
+        lambda: _label_when_answered(url) == LABEL,
+        30,
+        message="the first version answers through its Service",
+    )
     assert len(store.object_gets(BUCKET)) - before == 1, store.object_gets(BUCKET)
     first = status(cluster, space, name)
     assert first["stableModelFetch"].startswith("1 downloaded ("), first
