@@ -16,8 +16,9 @@ the script with the in-memory limiter), its number of budget keys, then per wind
 limit (-1: never refuse), need, charge; then per budget key (``budgets``: a plain counter per
 calendar period, after the window keys in KEYS): limit, need, charge, and when it expires
 (seconds since the epoch). Reply, flat, per check: allowed, then per window key used, retry
-and reset (floats as strings: a Lua number would come back truncated to an integer), then
-per budget key used and refused (1 or 0; the gateway knows when the period ends).
+and reset (whole microseconds, rounded: a Lua number comes back truncated to an integer,
+and an integer is read for a few instructions where parsing a float's string cost about 600),
+then per budget key used and refused (1 or 0; the gateway knows when the period ends).
 
 A charge-only operation just adds to the current bucket: it does not read or prune the
 counter, which changes no verdict (every check prunes before it counts).
@@ -134,8 +135,8 @@ while a <= #v do
         allowed = 0
       end
       out[#out + 1] = used
-      out[#out + 1] = tostring(retry)
-      out[#out + 1] = tostring(reset)
+      out[#out + 1] = math.floor(retry * 1000000 + 0.5)
+      out[#out + 1] = math.floor(reset * 1000000 + 0.5)
     end
     for i = 1, m do
       local p = b + (i - 1) * 4
@@ -219,13 +220,15 @@ def decode(ops: Sequence[Operation], reply: list[Any], wall: float) -> list[Outc
         verdicts = []
         for key, limit, _, charge in demands:
             used: int = reply[at + 1]
+            retry_us: int = reply[at + 2]
+            reset_us: int = reply[at + 3]
             verdicts.append(
                 new_verdict(
                     key,
                     limit,
                     used,
-                    float(reply[at + 2]),
-                    float(reply[at + 3]),
+                    retry_us / 1_000_000,
+                    reset_us / 1_000_000,
                     charge if allowed else 0,
                 )
             )
