@@ -149,3 +149,31 @@ def test_many_checks_in_flight_are_all_answered(redis_server: RedisServer) -> No
             await backend.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_flushed_script_is_loaded_again_and_the_batch_answered(
+    redis_server: RedisServer,
+) -> None:
+    """SCRIPT FLUSH (or a restarted server) between batches: the next EVALSHA is answered
+    NOSCRIPT on the kept connection; the script is loaded and the batch sent again, charged
+    once, and the batches after it go the fast way again."""
+
+    async def scenario() -> None:
+        backend = RedisBackend(RedisSpec(address=redis_server.address))
+        try:
+            demand = [Demand("flushed:rq:*", 10, 1, 1)]
+            # ``used``: what the window held before this check.
+            assert (await backend.acquire(demand, 60.0)).verdicts[0].used == 0
+            with redis_server.client() as client:
+                client.script_flush()
+            again = await backend.acquire(demand, 60.0)
+            assert again.allowed
+            assert again.verdicts[0].used == 1
+            assert (await backend.acquire(demand, 60.0)).verdicts[0].used == 2
+            with redis_server.client() as client:
+                stats = client.info("commandstats")
+            assert stats["cmdstat_script|load"]["calls"] == 2, stats
+        finally:
+            await backend.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))

@@ -11,34 +11,62 @@ issued earlier (a token charge) is always applied before work it issued later (t
 check), as with the in-memory backend. While a batch is in flight new items wait and go out
 together as soon as it returns, so the batches grow with the load and the round trip stays
 one per batch, not one per request.
+
+``send`` is a plain function that is told how to settle its batch, not a coroutine: the flush
+hands a batch over in the same tick, and whoever reads the answer settles it in the tick the
+answer arrives. A task per batch and a future between it and the answer cost two more loop
+iterations per batch (each an ``epoll_wait`` here) and about 10k instructions
+(``bench/gateway_instructions.py``), paid by every request when batches are small.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 # Told of the error of the batch that carried an item posted without a future.
 Failed = Callable[[Exception], None]
+# How a batch ends: one result per item, in order, or the error every item fails with
+# (``CancelledError``: the gateway is stopping, and waiting items are cancelled).
+Settle = Callable[[Sequence[Result] | BaseException], None]
+# Sends a batch and, then or later, settles it exactly once.
+Send = Callable[[Sequence[Item], Settle[Result]], None]
+# Per item: the future its submitter awaits, or what to tell if a posted item fails.
+Waiter = asyncio.Future[Result] | Failed
 
 
-class TickBatcher(Generic[Item, Result]):
-    """``send`` gets a list of items and returns one result per item, in order; when it
-    raises, every item of that batch fails with the same error."""
+class _Flight(Generic[Result]):
+    """The batch in flight: its waiters, told once however often ``settle`` is called."""
 
     def __init__(
         self,
-        send: Callable[[Sequence[Item]], Awaitable[Sequence[Result]]],
-        max_batch: int = 256,
+        landed: "Callable[[list[Waiter[Result]], Sequence[Result] | BaseException], None]",
+        waiters: "list[Waiter[Result]]",
     ) -> None:
+        self._landed = landed
+        self._waiters = waiters
+        self.settled = False
+
+    def settle(self, ending: "Sequence[Result] | BaseException") -> None:
+        if not self.settled:
+            self.settled = True
+            self._landed(self._waiters, ending)
+
+
+class TickBatcher(Generic[Item, Result]):
+    """``send`` gets a list of items and settles it with one result per item, in order, or
+    with an error every item of that batch fails with."""
+
+    def __init__(self, send: Send[Item, Result], max_batch: int = 256) -> None:
         self._send = send
         self._max_batch = max_batch
         self._items: list[Item] = []
-        # Per item: the future its submitter awaits, or what to tell if a posted item fails.
-        self._waiters: list[asyncio.Future[Result] | Failed] = []
+        self._waiters: list[Waiter[Result]] = []
         self._scheduled = False
-        self._in_flight: asyncio.Task[None] | None = None
+        self._in_flight = False
+        # Resolved when the batch in flight lands, for ``close`` (made only when it waits).
+        self._landing: asyncio.Future[None] | None = None
         # The loop of the first submit, kept: a batcher serves one loop, and asking asyncio
         # for it costs a getpid system call on Python 3.11, once or twice a request here.
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -60,61 +88,68 @@ class TickBatcher(Generic[Item, Result]):
         error. No future, no callback on success: the cheap way for fire-and-forget work."""
         self._queue(item, failed)
 
-    def _queue(self, item: Item, waiter: "asyncio.Future[Result] | Failed") -> None:
+    def _queue(self, item: Item, waiter: "Waiter[Result]") -> None:
         self._items.append(item)
         self._waiters.append(waiter)
-        if not self._scheduled and self._in_flight is None:
+        if not self._scheduled and not self._in_flight:
             self._scheduled = True
             self._running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._scheduled = False
-        if self._in_flight is not None or not self._items:
+        if self._in_flight or not self._items:
             return
         cut = self._max_batch
         items, waiters = self._items[:cut], self._waiters[:cut]
         del self._items[:cut], self._waiters[:cut]
-        self._in_flight = self._running_loop().create_task(self._run(items, waiters))
-
-    async def _run(
-        self, items: list[Item], waiters: "list[asyncio.Future[Result] | Failed]"
-    ) -> None:
+        self._in_flight = True
+        flight = _Flight(self._landed, waiters)
         try:
-            results = await self._send(items)
-            if len(results) != len(items):
-                raise ValueError(f"{len(results)} results for {len(items)} items")
-        except asyncio.CancelledError:
+            self._send(items, flight.settle)
+        except Exception as err:  # a send that could not even start fails its batch
+            flight.settle(err)
+
+    def _landed(
+        self,
+        waiters: "list[Waiter[Result]]",
+        ending: "Sequence[Result] | BaseException",
+    ) -> None:
+        if not isinstance(ending, BaseException) and len(ending) != len(waiters):
+            ending = ValueError(f"{len(ending)} results for {len(waiters)} items")
+        if isinstance(ending, asyncio.CancelledError):
             for waiter in waiters:
                 if isinstance(waiter, asyncio.Future):
                     waiter.cancel()
-            raise
-        except Exception as err:  # every waiter gets the batch's error
+        elif isinstance(ending, BaseException):
             # Items queued behind a failed batch fail with it at once: the next batch would
             # most likely wait out the same timeout, and waits must stay bounded.
+            error = ending if isinstance(ending, Exception) else RuntimeError(repr(ending))
             waiters += self._waiters
             self._items.clear()
             self._waiters.clear()
             for waiter in waiters:
                 if not isinstance(waiter, asyncio.Future):
-                    waiter(err)
+                    waiter(error)
                 elif not waiter.done():
-                    waiter.set_exception(err)
+                    waiter.set_exception(error)
         else:
-            for waiter, result in zip(waiters, results, strict=True):
+            for waiter, result in zip(waiters, ending, strict=True):
                 # A waiter that gave up (timeout, client gone) has a cancelled future.
                 if isinstance(waiter, asyncio.Future) and not waiter.done():
                     waiter.set_result(result)
-        finally:
-            self._in_flight = None
-            if self._items and not self._scheduled:
-                # After the waiters just woken have run: what they submit joins this batch.
-                self._scheduled = True
-                self._running_loop().call_soon(self._flush)
+        self._in_flight = False
+        if self._landing is not None and not self._landing.done():
+            self._landing.set_result(None)
+        if self._items and not self._scheduled:
+            # After the waiters just woken have run: what they submit joins this batch.
+            self._scheduled = True
+            self._running_loop().call_soon(self._flush)
 
     async def close(self) -> None:
         """Wait for the batch in flight; items not yet sent are cancelled."""
-        if self._in_flight is not None:
-            await asyncio.gather(self._in_flight, return_exceptions=True)
+        if self._in_flight:
+            landing = self._landing = self._running_loop().create_future()
+            await asyncio.gather(landing, return_exceptions=True)
         for waiter in self._waiters:
             if isinstance(waiter, asyncio.Future):
                 waiter.cancel()

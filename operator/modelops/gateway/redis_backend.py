@@ -22,10 +22,10 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from modelops.api.spec import RedisBackend as RedisSpec
 from modelops.gateway.backend import BackendUnavailableError, ChargeFailed
-from modelops.gateway.batching import TickBatcher
+from modelops.gateway.batching import Settle, TickBatcher
 from modelops.gateway.budgets import BudgetDemand
 from modelops.gateway.limiter import Demand, Outcome
-from modelops.gateway.redis_channel import ReplyChannel
+from modelops.gateway.redis_channel import Failure, ReplyChannel
 from modelops.gateway.redis_connect import RedisSecrets, connect
 from modelops.gateway.redis_encode import EncodedBatch, encode, pack
 from modelops.gateway.redis_script import (
@@ -55,14 +55,36 @@ class RedisBackend:
         # batch and kept (one batch is in flight at a time), and the channel reading it.
         self._connection: AbstractConnection | None = None
         self._channel: ReplyChannel | None = None
+        # The batch going the slow way (a reconnect, the script loaded), when one is.
+        self._slow: asyncio.Task[None] | None = None
         self._batcher: TickBatcher[Operation, Outcome] = TickBatcher(self._send, max_batch)
 
-    async def _send(self, ops: Sequence[Operation]) -> list[Outcome]:
-        reply = await self._run(encode(ops))
+    def _send(self, ops: Sequence[Operation], settle: Settle[Outcome]) -> None:
+        """The batch's EVALSHA written now on the kept connection, its reply decoded where it
+        is read (``_Batch``). Reconnecting and loading the script need awaits, and go the
+        slow way (``_send_slowly``), as does a batch sent while either is under way."""
+        batch = _Batch(self, ops, encode(ops), settle)
+        channel = self._channel
+        if self._slow is not None or channel is None or channel.failure is not None:
+            self._send_slowly(batch)
+            return
+        batch.channel = channel
+        channel.send(batch.encoded.command(self._sha), self._timeout, batch)
+
+    def _send_slowly(self, batch: "_Batch") -> None:
+        self._slow = asyncio.get_running_loop().create_task(self._run_slowly(batch))
+
+    async def _run_slowly(self, batch: "_Batch") -> None:
         try:
-            return decode(ops, reply, time.time())
-        except (ValueError, TypeError, IndexError) as err:
-            raise RedisError(f"unexpected reply from the rate-limit script: {err}") from err
+            reply = await self._run(batch.encoded)
+        except BaseException as err:
+            batch.settle(err)
+            if isinstance(err, asyncio.CancelledError):
+                raise
+        else:
+            batch.decoded(reply)
+        finally:
+            self._slow = None
 
     async def _run(self, batch: EncodedBatch) -> Any:
         """EVALSHA, loading the script once where Redis does not know it (a new or flushed
@@ -158,3 +180,49 @@ class RedisBackend:
             await self._client.connection_pool.release(self._connection)
             self._connection = None
         await self._client.aclose()
+
+
+class _Batch:
+    """One batch's EVALSHA on the kept connection (the channel's ``Asker``): its reply is
+    decoded and its checks settled as soon as it is read."""
+
+    def __init__(
+        self,
+        backend: RedisBackend,
+        ops: Sequence[Operation],
+        encoded: EncodedBatch,
+        settle: Settle[Outcome],
+    ) -> None:
+        self.backend = backend
+        self.ops = ops
+        self.encoded = encoded
+        self.settle = settle
+        self.channel: ReplyChannel | None = None
+
+    def answered(self, reply: Any) -> None:
+        if isinstance(reply, ResponseError):
+            if str(reply).startswith("NOSCRIPT"):
+                # A new or flushed server: loaded, then sent again, the slow way.
+                self.backend._send_slowly(self)
+                return
+            # As in ``RedisBackend._call``: READONLY from a demoted primary, until the next
+            # batch reconnects.
+            if self.channel is not None:
+                self.channel.close(f"Redis answered an error: {reply}")
+            self.settle(reply)
+            return
+        self.decoded(reply)
+
+    def failed(self, failure: Failure) -> None:
+        self.settle(failure)
+
+    def decoded(self, reply: Any) -> None:
+        """Settled with the reply's outcomes, or the error of a reply that does not fit."""
+        try:
+            outcomes = decode(self.ops, reply, time.time())
+        except (ValueError, TypeError, IndexError) as err:
+            self.settle(RedisError(f"unexpected reply from the rate-limit script: {err}"))
+        except Exception as err:
+            self.settle(err)
+        else:
+            self.settle(outcomes)

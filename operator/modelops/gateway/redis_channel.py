@@ -6,14 +6,17 @@ around a write and a read (a stream reader's waiter, buffer copies, a readiness 
 zero timeout before each command, several coroutine frames): for the gateway's one command per
 batch that was about 80k instructions a batch in ``bench/gateway_instructions.py``.
 
-Redis answers the commands of a connection in the order sent, so a reply resolves the oldest
-command still waiting. Anything that could make a later reply look like an earlier one's (a
-command abandoned midway, an unreadable or unasked-for reply) closes the connection instead.
+Redis answers the commands of a connection in the order sent, so a reply goes to the oldest
+command still waiting. Whoever sent it hears of it there and then, inside ``data_received``
+(``Asker``): the batcher's answer is decoded and its requests woken in the loop iteration the
+reply arrived in, with no future or task in between. Anything that could make a later reply
+look like an earlier one's (a command abandoned midway, an unreadable or unasked-for reply)
+closes the connection instead.
 """
 
 import asyncio
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 import hiredis
 from redis.asyncio.connection import AbstractConnection
@@ -21,22 +24,49 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+Failure = RedisConnectionError | RedisTimeoutError
+
+
+class Asker(Protocol):
+    """Who sent a command, told once: its reply, or why none will come."""
+
+    def answered(self, reply: Any) -> None:
+        """The reply; an error reply is a ``ResponseError`` here, not raised: the asker
+        decides what it means. Must not raise: it runs inside ``data_received``."""
+
+    def failed(self, failure: Failure) -> None:
+        """No reply will come: the connection failed or the command ran past its deadline."""
+
+
+class _FutureAsker:
+    """The asker behind ``call``: a future with the reply."""
+
+    def __init__(self, future: "asyncio.Future[Any]") -> None:
+        self.future = future
+
+    def answered(self, reply: Any) -> None:
+        if not self.future.done():  # a command given up on was answered: closed by its caller
+            self.future.set_result(reply)
+
+    def failed(self, failure: Failure) -> None:
+        if not self.future.done():
+            self.future.set_exception(failure)
+
 
 class ReplyChannel(asyncio.Protocol):
-    """Commands out in order; each reply resolves the oldest waiting command. An error reply
-    arrives as a ``ResponseError`` result, not raised: the caller decides what it means."""
+    """Commands out in order; each reply goes to the oldest waiting command's asker."""
 
     def __init__(self, transport: asyncio.WriteTransport) -> None:
         self._transport = transport
         self._loop = asyncio.get_running_loop()
         self._reader = hiredis.Reader(replyError=ResponseError)
-        self._waiting: deque[asyncio.Future[Any]] = deque()
+        self._waiting: deque[Asker] = deque()
         # Each waiting command's deadline, in the same order: one timer a command, where
         # ``asyncio.timeout`` around it (Python, a context manager and its coroutines) cost
         # about 20k instructions a batch.
         self._deadlines: deque[asyncio.TimerHandle] = deque()
         # Set once, when the connection can no longer be trusted: the next batch reconnects.
-        self.failure: RedisConnectionError | RedisTimeoutError | None = None
+        self.failure: Failure | None = None
 
     @classmethod
     def take_over(cls, connection: AbstractConnection) -> "ReplyChannel":
@@ -51,16 +81,20 @@ class ReplyChannel(asyncio.Protocol):
         transport.set_protocol(channel)
         return channel
 
-    def call(self, packed: bytes, timeout: float) -> "asyncio.Future[Any]":
-        """Send one packed command; the future gets its reply. Unanswered after ``timeout``
+    def send(self, packed: bytes, timeout: float, asker: Asker) -> None:
+        """Send one packed command; ``asker`` hears its reply. Unanswered after ``timeout``
         seconds (a Redis that neither fails nor answers), it fails with a TimeoutError and
         the connection is closed: a late reply must not be read as a later command's."""
         if self.failure is not None:
             raise RedisConnectionError(str(self.failure))
-        future: asyncio.Future[Any] = self._loop.create_future()
-        self._waiting.append(future)
+        self._waiting.append(asker)
         self._deadlines.append(self._loop.call_later(timeout, self._expire, timeout))
         self._transport.write(packed)
+
+    def call(self, packed: bytes, timeout: float) -> "asyncio.Future[Any]":
+        """``send`` for a caller that awaits the reply."""
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self.send(packed, timeout, _FutureAsker(future))
         return future
 
     def close(self, why: str) -> None:
@@ -76,10 +110,11 @@ class ReplyChannel(asyncio.Protocol):
                 if not self._waiting:
                     self.close("Redis sent a reply no command asked for")
                     return
-                future = self._waiting.popleft()
+                asker = self._waiting.popleft()
                 self._deadlines.popleft().cancel()
-                if not future.done():  # a command given up on was answered: closed below
-                    future.set_result(reply)
+                asker.answered(reply)
+                if self.failure is not None:  # the asker closed the connection (READONLY)
+                    return
                 reply = self._reader.gets()
         except hiredis.ProtocolError as err:
             self.close(f"unreadable reply from Redis: {err}")
@@ -96,12 +131,10 @@ class ReplyChannel(asyncio.Protocol):
         self._fail(RedisTimeoutError(f"Redis did not answer within {timeout:g} s"))
         self._transport.abort()
 
-    def _fail(self, error: RedisConnectionError | RedisTimeoutError) -> None:
+    def _fail(self, error: Failure) -> None:
         if self.failure is None:
             self.failure = error
         while self._deadlines:
             self._deadlines.popleft().cancel()
         while self._waiting:
-            future = self._waiting.popleft()
-            if not future.done():
-                future.set_exception(error)
+            self._waiting.popleft().failed(error)

@@ -5,24 +5,30 @@ from collections.abc import Sequence
 
 import pytest
 
-from modelops.gateway.batching import TickBatcher
+from modelops.gateway.batching import Settle, TickBatcher
 
 
 class Recorder:
-    """A ``send`` that records its batches; ``gate`` holds a batch in flight until set."""
+    """A ``send`` that records its batches and settles each in a later loop iteration, as a
+    reply read off a socket would; while ``held``, batches wait until ``release``."""
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
-        self.gate = asyncio.Event()
-        self.gate.set()
+        self.held = False
+        self.waiting: list[tuple[list[int], Settle[int]]] = []
         self.error: Exception | None = None
 
-    async def send(self, items: Sequence[int]) -> list[int]:
+    def send(self, items: Sequence[int], settle: Settle[int]) -> None:
         self.batches.append(list(items))
-        await self.gate.wait()
-        if self.error is not None:
-            raise self.error
-        return [item * 10 for item in items]
+        self.waiting.append((list(items), settle))
+        if not self.held:
+            asyncio.get_running_loop().call_soon(self.release)
+
+    def release(self) -> None:
+        self.held = False
+        waiting, self.waiting = self.waiting, []
+        for items, settle in waiting:
+            settle(self.error if self.error is not None else [item * 10 for item in items])
 
 
 def run(scenario: object) -> None:
@@ -43,16 +49,16 @@ def test_items_of_one_tick_go_out_together_in_order() -> None:
 def test_items_wait_for_the_batch_in_flight_then_go_together() -> None:
     async def scenario() -> None:
         rec = Recorder()
-        rec.gate.clear()
+        rec.held = True
         batcher: TickBatcher[int, int] = TickBatcher(rec.send)
         first = batcher.submit(1)
-        await asyncio.sleep(0)  # the flush runs: batch [1] is in flight, held at the gate
+        await asyncio.sleep(0)  # the flush runs: batch [1] is in flight, held
         await asyncio.sleep(0)
         later = [batcher.submit(2)]
         await asyncio.sleep(0)
         later.append(batcher.submit(3))
         assert rec.batches == [[1]]
-        rec.gate.set()
+        rec.release()
         assert await first == 10
         assert await asyncio.gather(*later) == [20, 30]
         assert rec.batches == [[1], [2, 3]]
@@ -79,14 +85,14 @@ def test_batches_are_cut_at_max_batch() -> None:
 def test_a_failed_batch_fails_its_items_and_those_queued_behind_it() -> None:
     async def scenario() -> None:
         rec = Recorder()
-        rec.gate.clear()
+        rec.held = True
         rec.error = ConnectionError("gone")
         batcher: TickBatcher[int, int] = TickBatcher(rec.send)
         first = batcher.submit(1)
         await asyncio.sleep(0)
         await asyncio.sleep(0)
         queued = batcher.submit(2)
-        rec.gate.set()
+        rec.release()
         for future in (first, queued):
             with pytest.raises(ConnectionError):
                 await future
@@ -119,12 +125,12 @@ def test_posted_items_travel_with_the_others_and_only_failures_are_told() -> Non
 def test_a_waiter_that_gives_up_does_not_disturb_the_others() -> None:
     async def scenario() -> None:
         rec = Recorder()
-        rec.gate.clear()
+        rec.held = True
         batcher: TickBatcher[int, int] = TickBatcher(rec.send)
         impatient, patient = batcher.submit(1), batcher.submit(2)
         await asyncio.sleep(0)
         impatient.cancel()
-        rec.gate.set()
+        rec.release()
         assert await patient == 20
         assert impatient.cancelled()
 
@@ -132,8 +138,8 @@ def test_a_waiter_that_gives_up_does_not_disturb_the_others() -> None:
 
 
 def test_a_wrong_number_of_results_fails_the_batch() -> None:
-    async def short(items: Sequence[int]) -> list[int]:
-        return list(items)[1:]
+    def short(items: Sequence[int], settle: Settle[int]) -> None:
+        settle(list(items)[1:])
 
     async def scenario() -> None:
         batcher: TickBatcher[int, int] = TickBatcher(short)
@@ -141,6 +147,78 @@ def test_a_wrong_number_of_results_fails_the_batch() -> None:
         for future in futures:
             with pytest.raises(ValueError, match="1 results for 2 items"):
                 await future
+
+    run(scenario())
+
+
+def test_a_send_that_raises_fails_its_batch_and_the_next_goes_out() -> None:
+    sent: list[list[int]] = []
+
+    def broken_once(items: Sequence[int], settle: Settle[int]) -> None:
+        sent.append(list(items))
+        if len(sent) == 1:
+            raise OSError("no connection")
+        settle([item + 1 for item in items])
+
+    async def scenario() -> None:
+        batcher: TickBatcher[int, int] = TickBatcher(broken_once)
+        with pytest.raises(OSError, match="no connection"):
+            await batcher.submit(1)
+        assert await batcher.submit(2) == 3
+        assert sent == [[1], [2]]
+
+    run(scenario())
+
+
+def test_a_batch_settled_twice_counts_once() -> None:
+    settles: list[Settle[int]] = []
+
+    def keep(items: Sequence[int], settle: Settle[int]) -> None:
+        settles.append(settle)
+
+    async def scenario() -> None:
+        batcher: TickBatcher[int, int] = TickBatcher(keep)
+        first = batcher.submit(1)
+        await asyncio.sleep(0)
+        settles[0]([10])
+        settles[0](ConnectionError("late"))  # a late failure must not reach later items
+        second = batcher.submit(2)
+        await asyncio.sleep(0)
+        settles[1]([20])
+        assert (await first, await second) == (10, 20)
+
+    run(scenario())
+
+
+def test_a_cancelled_batch_cancels_its_waiters() -> None:
+    settles: list[Settle[int]] = []
+
+    def keep(items: Sequence[int], settle: Settle[int]) -> None:
+        settles.append(settle)
+
+    async def scenario() -> None:
+        batcher: TickBatcher[int, int] = TickBatcher(keep)
+        waiting = batcher.submit(1)
+        await asyncio.sleep(0)
+        settles[0](asyncio.CancelledError())
+        assert waiting.cancelled()
+
+    run(scenario())
+
+
+def test_close_waits_for_the_batch_in_flight() -> None:
+    async def scenario() -> None:
+        rec = Recorder()
+        rec.held = True
+        batcher: TickBatcher[int, int] = TickBatcher(rec.send)
+        sent = batcher.submit(1)
+        await asyncio.sleep(0)
+        closing = asyncio.ensure_future(batcher.close())
+        await asyncio.sleep(0)
+        assert not closing.done()
+        rec.release()
+        await closing
+        assert await sent == 10
 
     run(scenario())
 
