@@ -11,7 +11,7 @@ from typing import Protocol
 from mypy_extensions import mypyc_attr
 
 from modelops.gateway.budgets import BudgetCounters, BudgetDemand
-from modelops.gateway.limiter import Demand, Outcome, SlidingWindows, new_outcome
+from modelops.gateway.limiter import Demand, Outcome, SlidingWindows
 
 
 # An ordinary class under mypyc (which compiles this module for the image): its native classes
@@ -91,7 +91,7 @@ class MemoryBackend:
                 charged = counters.charge_fitting(budgets, held, chosen, wall)
                 if charged is None:
                     return outcome
-                return new_outcome(True, (*outcome.verdicts, charged))
+                return Outcome(True, (*outcome.verdicts, charged))
             return Outcome(False, (*outcome.verdicts, *counters.verdicts(budgets, wall)))
         # A spent budget: the windows are looked at (for the headers) but not charged.
         looked = [Demand(d.key, d.limit, d.need, 0) for d in demands]

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from modelops.api.spec import BudgetPeriod, Budgets, BudgetScope, RateLimitBudget
 from modelops.gateway.caches import remember
-from modelops.gateway.limiter import Verdict, new_verdict
+from modelops.gateway.limiter import Verdict
 
 # Counters outlive their period by this much in Redis: replicas whose clocks disagree by a
 # little near midnight still find the counter they are writing to.
@@ -71,7 +71,7 @@ def judge(demand: BudgetDemand, used: int, now: float, charged: bool = False) ->
     limit = demand.limit
     refused = limit is not None and used + demand.need > limit
     charge = demand.charge if charged else 0
-    return new_verdict(demand.key, limit, used, left if refused else 0.0, left, charge)
+    return Verdict(demand.key, limit, used, left if refused else 0.0, left, charge)
 
 
 def tightest(demands: Sequence[BudgetDemand], used: Sequence[int]) -> int | None:
@@ -212,7 +212,7 @@ class BudgetCounters:
         d, value = demands[chosen], held[chosen]
         # ``judge``'s verdict for a demand that fits, written out (a call less per request).
         left = d.ends - now
-        return new_verdict(d.key, d.limit, value, 0.0, left if left > 0 else 0.0, d.charge)
+        return Verdict(d.key, d.limit, value, 0.0, left if left > 0 else 0.0, d.charge)
 
     def verdicts(self, demands: Sequence[BudgetDemand], now: float) -> list[Verdict]:
         """Each counter's verdict when the request is refused (nothing charged)."""

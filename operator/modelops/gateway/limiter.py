@@ -14,14 +14,17 @@ The same arithmetic runs in Redis as a Lua script (``redis_backend.py``); keep t
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 # Buckets per window: the resolution of the window edge (1 s for a 60 s window).
 BUCKETS = 60
 
-# Demand, Verdict and Outcome are NamedTuples, not frozen dataclasses: as immutable, but built
-# in C. A frozen dataclass's __init__ sets each field through object.__setattr__ (about 3 us
-# here), and every request makes several of them.
+# Demand is a NamedTuple, not a frozen dataclass: as immutable, but built in C. A frozen
+# dataclass's __init__ sets each field through object.__setattr__ (about 3 us here). Demands
+# are made once per client and cached; verdicts and outcomes are made several times a request,
+# and are plain classes: compiled, mypyc makes them as native objects and reads their fields
+# from a struct (a NamedTuple's constructor and fields went through Python's generic calls:
+# about 1,500 instructions to make one, and a lookup per field read).
 
 
 class Demand(NamedTuple):
@@ -39,15 +42,27 @@ class Demand(NamedTuple):
     charge: int
 
 
-class Verdict(NamedTuple):
-    """One counter's state after a check, for the X-RateLimit-* headers."""
+class Verdict:
+    """One counter's state after a check, for the X-RateLimit-* headers. Never changed once
+    made (``Final``: mypy refuses an assignment)."""
 
-    key: str
-    limit: int | None
-    used: int
-    retry_after: float  # seconds until ``need`` fits; 0 when it fits now
-    reset_after: float  # seconds until all counted usage has left the window
-    charged: int = 0  # what this check added (0 when the request was refused)
+    __slots__ = ("charged", "key", "limit", "reset_after", "retry_after", "used")
+
+    def __init__(  # noqa: PLR0917 - the fields, in the order they were a tuple's
+        self,
+        key: str,
+        limit: int | None,
+        used: int,
+        retry_after: float,
+        reset_after: float,
+        charged: int = 0,
+    ) -> None:
+        self.key: Final = key
+        self.limit: Final = limit
+        self.used: Final = used
+        self.retry_after: Final = retry_after  # seconds until ``need`` fits; 0: it fits now
+        self.reset_after: Final = reset_after  # seconds until all counted usage has left
+        self.charged: Final = charged  # what this check added (0 when refused)
 
     @property
     def fits(self) -> bool:
@@ -59,16 +74,54 @@ class Verdict(NamedTuple):
             return 0
         return max(0, self.limit - self.used - self.charged)
 
+    def uncharged(self) -> "Verdict":
+        """The same verdict for a request that was refused: nothing added."""
+        if not self.charged:
+            return self
+        return Verdict(self.key, self.limit, self.used, self.retry_after, self.reset_after)
 
-class Outcome(NamedTuple):
+    def _fields(self) -> tuple[str, int | None, int, float, float, int]:
+        return (self.key, self.limit, self.used, self.retry_after, self.reset_after, self.charged)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Verdict) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        key, limit, used, retry_after, reset_after, charged = self._fields()
+        return (
+            f"Verdict(key={key!r}, limit={limit!r}, used={used!r}, retry_after={retry_after!r},"
+            f" reset_after={reset_after!r}, charged={charged!r})"
+        )
+
+
+class Outcome:
     """All demands of a request pass together or none is charged.
 
     ``verdicts``: one per window; of calendar budgets, all when refused, but only the
     tightest when admitted (``budgets.tightest``: the only one ``binding`` could choose).
     """
 
-    allowed: bool
-    verdicts: tuple[Verdict, ...]
+    __slots__ = ("allowed", "verdicts")
+
+    def __init__(self, allowed: bool, verdicts: tuple[Verdict, ...]) -> None:
+        self.allowed: Final = allowed
+        self.verdicts: Final = verdicts
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Outcome)
+            and self.allowed == other.allowed
+            and self.verdicts == other.verdicts
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.allowed, self.verdicts))
+
+    def __repr__(self) -> str:
+        return f"Outcome(allowed={self.allowed!r}, verdicts={self.verdicts!r})"
 
     def binding(self) -> Verdict | None:
         """The verdict to report: the refusing one that frees last, else the one with least
@@ -77,43 +130,20 @@ class Outcome(NamedTuple):
         tightest: Verdict | None = None
         least = math.inf
         for v in self.verdicts:
-            # Unpacked at once: reading four fields by name cost twice as much per verdict.
-            _, limit, used, retry_after, _, charged = v
+            limit = v.limit
             if limit is None:
                 continue
+            retry_after = v.retry_after
             if retry_after > 0:
                 if refusing is None or retry_after > refusing.retry_after:
                     refusing = v
             elif refusing is None:
                 # Requests and tokens have different units: compare the share of the limit left.
-                left = limit - used - charged
+                left = limit - v.used - v.charged
                 share = left / limit if left > 0 else 0.0
                 if share < least:
                     tightest, least = v, share
         return refusing if refusing is not None else tightest
-
-
-# Verdicts and outcomes are made several times per request. A NamedTuple's constructor runs a
-# ``__new__`` written in Python, a frame even where mypyc compiles the caller; these make the
-# same tuples as that ``__new__`` (and ``_make``) do, with ``tuple.__new__`` and no frame.
-_tuple_new = tuple.__new__
-
-
-def new_verdict(  # noqa: PLR0917 - Verdict's own fields, in its order
-    key: str,
-    limit: int | None,
-    used: int,
-    retry_after: float,
-    reset_after: float,
-    charged: int = 0,
-) -> Verdict:
-    """``Verdict(...)``, made without its Python-level ``__new__``."""
-    return _tuple_new(Verdict, (key, limit, used, retry_after, reset_after, charged))
-
-
-def new_outcome(allowed: bool, verdicts: tuple[Verdict, ...]) -> Outcome:
-    """``Outcome(...)``, made without its Python-level ``__new__``."""
-    return _tuple_new(Outcome, (allowed, verdicts))
 
 
 def bucket_width(window: float) -> float:
@@ -174,13 +204,13 @@ def judge(demand: Demand, counter: Counter, now: float, window: float) -> Verdic
     # Only the newest bucket matters for the reset; the order only when refusing.
     reset_after = max(0.0, (counter.newest + 1) * width + window - now) if counter.buckets else 0.0
     if demand_limit is None:
-        return new_verdict(key, None, used, 0.0, reset_after, demand.charge)
+        return Verdict(key, None, used, 0.0, reset_after, demand.charge)
     excess = used + need - demand_limit
     if excess <= 0:
-        return new_verdict(key, demand_limit, used, 0.0, reset_after, demand.charge)
+        return Verdict(key, demand_limit, used, 0.0, reset_after, demand.charge)
     if need > demand_limit:
         # Never fits: say "a whole window" rather than promise a time that will not help.
-        return new_verdict(key, demand_limit, used, window, reset_after)
+        return Verdict(key, demand_limit, used, window, reset_after)
     retry_after = window
     buckets = counter.buckets
     for index in sorted(buckets):
@@ -189,7 +219,7 @@ def judge(demand: Demand, counter: Counter, now: float, window: float) -> Verdic
             # Bucket ``index`` stops being counted once now - window >= (index + 1) * width.
             retry_after = max((index + 1) * width + window - now, width / 1000)
             break
-    return new_verdict(key, demand_limit, used, retry_after, reset_after)
+    return Verdict(key, demand_limit, used, retry_after, reset_after)
 
 
 class SlidingWindows:
@@ -216,13 +246,12 @@ class SlidingWindows:
             allowed = allowed and verdict.retry_after <= 0
             verdicts.append(verdict)
         if not allowed:
-            uncharged = tuple(v._replace(charged=0) if v.charged else v for v in verdicts)
-            return new_outcome(False, uncharged)
+            return Outcome(False, tuple(v.uncharged() for v in verdicts))
         index = math.floor(now / bucket_width(window))
         for demand in demands:
             if demand.charge:
                 counters[demand.key].add(index, demand.charge)
-        return new_outcome(True, tuple(verdicts))
+        return Outcome(True, tuple(verdicts))
 
     def charge(self, demands: Sequence[Demand], now: float, window: float, tokens: int = 0) -> None:
         """Add usage that never refuses (an answer's tokens: each demand's charge plus

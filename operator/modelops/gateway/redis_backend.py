@@ -32,7 +32,6 @@ from modelops.gateway.redis_script import (
     ACQUIRE_LUA,
     Operation,
     decode,
-    new_operation,
 )
 
 
@@ -152,7 +151,7 @@ class RedisBackend:
         try:
             # Bounded without a timer per check: a batch takes at most the timeout, and when
             # one fails every check queued behind it fails with it (see TickBatcher).
-            return await self._batcher.submit(new_operation(demands, window, now, True, budgets, 0))
+            return await self._batcher.submit(Operation(demands, window, now, True, budgets, 0))
         except (RedisError, OSError, TimeoutError) as err:
             raise BackendUnavailableError(f"{type(err).__name__}: {err}") from err
 
@@ -167,7 +166,7 @@ class RedisBackend:
         now: float | None = None,
     ) -> None:
         if demands or budgets:
-            self._batcher.post(new_operation(demands, window, now, False, budgets, tokens), failed)
+            self._batcher.post(Operation(demands, window, now, False, budgets, tokens), failed)
 
     async def close(self) -> None:
         await self._batcher.close()

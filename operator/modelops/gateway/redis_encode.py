@@ -61,8 +61,15 @@ def encode(ops: Sequence[Operation]) -> EncodedBatch:
     keys: list[str] = []
     packed_keys: list[bytes] = []
     words: list[str] = []
-    for demands, window, now, answered, budgets, tokens in ops:
-        rendered = _rendered_demands(demands, window)
+    for op in ops:
+        demands, now, answered, budgets, tokens = (
+            op.demands,
+            op.now,
+            op.answered,
+            op.budgets,
+            op.tokens,
+        )
+        rendered = _rendered_demands(demands, op.window)
         keys += rendered.keys
         packed_keys += rendered.packed_keys
         if now is None and not budgets:

@@ -25,10 +25,10 @@ counter, which changes no verdict (every check prunes before it counts).
 """
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Final
 
 from modelops.gateway.budgets import BudgetDemand, judge, tightest
-from modelops.gateway.limiter import Demand, Outcome, new_outcome, new_verdict
+from modelops.gateway.limiter import Demand, Outcome, Verdict
 
 ACQUIRE_LUA = """
 local buckets = tonumber(ARGV[1])
@@ -178,28 +178,33 @@ return out
 CHARGED = Outcome(True, ())
 
 
-class Operation(NamedTuple):  # a tuple: made once or twice per request, so cheap to make
-    demands: Sequence[Demand]
-    window: float
-    now: float | None = None
-    answered: bool = True  # False: charge only (no limit is checked, nothing comes back)
-    budgets: Sequence[BudgetDemand] = ()
-    tokens: int = 0  # added to each demand's and budget's charge (``Backend.charge``)
+class Operation:
+    """One check or charge of a batch. A plain class made once or twice a request: compiled,
+    a native object, where a NamedTuple's constructor went through Python's generic calls."""
 
+    __slots__ = ("answered", "budgets", "demands", "now", "tokens", "window")
 
-_tuple_new = tuple.__new__
+    def __init__(  # noqa: PLR0917 - the fields, in the order they were a tuple's
+        self,
+        demands: Sequence[Demand],
+        window: float,
+        now: float | None = None,
+        answered: bool = True,  # False: charge only (nothing checked, nothing comes back)
+        budgets: Sequence[BudgetDemand] = (),
+        tokens: int = 0,  # added to each demand's and budget's charge (``Backend.charge``)
+    ) -> None:
+        self.demands: Final = demands
+        self.window: Final = window
+        self.now: Final = now
+        self.answered: Final = answered
+        self.budgets: Final = budgets
+        self.tokens: Final = tokens
 
-
-def new_operation(  # noqa: PLR0917 - Operation's own fields, in its order
-    demands: Sequence[Demand],
-    window: float,
-    now: float | None,
-    answered: bool,
-    budgets: Sequence[BudgetDemand],
-    tokens: int,
-) -> Operation:
-    """``Operation(...)`` without its Python-level ``__new__`` (as ``limiter.new_verdict``)."""
-    return _tuple_new(Operation, (demands, window, now, answered, budgets, tokens))
+    def __repr__(self) -> str:
+        return (
+            f"Operation(demands={self.demands!r}, window={self.window!r}, now={self.now!r},"
+            f" answered={self.answered!r}, budgets={self.budgets!r}, tokens={self.tokens!r})"
+        )
 
 
 def decode(ops: Sequence[Operation], reply: list[Any], wall: float) -> list[Outcome]:
@@ -211,19 +216,19 @@ def decode(ops: Sequence[Operation], reply: list[Any], wall: float) -> list[Outc
     """
     outcomes = []
     at = 0
-    for demands, _, _, answered, budgets, _ in ops:
-        if not answered:
+    for op in ops:
+        if not op.answered:
             outcomes.append(CHARGED)
             continue
         verdict: int = reply[at]
         allowed = verdict == 1
         verdicts = []
-        for key, limit, _, charge in demands:
+        for key, limit, _, charge in op.demands:
             used: int = reply[at + 1]
             retry_us: int = reply[at + 2]
             reset_us: int = reply[at + 3]
             verdicts.append(
-                new_verdict(
+                Verdict(
                     key,
                     limit,
                     used,
@@ -233,6 +238,7 @@ def decode(ops: Sequence[Operation], reply: list[Any], wall: float) -> list[Outc
                 )
             )
             at += 3
+        budgets = op.budgets
         if budgets:
             spent: list[int] = [reply[at + 1 + 2 * i] for i in range(len(budgets))]
             at += 2 * len(budgets)
@@ -242,7 +248,7 @@ def decode(ops: Sequence[Operation], reply: list[Any], wall: float) -> list[Outc
                 # An admitted request carries its tightest budget only, as in memory.
                 verdicts.append(judge(budgets[chosen], spent[chosen], wall, charged=True))
         at += 1
-        outcomes.append(new_outcome(allowed, tuple(verdicts)))
+        outcomes.append(Outcome(allowed, tuple(verdicts)))
     if at != len(reply):
         raise ValueError(f"rate-limit script answered {len(reply)} values, expected {at}")
     return outcomes

@@ -32,7 +32,7 @@ def _count(usage: dict[Any, Any], name: str) -> int | None:
 
 
 # ``Usage(...)`` runs the NamedTuple's ``__new__``, written in Python; this makes the same
-# tuple without that frame (as ``limiter.new_verdict``).
+# tuple without that frame.
 _tuple_new = tuple.__new__
 
 

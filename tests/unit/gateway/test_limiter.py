@@ -9,8 +9,6 @@ from modelops.gateway.limiter import (
     Outcome,
     SlidingWindows,
     Verdict,
-    new_outcome,
-    new_verdict,
 )
 
 WINDOW = 60.0
@@ -213,12 +211,19 @@ def test_charging_alone_leaves_every_later_check_as_a_full_acquire_would(
             assert quick.acquire(check, now, WINDOW) == full.acquire(check, now, WINDOW)
 
 
-def test_verdicts_and_outcomes_made_without_their_python_new_are_the_same_tuples() -> None:
-    made = new_verdict("rq:c", 5, 2, 0.0, 30.0, 1)
-    assert type(made) is Verdict
+def test_verdicts_and_outcomes_compare_by_their_fields() -> None:
+    made = Verdict("rq:c", 5, 2, 0.0, 30.0, 1)
     assert made == Verdict("rq:c", 5, 2, 0.0, 30.0, 1)
+    assert made != Verdict("rq:c", 5, 2, 0.0, 30.0, 0)
+    assert hash(made) == hash(Verdict("rq:c", 5, 2, 0.0, 30.0, 1))
     assert made.remaining == 2 and made.fits
-    assert new_verdict("tk:c", None, 0, 1.0, 2.0) == Verdict("tk:c", None, 0, 1.0, 2.0)
-    outcome = new_outcome(True, (made,))
-    assert type(outcome) is Outcome
-    assert outcome == Outcome(True, (made,)) and outcome.binding() is made
+    assert made.uncharged() == Verdict("rq:c", 5, 2, 0.0, 30.0, 0)
+    refused = Verdict("rq:c", 5, 5, 1.5, 30.0)
+    assert refused.uncharged() is refused
+    assert repr(made) == (
+        "Verdict(key='rq:c', limit=5, used=2, retry_after=0.0, reset_after=30.0, charged=1)"
+    )
+    outcome = Outcome(True, (made,))
+    assert outcome == Outcome(True, (Verdict("rq:c", 5, 2, 0.0, 30.0, 1),))
+    assert outcome != Outcome(False, (made,))
+    assert outcome.binding() is made

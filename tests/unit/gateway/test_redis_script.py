@@ -5,7 +5,7 @@ import pytest
 
 from modelops.gateway.budgets import REQUESTS, BudgetDemand
 from modelops.gateway.limiter import Demand
-from modelops.gateway.redis_script import CHARGED, Operation, decode, new_operation
+from modelops.gateway.redis_script import CHARGED, Operation, decode
 
 CHECK = Operation([Demand("rq:c", 5, 1, 1), Demand("tk:c", None, 1, 0)], 60.0)
 CHARGE = Operation([Demand("tk:c", None, 0, 7)], 60.0, now=12.5, answered=False)
@@ -52,11 +52,3 @@ def test_a_spent_budget_refuses_until_its_period_ends() -> None:
         600.0,
         0,
     )
-
-
-def test_new_operation_makes_the_same_tuple_as_operation() -> None:
-    made = new_operation([Demand("tk:c", None, 0, 7)], 60.0, 12.5, False, (DAILY,), 3)
-    expected = Operation([Demand("tk:c", None, 0, 7)], 60.0, 12.5, False, (DAILY,), 3)
-    assert made == expected
-    assert type(made) is Operation
-    assert (made.now, made.answered, made.tokens) == (12.5, False, 3)
