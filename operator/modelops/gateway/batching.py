@@ -21,7 +21,7 @@ iterations per batch (each an ``epoll_wait`` here) and about 10k instructions
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -34,6 +34,9 @@ Settle = Callable[[Sequence[Result] | BaseException], None]
 Send = Callable[[Sequence[Item], Settle[Result]], None]
 # Per item: the future its submitter awaits, or what to tell if a posted item fails.
 Waiter = asyncio.Future[Result] | Failed
+# Read per waiter: a module-level final, where ``asyncio.Future`` compiled is a lookup on the
+# asyncio module each time.
+_FUTURE: Final = asyncio.Future
 
 
 class _Flight(Generic[Result]):
@@ -118,7 +121,7 @@ class TickBatcher(Generic[Item, Result]):
             ending = ValueError(f"{len(ending)} results for {len(waiters)} items")
         if isinstance(ending, asyncio.CancelledError):
             for waiter in waiters:
-                if isinstance(waiter, asyncio.Future):
+                if isinstance(waiter, _FUTURE):
                     waiter.cancel()
         elif isinstance(ending, BaseException):
             # Items queued behind a failed batch fail with it at once: the next batch would
@@ -128,14 +131,14 @@ class TickBatcher(Generic[Item, Result]):
             self._items.clear()
             self._waiters.clear()
             for waiter in waiters:
-                if not isinstance(waiter, asyncio.Future):
+                if not isinstance(waiter, _FUTURE):
                     waiter(error)
                 elif not waiter.done():
                     waiter.set_exception(error)
         else:
             for waiter, result in zip(waiters, ending, strict=True):
                 # A waiter that gave up (timeout, client gone) has a cancelled future.
-                if isinstance(waiter, asyncio.Future) and not waiter.done():
+                if isinstance(waiter, _FUTURE) and not waiter.done():
                     waiter.set_result(result)
         self._in_flight = False
         if self._landing is not None and not self._landing.done():
@@ -151,7 +154,7 @@ class TickBatcher(Generic[Item, Result]):
             landing = self._landing = self._running_loop().create_future()
             await asyncio.gather(landing, return_exceptions=True)
         for waiter in self._waiters:
-            if isinstance(waiter, asyncio.Future):
+            if isinstance(waiter, _FUTURE):
                 waiter.cancel()
         self._items.clear()
         self._waiters.clear()

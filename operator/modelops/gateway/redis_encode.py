@@ -46,7 +46,10 @@ class EncodedBatch:
     def command(self, sha: str) -> bytes:
         """``EVALSHA sha numkeys KEYS... buckets numbers``, as RESP."""
         count = len(self.keys)
-        head = _array(count + 5) + _EVALSHA + _bulk(sha) + _bulk(str(count))
+        packed_sha = _SHAS.get(sha)
+        if packed_sha is None:  # one script, so one entry: its SHA is packed once
+            packed_sha = remember(_SHAS, sha, _bulk(sha))
+        head = _array(count + 5) + _EVALSHA + packed_sha + _bulk(str(count))
         return b"".join([head, *self.packed_keys, _BUCKETS, _bulk(self.numbers)])
 
 
@@ -137,6 +140,7 @@ class _RenderedBudgets:
 # ends, ``BudgetPlan``): rendered once per tuple, not per request. Keyed by the tuple's id,
 # which the entry holds, so the id is not reused while cached.
 _DEMANDS: dict[int, _RenderedDemands] = {}
+_SHAS: dict[str, bytes] = {}
 _BUDGETS: dict[int, _RenderedBudgets] = {}
 
 

@@ -12,7 +12,7 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TypeVar
 
 from multidict import CIMultiDict, istr
@@ -130,6 +130,10 @@ class Gateway:
         self._redis_spec: RedisSpec | None = None  # the spec object ``_redis`` was last matched to
         self._retired: list[RedisBackend] = []
         self._redis_log = Throttled()
+        # What a charge's failure tells, made once per failure mode (the policy's, which a
+        # reload may change) rather than a partial per answer.
+        self._failed_mode: FailureMode | None = None
+        self._charge_failed: Callable[[Exception], None] | None = None
         self._chain: UpstreamChain | None = None
         self._pool: ConnectionPool | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -681,7 +685,11 @@ class Gateway:
         if budgets:
             self.metrics.budgets_charged(budgets, ex.tier, tokens)
         if windows or budgets:
-            failed = functools.partial(self._store_failed, policy.spec.failure_mode)
+            mode = policy.spec.failure_mode
+            failed = self._charge_failed
+            if failed is None or mode is not self._failed_mode:
+                self._failed_mode = mode
+                failed = self._charge_failed = functools.partial(self._store_failed, mode)
             self.backend(policy).charge(windows, policy.window, failed, budgets, tokens)
 
 
