@@ -45,12 +45,20 @@ class EncodedBatch:
 
     def command(self, sha: str) -> bytes:
         """``EVALSHA sha numkeys KEYS... buckets numbers``, as RESP."""
+        heads = _HEADS.get(sha)
+        if heads is None:  # one script, so one entry
+            heads = remember(_HEADS, sha, {})
         count = len(self.keys)
-        packed_sha = _SHAS.get(sha)
-        if packed_sha is None:  # one script, so one entry: its SHA is packed once
-            packed_sha = remember(_SHAS, sha, _bulk(sha))
-        head = _array(count + 5) + _EVALSHA + packed_sha + _bulk(str(count))
-        return b"".join([head, *self.packed_keys, _BUCKETS, _bulk(self.numbers)])
+        head = heads.get(count)
+        if head is None:  # the command's words before its keys, per number of keys
+            head = remember(
+                heads, count, _array(count + 5) + _EVALSHA + _bulk(sha) + _bulk(str(count))
+            )
+        numbers = self.numbers.encode()
+        parts = [head]
+        parts += self.packed_keys
+        parts += (_BUCKETS, b"$", str(len(numbers)).encode(), b"\r\n", numbers, b"\r\n")
+        return b"".join(parts)
 
 
 def encode(ops: Sequence[Operation]) -> EncodedBatch:
@@ -140,7 +148,8 @@ class _RenderedBudgets:
 # ends, ``BudgetPlan``): rendered once per tuple, not per request. Keyed by the tuple's id,
 # which the entry holds, so the id is not reused while cached.
 _DEMANDS: dict[int, _RenderedDemands] = {}
-_SHAS: dict[str, bytes] = {}
+# Per script SHA, per number of keys: an EVALSHA's words before its keys.
+_HEADS: dict[str, dict[int, bytes]] = {}
 _BUDGETS: dict[int, _RenderedBudgets] = {}
 
 

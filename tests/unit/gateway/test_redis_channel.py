@@ -106,3 +106,25 @@ def test_a_command_unanswered_past_its_deadline_fails_and_closes_the_connection(
             channel.call(b"PING", 0.05)
 
     _run(scenario)
+
+
+def test_a_later_command_is_given_its_own_full_deadline() -> None:
+    """One timer watches the oldest command: when the command it was set for has been
+    answered, the next one still gets the whole of its own timeout, not what was left."""
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        transport = _Transport()
+        channel = ReplyChannel(transport)
+        answered = channel.call(b"PING", 0.3)
+        channel.data_received(b"+PONG\r\n")
+        assert await answered == b"PONG"
+        await asyncio.sleep(0.2)
+        sent = loop.time()
+        late = channel.call(b"PING", 0.3)
+        with pytest.raises(RedisTimeoutError, match=r"did not answer within 0\.3 s"):
+            await late
+        assert loop.time() - sent >= 0.3 - 0.002
+        assert transport.aborted
+
+    _run(scenario)
