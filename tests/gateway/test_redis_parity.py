@@ -7,6 +7,7 @@ import pytest
 from redis.exceptions import RedisError
 
 from modelops.api.spec import RedisBackend as RedisSpec
+from modelops.gateway.backend import BackendUnavailableError
 from modelops.gateway.limiter import Demand, Outcome, SlidingWindows
 from modelops.gateway.redis_backend import RedisBackend
 from tests.gateway.conftest import RedisServer
@@ -126,7 +127,10 @@ def test_a_charge_the_store_cannot_take_is_reported(redis_server: RedisServer) -
             backend.charge([Demand("dead:tk:c", None, 0, 5)], 60.0, failed)
             await asyncio.wait_for(reported.wait(), 10)
             assert len(failures) == 1
-            assert isinstance(failures[0], RedisError | OSError)
+            # The store's error, told as the check's would be: for the failure mode.
+            assert isinstance(failures[0], BackendUnavailableError)
+            assert isinstance(failures[0].__cause__, RedisError | OSError)
+            assert str(failures[0]).startswith("ConnectionError: ")
         finally:
             await backend.close()
 

@@ -5,7 +5,7 @@ so a reload can move a pod between them.
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from mypy_extensions import mypyc_attr
@@ -26,10 +26,11 @@ ChargeFailed = Callable[[Exception], None]
 
 
 class Backend(Protocol):
-    async def acquire(
+    def acquire(
         self, demands: Sequence[Demand], window: float, budgets: Sequence[BudgetDemand] = ()
-    ) -> Outcome:
-        """Check all demands and budgets; charge them all if every one fits (atomically)."""
+    ) -> Awaitable[Outcome]:
+        """Check all demands and budgets; charge them all if every one fits (atomically).
+        ``BackendUnavailableError`` when the store cannot answer."""
         ...
 
     def charge(

@@ -77,7 +77,7 @@ class RedisBackend:
         try:
             reply = await self._run(batch.encoded)
         except BaseException as err:
-            batch.settle(err)
+            batch.fail(err)
             if isinstance(err, asyncio.CancelledError):
                 raise
         else:
@@ -139,21 +139,23 @@ class RedisBackend:
         channel = self._channel = ReplyChannel.take_over(connection)
         return channel
 
-    async def acquire(
+    def acquire(
         self,
         demands: Sequence[Demand],
         window: float,
         budgets: Sequence[BudgetDemand] = (),
         now: float | None = None,
-    ) -> Outcome:
+    ) -> "asyncio.Future[Outcome]":
+        """The check's future, awaited by the request itself: a coroutine here, between the
+        request and its batch, was one more frame to suspend and resume per request. A
+        store that cannot answer fails it with ``BackendUnavailableError`` (``_Batch.fail``).
+        Bounded without a timer per check: a batch takes at most the timeout, and when one
+        fails every check queued behind it fails with it (see TickBatcher)."""
         if not demands and not budgets:
-            return Outcome(True, ())
-        try:
-            # Bounded without a timer per check: a batch takes at most the timeout, and when
-            # one fails every check queued behind it fails with it (see TickBatcher).
-            return await self._batcher.submit(Operation(demands, window, now, True, budgets, 0))
-        except (RedisError, OSError, TimeoutError) as err:
-            raise BackendUnavailableError(f"{type(err).__name__}: {err}") from err
+            nothing: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+            nothing.set_result(Outcome(True, ()))
+            return nothing
+        return self._batcher.submit(Operation(demands, window, now, True, budgets, 0))
 
     def charge(
         self,
@@ -208,19 +210,28 @@ class _Batch:
             # batch reconnects.
             if self.channel is not None:
                 self.channel.close(f"Redis answered an error: {reply}")
-            self.settle(reply)
+            self.fail(reply)
             return
         self.decoded(reply)
 
     def failed(self, failure: Failure) -> None:
-        self.settle(failure)
+        self.fail(failure)
+
+    def fail(self, err: BaseException) -> None:
+        """Settled with an error: the store's own (Redis, the network, a deadline) as
+        ``BackendUnavailableError``, for the policy's failure mode; any other as it is."""
+        if isinstance(err, RedisError | OSError | TimeoutError):
+            unavailable = BackendUnavailableError(f"{type(err).__name__}: {err}")
+            unavailable.__cause__ = err
+            err = unavailable
+        self.settle(err)
 
     def decoded(self, reply: Any) -> None:
         """Settled with the reply's outcomes, or the error of a reply that does not fit."""
         try:
             outcomes = decode(self.ops, reply, time.time())
         except (ValueError, TypeError, IndexError) as err:
-            self.settle(RedisError(f"unexpected reply from the rate-limit script: {err}"))
+            self.fail(RedisError(f"unexpected reply from the rate-limit script: {err}"))
         except Exception as err:
             self.settle(err)
         else:
