@@ -12,19 +12,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from modelops.gateway.redis_channel import ReplyChannel
-
-
-class _Transport(asyncio.WriteTransport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.written: list[bytes] = []
-        self.aborted = False
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.written.append(bytes(data))
-
-    def abort(self) -> None:
-        self.aborted = True
+from tests.unit.gateway.recorded_transport import RecordedTransport
 
 
 def _run(scenario: Any) -> None:
@@ -33,7 +21,7 @@ def _run(scenario: Any) -> None:
 
 def test_replies_resolve_the_commands_in_the_order_sent_even_split_across_reads() -> None:
     async def scenario() -> None:
-        transport = _Transport()
+        transport = RecordedTransport()
         channel = ReplyChannel(transport)
         first, second = channel.call(b"ONE", 5.0), channel.call(b"TWO", 5.0)
         assert transport.written == [b"ONE", b"TWO"]
@@ -52,7 +40,7 @@ def test_replies_resolve_the_commands_in_the_order_sent_even_split_across_reads(
 
 def test_a_reply_no_command_asked_for_closes_the_connection() -> None:
     async def scenario() -> None:
-        transport = _Transport()
+        transport = RecordedTransport()
         channel = ReplyChannel(transport)
         channel.data_received(b":1\r\n")
         assert transport.aborted
@@ -64,7 +52,7 @@ def test_a_reply_no_command_asked_for_closes_the_connection() -> None:
 
 def test_an_unreadable_reply_fails_the_waiting_command_and_closes() -> None:
     async def scenario() -> None:
-        transport = _Transport()
+        transport = RecordedTransport()
         channel = ReplyChannel(transport)
         waiting = channel.call(b"PING", 5.0)
         channel.data_received(b"?what\r\n")
@@ -78,7 +66,7 @@ def test_an_unreadable_reply_fails_the_waiting_command_and_closes() -> None:
 @pytest.mark.parametrize("end", ["eof", "lost"])
 def test_a_closed_connection_fails_every_waiting_command(end: str) -> None:
     async def scenario() -> None:
-        channel = ReplyChannel(_Transport())
+        channel = ReplyChannel(RecordedTransport())
         waiting = [channel.call(b"PING", 5.0), channel.call(b"PING", 5.0)]
         if end == "eof":
             assert channel.eof_received() is False  # the transport closes itself
@@ -94,7 +82,7 @@ def test_a_closed_connection_fails_every_waiting_command(end: str) -> None:
 
 def test_a_command_unanswered_past_its_deadline_fails_and_closes_the_connection() -> None:
     async def scenario() -> None:
-        transport = _Transport()
+        transport = RecordedTransport()
         channel = ReplyChannel(transport)
         answered, late = channel.call(b"PING", 0.05), channel.call(b"PING", 0.05)
         channel.data_received(b"+PONG\r\n")
@@ -114,7 +102,7 @@ def test_a_later_command_is_given_its_own_full_deadline() -> None:
 
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
-        transport = _Transport()
+        transport = RecordedTransport()
         channel = ReplyChannel(transport)
         answered = channel.call(b"PING", 0.3)
         channel.data_received(b"+PONG\r\n")
