@@ -23,6 +23,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Final, Generic, TypeVar
 
+from modelops.gateway.kept_loop import KeptLoop
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 # Told of the error of the batch that carried an item posted without a future.
@@ -70,19 +72,11 @@ class TickBatcher(Generic[Item, Result]):
         self._in_flight = False
         # Resolved when the batch in flight lands, for ``close`` (made only when it waits).
         self._landing: asyncio.Future[None] | None = None
-        # The loop of the first submit, kept: a batcher serves one loop, and asking asyncio
-        # for it costs a getpid system call on Python 3.11, once or twice a request here.
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
-        return loop
+        self._loop = KeptLoop()  # a batcher serves one loop
 
     def submit(self, item: Item) -> asyncio.Future[Result]:
         """Queue one item; the future holds its result (or the batch's error)."""
-        future: asyncio.Future[Result] = self._running_loop().create_future()
+        future: asyncio.Future[Result] = self._loop.get().create_future()
         self._queue(item, future)
         return future
 
@@ -96,7 +90,7 @@ class TickBatcher(Generic[Item, Result]):
         self._waiters.append(waiter)
         if not self._scheduled and not self._in_flight:
             self._scheduled = True
-            self._running_loop().call_soon(self._flush)
+            self._loop.get().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -146,12 +140,12 @@ class TickBatcher(Generic[Item, Result]):
         if self._items and not self._scheduled:
             # After the waiters just woken have run: what they submit joins this batch.
             self._scheduled = True
-            self._running_loop().call_soon(self._flush)
+            self._loop.get().call_soon(self._flush)
 
     async def close(self) -> None:
         """Wait for the batch in flight; items not yet sent are cancelled."""
         if self._in_flight:
-            landing = self._landing = self._running_loop().create_future()
+            landing = self._landing = self._loop.get().create_future()
             await asyncio.gather(landing, return_exceptions=True)
         for waiter in self._waiters:
             if isinstance(waiter, _FUTURE):

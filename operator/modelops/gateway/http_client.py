@@ -34,6 +34,7 @@ from modelops.gateway.http_answer import (
     expire,
 )
 from modelops.gateway.http_text import header_bytes
+from modelops.gateway.kept_loop import KeptLoop
 
 __all__ = [
     "Answer",
@@ -206,6 +207,7 @@ class ConnectionPool:
         self.idle: dict[Origin, list[_Connection]] = {}
         self.connections: set[_Connection] = set()
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._loop = KeptLoop()  # a pool serves one loop
 
     async def request(  # noqa: PLR0917 - one request, as the chain holds it
         self,
@@ -217,7 +219,7 @@ class ConnectionPool:
         timeouts: Timeouts,
     ) -> Answer:
         """The answer once its status line and headers arrived; ``release`` it when done."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop.get()
         deadline = None if timeouts.total is None else loop.time() + timeouts.total
         data = request_head(method, target, origin.host_header, headers, len(body)) + body
         retry = method in IDEMPOTENT_METHODS
