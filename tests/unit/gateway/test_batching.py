@@ -171,36 +171,31 @@ def test_a_send_that_raises_fails_its_batch_and_the_next_goes_out() -> None:
 
 
 def test_a_batch_settled_twice_counts_once() -> None:
-    settles: list[Settle[int]] = []
-
-    def keep(items: Sequence[int], settle: Settle[int]) -> None:
-        settles.append(settle)
-
     async def scenario() -> None:
-        batcher: TickBatcher[int, int] = TickBatcher(keep)
+        rec = Recorder()
+        rec.held = True
+        batcher: TickBatcher[int, int] = TickBatcher(rec.send)
         first = batcher.submit(1)
         await asyncio.sleep(0)
-        settles[0]([10])
-        settles[0](ConnectionError("late"))  # a late failure must not reach later items
+        ((_, settle),) = rec.waiting
+        settle([10])
+        settle(ConnectionError("late"))  # a late failure must not reach later items
         second = batcher.submit(2)
         await asyncio.sleep(0)
-        settles[1]([20])
+        rec.waiting[1][1]([20])
         assert (await first, await second) == (10, 20)
 
     run(scenario())
 
 
 def test_a_cancelled_batch_cancels_its_waiters() -> None:
-    settles: list[Settle[int]] = []
-
-    def keep(items: Sequence[int], settle: Settle[int]) -> None:
-        settles.append(settle)
-
     async def scenario() -> None:
-        batcher: TickBatcher[int, int] = TickBatcher(keep)
+        rec = Recorder()
+        rec.held = True
+        batcher: TickBatcher[int, int] = TickBatcher(rec.send)
         waiting = batcher.submit(1)
         await asyncio.sleep(0)
-        settles[0](asyncio.CancelledError())
+        rec.waiting[0][1](asyncio.CancelledError())
         assert waiting.cancelled()
 
     run(scenario())
