@@ -252,6 +252,9 @@ class Settings:
     stub: str  # "python" or "nginx"
     load_core: int = 0
     proxy_core: int = 1
+    # Where redis-server runs: the load core (None) beside wrk and the stub, or a labelled
+    # variant's core (bench/gateway_cpu_paired.py --redis-core proxy).
+    redis_core: int | None = None
     # The gateway targets to measure (--only); None: all. direct and nginx always run: every
     # other row is compared with them.
     only: frozenset[str] | None = None
@@ -825,7 +828,7 @@ def start_backends(s: Settings, procs: Processes, tmp: Path) -> tuple[int, int]:
             *("--port", str(redis_port), "--bind", "127.0.0.1"),
             *("--save", "", "--appendonly", "no", "--dir", str(tmp)),
         ],
-        s.load_core,
+        s.load_core if s.redis_core is None else s.redis_core,
         redis_log,
     )
     wait_redis(redis_port, redis, redis_log)

@@ -18,6 +18,13 @@ measured its 39 us for nginx) both proxies run at a few thousand requests a seco
 pays more wake-ups per request; behind nginx's ``return`` they run several times faster and
 nginx's CPU per request falls to about 16 us, the gateway's less, so the ratio grows.
 
+Where Redis runs matters too. By default it shares the load core with wrk and the stub, as
+in bench/gateway.py: a batch's round trip then waits for that busy core, the Redis gateway
+serves fewer requests a second and pays more wake-ups per request. ``--redis-core proxy``
+runs redis-server on the proxies' core instead (its CPU is not counted as the gateway's, but
+takes the gateway's core while it runs): a labelled variant, not the issue's method, to show
+how much of Redis' extra cost is that placement.
+
 Prints a table, writes ``bench/results/gateway-cpu-paired.json``. Numbers only.
 """
 
@@ -28,7 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bench.gateway import (
@@ -136,6 +143,11 @@ def report(pairs: list[CpuPair], s: Settings) -> list[str]:
         f"{s.closed_seconds:g} s, stub {s.stub}), A B then B A; a round's ratio = gateway CPU "
         "per request / nginx's in that round"
     )
+    if s.redis_core is not None:
+        lines.append(
+            f"redis-server on core {s.redis_core}, the proxies' (a labelled variant, not the "
+            "issue's method: Redis beside wrk and the stub)"
+        )
     for p in pairs:
         steal = max(r.steal_cores for r in p.rounds)
         lines.append(
@@ -158,15 +170,36 @@ def main() -> int:
         help="what answers behind the proxies: python, as bench/gateway.py by default and as "
         "the issue measured, or nginx's return, several times faster",
     )
-    parser.add_argument("--out", type=Path, default=RESULTS / "gateway-cpu-paired.json")
+    parser.add_argument(
+        "--redis-core",
+        choices=("load", "proxy"),
+        default="load",
+        help="where redis-server runs: on the load core beside wrk and the stub (the issue's "
+        "method), or on the proxies' core (a labelled variant)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="default: bench/results/gateway-cpu-paired.json, or "
+        "gateway-cpu-paired-redis-on-proxy-core.json for the variant",
+    )
     args = parser.parse_args()
+    out = args.out or RESULTS / (
+        "gateway-cpu-paired.json"
+        if args.redis_core == "load"
+        else "gateway-cpu-paired-redis-on-proxy-core.json"
+    )
     wanted = wanted_targets(args.only, TARGETS)
     s, cores = paired_settings(args.seconds, 1000.0, args.stub)
+    if args.redis_core == "proxy":
+        s = replace(s, redis_core=s.proxy_core)
+        print(f"redis-server on the proxies' core ({s.proxy_core}): a labelled variant", flush=True)
 
     def as_json(p: CpuPair) -> dict[str, object]:
         return asdict(p) | {"median_ratio": p.median_ratio, "met": p.met}
 
-    return run_and_report(s, cores, run_pair, wanted, args.rounds, report, as_json, args.out)
+    return run_and_report(s, cores, run_pair, wanted, args.rounds, report, as_json, out)
 
 
 if __name__ == "__main__":

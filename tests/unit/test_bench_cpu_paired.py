@@ -1,6 +1,8 @@
 """The paired CPU bench's verdict: the median of per-round ratios, each round's gateway set
 against nginx in the same round only (issue 19's CPU goal)."""
 
+from dataclasses import replace
+
 import pytest
 from bench.gateway import Settings
 from bench.gateway_cpu_paired import CpuPair, CpuRound, report
@@ -41,3 +43,12 @@ def test_over_the_goal_in_most_rounds_is_not_met() -> None:
     assert "1/3" in line
     assert line.endswith("not met")
     assert any(line.startswith("gateway-redis: ratio per round 3.00, 2.25, 2.75") for line in lines)
+
+
+def test_the_variant_with_redis_on_the_proxies_core_says_so() -> None:
+    pair = CpuPair("gateway-redis")
+    pair.rounds = [CpuRound(40.0, 80.0, 0.0)]
+    default = report([pair], SETTINGS)
+    assert not any("labelled variant" in line for line in default)
+    moved = report([pair], replace(SETTINGS, redis_core=SETTINGS.proxy_core))
+    assert any(line.startswith("redis-server on core 1, the proxies'") for line in moved)
