@@ -115,9 +115,8 @@ class RedisBackend:
             channel.close("a command to Redis was abandoned")
             raise
         if isinstance(reply, ResponseError):
-            if str(reply).startswith("NOSCRIPT"):
+            if _script_unknown(reply, channel):
                 raise NoScriptError(str(reply))
-            channel.close(f"Redis answered an error: {reply}")
             raise reply
         return reply
 
@@ -183,6 +182,17 @@ class RedisBackend:
         await self._client.aclose()
 
 
+def _script_unknown(reply: ResponseError, channel: ReplyChannel | None) -> bool:
+    """True for NOSCRIPT (a new or flushed server: the script is to be loaded). Any other
+    error reply closes the connection: a primary demoted by a failover answers READONLY
+    until the next batch reconnects."""
+    if str(reply).startswith("NOSCRIPT"):
+        return True
+    if channel is not None:
+        channel.close(f"Redis answered an error: {reply}")
+    return False
+
+
 class _Batch:
     """One batch's EVALSHA on the kept connection (the channel's ``Asker``): its reply is
     decoded and its checks settled as soon as it is read."""
@@ -202,15 +212,11 @@ class _Batch:
 
     def answered(self, reply: Any) -> None:
         if isinstance(reply, ResponseError):
-            if str(reply).startswith("NOSCRIPT"):
+            if _script_unknown(reply, self.channel):
                 # A new or flushed server: loaded, then sent again, the slow way.
                 self.backend._send_slowly(self)
-                return
-            # As in ``RedisBackend._call``: READONLY from a demoted primary, until the next
-            # batch reconnects.
-            if self.channel is not None:
-                self.channel.close(f"Redis answered an error: {reply}")
-            self.fail(reply)
+            else:
+                self.fail(reply)
             return
         self.decoded(reply)
 

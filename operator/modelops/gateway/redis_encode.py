@@ -54,10 +54,9 @@ class EncodedBatch:
             head = remember(
                 heads, count, _array(count + 5) + _EVALSHA + _bulk(sha) + _bulk(str(count))
             )
-        numbers = self.numbers.encode()
         parts = [head]
         parts += self.packed_keys
-        parts += (_BUCKETS, b"$", str(len(numbers)).encode(), b"\r\n", numbers, b"\r\n")
+        parts += (_BUCKETS, _bulk(self.numbers))
         return b"".join(parts)
 
 
