@@ -14,6 +14,12 @@ if [[ ! -S $sock ]]; then
   log "no real node running (NET_ID $NET_ID): images built, nothing imported"
   exit 0
 fi
+# A socket nobody answers on is what a killed run left behind (hack/real-node-up.sh clears it
+# and imports the images once its own containerd answers), not a node to import into.
+if ! ctr --address "$sock" --connect-timeout 5s version >/dev/null 2>&1; then
+  log "$sock does not answer (a killed run's leftover, NET_ID $NET_ID): images built, nothing imported"
+  exit 0
+fi
 # Archives are named by the hash of their inputs: one imported into this node's containerd
 # (recorded beside its state, removed with it) is never imported again.
 imported="$NODE_ROOT/imported-images"
