@@ -89,7 +89,7 @@ bench-gateway: venv bench-deps ## Gateway overhead vs direct and nginx, the gate
 bench-gateway-instructions: venv bench-deps ## Instructions per request (callgrind) through the gateway's targets and nginx: steal-proof ratios for issues 16 and 19 (~3 min)
 	tree="$$(hack/compile-gateway.sh)" && PYTHONPATH="$$tree:." $(BIN)/python bench/gateway_instructions.py $(BENCH_ARGS)
 
-bench-gateway-paired: venv bench-deps ## Added p99 of keys, budgets and forwarding against the same gateway without them, and of the gateway and nginx against no proxy, in alternating rounds: the p99 goals of issues 15, 16 and 19 on a VM with steal (~10 min; BENCH_ARGS="--rounds 4")
+bench-gateway-paired: venv bench-deps ## Added p99 of keys, budgets and forwarding against the same gateway without them, and of the gateway and nginx against no proxy, in alternating rounds: the p99 goals of issues 15, 16 and 19 on a VM with steal (~10 min; BENCH_ARGS="--rounds 4"; "--redis-core proxy": Redis off the load core, a labelled variant)
 	tree="$$(hack/compile-gateway.sh)" && PYTHONPATH="$$tree:." $(BIN)/python bench/gateway_paired.py $(BENCH_ARGS)
 
 bench-gateway-cpu-paired: venv bench-deps ## The gateway's CPU per request against nginx's, their closed loops alternating in rounds: issue 19's CPU goal on a VM with steal (~3 min; BENCH_ARGS="--rounds 4"; "--redis-core proxy": Redis off the load core, a labelled variant)

@@ -35,19 +35,27 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.gateway import (
     GOAL_NGINX_CPU_RATIO,
-    RESULTS,
     SETTLE_SECONDS,
     Meter,
     Processes,
     Settings,
     closed_loop,
 )
-from bench.gateway_paired import paired_settings, run_and_report, start, wanted_targets
+from bench.gateway_paired import (
+    add_redis_core_argument,
+    paired_settings,
+    redis_core_lines,
+    redis_core_settings,
+    results_path,
+    run_and_report,
+    start,
+    wanted_targets,
+)
 
 TARGETS = ("gateway-memory", "gateway-redis")
 
@@ -143,11 +151,7 @@ def report(pairs: list[CpuPair], s: Settings) -> list[str]:
         f"{s.closed_seconds:g} s, stub {s.stub}), A B then B A; a round's ratio = gateway CPU "
         "per request / nginx's in that round"
     )
-    if s.redis_core is not None:
-        lines.append(
-            f"redis-server on core {s.redis_core}, the proxies' (a labelled variant, not the "
-            "issue's method: Redis beside wrk and the stub)"
-        )
+    lines += redis_core_lines(s)
     for p in pairs:
         steal = max(r.steal_cores for r in p.rounds)
         lines.append(
@@ -170,13 +174,7 @@ def main() -> int:
         help="what answers behind the proxies: python, as bench/gateway.py by default and as "
         "the issue measured, or nginx's return, several times faster",
     )
-    parser.add_argument(
-        "--redis-core",
-        choices=("load", "proxy"),
-        default="load",
-        help="where redis-server runs: on the load core beside wrk and the stub (the issue's "
-        "method), or on the proxies' core (a labelled variant)",
-    )
+    add_redis_core_argument(parser)
     parser.add_argument(
         "--out",
         type=Path,
@@ -185,16 +183,10 @@ def main() -> int:
         "gateway-cpu-paired-redis-on-proxy-core.json for the variant",
     )
     args = parser.parse_args()
-    out = args.out or RESULTS / (
-        "gateway-cpu-paired.json"
-        if args.redis_core == "load"
-        else "gateway-cpu-paired-redis-on-proxy-core.json"
-    )
+    out = results_path(args.out, "gateway-cpu-paired", args.redis_core)
     wanted = wanted_targets(args.only, TARGETS)
     s, cores = paired_settings(args.seconds, 1000.0, args.stub)
-    if args.redis_core == "proxy":
-        s = replace(s, redis_core=s.proxy_core)
-        print(f"redis-server on the proxies' core ({s.proxy_core}): a labelled variant", flush=True)
+    s = redis_core_settings(s, args.redis_core)
 
     def as_json(p: CpuPair) -> dict[str, object]:
         return asdict(p) | {"median_ratio": p.median_ratio, "met": p.met}

@@ -21,7 +21,10 @@ directly (``direct``, no proxy), and the gateways' medians set against nginx's.
 
   make bench-gateway-paired                      # 8 rounds of 4 s phases per pair (~10 min)
   PYTHONPATH=<compiled tree>:. .venv/bin/python bench/gateway_paired.py [--rounds 8]
-      [--seconds 4] [--rate 1000] [--only gateway-forwarded,gateway-keys]
+      [--seconds 4] [--rate 1000] [--only gateway-forwarded,gateway-keys] [--redis-core proxy]
+
+``--redis-core proxy`` runs redis-server on the proxies' core rather than the load core: a
+labelled variant (see bench/gateway_cpu_paired.py), written to its own file.
 
 Prints a table, writes ``bench/results/gateway-paired.json``. Numbers only.
 """
@@ -38,7 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -238,7 +241,7 @@ def report(pairs: list[Pair], s: Settings) -> list[str]:
             + ", ".join(f"{b.p99_ms:.2f}->{t.p99_ms:.2f}" for b, t in p.rounds)
             + f"; steal per round up to {100 * max(steal):.0f}% of a core"
         )
-    return lines + against_nginx(pairs)
+    return lines + redis_core_lines(s) + against_nginx(pairs)
 
 
 PairRunner = Callable[..., PairT]
@@ -283,6 +286,42 @@ def run_pairs(
     return pairs
 
 
+def add_redis_core_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis-core",
+        choices=("load", "proxy"),
+        default="load",
+        help="where redis-server runs: on the load core beside the load and the stub (the "
+        "issue's method), or on the proxies' core (a labelled variant, its own results file)",
+    )
+
+
+def redis_core_settings(s: Settings, redis_core: str) -> Settings:
+    """``s`` with redis-server where ``--redis-core`` says; the variant announced."""
+    if redis_core == "load":
+        return s
+    print(f"redis-server on the proxies' core ({s.proxy_core}): a labelled variant", flush=True)
+    return replace(s, redis_core=s.proxy_core)
+
+
+def results_path(out: Path | None, name: str, redis_core: str) -> Path:
+    """``--out``, else ``name``.json in bench/results, the variant's named apart."""
+    if out is not None:
+        return out
+    variant = "" if redis_core == "load" else "-redis-on-proxy-core"
+    return RESULTS / f"{name}{variant}.json"
+
+
+def redis_core_lines(s: Settings) -> list[str]:
+    """The report's label for the variant: none for the issue's method."""
+    if s.redis_core is None:
+        return []
+    return [
+        f"redis-server on core {s.redis_core}, the proxies' (a labelled variant, not the "
+        "issue's method: Redis on the load core)"
+    ]
+
+
 def wanted_targets(only: str, known: Iterable[str]) -> list[str]:
     """``--only``'s targets, every one of them known."""
     wanted, known = only.split(","), list(known)
@@ -316,15 +355,24 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="each open-loop phase")
     parser.add_argument("--rate", type=float, default=1000.0, help="open-loop req/s")
     parser.add_argument("--only", default=",".join(PAIRS), help="comma-separated targets")
-    parser.add_argument("--out", type=Path, default=RESULTS / "gateway-paired.json")
+    add_redis_core_argument(parser)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="default: bench/results/gateway-paired.json (the variant: "
+        "gateway-paired-redis-on-proxy-core.json)",
+    )
     args = parser.parse_args()
     wanted = wanted_targets(args.only, PAIRS)
     s, cores = paired_settings(args.seconds, args.rate, "nginx")
+    s = redis_core_settings(s, args.redis_core)
+    out = results_path(args.out, "gateway-paired", args.redis_core)
 
     def as_json(p: Pair) -> dict[str, object]:
         return asdict(p) | {"median_ms": p.median_ms, "met": p.met}
 
-    return run_and_report(s, cores, run_pair, wanted, args.rounds, report, as_json, args.out)
+    return run_and_report(s, cores, run_pair, wanted, args.rounds, report, as_json, out)
 
 
 if __name__ == "__main__":

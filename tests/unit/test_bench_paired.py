@@ -1,9 +1,19 @@
 """The paired bench's verdict: the median of per-round differences, each round's baseline and
 target compared with each other only (issues 15 and 16's p99 goals)."""
 
+from pathlib import Path
+
 import pytest
 from bench.gateway import Settings
-from bench.gateway_paired import CONTROL, NGINX, Pair, Phase, report
+from bench.gateway_paired import (
+    CONTROL,
+    NGINX,
+    Pair,
+    Phase,
+    redis_core_settings,
+    report,
+    results_path,
+)
 
 
 def _round(baseline_p99: float, target_p99: float, steal: float = 0.0) -> tuple[Phase, Phase]:
@@ -69,3 +79,20 @@ def test_without_nginx_s_rounds_issue_19_has_no_verdict() -> None:
     settings = Settings(4.0, 4.0, 1.0, 32, 1000.0, pin=True, stub="nginx")
     memory = _pair_against_direct("gateway-memory-vs-direct", 1.0, [0.5])
     assert not any("added p99" in line for line in report([memory], settings))
+
+
+def test_the_variant_with_redis_on_the_proxies_core_is_labelled_and_written_apart() -> None:
+    pair = Pair("gateway-redis-vs-direct", "direct", 1.0)
+    pair.rounds = [_round(2.0, 2.5)]
+    settings = Settings(4.0, 4.0, 1.0, 32, 1000.0, pin=True, stub="nginx")
+    assert not any("labelled variant" in line for line in report([pair], settings))
+    moved = redis_core_settings(settings, "proxy")
+    assert moved.redis_core == settings.proxy_core
+    assert redis_core_settings(settings, "load") is settings
+    assert any(
+        line.startswith("redis-server on core 1, the proxies'") for line in report([pair], moved)
+    )
+    assert results_path(None, "gateway-paired", "load").name == "gateway-paired.json"
+    variant = results_path(None, "gateway-paired", "proxy")
+    assert variant.name == "gateway-paired-redis-on-proxy-core.json"
+    assert results_path(Path("x.json"), "gateway-paired", "proxy") == Path("x.json")
