@@ -61,6 +61,10 @@ def test_a_probe_that_raises_does_not_stop_the_others() -> None:
     assert sampler.take_failure("b")
     assert not sampler.take_failure("broken")
     assert sampler.sampled() == ["broken"]
+    # The sampler's thread lives on (a daemon): left watched, "broken" would be sampled and
+    # logged as failing until the test process exits.
+    sampler.forget("broken")
+    sampler.forget("b")
 
 
 def test_watching_again_keeps_a_due_sample_due() -> None:
