@@ -253,7 +253,8 @@ class Settings:
     load_core: int = 0
     proxy_core: int = 1
     # Where redis-server runs: the load core (None) beside wrk and the stub, or a labelled
-    # variant's core (bench/gateway_cpu_paired.py --redis-core proxy).
+    # variant's core (``--redis-core proxy`` of bench/gateway_cpu_paired.py and
+    # bench/gateway_paired.py).
     redis_core: int | None = None
     # The gateway targets to measure (--only); None: all. direct and nginx always run: every
     # other row is compared with them.
