@@ -9,14 +9,14 @@ source "$here/lib.sh"
 source "$here/lib/net.sh"
 
 "$here/build-images.sh" >&2
-sock="$NODE_ROOT/run/containerd.sock"
+sock="$NODE_SOCK"
 if [[ ! -S $sock ]]; then
   log "no real node running (NET_ID $NET_ID): images built, nothing imported"
   exit 0
 fi
 # A socket nobody answers on is what a killed run left behind (hack/real-node-up.sh clears it
 # and imports the images once its own containerd answers), not a node to import into.
-if ! ctr --address "$sock" --connect-timeout 5s version >/dev/null 2>&1; then
+if ! node_containerd_answers; then
   log "$sock does not answer (a killed run's leftover, NET_ID $NET_ID): images built, nothing imported"
   exit 0
 fi

@@ -20,7 +20,7 @@ dir="$(cluster_dir)"
 pki="$dir/pki"
 kubeconfig="$dir/kubeconfig"
 kubectl=("$bin/kubectl" --kubeconfig "$kubeconfig")
-sock="$NODE_ROOT/run/containerd.sock"
+sock="$NODE_SOCK"
 in_node=(nsenter "--net=/run/netns/$NODE_NETNS" --)
 start=$SECONDS
 
@@ -132,7 +132,7 @@ state = "$NODE_ROOT/run/containerd"
     conf_dir = "$NODE_ROOT/cni"
 TOML
 launch_node_part containerd "${in_node[@]}" containerd --config "$NODE_ROOT/containerd.toml"
-wait_for containerd 30 ctr --address "$sock" version || exit 1
+wait_for containerd 30 node_containerd_answers || exit 1
 "$here/node-images.sh"
 
 # --- kubelet ---------------------------------------------------------------------------------

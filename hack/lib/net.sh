@@ -28,4 +28,7 @@ NODE_CGROUP="modelops-node-$NET_ID"      # the kubelet's cgroup root, in every v
 # The node's data lives outside any checkout, named by NET_ID, so a fresh clone finds and clears
 # what a killed run of another clone left behind.
 NODE_ROOT="${NODE_ROOT:-/var/lib/modelops/node-$NET_ID}"
+NODE_SOCK="$NODE_ROOT/run/containerd.sock"  # the real node's containerd
+# Whether that containerd answers: a socket alone may be what a killed run left behind.
+node_containerd_answers() { ctr --address "$NODE_SOCK" --connect-timeout 5s version >/dev/null 2>&1; }
 : "${REAL_NODES:=1}"
