@@ -115,7 +115,7 @@ class RedisBackend:
             channel.close("a command to Redis was abandoned")
             raise
         if isinstance(reply, ResponseError):
-            if _script_unknown(reply, channel):
+            if _load_script_or_close(reply, channel):
                 raise NoScriptError(str(reply))
             raise reply
         return reply
@@ -182,7 +182,7 @@ class RedisBackend:
         await self._client.aclose()
 
 
-def _script_unknown(reply: ResponseError, channel: ReplyChannel | None) -> bool:
+def _load_script_or_close(reply: ResponseError, channel: ReplyChannel | None) -> bool:
     """True for NOSCRIPT (a new or flushed server: the script is to be loaded). Any other
     error reply closes the connection: a primary demoted by a failover answers READONLY
     until the next batch reconnects."""
@@ -212,7 +212,7 @@ class _Batch:
 
     def answered(self, reply: Any) -> None:
         if isinstance(reply, ResponseError):
-            if _script_unknown(reply, self.channel):
+            if _load_script_or_close(reply, self.channel):
                 # A new or flushed server: loaded, then sent again, the slow way.
                 self.backend._send_slowly(self)
             else:
