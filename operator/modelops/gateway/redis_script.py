@@ -37,43 +37,96 @@ for word in string.gmatch(ARGV[2], '%S+') do
   v[#v + 1] = word
 end
 
--- One counter: used units, seconds until the need fits (0: now) and until all usage is gone.
-local function judge(key, limit, need, now, window, width, lowest)
+-- A counter is a hash: per bucket, its index and its units; and beside them, under a name no
+-- bucket has, a summary packed as five numbers: the units in the window, the bound and the
+-- current bucket it was made for, that bucket's units as it knew them, and the newest bucket
+-- (-1: none). A check reads the summary and the current bucket in one HMGET and a charge
+-- writes both in one HSET, however many buckets the counter holds: reading every bucket
+-- (HGETALL) cost 2.5x more on a counter in use for a whole window, and now happens once per
+-- bucket width, when the current bucket changes. One packed field: each field a command
+-- reads or writes costs about as much as the arithmetic of the whole check.
+-- Gateways from before the summary (a rolling upgrade) share the counters: their checks read
+-- the summary's name as a bucket out of the window and drop it (it is made again); their
+-- charges go to the current bucket, so a summary made for it counts what that bucket holds
+-- beyond what it knew.
+local SUMMARY = '-1'
+local PACKED = '<ddddd'
+
+-- Units in the window, the current bucket's units and the newest bucket's index (nil: none),
+-- from every bucket; buckets out of the window dropped, and the summary written.
+local function rebuilt(key, lowest, index)
   local flat = redis.call('HGETALL', key)
-  local used = 0
-  local newest = nil
+  local used, held, newest = 0, 0, nil
   local stale = nil
   for j = 1, #flat, 2 do
     local b = tonumber(flat[j])
-    if b < lowest then
-      stale = stale or {}
-      stale[#stale + 1] = flat[j]
-    else
-      used = used + tonumber(flat[j + 1])
+    if b >= lowest then
+      local units = tonumber(flat[j + 1])
+      used = used + units
       if newest == nil or b > newest then
         newest = b
       end
+      if b == index then
+        held = units
+      end
+    elseif b >= 0 then -- negative: the summary, written again below
+      stale = stale or {}
+      stale[#stale + 1] = flat[j]
     end
   end
   if stale ~= nil then
     redis.call('HDEL', key, unpack(stale))
   end
+  if newest == nil then
+    if #flat > 0 then
+      redis.call('DEL', key)
+    end
+  else
+    redis.call('HSET', key, SUMMARY, struct.pack(PACKED, used, lowest, index, held, newest))
+  end
+  return used, held, newest
+end
+
+-- The same three, from the summary when it was made for this bound and bucket.
+local function load(key, lowest, index, field)
+  local m = redis.call('HMGET', key, SUMMARY, field)
+  local packed = m[1]
+  if not packed or #packed ~= 40 then
+    return rebuilt(key, lowest, index)
+  end
+  local used, low, at, known, newest = struct.unpack(PACKED, packed)
+  if low ~= lowest or at ~= index then
+    return rebuilt(key, lowest, index)
+  end
+  local held = 0
+  if m[2] then
+    held = tonumber(m[2])
+    newest = index
+  elseif newest < 0 then
+    newest = nil
+  end
+  return used + held - known, held, newest
+end
+
+-- Seconds until the need fits (0: now) and until all usage is gone.
+local function judge(key, used, newest, limit, need, now, window, width, lowest)
   local reset = 0
   if newest ~= nil then
     reset = math.max(0, (newest + 1) * width + window - now)
   end
   if limit < 0 then
-    return used, 0, reset
+    return 0, reset
   end
   local excess = used + need - limit
   if excess <= 0 then
-    return used, 0, reset
+    return 0, reset
   end
   if need > limit then
-    return used, window, reset
+    return window, reset
   end
-  -- Only a refusal needs the buckets oldest first: when enough of them will have left the
+  -- Only a refusal reads the buckets, oldest first: when enough of them will have left the
   -- window for the need to fit.
+  local flat = redis.call('HGETALL', key)
   local order = {}
   local counts = {}
   for j = 1, #flat, 2 do
@@ -87,10 +140,10 @@ local function judge(key, limit, need, now, window, width, lowest)
   for _, b in ipairs(order) do
     excess = excess - counts[b]
     if excess <= 0 then
-      return used, math.max((b + 1) * width + window - now, width / 1000), reset
+      return math.max((b + 1) * width + window - now, width / 1000), reset
     end
   end
-  return used, window, reset
+  return window, reset
 end
 
 -- One budget counter: used units, and whether the need is refused.
@@ -122,48 +175,72 @@ while a <= #v do
     now = clock
   end
   local width = window / buckets
+  local lowest = math.floor((now - window) / width)
+  local index = math.floor(now / width)
+  local field = tostring(index)
   local allowed = 1
+  -- Per window key, what the check read: units in the window and in the current bucket.
+  local used = {}
+  local held = {}
   if answered then
-    local lowest = math.floor((now - window) / width)
     local head = #out + 1
     out[head] = 1
     for i = 1, n do
       local p = a + (i - 1) * 3
-      local used, retry, reset = judge(
-        KEYS[k + i], tonumber(v[p]), tonumber(v[p + 1]), now, window, width, lowest)
+      local key = KEYS[k + i]
+      local newest
+      used[i], held[i], newest = load(key, lowest, index, field)
+      local retry, reset = judge(
+        key, used[i], newest, tonumber(v[p]), tonumber(v[p + 1]), now, window, width, lowest)
       if retry > 0 then
         allowed = 0
       end
-      out[#out + 1] = used
+      out[#out + 1] = used[i]
       out[#out + 1] = math.floor(retry * 1000000 + 0.5)
       out[#out + 1] = math.floor(reset * 1000000 + 0.5)
     end
     for i = 1, m do
       local p = b + (i - 1) * 4
-      local used, refused = spent(KEYS[k + n + i], tonumber(v[p]), tonumber(v[p + 1]))
+      local spent_units, refused = spent(KEYS[k + n + i], tonumber(v[p]), tonumber(v[p + 1]))
       if refused == 1 then
         allowed = 0
       end
-      out[#out + 1] = used
+      out[#out + 1] = spent_units
       out[#out + 1] = refused
     end
     out[head] = allowed
   end
   if allowed == 1 then
-    local field = tostring(math.floor(now / width))
     local ttl = math.ceil((window + width) * 1000)
+    local charged = {}
     for i = 1, n do
       local charge = tonumber(v[a + 2 + (i - 1) * 3])
       if charge > 0 then
-        redis.call('HINCRBY', KEYS[k + i], field, charge)
-        redis.call('PEXPIRE', KEYS[k + i], ttl)
+        local key = KEYS[k + i]
+        local units, current = used[i], held[i]
+        -- A charge-only operation read nothing yet; a key twice in one operation is read
+        -- again after its first charge.
+        if units == nil or charged[key] then
+          units, current = load(key, lowest, index, field)
+        end
+        charged[key] = true
+        local first = current == 0
+        current = current + charge
+        redis.call(
+          'HSET', key, field, current,
+          SUMMARY, struct.pack(PACKED, units + charge, lowest, index, current, index))
+        -- Only a bucket's first charge sets the counter's expiry: made at a time in that
+        -- bucket, it outlives the bucket's stay in the window.
+        if first then
+          redis.call('PEXPIRE', key, ttl)
+        end
       end
     end
     for i = 1, m do
       local p = b + (i - 1) * 4
       local charge = tonumber(v[p + 2])
-      if charge > 0 then
-        redis.call('INCRBY', KEYS[k + n + i], charge)
+      -- A budget's key is its period's: its first charge sets when it expires, for good.
+      if charge > 0 and redis.call('INCRBY', KEYS[k + n + i], charge) == charge then
         redis.call('EXPIREAT', KEYS[k + n + i], v[p + 3])
       end
     end
