@@ -37,23 +37,22 @@ for word in string.gmatch(ARGV[2], '%S+') do
   v[#v + 1] = word
 end
 
--- A counter is a hash: per bucket, its index and its units; and beside them, under a name no
--- bucket has, a summary packed as five numbers: the units in the window, the bound and the
--- current bucket it was made for, that bucket's units as it knew them, and the newest bucket
--- (-1: none). A check reads the summary and the current bucket in one HMGET and a charge
--- writes both in one HSET, however many buckets the counter holds: reading every bucket
--- (HGETALL) cost 2.5x more on a counter in use for a whole window, and now happens once per
--- bucket width, when the current bucket changes. One packed field: each field a command
--- reads or writes costs about as much as the arithmetic of the whole check.
--- Gateways from before the summary (a rolling upgrade) share the counters: their checks read
--- the summary's name as a bucket out of the window and drop it (it is made again); their
--- charges go to the current bucket, so a summary made for it counts what that bucket holds
--- beyond what it knew.
+-- A counter is a hash: per bucket, its index and its units, as the gateways before this
+-- summary kept it; and beside them, under a name no bucket has, a summary packed as five
+-- numbers: the units in the window when it was made, the bound and the current bucket it was
+-- made for, that bucket's units then, and the newest bucket (-1: none). Charges only add to
+-- the current bucket, as before, so a check reads the summary and the current bucket (one
+-- HMGET, however many buckets the counter holds) and counts what that bucket gained since.
+-- Every bucket is read (HGETALL, which cost 2.5x more on a counter in use for a whole
+-- window) once per bucket width, when the current bucket changes, and the summary made again.
+-- Gateways from before the summary (a rolling upgrade) share the counters: their charges are
+-- counted as anyone's, and their checks read the summary's name as a bucket out of the
+-- window and drop it (it is made again at the next check here).
 local SUMMARY = '-1'
 local PACKED = '<ddddd'
 
--- Units in the window, the current bucket's units and the newest bucket's index (nil: none),
--- from every bucket; buckets out of the window dropped, and the summary written.
+-- Units in the window and the newest bucket's index (nil: none), from every bucket; buckets
+-- out of the window dropped, and the summary written.
 local function rebuilt(key, lowest, index)
   local flat = redis.call('HGETALL', key)
   local used, held, newest = 0, 0, nil
@@ -84,28 +83,27 @@ local function rebuilt(key, lowest, index)
   else
     redis.call('HSET', key, SUMMARY, struct.pack(PACKED, used, lowest, index, held, newest))
   end
-  return used, held, newest
+  return used, newest
 end
 
--- The same three, from the summary when it was made for this bound and bucket.
+-- The same two, from the summary when it was made for this bound and bucket.
 local function load(key, lowest, index, field)
   local m = redis.call('HMGET', key, SUMMARY, field)
   local packed = m[1]
   if not packed or #packed ~= 40 then
     return rebuilt(key, lowest, index)
   end
-  local used, low, at, known, newest = struct.unpack(PACKED, packed)
+  local used, low, at, held, newest = struct.unpack(PACKED, packed)
   if low ~= lowest or at ~= index then
     return rebuilt(key, lowest, index)
   end
-  local held = 0
   if m[2] then
-    held = tonumber(m[2])
-    newest = index
-  elseif newest < 0 then
-    newest = nil
+    return used + tonumber(m[2]) - held, index
   end
-  return used + held - known, held, newest
+  if newest < 0 then
+    return used, nil
+  end
+  return used, newest
 end
 
 -- Seconds until the need fits (0: now) and until all usage is gone.
@@ -175,65 +173,45 @@ while a <= #v do
     now = clock
   end
   local width = window / buckets
-  local lowest = math.floor((now - window) / width)
   local index = math.floor(now / width)
   local field = tostring(index)
   local allowed = 1
-  -- Per window key, what the check read: units in the window and in the current bucket.
-  local used = {}
-  local held = {}
   if answered then
+    local lowest = math.floor((now - window) / width)
     local head = #out + 1
     out[head] = 1
     for i = 1, n do
       local p = a + (i - 1) * 3
       local key = KEYS[k + i]
-      local newest
-      used[i], held[i], newest = load(key, lowest, index, field)
+      local used, newest = load(key, lowest, index, field)
       local retry, reset = judge(
-        key, used[i], newest, tonumber(v[p]), tonumber(v[p + 1]), now, window, width, lowest)
+        key, used, newest, tonumber(v[p]), tonumber(v[p + 1]), now, window, width, lowest)
       if retry > 0 then
         allowed = 0
       end
-      out[#out + 1] = used[i]
+      out[#out + 1] = used
       out[#out + 1] = math.floor(retry * 1000000 + 0.5)
       out[#out + 1] = math.floor(reset * 1000000 + 0.5)
     end
     for i = 1, m do
       local p = b + (i - 1) * 4
-      local spent_units, refused = spent(KEYS[k + n + i], tonumber(v[p]), tonumber(v[p + 1]))
+      local used, refused = spent(KEYS[k + n + i], tonumber(v[p]), tonumber(v[p + 1]))
       if refused == 1 then
         allowed = 0
       end
-      out[#out + 1] = spent_units
+      out[#out + 1] = used
       out[#out + 1] = refused
     end
     out[head] = allowed
   end
   if allowed == 1 then
     local ttl = math.ceil((window + width) * 1000)
-    local charged = {}
     for i = 1, n do
       local charge = tonumber(v[a + 2 + (i - 1) * 3])
-      if charge > 0 then
-        local key = KEYS[k + i]
-        local units, current = used[i], held[i]
-        -- A charge-only operation read nothing yet; a key twice in one operation is read
-        -- again after its first charge.
-        if units == nil or charged[key] then
-          units, current = load(key, lowest, index, field)
-        end
-        charged[key] = true
-        local first = current == 0
-        current = current + charge
-        redis.call(
-          'HSET', key, field, current,
-          SUMMARY, struct.pack(PACKED, units + charge, lowest, index, current, index))
-        -- Only a bucket's first charge sets the counter's expiry: made at a time in that
-        -- bucket, it outlives the bucket's stay in the window.
-        if first then
-          redis.call('PEXPIRE', key, ttl)
-        end
+      -- Only a bucket's first charge sets the counter's expiry: made at a time in that
+      -- bucket, it outlives the bucket's stay in the window.
+      if charge > 0 and redis.call('HINCRBY', KEYS[k + i], field, charge) == charge then
+        redis.call('PEXPIRE', KEYS[k + i], ttl)
       end
     end
     for i = 1, m do
