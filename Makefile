@@ -95,6 +95,9 @@ bench-gateway-paired: venv bench-deps ## Added p99 of keys, budgets and forwardi
 bench-gateway-cpu-paired: venv bench-deps ## The gateway's CPU per request against nginx's, their closed loops alternating in rounds: issue 19's CPU goal on a VM with steal (~3 min; BENCH_ARGS="--rounds 4"; "--redis-core proxy": Redis off the load core, a labelled variant)
 	tree="$$(hack/compile-gateway.sh)" && PYTHONPATH="$$tree:." $(BIN)/python bench/gateway_cpu_paired.py $(BENCH_ARGS)
 
+bench-redis-script: venv bench-deps ## Redis' own time per batch of the rate-limit script, today's against the one before the counters' summary, on fresh and full windows (~1 min; BENCH_ARGS="--rounds 3")
+	tree="$$(hack/compile-gateway.sh)" && PYTHONPATH="$$tree:." $(BIN)/python bench/redis_script.py $(BENCH_ARGS)
+
 bench-gateway-streaming: venv ## 1,000 SSE streams (200 chunks at 20/s) through one gateway core vs direct: TTFT, gaps, KB per stream (~1 min; BENCH_ARGS="--streams 200" is lighter)
 	tree="$$(hack/compile-gateway.sh)" && PYTHONPATH="$$tree:." $(BIN)/python bench/gateway.py --only gateway-streaming $(BENCH_ARGS)
 
@@ -137,4 +140,4 @@ kind-install: ## (needs Docker) build the image, load it into the kind cluster, 
 kind-down: ## (needs Docker) delete the kind cluster
 	kind delete cluster --name modelops
 
-.PHONY: help venv binaries images chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-gateway-instructions bench-gateway-paired bench-gateway-cpu-paired bench-gateway-streaming bench-artifacts bench-replica-start bench-baseline bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-e2e test-faults demo kind-up kind-install kind-down
+.PHONY: help venv binaries images chart-crds test-deps bench bench-deps bench-venv bench-reconcile bench-gateway bench-gateway-instructions bench-gateway-paired bench-gateway-cpu-paired bench-redis-script bench-gateway-streaming bench-artifacts bench-replica-start bench-baseline bench-real-crashloop argo-rollouts bench-rollback cluster-up cluster-down cluster-status crd lint security test-unit test test-e2e test-faults demo kind-up kind-install kind-down

@@ -1,7 +1,6 @@
 """The Lua script and the in-memory limiter make the same decisions on the same arrivals."""
 
 import asyncio
-import random
 
 import pytest
 from redis.exceptions import RedisError
@@ -11,39 +10,7 @@ from modelops.gateway.backend import BackendUnavailableError
 from modelops.gateway.limiter import Demand, Outcome, SlidingWindows
 from modelops.gateway.redis_backend import RedisBackend
 from tests.gateway.conftest import RedisServer
-
-
-def _arrivals(seed: int, prefix: str) -> list[tuple[float, list[Demand]]]:
-    """120 steps of three clients; every key starts with ``prefix`` (fresh counters)."""
-    rng = random.Random(seed)
-    now = 1_700_000_000.0 + rng.random()
-    steps = []
-    for _ in range(120):
-        now += rng.choice([0.0, 0.001, 0.3, 1.7, 9.0, 31.0])
-        client = f"c{rng.randint(0, 2)}"
-        if rng.random() < 0.25:
-            # An answer's usage: charged, never refused.
-            steps.append((now, [Demand(f"{prefix}tk:{client}", None, 0, rng.randint(1, 40))]))
-        else:
-            steps.append(
-                (
-                    now,
-                    [
-                        Demand(f"{prefix}rq:{client}", 4, 1, rng.randint(1, 2)),
-                        Demand(f"{prefix}rq:*", 9, 1, 1),
-                        Demand(f"{prefix}tk:{client}", 50, 1, 0),
-                    ],
-                )
-            )
-    return steps
-
-
-def _assert_same(got: Outcome, want: Outcome) -> None:
-    assert got.allowed == want.allowed
-    for g, w in zip(got.verdicts, want.verdicts, strict=True):
-        assert (g.used, g.charged) == (w.used, w.charged)
-        assert g.retry_after == pytest.approx(w.retry_after, abs=1e-6)
-        assert g.reset_after == pytest.approx(w.reset_after, abs=1e-6)
+from tests.gateway.limiter_steps import arrivals, assert_same
 
 
 @pytest.mark.parametrize("window", [10.0, 60.0])
@@ -53,9 +20,9 @@ def test_lua_matches_python(redis_server: RedisServer, window: float) -> None:
         try:
             for seed in range(6):
                 memory = SlidingWindows()
-                for now, demands in _arrivals(seed, f"p{seed}:{window}:"):
+                for now, demands in arrivals(seed, f"p{seed}:{window}:"):
                     want = memory.acquire(demands, now, window)
-                    _assert_same(await backend.acquire(demands, window, now=now), want)
+                    assert_same(await backend.acquire(demands, window, now=now), want)
         finally:
             await backend.close()
 
@@ -80,14 +47,14 @@ def test_one_batch_matches_python_in_order(redis_server: RedisServer, window: fl
         try:
             for seed in range(6, 12):
                 memory = SlidingWindows()
-                steps = _arrivals(seed, f"b{seed}:{window}:")
+                steps = arrivals(seed, f"b{seed}:{window}:")
                 # All issued in one tick, in order, without waiting for any answer.
                 got = await asyncio.gather(*(step(now, demands) for now, demands in steps))
                 want = [memory.acquire(demands, now, window) for now, demands in steps]
                 assert any(not o.allowed for o in want), "the scenario must refuse some"
                 for g, w in zip(got, want, strict=True):
                     if g is not None:
-                        _assert_same(g, w)
+                        assert_same(g, w)
         finally:
             await backend.close()
 

@@ -5,10 +5,10 @@ token charges of answers that went out) travel as one script call (``batching.Ti
 the script (``redis_script``) runs them in the order issued, each exactly as it would run
 alone, and answers the checks in one flat reply. One round trip and one command per batch,
 instead of two awaited round trips per request, is what brings Redis' cost per request near
-the in-memory backend's. The counters' layout in Redis (a hash of buckets per counter) is the
-same as before batching, so old and new gateways share counters during a rollout. Batches go
-out on one connection the backend keeps, read by a ``redis_channel.ReplyChannel``, not through
-the client's per-command path.
+the in-memory backend's. A counter in Redis is a hash of buckets, as before batching, with a
+summary beside them (``redis_script``): old and new gateways share counters during a rollout.
+Batches go out on one connection the backend keeps, read by a ``redis_channel.ReplyChannel``,
+not through the client's per-command path.
 """
 
 import asyncio

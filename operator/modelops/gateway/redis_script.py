@@ -56,7 +56,8 @@ local PACKED = '<ddddd'
 local function rebuilt(key, lowest, index)
   local flat = redis.call('HGETALL', key)
   local used, held, newest = 0, 0, nil
-  local stale = nil
+  local stale = {}
+  local summary = nil
   for j = 1, #flat, 2 do
     local b = tonumber(flat[j])
     if b >= lowest then
@@ -68,19 +69,19 @@ local function rebuilt(key, lowest, index)
       if b == index then
         held = units
       end
-    elseif b >= 0 then -- negative: the summary, written again below
-      stale = stale or {}
+    elseif b >= 0 then
       stale[#stale + 1] = flat[j]
+    else -- the summary: written again below, or dropped with the last bucket
+      summary = flat[j]
     end
   end
-  if stale ~= nil then
+  if newest == nil and summary ~= nil then
+    stale[#stale + 1] = summary
+  end
+  if #stale > 0 then
     redis.call('HDEL', key, unpack(stale))
   end
-  if newest == nil then
-    if #flat > 0 then
-      redis.call('DEL', key)
-    end
-  else
+  if newest ~= nil then
     redis.call('HSET', key, SUMMARY, struct.pack(PACKED, used, lowest, index, held, newest))
   end
   return used, newest
