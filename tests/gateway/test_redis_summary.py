@@ -7,6 +7,7 @@ from pathlib import Path
 
 import redis
 
+from modelops.gateway.budgets import EXPIRY_GRACE, TOKENS, BudgetDemand
 from modelops.gateway.limiter import BUCKETS, Demand, Outcome, SlidingWindows
 from modelops.gateway.redis_encode import encode
 from modelops.gateway.redis_script import ACQUIRE_LUA, Operation, decode
@@ -85,3 +86,20 @@ def test_a_check_on_a_full_window_reads_the_summary_not_every_bucket(
         assert second.verdicts[0].used == BUCKETS + 1  # the first check's charge counted
         # The counter still expires (the summary's HSET keeps the key's expiry).
         assert client.pttl(key) > 0
+
+
+def test_a_budget_counter_expires_a_grace_after_its_period_whoever_charged_it(
+    redis_server: RedisServer,
+) -> None:
+    """Only a budget key's first charge sets its expiry (the period's end and a grace): the
+    old script's charges after it and today's keep that expiry."""
+    ends = time.time() + 3600
+    budget = BudgetDemand("budget:tk:c:day", 1000, 1, 5, ends, "daily", TOKENS)
+    op = Operation([], 60.0, budgets=[budget])
+    with redis_server.client() as client:
+        new = client.script_load(ACQUIRE_LUA)
+        old = client.script_load(BEFORE_SUMMARY)
+        for sha in (new, new, old, new):
+            assert _run(client, sha, op).allowed
+            assert client.expiretime(budget.key) == int(ends + EXPIRY_GRACE)
+        assert client.get(budget.key) == b"20"
