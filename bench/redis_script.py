@@ -34,14 +34,13 @@ from pathlib import Path
 
 import redis
 from bench.gateway import wait_redis
+from tests.gateway.script_runs import BEFORE_SUMMARY, evalsha
 from tests.support.processes import free_port
 
 from modelops.gateway.limiter import BUCKETS, Demand
-from modelops.gateway.redis_encode import encode
 from modelops.gateway.redis_script import ACQUIRE_LUA, Operation
 
 RESULTS = Path(__file__).parent / "results" / "redis-script.json"
-BEFORE_SUMMARY = Path(__file__).parent.parent / "tests" / "gateway" / "acquire_before_summary.lua"
 WINDOW = 60.0
 CLIENTS = 10
 REQUESTS_PER_BATCH = 4
@@ -59,11 +58,6 @@ def batch(client: int, now: float) -> list[Operation]:
     return ops
 
 
-def send(client: redis.Redis, sha: str, ops: list[Operation]) -> None:
-    encoded = encode(ops)
-    client.evalsha(sha, len(encoded.keys), *encoded.keys, BUCKETS, encoded.numbers)
-
-
 def measure(client: redis.Redis, sha: str, case: str, batches: int) -> float:
     """Microseconds Redis spent per EVALSHA over ``batches`` batches."""
     client.flushall()
@@ -72,12 +66,12 @@ def measure(client: redis.Redis, sha: str, case: str, batches: int) -> float:
     if case == "full":
         for i in range(BUCKETS):  # every counter gets a unit in every bucket of the window
             for c in range(0, CLIENTS, REQUESTS_PER_BATCH):
-                send(client, sha, batch(c, START + i * width))
+                evalsha(client, sha, batch(c, START + i * width))
         start = START + BUCKETS * width
     client.config_resetstat()
     for j in range(batches):
         # A few buckets' time in all: the summary is made again at each bucket change.
-        send(client, sha, batch(j, start + j * 3 * width / batches))
+        evalsha(client, sha, batch(j, start + j * 3 * width / batches))
     stats = client.info("commandstats")["cmdstat_evalsha"]
     return float(stats["usec"]) / float(stats["calls"])
 

@@ -3,26 +3,22 @@ before it (a rolling upgrade) share the same counters without a wrong verdict on
 
 import random
 import time
-from pathlib import Path
 
 import redis
 
 from modelops.gateway.budgets import EXPIRY_GRACE, TOKENS, BudgetDemand
 from modelops.gateway.limiter import BUCKETS, Demand, Outcome, SlidingWindows
-from modelops.gateway.redis_encode import encode
 from modelops.gateway.redis_script import ACQUIRE_LUA, Operation, decode
 from tests.gateway.conftest import RedisServer
 from tests.gateway.limiter_steps import arrivals, assert_same
+from tests.gateway.script_runs import BEFORE_SUMMARY, evalsha
 
-BEFORE_SUMMARY = Path(__file__).with_name("acquire_before_summary.lua").read_text()
 SUMMARY_FIELD = "-1"
 
 
 def _run(client: "redis.Redis", sha: str, op: Operation) -> Outcome:
     """One operation through the script named ``sha``, as the gateway sends it."""
-    encoded = encode([op])
-    reply = client.evalsha(sha, len(encoded.keys), *encoded.keys, BUCKETS, encoded.numbers)
-    return decode([op], reply, time.time())[0]
+    return decode([op], evalsha(client, sha, [op]), time.time())[0]
 
 
 def _calls(client: "redis.Redis", command: str) -> int:
@@ -34,7 +30,7 @@ def test_gateways_before_and_after_the_summary_share_counters(redis_server: Redi
     """Each step runs in the old script or today's at random (checks, and charges that are
     not answered), on the same counters: every check answers as the in-memory limiter does."""
     with redis_server.client() as client:
-        old = client.script_load(BEFORE_SUMMARY)
+        old = client.script_load(BEFORE_SUMMARY.read_text())
         new = client.script_load(ACQUIRE_LUA)
         ran: dict[tuple[str, bool], int] = {}
         for window in (10.0, 60.0):
@@ -98,7 +94,7 @@ def test_a_budget_counter_expires_a_grace_after_its_period_whoever_charged_it(
     op = Operation([], 60.0, budgets=[budget])
     with redis_server.client() as client:
         new = client.script_load(ACQUIRE_LUA)
-        old = client.script_load(BEFORE_SUMMARY)
+        old = client.script_load(BEFORE_SUMMARY.read_text())
         for sha in (new, new, old, new):
             assert _run(client, sha, op).allowed
             assert client.expiretime(budget.key) == int(ends + EXPIRY_GRACE)
