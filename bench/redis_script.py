@@ -2,10 +2,11 @@
 counters' summary, in the same run, on the same redis-server.
 
 The script before the summary read every bucket of a counter at each check (HGETALL): cheap
-while a window has just started, four times the work once a client has been busy for a whole
-window (60 buckets). Today's reads the summary and the current bucket (one HMGET) and reads every
-bucket once per bucket width. On the shared load core of bench/gateway.py Redis' time per
-request is what the Redis gateway's closed loop waits for, so it is measured here alone.
+while a window has just started, 3.4-3.9 times today's time once a client has been busy for a
+whole window (60 buckets). Today's reads the summary and the current bucket (one HMGET) and
+reads every bucket once per bucket width. On the shared load core of bench/gateway.py Redis'
+time per request is what the Redis gateway's closed loop waits for, so it is measured here
+alone.
 
 Each batch is what four requests of the gateway benches send: per request a check of its
 client's request and token counters, and the answer's tokens charged (an operation that is
