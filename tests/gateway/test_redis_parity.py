@@ -79,6 +79,22 @@ def test_a_charge_not_waited_for_is_seen_by_the_next_check(redis_server: RedisSe
     asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
+def test_a_charge_posted_as_the_gateway_stops_reaches_redis(redis_server: RedisServer) -> None:
+    async def scenario() -> None:
+        spec = RedisSpec(address=redis_server.address)
+        stopping, other = RedisBackend(spec), RedisBackend(spec)
+        try:
+            stopping.charge([Demand("stop:tk:c", None, 0, 150)], 60.0, pytest.fail)
+            await stopping.close()
+            seen = await other.acquire([Demand("stop:tk:c", 100, 1, 0)], 60.0)
+            assert not seen.allowed
+            assert seen.verdicts[0].used == 150
+        finally:
+            await other.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
 def test_a_charge_the_store_cannot_take_is_reported(redis_server: RedisServer) -> None:
     async def scenario() -> None:
         backend = RedisBackend(RedisSpec(address=redis_server.address), timeout=0.3)

@@ -143,12 +143,12 @@ class TickBatcher(Generic[Item, Result]):
             self._loop.get().call_soon(self._flush)
 
     async def close(self) -> None:
-        """Wait for the batch in flight; items not yet sent are cancelled."""
-        if self._in_flight:
-            landing = self._landing = self._loop.get().create_future()
-            await asyncio.gather(landing, return_exceptions=True)
-        for waiter in self._waiters:
-            if isinstance(waiter, _FUTURE):
-                waiter.cancel()
-        self._items.clear()
-        self._waiters.clear()
+        """Wait for the batch in flight, then send what is still queued and wait for it: a
+        charge posted as the gateway stops is not dropped. What cannot be sent fails as a
+        batch does."""
+        while self._in_flight or self._items:
+            if self._in_flight:
+                landing = self._landing = self._loop.get().create_future()
+                await asyncio.gather(landing, return_exceptions=True)
+            else:
+                self._flush()

@@ -218,13 +218,34 @@ def test_close_waits_for_the_batch_in_flight() -> None:
     run(scenario())
 
 
-def test_close_cancels_what_was_not_sent() -> None:
+def test_close_sends_what_is_queued() -> None:
+    """A charge posted just before the gateway stops is not dropped: close sends what is
+    queued, in batches of at most ``max_batch``, and waits for them."""
+
     async def scenario() -> None:
         rec = Recorder()
-        batcher: TickBatcher[int, int] = TickBatcher(rec.send)
-        pending = batcher.submit(1)
+        batcher: TickBatcher[int, int] = TickBatcher(rec.send, max_batch=2)
+        told: list[Exception] = []
+        for i in range(3):
+            batcher.post(i, told.append)
+        pending = batcher.submit(3)
         await batcher.close()
-        assert pending.cancelled()
-        assert rec.batches == []
+        assert rec.batches == [[0, 1], [2, 3]]
+        assert await pending == 30
+        assert told == []
+
+    run(scenario())
+
+
+def test_close_fails_what_cannot_be_sent() -> None:
+    async def scenario() -> None:
+        rec = Recorder()
+        rec.error = ConnectionError("gone")
+        batcher: TickBatcher[int, int] = TickBatcher(rec.send)
+        told: list[Exception] = []
+        batcher.post(1, told.append)
+        await batcher.close()
+        assert rec.batches == [[1]]
+        assert [str(e) for e in told] == ["gone"]
 
     run(scenario())
