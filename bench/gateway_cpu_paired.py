@@ -65,6 +65,8 @@ class CpuRound:
     nginx_us: float  # nginx's CPU per request in this round
     target_us: float  # the gateway's
     steal_cores: float  # the most the hypervisor took in either phase
+    nginx_rate: float = 0.0  # requests a second in nginx's phase
+    target_rate: float = 0.0  # and in the gateway's
 
     @property
     def ratio(self) -> float:
@@ -87,15 +89,20 @@ class CpuPair:
 
 def cpu_per_request(
     s: Settings, procs: Processes, proxy: subprocess.Popen[bytes], port: int, lua: Path
-) -> tuple[float, float]:
-    """One closed-loop phase: the proxy's CPU microseconds per request, and the steal."""
+) -> tuple[float, float, float]:
+    """One closed-loop phase: the proxy's CPU microseconds per request, the steal and the
+    requests a second."""
     time.sleep(SETTLE_SECONDS)
     meter = Meter(proxy.pid, [p.pid for p in procs.running if p is not proxy])
     result = closed_loop(f"http://127.0.0.1:{port}", s.closed_seconds, s, lua)
     meter.read(result)
     if not result.requests or not result.proxy_cpu_seconds:
         raise SystemExit(f"port {port}: no request answered in the closed loop")
-    return 1e6 * result.proxy_cpu_seconds / result.requests, result.stolen_cores
+    return (
+        1e6 * result.proxy_cpu_seconds / result.requests,
+        result.stolen_cores,
+        result.requests / s.closed_seconds,
+    )
 
 
 def run_pair(
@@ -115,14 +122,16 @@ def run_pair(
             if i % 2:
                 phases.reverse()
             measured = {proxy.pid: cpu_per_request(s, procs, proxy, p, lua) for proxy, p in phases}
-            (nginx_us, nginx_steal), (target_us, target_steal) = (
+            (nginx_us, nginx_steal, nginx_rate), (target_us, target_steal, target_rate) = (
                 measured[nginx_procs[0].pid],
                 measured[target_procs[0].pid],
             )
-            pair.rounds.append(CpuRound(nginx_us, target_us, max(nginx_steal, target_steal)))
+            steal = max(nginx_steal, target_steal)
+            pair.rounds.append(CpuRound(nginx_us, target_us, steal, nginx_rate, target_rate))
             print(
                 f"  {target} round {i + 1}: {target_us:.0f} us against nginx's {nginx_us:.0f} us"
-                f" ({pair.rounds[-1].ratio:.2f}x)",
+                f" ({pair.rounds[-1].ratio:.2f}x; {target_rate:.0f} and {nginx_rate:.0f} req/s,"
+                f" steal {100 * steal:.0f}% of a core)",
                 flush=True,
             )
     finally:
