@@ -61,7 +61,7 @@ class EncodedBatch:
 
 
 def encode(ops: Sequence[Operation]) -> EncodedBatch:
-    """The batch's keys and numbers (ARGV[2]): words joined by single spaces.
+    """The batch's keys and numbers (ARGV[2]): a JSON array of numbers.
 
     An operation's keys and words come rendered once per demands tuple
     (``_rendered_demands``): a check on Redis' clock without budgets is one cached string.
@@ -89,8 +89,8 @@ def encode(ops: Sequence[Operation]) -> EncodedBatch:
             words.append(rendered.check_head if answered else rendered.charge_head)
         else:
             flag = "1" if answered else "0"
-            when = "-" if now is None else repr(now)
-            words.append(f"{flag} {len(demands)} {rendered.window_word} {when} {len(budgets)}")
+            when = "-1" if now is None else repr(now)
+            words.append(f"{flag},{len(demands)},{rendered.window_word},{when},{len(budgets)}")
         if tokens == 0:
             if rendered.plain:
                 words.append(rendered.plain)
@@ -103,7 +103,7 @@ def encode(ops: Sequence[Operation]) -> EncodedBatch:
             packed_keys += budget.packed_keys
             for head, charge, tail in budget.parts:
                 words.append(head + str(charge + tokens) + tail)
-    return EncodedBatch(keys, packed_keys, " ".join(words))
+    return EncodedBatch(keys, packed_keys, "[" + ",".join(words) + "]")
 
 
 class _RenderedDemands:
@@ -118,13 +118,13 @@ class _RenderedDemands:
         self.parts: list[tuple[str, int]] = []  # per demand: its words before its charge
         for key, limit, need, charge in demands:
             self.keys.append(key)
-            self.parts.append((f"{-1 if limit is None else limit} {need} ", charge))
+            self.parts.append((f"{-1 if limit is None else limit},{need},", charge))
         self.packed_keys = [_bulk(key) for key in self.keys]
-        self.plain = " ".join(head + str(charge) for head, charge in self.parts)
-        self.check_head = f"1 {len(demands)} {self.window_word} - 0"
-        self.charge_head = f"0 {len(demands)} {self.window_word} - 0"
-        self.check = f"{self.check_head} {self.plain}" if self.plain else self.check_head
-        self.charge = f"{self.charge_head} {self.plain}" if self.plain else self.charge_head
+        self.plain = ",".join(head + str(charge) for head, charge in self.parts)
+        self.check_head = f"1,{len(demands)},{self.window_word},-1,0"
+        self.charge_head = f"0,{len(demands)},{self.window_word},-1,0"
+        self.check = f"{self.check_head},{self.plain}" if self.plain else self.check_head
+        self.charge = f"{self.charge_head},{self.plain}" if self.plain else self.charge_head
 
 
 class _RenderedBudgets:
@@ -138,7 +138,7 @@ class _RenderedBudgets:
             self.keys.append(key)
             # The counter outlives its period by a grace (see EXPIRY_GRACE).
             expires = int(ends + EXPIRY_GRACE)
-            self.parts.append((f"{-1 if limit is None else limit} {need} ", charge, f" {expires}"))
+            self.parts.append((f"{-1 if limit is None else limit},{need},", charge, f",{expires}"))
         self.packed_keys = [_bulk(key) for key in self.keys]
 
 
