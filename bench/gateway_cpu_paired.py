@@ -7,11 +7,13 @@ Here nginx ``limit_req`` and the gateway run at once on the proxy core (the one 
 measured is idle) and their closed loops (wrk, 32 connections) alternate in rounds, A B then
 B A, as bench/gateway_paired.py does for p99. Each round gives the gateway's CPU per request
 over nginx's in that round; the verdict is the median of the rounds' ratios (goal: at most
-2.5x, with limits on, in memory and in Redis).
+2.5x, with limits on, in memory and in Redis). A round in which the hypervisor took more than
+``--max-steal`` of a core (steal, from /proc/stat) is retaken: a process' CPU time here counts
+the time its vCPU was held, and such rounds read nginx at up to ten times its quiet cost.
 
   make bench-gateway-cpu-paired                  # 8 rounds of 4 s phases per target (~3 min)
   PYTHONPATH=<compiled tree>:. .venv/bin/python bench/gateway_cpu_paired.py [--rounds 8]
-      [--seconds 4] [--only gateway-memory,gateway-redis] [--stub python|nginx]
+      [--seconds 4] [--only gateway-memory,gateway-redis] [--stub python|nginx] [--max-steal 0.1]
 
 The stub matters: behind Python's stub (bench/gateway.py's default, and how the issue
 measured its 39 us for nginx) both proxies run at a few thousand requests a second and each
@@ -31,6 +33,8 @@ Prints a table, writes ``bench/results/gateway-cpu-paired.json``. Numbers only.
 from __future__ import annotations
 
 import argparse
+import functools
+import math
 import statistics
 import subprocess
 import sys
@@ -58,6 +62,11 @@ from bench.gateway_paired import (
 )
 
 TARGETS = ("gateway-memory", "gateway-redis")
+# A round whose phases lost more than this share of a core to the hypervisor (steal) is not a
+# reading: on this VM such rounds read nginx anywhere from 55 to 511 us a request, where quiet
+# ones read 37-52 us. It is retaken, up to RETAKES times the rounds asked for in all.
+MAX_STEAL = 0.10
+RETAKES = 3
 
 
 @dataclass
@@ -77,14 +86,24 @@ class CpuRound:
 class CpuPair:
     target: str
     rounds: list[CpuRound] = field(default_factory=list)
+    # Rounds taken while the hypervisor held more than ``--max-steal`` of a core: retaken,
+    # and kept here (in the JSON) but out of the verdict.
+    stolen: list[CpuRound] = field(default_factory=list)
+
+    def take(self, taken: CpuRound, max_steal: float) -> bool:
+        """Keep a round for the verdict, or set it aside when the hypervisor took more than
+        ``max_steal`` cores in it; whether it was kept."""
+        kept = taken.steal_cores <= max_steal
+        (self.rounds if kept else self.stolen).append(taken)
+        return kept
 
     @property
     def median_ratio(self) -> float:
-        return statistics.median(r.ratio for r in self.rounds)
+        return statistics.median(r.ratio for r in self.rounds) if self.rounds else math.nan
 
     @property
     def met(self) -> bool:
-        return self.median_ratio <= GOAL_NGINX_CPU_RATIO
+        return self.median_ratio <= GOAL_NGINX_CPU_RATIO  # NaN (no round kept): not met
 
 
 def cpu_per_request(
@@ -106,8 +125,17 @@ def cpu_per_request(
 
 
 def run_pair(
-    procs: Processes, s: Settings, tmp: Path, target: str, *, backends: tuple[int, int], rounds: int
+    procs: Processes,
+    s: Settings,
+    tmp: Path,
+    target: str,
+    *,
+    backends: tuple[int, int],
+    rounds: int,
+    max_steal: float = 1.0,
 ) -> CpuPair:
+    """``rounds`` rounds whose steal stayed within ``max_steal`` cores, out of at most
+    ``RETAKES`` times as many taken."""
     pair = CpuPair(target)
     nginx_port, nginx_procs = start(
         procs, s, tmp, "nginx", backends=backends, label=f"nginx-for-{target}"
@@ -117,7 +145,9 @@ def run_pair(
     try:
         for p in (nginx_port, port):
             closed_loop(f"http://127.0.0.1:{p}", s.warmup_seconds, s, lua)  # caches, pools
-        for i in range(rounds):
+        for i in range(RETAKES * rounds):
+            if len(pair.rounds) == rounds:
+                break
             phases = [(nginx_procs[0], nginx_port), (target_procs[0], port)]
             if i % 2:
                 phases.reverse()
@@ -127,11 +157,12 @@ def run_pair(
                 measured[target_procs[0].pid],
             )
             steal = max(nginx_steal, target_steal)
-            pair.rounds.append(CpuRound(nginx_us, target_us, steal, nginx_rate, target_rate))
+            taken = CpuRound(nginx_us, target_us, steal, nginx_rate, target_rate)
+            kept = pair.take(taken, max_steal)
             print(
                 f"  {target} round {i + 1}: {target_us:.0f} us against nginx's {nginx_us:.0f} us"
-                f" ({pair.rounds[-1].ratio:.2f}x; {target_rate:.0f} and {nginx_rate:.0f} req/s,"
-                f" steal {100 * steal:.0f}% of a core)",
+                f" ({taken.ratio:.2f}x; {target_rate:.0f} and {nginx_rate:.0f} req/s,"
+                f" steal {100 * steal:.0f}% of a core){'' if kept else ': retaken'}",
                 flush=True,
             )
     finally:
@@ -140,13 +171,16 @@ def run_pair(
     return pair
 
 
-def report(pairs: list[CpuPair], s: Settings) -> list[str]:
+def report(pairs: list[CpuPair], s: Settings, max_steal: float = MAX_STEAL) -> list[str]:
     lines = [
         f"{'target':<16} {'rounds':>6} {'median':>7} {'range':>13} {'met':>5} "
         f"{'gateway us':>10} {'nginx us':>9}  verdict (median, goal <= {GOAL_NGINX_CPU_RATIO:g}x)"
     ]
     for p in pairs:
         ratios = [r.ratio for r in p.rounds]
+        if not ratios:
+            lines.append(f"{p.target:<16} {0:>6} no round within the steal allowed: no reading")
+            continue
         met = sum(r <= GOAL_NGINX_CPU_RATIO for r in ratios)
         lines.append(
             f"{p.target:<16} {len(ratios):>6} {p.median_ratio:>6.2f}x "
@@ -162,11 +196,12 @@ def report(pairs: list[CpuPair], s: Settings) -> list[str]:
     )
     lines += redis_core_lines(s)
     for p in pairs:
-        steal = max(r.steal_cores for r in p.rounds)
+        steal = max((r.steal_cores for r in p.rounds), default=math.nan)
         lines.append(
             f"{p.target}: ratio per round "
             + ", ".join(f"{r.ratio:.2f}" for r in p.rounds)
             + f"; steal per round up to {100 * steal:.0f}% of a core"
+            + f"; {len(p.stolen)} rounds retaken (steal above {100 * max_steal:.0f}% of a core)"
         )
     return lines
 
@@ -183,6 +218,13 @@ def main() -> int:
         help="what answers behind the proxies: python, as bench/gateway.py by default and as "
         "the issue measured, or nginx's return, several times faster",
     )
+    parser.add_argument(
+        "--max-steal",
+        type=float,
+        default=MAX_STEAL,
+        help="cores the hypervisor may take in a round's phases before the round is retaken "
+        f"(default {MAX_STEAL:g}; 1 keeps every round)",
+    )
     add_redis_core_argument(parser)
     parser.add_argument(
         "--out",
@@ -198,9 +240,12 @@ def main() -> int:
     s = redis_core_settings(s, args.redis_core)
 
     def as_json(p: CpuPair) -> dict[str, object]:
-        return asdict(p) | {"median_ratio": p.median_ratio, "met": p.met}
+        median = p.median_ratio if p.rounds else None  # JSON has no NaN
+        return asdict(p) | {"median_ratio": median, "met": p.met}
 
-    return run_and_report(s, cores, run_pair, wanted, args.rounds, report, as_json, out)
+    run_one = functools.partial(run_pair, max_steal=args.max_steal)
+    tell = functools.partial(report, max_steal=args.max_steal)
+    return run_and_report(s, cores, run_one, wanted, args.rounds, tell, as_json, out)
 
 
 if __name__ == "__main__":

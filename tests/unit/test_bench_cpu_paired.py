@@ -45,6 +45,27 @@ def test_over_the_goal_in_most_rounds_is_not_met() -> None:
     assert any(line.startswith("gateway-redis: ratio per round 3.00, 2.25, 2.75") for line in lines)
 
 
+def test_a_round_the_hypervisor_held_is_set_aside_not_counted() -> None:
+    pair = CpuPair("gateway-redis")
+    # On this VM a round with steal read nginx at 511 us a request, where quiet ones read 40.
+    assert pair.take(CpuRound(40.0, 100.0, 0.02), max_steal=0.1)
+    assert not pair.take(CpuRound(511.0, 105.0, 0.88), max_steal=0.1)
+    assert pair.take(CpuRound(42.0, 105.0, 0.1), max_steal=0.1)
+    assert [r.nginx_us for r in pair.rounds] == [40.0, 42.0]
+    assert [r.nginx_us for r in pair.stolen] == [511.0]
+    assert pair.median_ratio == pytest.approx((2.5 + 105 / 42) / 2)
+    lines = report([pair], SETTINGS, max_steal=0.1)
+    assert any(line.endswith("1 rounds retaken (steal above 10% of a core)") for line in lines)
+
+
+def test_no_quiet_round_is_no_reading_and_not_met() -> None:
+    pair = CpuPair("gateway-memory")
+    assert not pair.take(CpuRound(400.0, 100.0, 0.5), max_steal=0.1)
+    assert not pair.met
+    line = next(line for line in report([pair], SETTINGS) if line.startswith("gateway-memory "))
+    assert line.endswith("no reading")
+
+
 def test_the_variant_with_redis_on_the_proxies_core_says_so() -> None:
     pair = CpuPair("gateway-redis")
     pair.rounds = [CpuRound(40.0, 80.0, 0.0)]
