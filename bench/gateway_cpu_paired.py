@@ -51,6 +51,9 @@ from bench.gateway import (
     closed_loop,
 )
 from bench.gateway_paired import (
+    MAX_STEAL,
+    RETAKES,
+    add_max_steal_argument,
     add_redis_core_argument,
     paired_settings,
     redis_core_lines,
@@ -62,11 +65,6 @@ from bench.gateway_paired import (
 )
 
 TARGETS = ("gateway-memory", "gateway-redis")
-# A round whose phases lost more than this share of a core to the hypervisor (steal) is not a
-# reading: on this VM such rounds read nginx anywhere from 55 to 511 us a request, where quiet
-# ones read 37-52 us. It is retaken, up to RETAKES times the rounds asked for in all.
-MAX_STEAL = 0.10
-RETAKES = 3
 
 
 @dataclass
@@ -218,13 +216,7 @@ def main() -> int:
         help="what answers behind the proxies: python, as bench/gateway.py by default and as "
         "the issue measured, or nginx's return, several times faster",
     )
-    parser.add_argument(
-        "--max-steal",
-        type=float,
-        default=MAX_STEAL,
-        help="cores the hypervisor may take in a round's phases before the round is retaken "
-        f"(default {MAX_STEAL:g}; 1 keeps every round)",
-    )
+    add_max_steal_argument(parser)
     add_redis_core_argument(parser)
     parser.add_argument(
         "--out",

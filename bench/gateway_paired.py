@@ -11,8 +11,9 @@ So both gateways of a pair run at once, on the proxy core (the one not being mea
 and their open-loop phases (bench/gateway.py's: a fixed rate, latency from the intended send
 time) alternate in rounds, A B then B A, so slow drift falls on both alike. Each round gives a
 difference, target p99 minus baseline p99; the report is their median, their range, and how
-many rounds met the goal. A round whose two phases saw very different steal is still counted:
-the median is what absorbs it, and the steal of each phase is printed. A control pair, the
+many rounds met the goal. A round in which the hypervisor took more than ``--max-steal`` of a
+core (steal, in either phase) is retaken, up to three times the rounds asked for: a vCPU held
+for milliseconds is a p99 of the machine, not of the proxy. A control pair, the
 same gateway twice (``gateway-memory-twin``), shows the measure's own noise on the machine:
 a goal's verdict is only as good as the control's spread is narrow. Issue 19's p99 goal (the
 gateway adds at most 1 ms, and at most 3x what nginx adds) is read the same way: the gateway
@@ -22,6 +23,7 @@ directly (``direct``, no proxy), and the gateways' medians set against nginx's.
   make bench-gateway-paired                      # 8 rounds of 4 s phases per pair (~10 min)
   PYTHONPATH=<compiled tree>:. .venv/bin/python bench/gateway_paired.py [--rounds 8]
       [--seconds 4] [--rate 1000] [--only gateway-forwarded,gateway-keys] [--redis-core proxy]
+      [--max-steal 0.1]
 
 ``--redis-core proxy`` runs redis-server on the proxies' core rather than the load core: a
 labelled variant (see bench/gateway_cpu_paired.py), written to its own file.
@@ -32,6 +34,7 @@ Prints a table, writes ``bench/results/gateway-paired.json``. Numbers only.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import shutil
@@ -106,12 +109,39 @@ class Phase:
     errors: int
 
 
+# A round in which the hypervisor took more than this share of a core (steal, in either
+# phase) is not a reading (on this VM such rounds read nginx's CPU per request at up to ten
+# times its quiet cost, and its added p99 at +18-24 ms): it is retaken, up to RETAKES times the
+# rounds asked for in all. Shared by bench/gateway_cpu_paired.py.
+MAX_STEAL = 0.10
+RETAKES = 3
+
+
+def add_max_steal_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-steal",
+        type=float,
+        default=MAX_STEAL,
+        help="cores the hypervisor may take in a round's phases before the round is retaken "
+        f"(default {MAX_STEAL:g}; 1 keeps every round)",
+    )
+
+
 @dataclass
 class Pair:
     target: str
     baseline: str
     goal_ms: float
     rounds: list[tuple[Phase, Phase]] = field(default_factory=list)  # (baseline, target)
+    # Rounds set aside for steal above ``--max-steal``: in the JSON, out of the verdict.
+    stolen: list[tuple[Phase, Phase]] = field(default_factory=list)
+
+    def take(self, taken: tuple[Phase, Phase], max_steal: float) -> bool:
+        """Keep a round for the verdict, or set it aside when either phase lost more than
+        ``max_steal`` cores to the hypervisor; whether it was kept."""
+        kept = max(phase.steal_cores for phase in taken) <= max_steal
+        (self.rounds if kept else self.stolen).append(taken)
+        return kept
 
     @property
     def added_ms(self) -> list[float]:
@@ -119,7 +149,7 @@ class Pair:
 
     @property
     def median_ms(self) -> float:
-        return statistics.median(self.added_ms)
+        return statistics.median(self.added_ms) if self.rounds else math.nan
 
     @property
     def met(self) -> bool:
@@ -162,8 +192,17 @@ def phase(s: Settings, procs: Processes, name: str, port: int) -> Phase:
 
 
 def run_pair(
-    procs: Processes, s: Settings, tmp: Path, target: str, *, backends: tuple[int, int], rounds: int
+    procs: Processes,
+    s: Settings,
+    tmp: Path,
+    target: str,
+    *,
+    backends: tuple[int, int],
+    rounds: int,
+    max_steal: float = 1.0,
 ) -> Pair:
+    """``rounds`` rounds whose steal stayed within ``max_steal`` cores, out of at most
+    ``RETAKES`` times as many taken."""
     baseline, goal, _ = PAIRS[target]
     pair = Pair(target, baseline, goal)
     base_port, base_procs = start(
@@ -174,17 +213,22 @@ def run_pair(
         lua = tmp / "bench.lua"
         for p in (base_port, port):
             closed_loop(f"http://127.0.0.1:{p}", s.warmup_seconds, s, lua)  # caches, pools
-        for i in range(rounds):
+        for i in range(RETAKES * rounds):
+            if len(pair.rounds) == rounds:
+                break
             if i % 2 == 0:
                 first = phase(s, procs, baseline, base_port)
                 second = phase(s, procs, target, port)
-                pair.rounds.append((first, second))
             else:
                 second = phase(s, procs, target, port)
                 first = phase(s, procs, baseline, base_port)
-                pair.rounds.append((first, second))
-            added = pair.rounds[-1][1].p99_ms - pair.rounds[-1][0].p99_ms
-            print(f"  {target} round {i + 1}: p99 {added:+.2f} ms against {baseline}", flush=True)
+            kept = pair.take((first, second), max_steal)
+            steal = max(first.steal_cores, second.steal_cores)
+            print(
+                f"  {target} round {i + 1}: p99 {second.p99_ms - first.p99_ms:+.2f} ms against"
+                f" {baseline} (steal {100 * steal:.0f}% of a core){'' if kept else ': retaken'}",
+                flush=True,
+            )
     finally:
         for proc in (*target_procs, *base_procs):
             procs.stop(proc)
@@ -217,13 +261,19 @@ def against_nginx(pairs: list[Pair]) -> list[str]:
     return lines
 
 
-def report(pairs: list[Pair], s: Settings) -> list[str]:
+def report(pairs: list[Pair], s: Settings, max_steal: float = MAX_STEAL) -> list[str]:
     lines = [
         f"{'target':<24} {'against':<16} {'rounds':>6} {'median +p99':>12} {'range':>18} "
         f"{'met':>5} {'goal':>8}  verdict (median)"
     ]
     for p in pairs:
         added = p.added_ms
+        if not added:
+            lines.append(
+                f"{p.target:<24} {p.baseline:<16} {0:>6} no round within the steal "
+                "allowed: no reading"
+            )
+            continue
         met = sum(a <= p.goal_ms for a in added)
         lines.append(
             f"{p.target:<24} {p.baseline:<16} {len(added):>6} {p.median_ms:>+10.2f}ms "
@@ -239,7 +289,8 @@ def report(pairs: list[Pair], s: Settings) -> list[str]:
         lines.append(
             f"{p.target}: p99 per round (baseline -> target) "
             + ", ".join(f"{b.p99_ms:.2f}->{t.p99_ms:.2f}" for b, t in p.rounds)
-            + f"; steal per round up to {100 * max(steal):.0f}% of a core"
+            + f"; steal per round up to {100 * max(steal, default=math.nan):.0f}% of a core"
+            + f"; {len(p.stolen)} rounds retaken (steal above {100 * max_steal:.0f}% of a core)"
         )
     return lines + redis_core_lines(s) + against_nginx(pairs)
 
@@ -355,6 +406,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4.0, help="each open-loop phase")
     parser.add_argument("--rate", type=float, default=1000.0, help="open-loop req/s")
     parser.add_argument("--only", default=",".join(PAIRS), help="comma-separated targets")
+    add_max_steal_argument(parser)
     add_redis_core_argument(parser)
     parser.add_argument(
         "--out",
@@ -370,9 +422,12 @@ def main() -> int:
     out = results_path(args.out, "gateway-paired", args.redis_core)
 
     def as_json(p: Pair) -> dict[str, object]:
-        return asdict(p) | {"median_ms": p.median_ms, "met": p.met}
+        median = p.median_ms if p.rounds else None  # JSON has no NaN
+        return asdict(p) | {"median_ms": median, "met": p.met}
 
-    return run_and_report(s, cores, run_pair, wanted, args.rounds, report, as_json, out)
+    run_one = functools.partial(run_pair, max_steal=args.max_steal)
+    tell = functools.partial(report, max_steal=args.max_steal)
+    return run_and_report(s, cores, run_one, wanted, args.rounds, tell, as_json, out)
 
 
 if __name__ == "__main__":

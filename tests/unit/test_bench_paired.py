@@ -32,6 +32,22 @@ def test_the_median_difference_decides_and_one_stolen_round_does_not() -> None:
     assert pair.met
 
 
+def test_a_round_the_hypervisor_held_is_set_aside_and_said() -> None:
+    pair = Pair("gateway-keys", "gateway-memory", 0.5)
+    assert pair.take(_round(2.0, 2.3, 0.02), max_steal=0.1)
+    assert not pair.take((_round(2.0, 2.2)[0], _round(2.0, 30.0, 0.4)[1]), max_steal=0.1)
+    assert pair.added_ms == pytest.approx([0.3])
+    assert len(pair.stolen) == 1
+    settings = Settings(4.0, 4.0, 1.0, 32, 1000.0, pin=True, stub="nginx")
+    lines = report([pair], settings, max_steal=0.1)
+    assert any(line.endswith("1 rounds retaken (steal above 10% of a core)") for line in lines)
+    empty = Pair("gateway-keys", "gateway-memory", 0.5)
+    assert not empty.take(_round(2.0, 2.1, 0.3), max_steal=0.1)
+    assert not empty.met
+    line = next(line for line in report([empty], settings) if line.startswith("gateway-keys "))
+    assert line.endswith("no reading")
+
+
 def test_a_cost_in_most_rounds_is_not_met_and_the_report_says_how_many_met() -> None:
     pair = Pair("gateway-keys", "gateway-memory", 0.5)
     pair.rounds = [_round(2.0, 3.0), _round(2.0, 2.2), _round(2.0, 3.5)]
