@@ -256,6 +256,9 @@ class Settings:
     # variant's core (``--redis-core proxy`` of bench/gateway_cpu_paired.py and
     # bench/gateway_paired.py).
     redis_core: int | None = None
+    # Cores the hypervisor may take in a round of the paired benches before the round is
+    # retaken (``--max-steal``; 1: every round kept).
+    max_steal: float = 1.0
     # The gateway targets to measure (--only); None: all. direct and nginx always run: every
     # other row is compared with them.
     only: frozenset[str] | None = None

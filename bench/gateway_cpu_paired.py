@@ -33,13 +33,12 @@ Prints a table, writes ``bench/results/gateway-cpu-paired.json``. Numbers only.
 from __future__ import annotations
 
 import argparse
-import functools
 import math
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from bench.gateway import (
@@ -51,7 +50,6 @@ from bench.gateway import (
     closed_loop,
 )
 from bench.gateway_paired import (
-    MAX_STEAL,
     RETAKES,
     add_max_steal_argument,
     add_redis_core_argument,
@@ -123,16 +121,9 @@ def cpu_per_request(
 
 
 def run_pair(
-    procs: Processes,
-    s: Settings,
-    tmp: Path,
-    target: str,
-    *,
-    backends: tuple[int, int],
-    rounds: int,
-    max_steal: float = 1.0,
+    procs: Processes, s: Settings, tmp: Path, target: str, *, backends: tuple[int, int], rounds: int
 ) -> CpuPair:
-    """``rounds`` rounds whose steal stayed within ``max_steal`` cores, out of at most
+    """``rounds`` rounds whose steal stayed within ``s.max_steal`` cores, out of at most
     ``RETAKES`` times as many taken."""
     pair = CpuPair(target)
     nginx_port, nginx_procs = start(
@@ -156,7 +147,7 @@ def run_pair(
             )
             steal = max(nginx_steal, target_steal)
             taken = CpuRound(nginx_us, target_us, steal, nginx_rate, target_rate)
-            kept = pair.take(taken, max_steal)
+            kept = pair.take(taken, s.max_steal)
             print(
                 f"  {target} round {i + 1}: {target_us:.0f} us against nginx's {nginx_us:.0f} us"
                 f" ({taken.ratio:.2f}x; {target_rate:.0f} and {nginx_rate:.0f} req/s,"
@@ -169,7 +160,7 @@ def run_pair(
     return pair
 
 
-def report(pairs: list[CpuPair], s: Settings, max_steal: float = MAX_STEAL) -> list[str]:
+def report(pairs: list[CpuPair], s: Settings) -> list[str]:
     lines = [
         f"{'target':<16} {'rounds':>6} {'median':>7} {'range':>13} {'met':>5} "
         f"{'gateway us':>10} {'nginx us':>9}  verdict (median, goal <= {GOAL_NGINX_CPU_RATIO:g}x)"
@@ -194,12 +185,15 @@ def report(pairs: list[CpuPair], s: Settings, max_steal: float = MAX_STEAL) -> l
     )
     lines += redis_core_lines(s)
     for p in pairs:
-        steal = max((r.steal_cores for r in p.rounds), default=math.nan)
+        retaken = f"{len(p.stolen)} rounds retaken (steal above {100 * s.max_steal:.0f}% of a core)"
+        if not p.rounds:
+            lines.append(f"{p.target}: no round kept; {retaken}")
+            continue
+        steal = max(r.steal_cores for r in p.rounds)
         lines.append(
             f"{p.target}: ratio per round "
             + ", ".join(f"{r.ratio:.2f}" for r in p.rounds)
-            + f"; steal per round up to {100 * steal:.0f}% of a core"
-            + f"; {len(p.stolen)} rounds retaken (steal above {100 * max_steal:.0f}% of a core)"
+            + f"; steal per round up to {100 * steal:.0f}% of a core; {retaken}"
         )
     return lines
 
@@ -229,15 +223,13 @@ def main() -> int:
     out = results_path(args.out, "gateway-cpu-paired", args.redis_core)
     wanted = wanted_targets(args.only, TARGETS)
     s, cores = paired_settings(args.seconds, 1000.0, args.stub)
-    s = redis_core_settings(s, args.redis_core)
+    s = replace(redis_core_settings(s, args.redis_core), max_steal=args.max_steal)
 
     def as_json(p: CpuPair) -> dict[str, object]:
         median = p.median_ratio if p.rounds else None  # JSON has no NaN
         return asdict(p) | {"median_ratio": median, "met": p.met}
 
-    run_one = functools.partial(run_pair, max_steal=args.max_steal)
-    tell = functools.partial(report, max_steal=args.max_steal)
-    return run_and_report(s, cores, run_one, wanted, args.rounds, tell, as_json, out)
+    return run_and_report(s, cores, run_pair, wanted, args.rounds, report, as_json, out)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,6 @@ Prints a table, writes ``bench/results/gateway-paired.json``. Numbers only.
 from __future__ import annotations
 
 import argparse
-import functools
 import math
 import os
 import shutil
@@ -192,16 +191,9 @@ def phase(s: Settings, procs: Processes, name: str, port: int) -> Phase:
 
 
 def run_pair(
-    procs: Processes,
-    s: Settings,
-    tmp: Path,
-    target: str,
-    *,
-    backends: tuple[int, int],
-    rounds: int,
-    max_steal: float = 1.0,
+    procs: Processes, s: Settings, tmp: Path, target: str, *, backends: tuple[int, int], rounds: int
 ) -> Pair:
-    """``rounds`` rounds whose steal stayed within ``max_steal`` cores, out of at most
+    """``rounds`` rounds whose steal stayed within ``s.max_steal`` cores, out of at most
     ``RETAKES`` times as many taken."""
     baseline, goal, _ = PAIRS[target]
     pair = Pair(target, baseline, goal)
@@ -222,7 +214,7 @@ def run_pair(
             else:
                 second = phase(s, procs, target, port)
                 first = phase(s, procs, baseline, base_port)
-            kept = pair.take((first, second), max_steal)
+            kept = pair.take((first, second), s.max_steal)
             steal = max(first.steal_cores, second.steal_cores)
             print(
                 f"  {target} round {i + 1}: p99 {second.p99_ms - first.p99_ms:+.2f} ms against"
@@ -261,7 +253,7 @@ def against_nginx(pairs: list[Pair]) -> list[str]:
     return lines
 
 
-def report(pairs: list[Pair], s: Settings, max_steal: float = MAX_STEAL) -> list[str]:
+def report(pairs: list[Pair], s: Settings) -> list[str]:
     lines = [
         f"{'target':<24} {'against':<16} {'rounds':>6} {'median +p99':>12} {'range':>18} "
         f"{'met':>5} {'goal':>8}  verdict (median)"
@@ -285,12 +277,15 @@ def report(pairs: list[Pair], s: Settings, max_steal: float = MAX_STEAL) -> list
         "B A; +p99 = target p99 - baseline p99 in the same round"
     )
     for p in pairs:
+        retaken = f"{len(p.stolen)} rounds retaken (steal above {100 * s.max_steal:.0f}% of a core)"
+        if not p.rounds:
+            lines.append(f"{p.target}: no round kept; {retaken}")
+            continue
         steal = [max(b.steal_cores, t.steal_cores) for b, t in p.rounds]
         lines.append(
             f"{p.target}: p99 per round (baseline -> target) "
             + ", ".join(f"{b.p99_ms:.2f}->{t.p99_ms:.2f}" for b, t in p.rounds)
-            + f"; steal per round up to {100 * max(steal, default=math.nan):.0f}% of a core"
-            + f"; {len(p.stolen)} rounds retaken (steal above {100 * max_steal:.0f}% of a core)"
+            + f"; steal per round up to {100 * max(steal):.0f}% of a core; {retaken}"
         )
     return lines + redis_core_lines(s) + against_nginx(pairs)
 
@@ -418,16 +413,14 @@ def main() -> int:
     args = parser.parse_args()
     wanted = wanted_targets(args.only, PAIRS)
     s, cores = paired_settings(args.seconds, args.rate, "nginx")
-    s = redis_core_settings(s, args.redis_core)
+    s = replace(redis_core_settings(s, args.redis_core), max_steal=args.max_steal)
     out = results_path(args.out, "gateway-paired", args.redis_core)
 
     def as_json(p: Pair) -> dict[str, object]:
         median = p.median_ms if p.rounds else None  # JSON has no NaN
         return asdict(p) | {"median_ms": median, "met": p.met}
 
-    run_one = functools.partial(run_pair, max_steal=args.max_steal)
-    tell = functools.partial(report, max_steal=args.max_steal)
-    return run_and_report(s, cores, run_one, wanted, args.rounds, tell, as_json, out)
+    return run_and_report(s, cores, run_pair, wanted, args.rounds, report, as_json, out)
 
 
 if __name__ == "__main__":
