@@ -50,13 +50,14 @@ from bench.gateway import (
     closed_loop,
 )
 from bench.gateway_paired import (
-    RETAKES,
     add_max_steal_argument,
     add_redis_core_argument,
+    attempts,
     paired_settings,
     redis_core_lines,
     redis_core_settings,
     results_path,
+    retaken,
     run_and_report,
     start,
     wanted_targets,
@@ -134,9 +135,7 @@ def run_pair(
     try:
         for p in (nginx_port, port):
             closed_loop(f"http://127.0.0.1:{p}", s.warmup_seconds, s, lua)  # caches, pools
-        for i in range(RETAKES * rounds):
-            if len(pair.rounds) == rounds:
-                break
+        for i in attempts(pair.rounds, rounds):
             phases = [(nginx_procs[0], nginx_port), (target_procs[0], port)]
             if i % 2:
                 phases.reverse()
@@ -185,15 +184,14 @@ def report(pairs: list[CpuPair], s: Settings) -> list[str]:
     )
     lines += redis_core_lines(s)
     for p in pairs:
-        retaken = f"{len(p.stolen)} rounds retaken (steal above {100 * s.max_steal:.0f}% of a core)"
         if not p.rounds:
-            lines.append(f"{p.target}: no round kept; {retaken}")
+            lines.append(f"{p.target}: no round kept; {retaken(p.stolen, s)}")
             continue
         steal = max(r.steal_cores for r in p.rounds)
         lines.append(
             f"{p.target}: ratio per round "
             + ", ".join(f"{r.ratio:.2f}" for r in p.rounds)
-            + f"; steal per round up to {100 * steal:.0f}% of a core; {retaken}"
+            + f"; steal per round up to {100 * steal:.0f}% of a core; {retaken(p.stolen, s)}"
         )
     return lines
 

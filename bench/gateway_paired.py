@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
@@ -114,6 +114,20 @@ class Phase:
 # rounds asked for in all. Shared by bench/gateway_cpu_paired.py.
 MAX_STEAL = 0.10
 RETAKES = 3
+
+
+def attempts(kept: Sized, rounds: int) -> Iterator[int]:
+    """The index of each round to take, until ``rounds`` are kept (``kept``, which the caller
+    fills) or ``RETAKES`` times as many were taken."""
+    for i in range(RETAKES * rounds):
+        if len(kept) >= rounds:
+            return
+        yield i
+
+
+def retaken(stolen: Sized, s: Settings) -> str:
+    """A report's word on the rounds set aside for steal."""
+    return f"{len(stolen)} rounds retaken (steal above {100 * s.max_steal:.0f}% of a core)"
 
 
 def add_max_steal_argument(parser: argparse.ArgumentParser) -> None:
@@ -205,9 +219,7 @@ def run_pair(
         lua = tmp / "bench.lua"
         for p in (base_port, port):
             closed_loop(f"http://127.0.0.1:{p}", s.warmup_seconds, s, lua)  # caches, pools
-        for i in range(RETAKES * rounds):
-            if len(pair.rounds) == rounds:
-                break
+        for i in attempts(pair.rounds, rounds):
             if i % 2 == 0:
                 first = phase(s, procs, baseline, base_port)
                 second = phase(s, procs, target, port)
@@ -277,15 +289,14 @@ def report(pairs: list[Pair], s: Settings) -> list[str]:
         "B A; +p99 = target p99 - baseline p99 in the same round"
     )
     for p in pairs:
-        retaken = f"{len(p.stolen)} rounds retaken (steal above {100 * s.max_steal:.0f}% of a core)"
         if not p.rounds:
-            lines.append(f"{p.target}: no round kept; {retaken}")
+            lines.append(f"{p.target}: no round kept; {retaken(p.stolen, s)}")
             continue
         steal = [max(b.steal_cores, t.steal_cores) for b, t in p.rounds]
         lines.append(
             f"{p.target}: p99 per round (baseline -> target) "
             + ", ".join(f"{b.p99_ms:.2f}->{t.p99_ms:.2f}" for b, t in p.rounds)
-            + f"; steal per round up to {100 * max(steal):.0f}% of a core; {retaken}"
+            + f"; steal per round up to {100 * max(steal):.0f}% of a core; {retaken(p.stolen, s)}"
         )
     return lines + redis_core_lines(s) + against_nginx(pairs)
 

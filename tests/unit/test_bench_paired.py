@@ -9,8 +9,10 @@ from bench.gateway import Settings
 from bench.gateway_paired import (
     CONTROL,
     NGINX,
+    RETAKES,
     Pair,
     Phase,
+    attempts,
     redis_core_settings,
     report,
     results_path,
@@ -47,6 +49,16 @@ def test_a_round_the_hypervisor_held_is_set_aside_and_said() -> None:
     assert not empty.met
     line = next(line for line in report([empty], settings) if line.startswith("gateway-keys "))
     assert line.endswith("no reading")
+
+
+def test_rounds_are_taken_until_enough_are_kept_or_the_retakes_run_out() -> None:
+    kept: list[int] = []
+    for i in attempts(kept, 3):
+        if i % 2:  # every other round kept
+            kept.append(i)
+    assert kept == [1, 3, 5]
+    never: list[int] = []
+    assert list(attempts(never, 3)) == list(range(RETAKES * 3))
 
 
 def test_a_cost_in_most_rounds_is_not_met_and_the_report_says_how_many_met() -> None:
