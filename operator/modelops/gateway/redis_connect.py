@@ -109,7 +109,8 @@ def connect(spec: RedisSpec, secrets: RedisSecrets, timeout: float) -> "redis_as
         sentinel_options["ssl"] = True
         if secrets.ca_file is not None:
             sentinel_options["ssl_ca_certs"] = str(secrets.ca_file)
-    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+    # redis-py types Sentinel from 8.2 on; before that it is an untyped call.
+    sentinels = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
         [_sentinel_address(a) for a in spec.sentinel.addresses], sentinel_kwargs=sentinel_options
     )
     connection = SentinelManagedSSLConnection if tls else SentinelManagedConnection
