@@ -5,7 +5,7 @@ web.StreamResponse that the gateway used, with the same names, so the handlers r
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Protocol
@@ -187,6 +187,9 @@ class _Answer:
         # Headers built for this answer are taken as they are, not copied.
         self.headers = headers if isinstance(headers, CIMultiDict) else CIMultiDict(headers or ())
         self.closing = False
+        # Run by the server once the answer has been handed to the connection, or could not
+        # be: work the client need not wait for (counting it, charging its tokens).
+        self.after: Callable[[], None] | None = None
 
     def force_close(self) -> None:
         """Close the connection after this answer (never kept alive)."""

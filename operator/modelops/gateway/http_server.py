@@ -42,6 +42,20 @@ _BAD_REQUEST = (
 )
 
 
+def _after(response: Response | StreamResponse) -> None:
+    """The answer's ``after`` work, once. It runs in the step that wrote the answer, before
+    this connection reads its next request: whatever a client does once it has its answer
+    finds the work done. A failure there cannot change the answer any more: logged."""
+    after = response.after
+    if after is None:
+        return
+    response.after = None
+    try:
+        after()
+    except Exception:
+        log.exception("error after an answer was sent")
+
+
 class _Connection(asyncio.Protocol):
     def __init__(self, server: "HttpServer", loop: asyncio.AbstractEventLoop) -> None:
         self._server = server
@@ -206,7 +220,12 @@ class _Connection(asyncio.Protocol):
                     continue
                 request = self._queue[0]
                 response = await self._server.answer(request)
-                keep = await self._send(request, response)
+                try:
+                    keep = await self._send(request, response)
+                finally:
+                    _after(response)
+                if keep and not request.complete:
+                    keep = await self._linger(request)
                 self._queue.popleft()
                 self.resume_body()
                 if not keep:
@@ -220,7 +239,7 @@ class _Connection(asyncio.Protocol):
 
     async def _send(self, request: Request, response: Response | StreamResponse) -> bool:
         """Write the answer (or end a streamed one); True when the connection may serve
-        the next request."""
+        the next request, once the rest of its body is read."""
         transport = self.transport
         if transport is None or transport.is_closing():
             return False
@@ -238,10 +257,7 @@ class _Connection(asyncio.Protocol):
         elif not response.finished:
             # Cut (the client too slow, the upstream broken): no end of body, no reuse.
             return False
-        keep = keep and not response.closing
-        if keep and not request.complete:
-            keep = await self._linger(request)
-        return keep
+        return keep and not response.closing
 
     async def _linger(self, request: Request) -> bool:
         """Read and drop the rest of a body the handler did not read; False when it does

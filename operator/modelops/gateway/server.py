@@ -92,6 +92,10 @@ class Exchange:
         self.forwarded_to: str | None = None
         # A shadow copy another gateway sent (its answer is discarded).
         self.mirrored = False
+        # Left for after the answer is written (``Gateway._after_answer``): the whole JSON
+        # answer whose usage is to be counted, and whose limits its tokens are charged to.
+        self.usage_body: bytes | None = None
+        self.charge_to: tuple[Policy, Identity] | None = None
 
     @property
     def traffic(self) -> str:
@@ -273,9 +277,25 @@ class Gateway:
             exchange.error = "internal"
             response = error_response(500, "internal_error", "the gateway failed")
         finally:
-            # Also on cancellation (the client went away): response stays None, logged as 499.
-            self._observe(request, exchange, response)
+            if response is None:  # cancelled (the client went away): logged as 499
+                self._observe(request, exchange, None)
+        # Counted, charged and logged once the answer is written: none of it changes the
+        # answer, and the client's wait is most of what the gateway costs it.
+        response.after = functools.partial(self._after_answer, request, exchange, response)
         return response
+
+    def _after_answer(
+        self, request: Request, ex: Exchange, response: Response | StreamResponse
+    ) -> None:
+        try:
+            if ex.usage_body is not None:
+                self._count_tokens(ex, usage_from_json(ex.usage_body), None)
+                ex.usage_body = None
+            if ex.charge_to is not None:
+                policy, who = ex.charge_to
+                self._charge(policy, who, ex)
+        finally:
+            self._observe(request, ex, response)  # counted however the rest went
 
     def _observe(
         self, request: Request, ex: Exchange, response: Response | StreamResponse | None
@@ -425,7 +445,7 @@ class Gateway:
             response = await self._relay(request, attempt, limits, ex)
         finally:
             attempt.finish(None)  # no-op when the relay already reported the outcome
-        self._charge(policy, who, ex)
+        ex.charge_to = (policy, who)  # charged once the answer is written
         return response
 
     def _invalid(
@@ -592,7 +612,7 @@ class Gateway:
             elif len(data) > cap:
                 return await self._stream(request, attempt, headers, ex, data)  # as above
             attempt.finish(ok=upstream.status < 500)
-            self._count_tokens(ex, usage_from_json(data), None)
+            ex.usage_body = data  # counted once the answer is written
             return Response(status=upstream.status, body=data, headers=headers)
         return await self._stream(request, attempt, headers, ex)
 

@@ -2,9 +2,13 @@
 gateway (keep-alive, pipelining, HTTP/1.0, chunked bodies, slow clients, shutdown)."""
 
 import asyncio
+import logging
+import socket
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
+
+import pytest
 
 from modelops.gateway.http_exchange import Request, Response, StreamResponse
 from modelops.gateway.http_server import HttpServer
@@ -166,6 +170,82 @@ def test_headers_not_complete_within_the_idle_timeout_close_the_connection() -> 
             writer.close()
 
     run(scenario())
+
+
+def test_an_answer_s_after_work_runs_once_the_client_can_read_the_answer() -> None:
+    """What a handler leaves for ``after`` (the gateway's metrics and token charges) is off
+    the client's wait: its answer is already in the client's socket when that work runs,
+    and the work is done before the connection's next request is answered."""
+    events: list[str] = []
+    client = socket.socket()
+
+    async def handler(request: Request) -> Response:
+        events.append(f"answer {request.path}")
+        response = Response(200, request.path.encode())
+
+        def after() -> None:
+            seen = client.recv(4096, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            events.append(f"after {request.path}: client holds {seen.count(b' 200 OK')}")
+
+        response.after = after
+        return response
+
+    async def scenario() -> None:
+        server = HttpServer(handler, 5.0)
+        await server.start("127.0.0.1", 0, 16)
+        try:
+            client.connect(("127.0.0.1", server.port))
+            client.sendall(b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n")
+            while len(events) < 4:
+                await asyncio.sleep(0.01)
+        finally:
+            client.close()
+            await server.shutdown(2.0)
+
+    run(scenario())
+    assert events == [
+        "answer /a",
+        "after /a: client holds 1",
+        "answer /b",
+        "after /b: client holds 2",
+    ]
+
+
+def test_a_failure_after_the_answer_is_logged_and_the_connection_serves_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def handler(request: Request) -> Response:
+        response = Response(200, request.path.encode())
+
+        def after() -> None:
+            raise RuntimeError(f"broken after {request.path}")
+
+        response.after = after
+        return response
+
+    got: list[bytes] = []
+
+    async def scenario() -> None:
+        server = HttpServer(handler, 5.0)
+        await server.start("127.0.0.1", 0, 16)
+        try:
+            got.append(
+                await exchange(
+                    server.port,
+                    b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nConnection: close\r\n\r\n",
+                )
+            )
+        finally:
+            await server.shutdown(2.0)
+
+    with caplog.at_level(logging.ERROR, logger="modelops.gateway.http"):
+        run(scenario())
+    assert got[0].count(b"HTTP/1.1 200 OK") == 2 and got[0].endswith(b"/b"), got[0]
+    failures = [r for r in caplog.records if r.getMessage() == "error after an answer was sent"]
+    assert [str(r.exc_info[1]) for r in failures if r.exc_info] == [
+        "broken after /a",
+        "broken after /b",
+    ]
 
 
 def test_shutdown_lets_the_request_in_flight_finish_and_accepts_no_more() -> None:
