@@ -18,7 +18,9 @@ same gateway twice (``gateway-memory-twin``), shows the measure's own noise on t
 a goal's verdict is only as good as the control's spread is narrow. Issue 19's p99 goal (the
 gateway adds at most 1 ms, and at most 3x what nginx adds) is read the same way: the gateway
 with memory limits, with Redis limits, and nginx ``limit_req`` each against the stub called
-directly (``direct``, no proxy), and the gateways' medians set against nginx's.
+directly (``direct``, no proxy), and the gateways' medians set against nginx's; beside them
+``python-floor-vs-direct``, the least proxy on the gateway's stack (bench/floor_proxy.py),
+shows what the stack itself adds, below which no gateway on it can go.
 
   make bench-gateway-paired                      # 8 rounds of 4 s phases per pair (~10 min)
   PYTHONPATH=<compiled tree>:. .venv/bin/python bench/gateway_paired.py [--rounds 8]
@@ -62,6 +64,7 @@ from bench.gateway import (
     Processes,
     Settings,
     closed_loop,
+    floor_argv,
     gateway_build,
     gateway_process,
     nginx_argv,
@@ -76,6 +79,7 @@ from tests.support.processes import free_port
 PairT = TypeVar("PairT")
 CONTROL = "gateway-memory-twin"
 NGINX = "nginx-vs-direct"
+FLOOR = "python-floor-vs-direct"
 # target: (its baseline, the goal for target p99 - baseline p99 in ms, the issue's words)
 PAIRS = {
     "gateway-keys": ("gateway-memory", GOAL_KEYS_ADDED_P99_MS, "API keys checked"),
@@ -90,12 +94,16 @@ PAIRS = {
     "gateway-memory-vs-direct": ("direct", GOAL_NGINX_ADDED_P99_MS, "issue 19, memory limits"),
     "gateway-redis-vs-direct": ("direct", GOAL_NGINX_ADDED_P99_MS, "issue 19, Redis limits"),
     NGINX: ("direct", math.inf, "issue 19's yardstick: nginx limit_req"),
+    # What the gateway's stack adds doing nothing but the proxying (bench/floor_proxy.py):
+    # no gateway on this stack can add less, whatever its own work costs.
+    FLOOR: ("direct", math.inf, "the stack's floor: a proxy that only proxies"),
 }
 # What a pair against direct runs: the target its name is made of.
 AGAINST_DIRECT = {
     "gateway-memory-vs-direct": "gateway-memory",
     "gateway-redis-vs-direct": "gateway-redis",
     NGINX: "nginx",
+    FLOOR: "python-floor",
 }
 
 
@@ -181,6 +189,8 @@ def start(
     port, helpers = free_port(), []
     if kind == "nginx":
         argv = nginx_argv(tmp, label, NGINX_PROXY.format(port=port, upstream=stub))
+    elif kind == "python-floor":
+        argv = floor_argv(port, stub)
     elif kind == "gateway-forwarded":
         argv, canary = routed_gateway(procs, s, tmp, stub, name=label, table=FORWARDED, port=port)
         helpers.append(canary)
@@ -261,6 +271,13 @@ def against_nginx(pairs: list[Pair]) -> list[str]:
             f"{AGAINST_DIRECT[name]}: added p99 {pair.median_ms:+.2f} ms, nginx "
             f"{nginx.median_ms:+.2f} ms (medians of paired rounds; goal <= "
             f"{GOAL_NGINX_ADDED_P99_MS:g} ms and <= {GOAL_NGINX_ADDED_P99_RATIO:g}x nginx's): {met}"
+        )
+    floor = by.get(FLOOR)
+    if floor is not None and floor.rounds:
+        within = "within" if floor.median_ms <= bound else "above"
+        lines.append(
+            f"python-floor: added p99 {floor.median_ms:+.2f} ms, {within} the goal's bound of "
+            f"{bound:+.2f} ms: what the gateway's stack adds doing nothing but the proxying"
         )
     return lines
 

@@ -8,6 +8,7 @@ import pytest
 from bench.gateway import Settings
 from bench.gateway_paired import (
     CONTROL,
+    FLOOR,
     NGINX,
     RETAKES,
     Pair,
@@ -102,6 +103,18 @@ def test_issue_19_sets_the_gateway_s_median_against_1_ms_and_3x_nginx_s() -> Non
     assert redis_line.endswith(": not met")  # under 1 ms, over 3x nginx's
     nginx_line = next(line for line in lines if line.startswith(NGINX))
     assert "  - (issue 19's yardstick" in nginx_line
+
+
+def test_the_stack_s_floor_is_set_against_the_bound_the_gateway_is_held_to() -> None:
+    settings = Settings(4.0, 4.0, 1.0, 32, 1000.0, pin=True, stub="nginx")
+    nginx = _pair_against_direct(NGINX, float("inf"), [0.05, 0.04, 0.03])
+    floor = _pair_against_direct(FLOOR, float("inf"), [0.2, 0.1, 0.15])
+    lines = report([nginx, floor], settings)
+    # nginx adds 0.04 ms: the bound is 0.12 ms, and the floor alone adds 0.15 ms.
+    floor_line = next(line for line in lines if line.startswith("python-floor: added p99"))
+    assert "+0.15 ms, above the goal's bound of +0.12 ms" in floor_line
+    within = report([nginx, _pair_against_direct(FLOOR, float("inf"), [0.1])], settings)
+    assert any("+0.10 ms, within the goal's bound" in line for line in within)
 
 
 def test_without_nginx_s_rounds_issue_19_has_no_verdict() -> None:
